@@ -1,0 +1,1 @@
+"""Datasets for spiking neural network experiments (MNIST loaders and helpers)."""
