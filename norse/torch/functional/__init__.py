@@ -1,0 +1,65 @@
+"""The equations: parameters, states and step functions of every neuron model, plus
+thresholds, encoders, decoders and plasticity rules, as plain functions."""
+
+# Thresholds and surrogate gradients
+from norse.torch.functional.heaviside import heaviside
+
+# Neuron models
+from norse.torch.functional.iaf import (
+    IAFFeedForwardState,
+    IAFParameters,
+    IAFState,
+    iaf_feed_forward_step,
+    iaf_step,
+)
+from norse.torch.functional.leaky_integrator import (
+    LIParameters,
+    LIState,
+    li_feed_forward_step,
+    li_step,
+)
+from norse.torch.functional.leaky_integrator_box import (
+    LIBoxParameters,
+    LIBoxState,
+    li_box_feed_forward_step,
+    li_box_step,
+)
+from norse.torch.functional.lif import (
+    LIFFeedForwardState,
+    LIFParameters,
+    LIFState,
+    lif_current_encoder,
+    lif_feed_forward_integral,
+    lif_feed_forward_step,
+    lif_feed_forward_step_sparse,
+    lif_step,
+    lif_step_integral,
+    lif_step_sparse,
+)
+from norse.torch.functional.lif_box import (
+    LIFBoxFeedForwardState,
+    LIFBoxParameters,
+    LIFBoxState,
+    lif_box_feed_forward_step,
+    lif_box_step,
+)
+from norse.torch.functional.logical import (
+    logical_and,
+    logical_or,
+    logical_xor,
+    muller_c,
+    posedge_detector,
+)
+from norse.torch.functional.reset import reset_subtract, reset_value
+from norse.torch.functional.threshold import (
+    circ_dist_fn,
+    heavi_circ_fn,
+    heavi_erfc_fn,
+    heavi_tanh_fn,
+    logistic_fn,
+    sign,
+    super_fn,
+    superspike_fn,
+    threshold,
+    triangle_fn,
+)

@@ -1,0 +1,76 @@
+r"""Integrate-and-fire (IAF) neurons: a perfect (non-leaky) integrator with a threshold.
+
+``v_new = v + input``; ``z = threshold(v_new - v_th)``; ``v_new = (1 - z) v_new + z v_reset``.
+The step does not depend on ``dt``: the input is the charge delivered in one step.
+"""
+
+from typing import NamedTuple, Tuple
+
+import torch
+
+from norse.torch.functional.threshold import threshold
+
+
+class IAFParameters(NamedTuple):
+    """Parameters of an integrate-and-fire neuron.
+
+    Parameters:
+        v_th (torch.Tensor): threshold potential
+        v_reset (torch.Tensor): reset potential
+        method (str): surrogate gradient method
+        alpha (float): surrogate gradient sharpness
+    """
+
+    v_th: torch.Tensor = torch.as_tensor(1.0)
+    v_reset: torch.Tensor = torch.as_tensor(0.0)
+    method: str = "super"
+    alpha: float = torch.as_tensor(100.0)
+
+
+class IAFState(NamedTuple):
+    """State of a recurrent IAF neuron: previous spikes ``z`` and voltage ``v``."""
+
+    z: torch.Tensor
+    v: torch.Tensor
+
+
+class IAFFeedForwardState(NamedTuple):
+    """State of a feed-forward IAF neuron: the voltage ``v``."""
+
+    v: torch.Tensor
+
+
+def _iaf_dynamics(
+    v: torch.Tensor, p: IAFParameters
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    z = threshold(v - p.v_th, p.method, p.alpha)
+    return z, (1 - z) * v + z * p.v_reset
+
+
+def iaf_feed_forward_step(
+    input_tensor: torch.Tensor,
+    state: IAFFeedForwardState,
+    p: IAFParameters = IAFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, IAFFeedForwardState]:
+    """One step of an IAF neuron; returns spikes ``(...)`` and the new state."""
+    z, v_new = _iaf_dynamics(state.v + input_tensor, p)
+    return z, IAFFeedForwardState(v=v_new)
+
+
+def iaf_step(
+    input_tensor: torch.Tensor,
+    state: IAFState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    p: IAFParameters = IAFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, IAFState]:
+    """One step of a recurrent IAF neuron with linear input and recurrent synapses."""
+    v = (
+        state.v
+        + torch.nn.functional.linear(input_tensor, input_weights)
+        + torch.nn.functional.linear(state.z, recurrent_weights)
+    )
+    z, v_new = _iaf_dynamics(v, p)
+    return z, IAFState(z=z, v=v_new)

@@ -1,0 +1,84 @@
+r"""Leaky integrators (LI): a LIF membrane that never spikes; its voltage is the output.
+
+.. math::
+    \begin{align*}
+        \dot{v} &= \tau_{\text{mem}}^{-1} (v_{\text{leak}} - v + i) \\
+        \dot{i} &= -\tau_{\text{syn}}^{-1} i
+    \end{align*}
+
+One Euler step: ``i_jump = i + input``; ``v_new = v + dt * tau_mem_inv * ((v_leak - v) + i_jump)``;
+``i_new = i_jump - dt * tau_syn_inv * i_jump``. Used as the read-out layer of spiking networks.
+"""
+
+from typing import NamedTuple, Tuple
+
+import torch
+
+
+class LIState(NamedTuple):
+    """State of a leaky integrator.
+
+    Parameters:
+        v (torch.Tensor): membrane voltage
+        i (torch.Tensor): input current
+    """
+
+    v: torch.Tensor
+    i: torch.Tensor
+
+
+class LIParameters(NamedTuple):
+    """Parameters of a leaky integrator.
+
+    Parameters:
+        tau_syn_inv (torch.Tensor): inverse synaptic time constant (1/s)
+        tau_mem_inv (torch.Tensor): inverse membrane time constant (1/s)
+        v_leak (torch.Tensor): leak potential
+    """
+
+    tau_syn_inv: torch.Tensor = torch.as_tensor(1.0 / 5e-3)
+    tau_mem_inv: torch.Tensor = torch.as_tensor(1.0 / 1e-2)
+    v_leak: torch.Tensor = torch.as_tensor(0.0)
+
+
+def _li_dynamics(
+    i_jump: torch.Tensor, state: LIState, p: LIParameters, dt: float
+) -> Tuple[torch.Tensor, LIState]:
+    v_new = state.v + dt * p.tau_mem_inv * ((p.v_leak - state.v) + i_jump)
+    i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
+    return v_new, LIState(v_new, i_decayed)
+
+
+def li_feed_forward_step(
+    input_tensor: torch.Tensor,
+    state: LIState,
+    p: LIParameters = LIParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIState]:
+    """One Euler step of a leaky integrator driven by an input current of shape ``(...)``.
+
+    Returns:
+        The new voltage ``(...)`` and the new :class:`LIState`.
+    """
+    return _li_dynamics(state.i + input_tensor, state, p, dt)
+
+
+def li_step(
+    input_tensor: torch.Tensor,
+    state: LIState,
+    input_weights: torch.Tensor,
+    p: LIParameters = LIParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIState]:
+    """One Euler step of a leaky integrator behind a linear synapse.
+
+    Parameters:
+        input_tensor (torch.Tensor): ``(batch, input_size)``
+        state (LIState): ``(batch, hidden_size)`` tensors
+        input_weights (torch.Tensor): ``(hidden_size, input_size)``
+
+    Returns:
+        The new voltage ``(batch, hidden_size)`` and the new :class:`LIState`.
+    """
+    i_jump = state.i + torch.nn.functional.linear(input_tensor, input_weights)
+    return _li_dynamics(i_jump, state, p, dt)

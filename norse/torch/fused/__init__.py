@@ -1,0 +1,11 @@
+"""Fast paths: time-fused multi-step kernels, kept apart from the reference equations.
+
+The time modules (:class:`norse.torch.module.snn.SNN`) ask :mod:`.registry` for a kernel
+for their step function and configuration, and run the reference per-step loop when
+there is none. :func:`reference_only` (or ``NORSE_FUSED=0`` in the environment) forces the
+reference loop, e.g. to compare results.
+"""
+
+from norse.torch.fused.registry import find, reference_only, register
+
+__all__ = ["find", "reference_only", "register"]

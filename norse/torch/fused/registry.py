@@ -1,0 +1,59 @@
+"""Which step functions have a fused multi-step kernel, and for which configurations.
+
+A *factory* is registered per step function. Given the parameters, the input
+``(T, ...)``, the initial state and ``record_states``, it returns a kernel
+``(input, state, p, dt, record_states) -> (outputs, state)`` when it supports the
+configuration (device, dtype, surrogate method, ...) or ``None``. The model files never
+import this module; the generic time modules do.
+"""
+
+import contextlib
+import os
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import torch
+
+Kernel = Callable[[torch.Tensor, Any, Any, float, bool], Any]
+Factory = Callable[[Any, torch.Tensor, Any, bool], Optional[Kernel]]
+
+_FACTORIES: Dict[Callable, List[Factory]] = {}
+_forced_reference = 0
+
+
+def register(step_function: Callable, factory: Factory) -> None:
+    """Registers ``factory`` as a fused implementation of ``step_function``."""
+    _FACTORIES.setdefault(step_function, []).append(factory)
+
+
+def enabled() -> bool:
+    """False inside :func:`reference_only` or when ``NORSE_FUSED=0``."""
+    return _forced_reference == 0 and os.environ.get("NORSE_FUSED", "1") != "0"
+
+
+def find(
+    step_function: Callable,
+    p: Any,
+    input_tensor: torch.Tensor,
+    state: Any,
+    record_states: bool,
+) -> Optional[Kernel]:
+    """The first registered kernel that supports this configuration, or ``None``."""
+    factories = _FACTORIES.get(step_function)
+    if not factories or not enabled():
+        return None
+    for factory in factories:
+        kernel = factory(p, input_tensor, state, record_states)
+        if kernel is not None:
+            return kernel
+    return None
+
+
+@contextlib.contextmanager
+def reference_only() -> Iterator[None]:
+    """Runs the reference per-step loop inside the ``with`` block (no fused kernels)."""
+    global _forced_reference
+    _forced_reference += 1
+    try:
+        yield
+    finally:
+        _forced_reference -= 1

@@ -1,0 +1,13 @@
+"""``torch.nn.Module`` forms of the neuron models and the tools to compose them."""
+
+from norse.torch.module.iaf import IAF, IAFCell, IAFRecurrent, IAFRecurrentCell
+from norse.torch.module.leaky_integrator import LI, LICell, LILinearCell
+from norse.torch.module.leaky_integrator_box import LIBox, LIBoxCell
+from norse.torch.module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
+from norse.torch.module.lif_box import (
+    LIFBox,
+    LIFBoxCell,
+    LIFBoxRecurrent,
+    LIFBoxRecurrentCell,
+)
+from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell

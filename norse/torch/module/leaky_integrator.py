@@ -1,0 +1,103 @@
+r"""Leaky integrator (LI) layers: non-spiking read-outs whose output is the voltage.
+
+Equations: :mod:`norse.torch.functional.leaky_integrator`.
+"""
+
+from typing import Optional, Tuple
+
+import torch
+
+from norse.torch.functional.leaky_integrator import (
+    LIParameters,
+    LIState,
+    li_feed_forward_step,
+    li_step,
+)
+from norse.torch.module.snn import SNN, SNNCell, _NeuronModule
+
+
+class LICell(SNNCell):
+    """One Euler step of a leaky integrator: input current ``(batch, ...)`` to voltage.
+
+    Parameters:
+        p (LIParameters): parameters
+        dt (float): time step (s), default 0.001
+    """
+
+    state_type = LIState
+    initial_values = {"v": "v_leak"}
+
+    def __init__(self, p: LIParameters = LIParameters(), **kwargs):
+        super().__init__(
+            activation=li_feed_forward_step, state_fallback=None, p=p, **kwargs
+        )
+
+
+class LI(SNN):
+    """A leaky integrator layer *with* time: input ``(T, batch, ...)``, voltages out.
+
+    Parameters:
+        p (LIParameters): parameters
+        dt (float): time step (s), default 0.001
+        record_states (bool): return the states of all time steps
+    """
+
+    state_type = LIState
+    initial_values = {"v": "v_leak"}
+
+    def __init__(self, p: LIParameters = LIParameters(), **kwargs):
+        super().__init__(
+            activation=li_feed_forward_step, state_fallback=None, p=p, **kwargs
+        )
+
+
+class LILinearCell(_NeuronModule):
+    """A leaky integrator behind a linear synapse (*without* time).
+
+    Parameters:
+        input_size (int): number of input features
+        hidden_size (int): number of integrators
+        p (LIParameters): parameters
+        dt (float): time step (s), default 0.001
+
+    Shapes: input ``(batch, input_size)``; voltage and state ``(batch, hidden_size)``.
+    The weights start as :math:`\\mathcal{N}(0, 1/\\text{input\\_size})`.
+    """
+
+    state_type = LIState
+    initial_values = {"v": "v_leak"}
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: LIParameters = LIParameters(),
+        dt: float = 0.001,
+    ):
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.input_weights = torch.nn.Parameter(
+            torch.randn(hidden_size, input_size) / input_size**0.5
+        )
+        self._setup(li_step, None, p, dt, None)
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}, dt={self.dt}"
+
+    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
+        if input_tensor.dim() == 0 or input_tensor.shape[-1] != self.input_size:
+            raise ValueError(
+                f"input_tensor must end in input_size={self.input_size} features, "
+                f"got shape {tuple(input_tensor.shape)}"
+            )
+        return (*input_tensor.shape[:-1], self.hidden_size)
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[LIState] = None
+    ) -> Tuple[torch.Tensor, LIState]:
+        state = self._resolve_state(input_tensor, state, 1)
+        return li_step(input_tensor, state, self.input_weights, self.p, self.dt)

@@ -1,0 +1,597 @@
+"""The four module forms of every neuron model, written once.
+
+A neuron model is a parameter ``NamedTuple``, a state ``NamedTuple`` and a step function
+(see :mod:`norse.torch.functional`). These generic wrappers turn a step function into
+
+==================  ========================  ==============================
+form                class                     input
+==================  ========================  ==============================
+cell                :class:`SNNCell`          ``(batch, ...)``, one step
+time module         :class:`SNN`              ``(T, batch, ...)``
+recurrent cell      :class:`SNNRecurrentCell` ``(batch, input_size)``
+recurrent module    :class:`SNNRecurrent`     ``(T, batch, input_size)``
+==================  ========================  ==============================
+
+Every form returns ``(output, state)``; pass ``state=None`` (the default) on the first
+call and the returned state afterwards. The neuron parameters live in a child module
+(``module.p`` still reads as the ``NamedTuple``), so ``.to()``, ``state_dict()`` and
+``DataParallel``/DDP replicas carry them; an ``nn.Parameter`` inside the tuple trains.
+"""
+
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+
+from norse.torch.functional.validation import (
+    check_input,
+    validate_parameters,
+)
+from norse.torch.fused import registry
+
+FeedforwardActivation = Callable[
+    [torch.Tensor, Any, Any, float], Tuple[torch.Tensor, Any]
+]
+RecurrentActivation = Callable[
+    [torch.Tensor, Any, torch.Tensor, torch.Tensor, Any, float],
+    Tuple[torch.Tensor, Any],
+]
+
+
+class NeuronParameters(torch.nn.Module):
+    """Stores the fields of a neuron parameter ``NamedTuple`` on a module.
+
+    Tensor and float fields become buffers (``nn.Parameter`` fields stay trainable
+    parameters); other fields (``method``, ``reset_method``...) are kept as they are.
+    :meth:`as_tuple` rebuilds the ``NamedTuple`` from the current values.
+
+    Checkpoints without these entries (for example from Norse 1.1, which kept parameters
+    as plain attributes) still load: missing entries keep their current values.
+    """
+
+    def __init__(self, p: NamedTuple):
+        super().__init__()
+        if not (isinstance(p, tuple) and hasattr(p, "_fields")):
+            raise TypeError(
+                f"p must be a neuron parameter NamedTuple, got {type(p).__name__}"
+            )
+        self._tuple_type = type(p)
+        self._static: Dict[str, Any] = {}
+        self._tensor_names: Dict[str, str] = {}
+        for field, value in zip(p._fields, p):
+            name = field if not hasattr(torch.nn.Module, field) else f"p_{field}"
+            if isinstance(value, torch.nn.Parameter):
+                self.register_parameter(name, value)
+            elif isinstance(value, torch.Tensor):
+                self.register_buffer(name, value.detach().clone())
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.register_buffer(name, torch.as_tensor(float(value)))
+            else:
+                self._static[field] = value
+                continue
+            self._tensor_names[field] = name
+
+    def as_tuple(self) -> NamedTuple:
+        """The parameters as the original ``NamedTuple`` type, holding the live tensors."""
+        values = dict(self._static)
+        for field, name in self._tensor_names.items():
+            values[field] = getattr(self, name)
+        return self._tuple_type(**values)
+
+    def _load_from_state_dict(
+        self,
+        state_dict,
+        prefix,
+        local_metadata,
+        strict,
+        missing_keys,
+        unexpected_keys,
+        error_msgs,
+    ):
+        before = len(missing_keys)
+        super()._load_from_state_dict(
+            state_dict,
+            prefix,
+            local_metadata,
+            strict,
+            missing_keys,
+            unexpected_keys,
+            error_msgs,
+        )
+        own = {prefix + name for name in self._tensor_names.values()}
+        missing_keys[before:] = [k for k in missing_keys[before:] if k not in own]
+
+    def extra_repr(self) -> str:
+        return ", ".join(
+            f"{field}={value if not isinstance(value, torch.Tensor) or value.numel() > 1 else value.item()}"
+            for field, value in zip(self._tuple_type._fields, self.as_tuple())
+        )
+
+
+def _merge_states(states: List[Any]) -> Any:
+    """Stacks a list of (possibly nested) state tuples along a new first dimension."""
+    first = states[0]
+    merged = {}
+    for index, field in enumerate(first._fields):
+        values = [state[index] for state in states]
+        if isinstance(values[0], tuple):
+            merged[field] = _merge_states(values)
+        else:
+            merged[field] = torch.stack(values)
+    return type(first)(**merged)
+
+
+def _check_state_tree(
+    state: Any, shape: Tuple[int, ...], reference: torch.Tensor, name: str
+) -> None:
+    if not isinstance(state, tuple) or not hasattr(state, "_fields"):
+        raise TypeError(
+            f"{name} must be a state NamedTuple (or None on the first call), "
+            f"got {type(state).__name__}"
+        )
+    for field, value in zip(state._fields, state):
+        label = f"{name}.{field}"
+        if isinstance(value, tuple):
+            _check_state_tree(value, shape, reference, label)
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"{label} must be a torch.Tensor, got {type(value).__name__}"
+            )
+        if value.dim() != 0 and tuple(value.shape) != shape and not value.is_sparse:
+            raise ValueError(
+                f"{label} has shape {tuple(value.shape)} but this input needs {shape} "
+                f"(a state from another batch size or layer?)"
+            )
+        if value.device != reference.device:
+            raise ValueError(
+                f"{label} is on device {value.device} but the input is on {reference.device}"
+            )
+        if not value.is_floating_point():
+            raise TypeError(
+                f"{label} must be a floating-point tensor, got dtype {value.dtype}"
+            )
+
+
+class _NeuronModule(torch.nn.Module):
+    """Shared parameter handling and initial states of the four forms.
+
+    Subclasses for a neuron model set :attr:`state_type` (the state ``NamedTuple``) and
+    :attr:`initial_values` (state fields that start at a parameter value, e.g.
+    ``{"v": "v_leak"}``; all other fields start at zero). Modules with unusual states pass
+    ``state_fallback`` instead or override :meth:`initial_state`.
+    """
+
+    state_type: Optional[type] = None
+    initial_values: Dict[str, str] = {}
+    #: ``method`` values besides the surrogates of :mod:`.threshold` that the model accepts.
+    extra_methods: Sequence[str] = ()
+
+    def _setup(
+        self,
+        activation: Callable,
+        state_fallback: Optional[Callable],
+        p: Any,
+        dt: float,
+        activation_sparse: Optional[Callable],
+    ) -> None:
+        self.activation = activation
+        self.activation_sparse = activation_sparse
+        self.state_fallback = (
+            state_fallback if state_fallback is not None else self.initial_state
+        )
+        self.dt = dt
+        self.p = p
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "p" and not isinstance(value, torch.nn.Module):
+            self._set_neuron_parameters(value)
+        else:
+            super().__setattr__(name, value)
+
+    def _set_neuron_parameters(self, p: Any) -> None:
+        if isinstance(p, tuple) and hasattr(p, "_fields"):
+            method = getattr(p, "method", None)
+            if isinstance(method, str) and method in self.extra_methods:
+                validate_parameters(
+                    p._replace(method="super"), self.__dict__.get("_dt", 0.001)
+                )
+            else:
+                validate_parameters(p, self.__dict__.get("_dt", 0.001))
+        self._modules["p"] = NeuronParameters(p)
+
+    @property
+    def p(self) -> Any:
+        """The neuron parameters as their ``NamedTuple`` (holding the module's tensors)."""
+        return self._modules["p"].as_tuple()
+
+    @property
+    def dt(self) -> float:
+        """Integration time step in seconds."""
+        return self.__dict__["_dt"]
+
+    @dt.setter
+    def dt(self, dt: float) -> None:
+        if isinstance(dt, torch.Tensor):
+            dt = float(dt)
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0:
+            raise ValueError(f"dt must be a positive float (seconds), got {dt!r}")
+        self.__dict__["_dt"] = float(dt)
+        if "p" in self._modules:
+            self._set_neuron_parameters(self.p)
+
+    def extra_repr(self) -> str:
+        return f"dt={self.dt}"
+
+    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
+        raise NotImplementedError
+
+    def initial_state(self, input_tensor: torch.Tensor) -> Any:
+        """The resting state for ``input_tensor``: zeros, except the fields named in
+        :attr:`initial_values`, which start at their parameter (e.g. ``v = v_leak``)."""
+        if self.state_type is None:
+            raise TypeError(
+                f"{type(self).__name__} defines no state_type; pass state_fallback"
+            )
+        shape = self._state_shape(input_tensor)
+        dtype = (
+            input_tensor.dtype
+            if input_tensor.is_floating_point()
+            else torch.get_default_dtype()
+        )
+        p = self.p
+        values = {}
+        for field in self.state_type._fields:
+            source = self.initial_values.get(field)
+            if source is None:
+                values[field] = torch.zeros(
+                    shape, dtype=dtype, device=input_tensor.device
+                )
+            else:
+                start = torch.as_tensor(getattr(p, source)).detach()
+                values[field] = (
+                    start.to(device=input_tensor.device, dtype=dtype)
+                    .expand(shape)
+                    .clone()
+                )
+        return self.state_type(**values)
+
+    def _resolve_state(
+        self, input_tensor: torch.Tensor, state: Optional[Any], min_dim: int
+    ) -> Any:
+        check_input(input_tensor, "input_tensor", min_dim)
+        if state is None:
+            return self.state_fallback(input_tensor)
+        _check_state_tree(state, self._state_shape(input_tensor), input_tensor, "state")
+        return state
+
+
+class _RecurrentWeights:
+    """Input and recurrent weight set-up shared by the two recurrent forms."""
+
+    def _setup_weights(
+        self,
+        input_size: int,
+        hidden_size: int,
+        input_weights: Optional[torch.Tensor],
+        recurrent_weights: Optional[torch.Tensor],
+        autapses: bool,
+    ) -> None:
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if isinstance(value, torch.Tensor):
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        input_size, hidden_size = int(input_size), int(hidden_size)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.autapses = autapses
+        scale = (2.0 / hidden_size) ** 0.5
+        self._register_weight(
+            "input_weights",
+            input_weights,
+            (hidden_size, input_size),
+            lambda: torch.randn(hidden_size, input_size) * scale,
+        )
+        self._register_weight(
+            "recurrent_weights",
+            recurrent_weights,
+            (hidden_size, hidden_size),
+            lambda: torch.randn(hidden_size, hidden_size) * scale,
+        )
+        if not autapses:
+            # Self-connections are masked in every forward pass, so no optimiser update
+            # (momentum, weight decay, a loaded checkpoint) can bring them back.
+            with torch.no_grad():
+                self.recurrent_weights.fill_diagonal_(0.0)
+            self.register_buffer(
+                "autapse_mask",
+                1.0 - torch.eye(hidden_size, dtype=self.recurrent_weights.dtype),
+                persistent=False,
+            )
+        else:
+            self.autapse_mask = None
+
+    def _register_weight(self, name, value, shape, default) -> None:
+        if value is None:
+            self.register_parameter(name, torch.nn.Parameter(default()))
+            return
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"{name} must be a torch.Tensor, got {type(value).__name__}"
+            )
+        if tuple(value.shape) != shape:
+            raise ValueError(
+                f"{name} must have shape {shape} (hidden_size, ...), got {tuple(value.shape)}"
+            )
+        if isinstance(value, torch.nn.Parameter):
+            self.register_parameter(name, value)
+        else:
+            # A plain tensor is a fixed weight (as in Norse 1.1, it is not trained), but
+            # it still moves with the module.
+            self.register_buffer(name, value)
+
+    def _effective_recurrent_weights(self) -> torch.Tensor:
+        if self.autapse_mask is None:
+            return self.recurrent_weights
+        return self.recurrent_weights * self.autapse_mask.to(
+            self.recurrent_weights.dtype
+        )
+
+    def _recurrent_state_shape(self, input_tensor: torch.Tensor, time: bool) -> Tuple:
+        features = input_tensor.shape[-1] if input_tensor.dim() > 0 else None
+        if features != self.input_size:
+            raise ValueError(
+                f"input_tensor must end in input_size={self.input_size} features, "
+                f"got shape {tuple(input_tensor.shape)}"
+            )
+        leading = input_tensor.shape[1:-1] if time else input_tensor.shape[:-1]
+        return (*leading, self.hidden_size)
+
+
+class SNNCell(_NeuronModule):
+    """A feed-forward neuron layer *without* time: one integration step per call.
+
+    Parameters:
+        activation (FeedforwardActivation): step function ``(input, state, p, dt) ->
+            (output, state)``
+        state_fallback (Callable[[torch.Tensor], Any]): builds the state for a first call
+            (``None``: the generic :meth:`initial_state`)
+        p (NamedTuple): neuron parameters
+        dt (float): integration time step (s), default 0.001
+        activation_sparse (FeedforwardActivation): step used for sparse input, if any
+
+    Shapes:
+        input ``(batch, ...)``; output and state tensors ``(batch, ...)``.
+    """
+
+    def __init__(
+        self,
+        activation: FeedforwardActivation,
+        state_fallback: Optional[Callable[[torch.Tensor], Any]],
+        p: Any,
+        dt: float = 0.001,
+        activation_sparse: Optional[FeedforwardActivation] = None,
+    ):
+        super().__init__()
+        self._setup(activation, state_fallback, p, dt, activation_sparse)
+
+    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
+        return tuple(input_tensor.shape)
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[Any] = None
+    ) -> Tuple[torch.Tensor, Any]:
+        if input_tensor.is_sparse and self.activation_sparse is not None:
+            state = state if state is not None else self.state_fallback(input_tensor)
+            return self.activation_sparse(input_tensor, state, self.p, self.dt)
+        state = self._resolve_state(input_tensor, state, 0)
+        return self.activation(input_tensor, state, self.p, self.dt)
+
+
+class SNN(_NeuronModule):
+    """A feed-forward neuron layer *with* time: the first input dimension is time.
+
+    Runs the model's step once per time step (or a fused multi-step kernel with the
+    same dynamics, when one is registered for the configuration; see
+    :mod:`norse.torch.fused`).
+
+    Parameters:
+        activation (FeedforwardActivation): step function ``(input, state, p, dt) ->
+            (output, state)``
+        state_fallback (Callable[[torch.Tensor], Any]): builds the state for a first call
+        p (NamedTuple): neuron parameters
+        dt (float): integration time step (s), default 0.001
+        activation_sparse (FeedforwardActivation): step used for sparse input, if any
+        record_states (bool): return the state of every step, stacked to ``(T, ...)``,
+            instead of only the final state
+
+    Shapes:
+        input ``(T, batch, ...)``; output ``(T, batch, ...)``; state ``(batch, ...)``.
+    """
+
+    def __init__(
+        self,
+        activation: FeedforwardActivation,
+        state_fallback: Optional[Callable[[torch.Tensor], Any]],
+        p: Any,
+        dt: float = 0.001,
+        activation_sparse: Optional[FeedforwardActivation] = None,
+        record_states: bool = False,
+    ):
+        super().__init__()
+        self._setup(activation, state_fallback, p, dt, activation_sparse)
+        self.record_states = record_states
+
+    def extra_repr(self) -> str:
+        return f"dt={self.dt}, record_states={self.record_states}"
+
+    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
+        return tuple(input_tensor.shape[1:])
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[Any] = None
+    ) -> Tuple[torch.Tensor, Any]:
+        sparse = input_tensor.is_sparse and self.activation_sparse is not None
+        if sparse:
+            state = state if state is not None else self.state_fallback(input_tensor)
+        else:
+            state = self._resolve_state(input_tensor, state, 1)
+        p = self.p
+        if not sparse:
+            kernel = registry.find(
+                self.activation, p, input_tensor, state, self.record_states
+            )
+            if kernel is not None:
+                return kernel(input_tensor, state, p, self.dt, self.record_states)
+        activation = self.activation_sparse if sparse else self.activation
+        outputs = []
+        states = []
+        for ts in range(input_tensor.shape[0]):
+            out, state = activation(input_tensor[ts], state, p, self.dt)
+            outputs.append(out)
+            if self.record_states:
+                states.append(state)
+        if not outputs:
+            raise ValueError("input_tensor must have at least one time step, got T=0")
+        return torch.stack(outputs), (
+            _merge_states(states) if self.record_states else state
+        )
+
+
+class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
+    """A recurrently connected neuron layer *without* time.
+
+    Parameters:
+        activation (RecurrentActivation): ``(input, state, input_weights,
+            recurrent_weights, p, dt) -> (output, state)``
+        state_fallback (Callable[[torch.Tensor], Any]): builds the state for a first call
+        input_size (int): number of input features
+        hidden_size (int): number of neurons
+        p (NamedTuple): neuron parameters
+        input_weights (torch.Tensor): ``(hidden_size, input_size)``; default
+            :math:`\\mathcal{N}(0, 2/\\text{hidden\\_size})`. An ``nn.Parameter`` trains,
+            a plain tensor stays fixed.
+        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``, same default
+        autapses (bool): allow self-connections; if False (default) the diagonal is
+            zeroed and masked
+        dt (float): integration time step (s)
+        activation_sparse (RecurrentActivation): step used for sparse input, if any
+
+    Shapes:
+        input ``(batch, input_size)``; output and state ``(batch, hidden_size)``.
+    """
+
+    def __init__(
+        self,
+        activation: RecurrentActivation,
+        state_fallback: Optional[Callable[[torch.Tensor], Any]],
+        input_size: int,
+        hidden_size: int,
+        p: Any,
+        input_weights: Optional[torch.Tensor] = None,
+        recurrent_weights: Optional[torch.Tensor] = None,
+        autapses: bool = False,
+        dt: float = 0.001,
+        activation_sparse: Optional[RecurrentActivation] = None,
+    ):
+        super().__init__()
+        self._setup_weights(
+            input_size, hidden_size, input_weights, recurrent_weights, autapses
+        )
+        self._setup(activation, state_fallback, p, dt, activation_sparse)
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"autapses={self.autapses}, dt={self.dt}"
+        )
+
+    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
+        return self._recurrent_state_shape(input_tensor, time=False)
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[Any] = None
+    ) -> Tuple[torch.Tensor, Any]:
+        if input_tensor.is_sparse and self.activation_sparse is not None:
+            state = state if state is not None else self.state_fallback(input_tensor)
+            activation = self.activation_sparse
+        else:
+            state = self._resolve_state(input_tensor, state, 1)
+            activation = self.activation
+        return activation(
+            input_tensor,
+            state,
+            self.input_weights,
+            self._effective_recurrent_weights(),
+            self.p,
+            self.dt,
+        )
+
+
+class SNNRecurrent(_RecurrentWeights, _NeuronModule):
+    """A recurrently connected neuron layer *with* time (first input dimension).
+
+    Parameters: as :class:`SNNRecurrentCell`, plus ``record_states`` (return the state of
+    every step stacked to ``(T, ...)`` instead of the final state).
+
+    Shapes:
+        input ``(T, batch, input_size)``; output ``(T, batch, hidden_size)``;
+        state ``(batch, hidden_size)``.
+    """
+
+    def __init__(
+        self,
+        activation: RecurrentActivation,
+        state_fallback: Optional[Callable[[torch.Tensor], Any]],
+        input_size: int,
+        hidden_size: int,
+        p: Any,
+        input_weights: Optional[torch.Tensor] = None,
+        recurrent_weights: Optional[torch.Tensor] = None,
+        autapses: bool = False,
+        dt: float = 0.001,
+        activation_sparse: Optional[RecurrentActivation] = None,
+        record_states: bool = False,
+    ):
+        super().__init__()
+        self._setup_weights(
+            input_size, hidden_size, input_weights, recurrent_weights, autapses
+        )
+        self._setup(activation, state_fallback, p, dt, activation_sparse)
+        self.record_states = record_states
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"autapses={self.autapses}, dt={self.dt}, record_states={self.record_states}"
+        )
+
+    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
+        return self._recurrent_state_shape(input_tensor, time=True)
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[Any] = None
+    ) -> Tuple[torch.Tensor, Any]:
+        if input_tensor.is_sparse and self.activation_sparse is not None:
+            state = state if state is not None else self.state_fallback(input_tensor)
+            activation = self.activation_sparse
+        else:
+            state = self._resolve_state(input_tensor, state, 2)
+            activation = self.activation
+        if input_tensor.shape[0] == 0:
+            raise ValueError("input_tensor must have at least one time step, got T=0")
+        p = self.p
+        input_weights = self.input_weights
+        recurrent_weights = self._effective_recurrent_weights()
+        outputs = []
+        states = []
+        for ts in range(input_tensor.shape[0]):
+            out, state = activation(
+                input_tensor[ts], state, input_weights, recurrent_weights, p, self.dt
+            )
+            outputs.append(out)
+            if self.record_states:
+                states.append(state)
+        return torch.stack(outputs), (
+            _merge_states(states) if self.record_states else state
+        )
