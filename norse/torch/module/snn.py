@@ -14,7 +14,7 @@ recurrent module    :class:`SNNRecurrent`     ``(T, batch, input_size)``
 
 Every form returns ``(output, state)``; pass ``state=None`` (the default) on the first
 call and the returned state afterwards. The neuron parameters live in a child module
-(``module.p`` still reads as the ``NamedTuple``), so ``.to()``, ``state_dict()`` and
+``params`` (``module.p`` reads them as the ``NamedTuple``), so ``.to()``, ``state_dict()`` and
 ``DataParallel``/DDP replicas carry them; an ``nn.Parameter`` inside the tuple trains.
 """
 
@@ -182,12 +182,6 @@ class _NeuronModule(torch.nn.Module):
         self.dt = dt
         self.p = p
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "p" and not isinstance(value, torch.nn.Module):
-            self._set_neuron_parameters(value)
-        else:
-            super().__setattr__(name, value)
-
     def _set_neuron_parameters(self, p: Any) -> None:
         if isinstance(p, tuple) and hasattr(p, "_fields"):
             method = getattr(p, "method", None)
@@ -197,12 +191,17 @@ class _NeuronModule(torch.nn.Module):
                 )
             else:
                 validate_parameters(p, self.__dict__.get("_dt", 0.001))
-        self._modules["p"] = NeuronParameters(p)
+        self.params = NeuronParameters(p)
 
     @property
     def p(self) -> Any:
-        """The neuron parameters as their ``NamedTuple`` (holding the module's tensors)."""
-        return self._modules["p"].as_tuple()
+        """The neuron parameters as their ``NamedTuple`` (holding the tensors of
+        :attr:`params`); assigning a new tuple replaces them."""
+        return self._modules["params"].as_tuple()
+
+    @p.setter
+    def p(self, p: Any) -> None:
+        self._set_neuron_parameters(p)
 
     @property
     def dt(self) -> float:
@@ -216,7 +215,7 @@ class _NeuronModule(torch.nn.Module):
         if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0:
             raise ValueError(f"dt must be a positive float (seconds), got {dt!r}")
         self.__dict__["_dt"] = float(dt)
-        if "p" in self._modules:
+        if "params" in self._modules:
             self._set_neuron_parameters(self.p)
 
     def extra_repr(self) -> str:
@@ -254,6 +253,11 @@ class _NeuronModule(torch.nn.Module):
                     .clone()
                 )
         return self.state_type(**values)
+
+    def _activation_for(self, input_tensor: torch.Tensor) -> Callable:
+        if input_tensor.is_sparse and self.activation_sparse is not None:
+            return self.activation_sparse
+        return self.activation
 
     def _resolve_state(
         self, input_tensor: torch.Tensor, state: Optional[Any], min_dim: int
@@ -381,11 +385,8 @@ class SNNCell(_NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
-        if input_tensor.is_sparse and self.activation_sparse is not None:
-            state = state if state is not None else self.state_fallback(input_tensor)
-            return self.activation_sparse(input_tensor, state, self.p, self.dt)
         state = self._resolve_state(input_tensor, state, 0)
-        return self.activation(input_tensor, state, self.p, self.dt)
+        return self._activation_for(input_tensor)(input_tensor, state, self.p, self.dt)
 
 
 class SNN(_NeuronModule):
@@ -431,19 +432,17 @@ class SNN(_NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
-        sparse = input_tensor.is_sparse and self.activation_sparse is not None
-        if sparse:
-            state = state if state is not None else self.state_fallback(input_tensor)
-        else:
-            state = self._resolve_state(input_tensor, state, 1)
+        state = self._resolve_state(input_tensor, state, 1)
+        if input_tensor.shape[0] == 0:
+            raise ValueError("input_tensor must have at least one time step, got T=0")
         p = self.p
-        if not sparse:
+        activation = self._activation_for(input_tensor)
+        if activation is self.activation:
             kernel = registry.find(
                 self.activation, p, input_tensor, state, self.record_states
             )
             if kernel is not None:
                 return kernel(input_tensor, state, p, self.dt, self.record_states)
-        activation = self.activation_sparse if sparse else self.activation
         outputs = []
         states = []
         for ts in range(input_tensor.shape[0]):
@@ -451,8 +450,6 @@ class SNN(_NeuronModule):
             outputs.append(out)
             if self.record_states:
                 states.append(state)
-        if not outputs:
-            raise ValueError("input_tensor must have at least one time step, got T=0")
         return torch.stack(outputs), (
             _merge_states(states) if self.record_states else state
         )
@@ -512,13 +509,8 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
-        if input_tensor.is_sparse and self.activation_sparse is not None:
-            state = state if state is not None else self.state_fallback(input_tensor)
-            activation = self.activation_sparse
-        else:
-            state = self._resolve_state(input_tensor, state, 1)
-            activation = self.activation
-        return activation(
+        state = self._resolve_state(input_tensor, state, 1)
+        return self._activation_for(input_tensor)(
             input_tensor,
             state,
             self.input_weights,
@@ -572,12 +564,8 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
-        if input_tensor.is_sparse and self.activation_sparse is not None:
-            state = state if state is not None else self.state_fallback(input_tensor)
-            activation = self.activation_sparse
-        else:
-            state = self._resolve_state(input_tensor, state, 2)
-            activation = self.activation
+        state = self._resolve_state(input_tensor, state, 2)
+        activation = self._activation_for(input_tensor)
         if input_tensor.shape[0] == 0:
             raise ValueError("input_tensor must have at least one time step, got T=0")
         p = self.p
