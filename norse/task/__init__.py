@@ -1,0 +1,1 @@
+"""Command-line tasks (``python -m norse.task.<name>``) on one shared training harness."""

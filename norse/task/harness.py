@@ -1,0 +1,300 @@
+"""The training harness shared by every task: devices, seeding, epochs with progress bars,
+atomic checkpoints with exact resume, JSON metrics and plots.
+
+A task supplies a model, an optimiser (and optionally a learning-rate scheduler), a
+training step and an evaluation function; :func:`fit` runs the epochs. A run that is
+interrupted and resumed with ``resume=True`` ends where an uninterrupted run would: the
+checkpoint holds the model, optimiser, scheduler, random number generator states and the
+metrics so far, and batches are shuffled from ``seed + epoch``.
+"""
+
+import json
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+Batch = Tuple[torch.Tensor, torch.Tensor]
+#: ``(model, batch) -> (loss, number of correct predictions)``
+StepFunction = Callable[[torch.nn.Module, Batch], Tuple[torch.Tensor, int]]
+#: ``(model) -> metrics`` on held-out data, e.g. ``{"test_accuracy": 0.98}``
+EvalFunction = Callable[[torch.nn.Module], Dict[str, float]]
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else the CPU; other names go to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r} requested but CUDA is not available")
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seeds Python, NumPy and PyTorch; ``deterministic`` also asks PyTorch for
+    deterministic algorithms (slower on some GPU operations)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename it over
+    ``path``: a crash leaves either the old or the new checkpoint, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=path.name, suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(obj, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _rng_states() -> Dict[str, Any]:
+    states = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: Dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+@dataclass
+class History:
+    """Metrics per epoch (one dict per finished epoch)."""
+
+    epochs: List[Dict[str, float]] = field(default_factory=list)
+
+    def column(self, name: str) -> List[float]:
+        return [row[name] for row in self.epochs if name in row]
+
+
+def batches(
+    data: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+) -> Iterable[Batch]:
+    """Mini-batches of in-memory tensors; the order depends only on ``seed``."""
+    if data.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"data and labels must have the same length, got {data.shape[0]} and {labels.shape[0]}"
+        )
+    if shuffle:
+        order = torch.randperm(
+            data.shape[0], generator=torch.Generator().manual_seed(seed)
+        )
+    else:
+        order = torch.arange(data.shape[0])
+    for start in range(0, data.shape[0], batch_size):
+        index = order[start : start + batch_size]
+        yield data[index], labels[index]
+
+
+def fit(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_step: StepFunction,
+    make_batches: Callable[[int], Iterable[Batch]],
+    num_batches: int,
+    epochs: int,
+    evaluate: Optional[EvalFunction] = None,
+    scheduler: Optional[Any] = None,
+    output_dir: Optional[Path] = None,
+    resume: bool = False,
+    progress: bool = True,
+    checkpoint_extra: Optional[Dict[str, Any]] = None,
+) -> History:
+    """Trains ``model`` for ``epochs`` epochs.
+
+    Parameters:
+        model: the network (already on its device)
+        optimizer: its optimiser
+        train_step: computes ``(loss, correct)`` for one batch (the harness calls
+            ``backward`` and the optimiser)
+        make_batches: ``epoch -> iterable of batches``; shuffle with ``seed + epoch`` so a
+            resumed run sees the same batches
+        num_batches: batches per epoch (for the progress bar)
+        epochs: total number of epochs
+        evaluate: held-out metrics after each epoch
+        scheduler: stepped once per batch if given
+        output_dir: where ``checkpoint.pt`` and ``metrics.jsonl`` go (None: nowhere)
+        resume: continue from ``output_dir/checkpoint.pt`` if it exists
+        progress: show a tqdm bar per epoch with loss and accuracy
+        checkpoint_extra: saved with every checkpoint (e.g. the task's configuration)
+
+    Returns:
+        The :class:`History` of all epochs (including those of a resumed run).
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    history = History()
+    first_epoch = 0
+    checkpoint_path = Path(output_dir) / "checkpoint.pt" if output_dir else None
+    metrics_path = Path(output_dir) / "metrics.jsonl" if output_dir else None
+    if resume and checkpoint_path is not None and checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, weights_only=False, map_location="cpu")
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None and checkpoint.get("scheduler") is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        _set_rng_states(checkpoint["rng"])
+        history = History(list(checkpoint["history"]))
+        first_epoch = checkpoint["epoch"] + 1
+    elif metrics_path is not None and metrics_path.exists():
+        metrics_path.unlink()  # a fresh run starts a fresh metrics file
+
+    for epoch in range(first_epoch, epochs):
+        model.train()
+        started = time.perf_counter()
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = tqdm(
+            make_batches(epoch),
+            total=num_batches,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=True,
+        )
+        for batch in bar:
+            optimizer.zero_grad(set_to_none=True)
+            loss, batch_correct = train_step(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss.item()} in epoch {epoch + 1}; lower the learning rate"
+                )
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            size = batch[0].shape[0]
+            loss_sum += loss.item() * size
+            correct += int(batch_correct)
+            seen += size
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(seen, 1),
+            "train_accuracy": correct / max(seen, 1),
+            "train_seconds": time.perf_counter() - started,
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                row.update(evaluate(model))
+        history.epochs.append(row)
+        if progress:
+            tqdm.write(
+                "epoch {epoch}: ".format(**row)
+                + ", ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch")
+            )
+        if metrics_path is not None:
+            metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(metrics_path, "a") as stream:
+                stream.write(json.dumps(row) + "\n")
+        if checkpoint_path is not None:
+            atomic_save(
+                {
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict()
+                    if scheduler is not None
+                    else None,
+                    "rng": _rng_states(),
+                    "history": history.epochs,
+                    "extra": checkpoint_extra or {},
+                },
+                checkpoint_path,
+            )
+    return history
+
+
+def plot_history(history: History, path: Path, title: str = "") -> Path:
+    """Saves loss and accuracy curves per epoch as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = history.column("epoch")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax_loss.plot(epochs, history.column("train_loss"), marker="o", label="train")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_acc.plot(epochs, history.column("train_accuracy"), marker="o", label="train")
+    if history.column("test_accuracy"):
+        ax_acc.plot(
+            epochs, history.column("test_accuracy"), marker="s", label="held out"
+        )
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_raster(
+    spikes: torch.Tensor, path: Path, title: str = "", max_neurons: int = 400
+) -> Path:
+    """Saves a spike raster of ``spikes`` shaped ``(T, neurons...)`` as a PNG; shows the
+    ``max_neurons`` most active neurons and each neuron's rate on the side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spikes = spikes.detach().reshape(spikes.shape[0], -1).float().cpu()
+    counts = spikes.sum(0)
+    order = torch.argsort(counts, descending=True)[:max_neurons]
+    shown = spikes[:, order]
+    times, neurons = torch.nonzero(shown, as_tuple=True)
+    fig, (ax, ax_rate) = plt.subplots(
+        1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [4, 1]}, sharey=True
+    )
+    ax.scatter(times.numpy(), neurons.numpy(), s=2, marker="|", color="black")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("neuron (most active first)")
+    ax.set_xlim(-0.5, spikes.shape[0] - 0.5)
+    ax_rate.barh(range(shown.shape[1]), shown.mean(0).numpy(), color="gray")
+    ax_rate.set_xlabel("spikes / step")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
