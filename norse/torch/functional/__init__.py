@@ -63,3 +63,19 @@ from norse.torch.functional.threshold import (
     threshold,
     triangle_fn,
 )
+
+# Encoders and decoders
+from norse.torch.functional.decode import max_decode, sum_decode
+from norse.torch.functional.encode import (
+    constant_current_lif_encode,
+    euclidean_distance,
+    gaussian_rbf,
+    poisson_encode,
+    poisson_encode_step,
+    population_encode,
+    signed_poisson_encode,
+    signed_poisson_encode_step,
+    spike_latency_encode,
+    spike_latency_lif_encode,
+)
+from norse.torch.functional.spikes_to_times_decoder import ToSpikeTimes

@@ -11,3 +11,17 @@ from norse.torch.module.lif_box import (
     LIFBoxRecurrentCell,
 )
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
+
+# Encoders and decoders
+from norse.torch.module.decode import MaxDecoder, SumDecoder
+from norse.torch.module.encode import (
+    ConstantCurrentLIFEncoder,
+    PoissonEncoder,
+    PoissonEncoderStep,
+    PopulationEncoder,
+    SignedPoissonEncoder,
+    SignedPoissonEncoderStep,
+    SpikeLatencyEncoder,
+    SpikeLatencyLIFEncoder,
+)
+from norse.torch.module.spikes_to_times_decoder import SpikesToTimesDecoder
