@@ -79,3 +79,34 @@ from norse.torch.functional.encode import (
     spike_latency_lif_encode,
 )
 from norse.torch.functional.spikes_to_times_decoder import ToSpikeTimes
+
+# Izhikevich neurons and their 20 named spiking behaviours
+from norse.torch.functional.izhikevich import (
+    IzhikevichParameters,
+    IzhikevichRecurrentState,
+    IzhikevichSpikingBehavior,
+    IzhikevichState,
+    accomodation,
+    bistability,
+    class_1_exc,
+    class_2_exc,
+    create_izhikevich_spiking_behavior,
+    dap,
+    inhibition_induced_bursting,
+    inhibition_induced_spiking,
+    integrator,
+    izhikevich_feed_forward_step,
+    izhikevich_recurrent_step,
+    mixed_mode,
+    phasic_bursting,
+    phasic_spiking,
+    rebound_burst,
+    rebound_spike,
+    resonator,
+    spike_frequency_adaptation,
+    spike_latency,
+    subthreshold_oscillation,
+    threshold_variability,
+    tonic_bursting,
+    tonic_spiking,
+)

@@ -25,3 +25,11 @@ from norse.torch.module.encode import (
     SpikeLatencyLIFEncoder,
 )
 from norse.torch.module.spikes_to_times_decoder import SpikesToTimesDecoder
+
+# Izhikevich neurons
+from norse.torch.module.izhikevich import (
+    Izhikevich,
+    IzhikevichCell,
+    IzhikevichRecurrent,
+    IzhikevichRecurrentCell,
+)
