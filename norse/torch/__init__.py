@@ -8,3 +8,11 @@ tool; the equations are in :mod:`norse.torch.functional`, the modules in
 from norse.torch import functional, fused, module  # noqa: F401
 from norse.torch.functional import *  # noqa: F401,F403
 from norse.torch.module import *  # noqa: F401,F403
+
+# The star import of norse.torch.module binds its submodule `lift` to this name; the
+# Norse 1.1 name is the function.
+from norse.torch.functional.lift import lift  # noqa: E402,F401
+
+# Ready-made networks (Norse 1.1 exports them here too)
+from norse.torch import models  # noqa: E402,F401
+from norse.torch.models.conv import ConvNet, ConvNet4  # noqa: E402,F401

@@ -110,3 +110,11 @@ from norse.torch.functional.izhikevich import (
     tonic_bursting,
     tonic_spiking,
 )
+
+# Lifting over time and regularisation
+from norse.torch.functional.lift import lift
+from norse.torch.functional.regularization import (
+    regularize_step,
+    spike_accumulator,
+    voltage_accumulator,
+)

@@ -33,3 +33,13 @@ from norse.torch.module.izhikevich import (
     IzhikevichRecurrent,
     IzhikevichRecurrentCell,
 )
+
+# Composition: lifting over time, state-threading chains, regularisation, convolution
+from norse.torch.module.conv import LConv2d
+from norse.torch.module.lift import Lift
+from norse.torch.module.regularization import RegularizationCell
+from norse.torch.module.sequential import (
+    RecurrentSequential,
+    RecurrentSequentialState,
+    SequentialState,
+)

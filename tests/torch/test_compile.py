@@ -1,0 +1,82 @@
+"""torch.compile gives the eager results for cells, time modules and SequentialState.
+
+Most tests use the ``aot_eager`` backend (dynamo + AOTAutograd without code generation,
+fast to compile); one test compiles with the default inductor backend.
+"""
+
+import shutil
+
+import pytest
+import torch
+
+from norse.torch.functional.lif import LIFFeedForwardState
+from norse.torch.module.lif import LIF, LIFCell
+from norse.torch.module.lift import Lift
+from norse.torch.module.sequential import SequentialState
+
+
+def _assert_states_equal(a, b):
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y)
+
+
+def test_lif_cell_aot_eager():
+    torch.manual_seed(0)
+    cell = LIFCell()
+    compiled = torch.compile(cell, backend="aot_eager", fullgraph=True)
+    x = torch.rand(3, 4) * 6
+    z, s = compiled(x)
+    z, s = compiled(x, s)
+    ez, es = cell(x)
+    ez, es = cell(x, es)
+    assert z.sum() > 0
+    torch.testing.assert_close(z, ez)
+    _assert_states_equal(s, es)
+
+
+def test_lif_time_module_forward_and_backward_aot_eager():
+    torch.manual_seed(0)
+    layer = LIF()
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    x = (torch.rand(6, 2, 3) * 8).requires_grad_()
+    z, s = compiled(x)
+    (z.sum() + s.v.sum()).backward()
+    grad = x.grad.clone()
+    x.grad = None
+    ez, es = layer(x)
+    (ez.sum() + es.v.sum()).backward()
+    assert z.sum() > 0
+    torch.testing.assert_close(z, ez)
+    _assert_states_equal(s, es)
+    torch.testing.assert_close(grad, x.grad)
+
+
+def test_sequential_state_with_lifted_cell_aot_eager():
+    torch.manual_seed(0)
+    model = SequentialState(torch.nn.Linear(3, 4), Lift(LIFCell()), LIF())
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    x = torch.rand(4, 2, 3) * 10
+    z, s = compiled(x)
+    z, s = compiled(x, s)
+    ez, es = model(x)
+    ez, es = model(x, es)
+    torch.testing.assert_close(z, ez)
+    assert s[0] is None and es[0] is None
+    _assert_states_equal(s[1], es[1])
+    _assert_states_equal(s[2], es[2])
+    assert s[1].v.abs().sum() > 0
+
+
+@pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None,
+    reason="the inductor backend needs a C++ compiler",
+)
+def test_lif_cell_inductor():
+    cell = LIFCell()
+    x = torch.rand(2, 3) * 10
+    state = LIFFeedForwardState(torch.full((2, 3), 0.9), torch.zeros(2, 3))
+    z, s = torch.compile(cell)(x, state)
+    ez, es = cell(x, state)
+    assert z.sum() > 0
+    torch.testing.assert_close(z, ez)
+    _assert_states_equal(s, es)
