@@ -118,3 +118,33 @@ from norse.torch.functional.regularization import (
     spike_accumulator,
     voltage_accumulator,
 )
+
+# Plasticity: correlation and STDP sensors, STDP, short-term plasticity; filters
+from norse.torch.functional.correlation_sensor import (
+    CorrelationSensorParameters,
+    CorrelationSensorState,
+    correlation_based_update,
+    correlation_sensor_step,
+)
+from norse.torch.functional.filter import exp_filter_step
+from norse.torch.functional.lif_correlation import (
+    LIFCorrelationParameters,
+    LIFCorrelationState,
+    lif_correlation_step,
+)
+from norse.torch.functional.stdp import (
+    STDPParameters,
+    STDPState,
+    stdp_step_conv2d,
+    stdp_step_linear,
+)
+from norse.torch.functional.stdp_sensor import (
+    STDPSensorParameters,
+    STDPSensorState,
+    stdp_sensor_step,
+)
+from norse.torch.functional.tsodyks_makram import (
+    TsodyksMakramParameters,
+    TsodyksMakramState,
+    stp_step,
+)

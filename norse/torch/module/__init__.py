@@ -43,3 +43,7 @@ from norse.torch.module.sequential import (
     RecurrentSequentialState,
     SequentialState,
 )
+
+# Correlation-sensing LIF layer and exponential filter
+from norse.torch.module.exp_filter import ExpFilter
+from norse.torch.module.lif_correlation import LIFCorrelation
