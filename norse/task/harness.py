@@ -272,28 +272,19 @@ def plot_raster(
     spikes: torch.Tensor, path: Path, title: str = "", max_neurons: int = 400
 ) -> Path:
     """Saves a spike raster of ``spikes`` shaped ``(T, neurons...)`` as a PNG; shows the
-    ``max_neurons`` most active neurons and each neuron's rate on the side."""
+    ``max_neurons`` most active neurons and each neuron's rate on the side
+    (drawn by :func:`norse.torch.utils.plot.plot_raster`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    spikes = spikes.detach().reshape(spikes.shape[0], -1).float().cpu()
-    counts = spikes.sum(0)
-    order = torch.argsort(counts, descending=True)[:max_neurons]
-    shown = spikes[:, order]
-    times, neurons = torch.nonzero(shown, as_tuple=True)
-    fig, (ax, ax_rate) = plt.subplots(
-        1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [4, 1]}, sharey=True
+    from norse.torch.utils import plot
+
+    ax, _ = plot.plot_raster(
+        spikes, max_neurons=max_neurons, sort_by_rate=True, title=title
     )
-    ax.scatter(times.numpy(), neurons.numpy(), s=2, marker="|", color="black")
-    ax.set_xlabel("time step")
-    ax.set_ylabel("neuron (most active first)")
-    ax.set_xlim(-0.5, spikes.shape[0] - 0.5)
-    ax_rate.barh(range(shown.shape[1]), shown.mean(0).numpy(), color="gray")
-    ax_rate.set_xlabel("spikes / step")
-    if title:
-        fig.suptitle(title)
+    fig = ax.figure
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -16,3 +16,15 @@ from norse.torch.functional.lift import lift  # noqa: E402,F401
 # Ready-made networks (Norse 1.1 exports them here too)
 from norse.torch import models  # noqa: E402,F401
 from norse.torch.models.conv import ConvNet, ConvNet4  # noqa: E402,F401
+
+# Plotting helpers (Norse 1.1 exports them here; matplotlib is imported on first use)
+from norse.torch.utils.plot import (  # noqa: E402,F401
+    plot_heatmap_2d,
+    plot_heatmap_3d,
+    plot_histogram_2d,
+    plot_izhikevich,
+    plot_neuron_states,
+    plot_raster,
+    plot_scatter_3d,
+    plot_spikes_2d,
+)
