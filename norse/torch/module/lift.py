@@ -260,7 +260,8 @@ class Lift(torch.nn.Module):
     dimension, ``fold=False`` forces the loop.
 
     Dropout layers draw their masks in one call when folded: the same distribution as
-    the loop, but not the same random numbers.
+    the loop, but not the same random numbers. Forward hooks of a folded module run once
+    per call (seeing all steps), not once per step.
 
     Parameters:
         module (torch.nn.Module): module built for one time step
