@@ -28,3 +28,12 @@ from norse.torch.utils.plot import (  # noqa: E402,F401
     plot_scatter_3d,
     plot_spikes_2d,
 )
+
+# TensorBoard hooks (Norse 1.1 exports them here; they import nothing from TensorBoard)
+from norse.torch.utils.tensorboard import (  # noqa: E402,F401
+    hook_spike_activity_mean,
+    hook_spike_activity_sum,
+    hook_spike_histogram_mean,
+    hook_spike_histogram_sum,
+    hook_spike_image,
+)
