@@ -148,3 +148,55 @@ from norse.torch.functional.tsodyks_makram import (
     TsodyksMakramState,
     stp_step,
 )
+
+# Adaptive, exponential, refractory, multi-compartment and conductance-based LIF neurons
+from norse.torch.functional.coba_lif import (
+    CobaLIFFeedForwardState,
+    CobaLIFParameters,
+    CobaLIFState,
+    coba_lif_feed_forward_step,
+    coba_lif_step,
+)
+from norse.torch.functional.lif_adex import (
+    LIFAdExFeedForwardState,
+    LIFAdExParameters,
+    LIFAdExState,
+    lif_adex_current_encoder,
+    lif_adex_feed_forward_step,
+    lif_adex_step,
+)
+from norse.torch.functional.lif_adex_refrac import (
+    LIFAdExRefracFeedForwardState,
+    LIFAdExRefracParameters,
+    LIFAdExRefracState,
+    lif_adex_refrac_feed_forward_step,
+    lif_adex_refrac_step,
+)
+from norse.torch.functional.lif_ex import (
+    LIFExFeedForwardState,
+    LIFExParameters,
+    LIFExState,
+    lif_ex_current_encoder,
+    lif_ex_feed_forward_step,
+    lif_ex_step,
+)
+from norse.torch.functional.lif_mc import lif_mc_feed_forward_step, lif_mc_step
+from norse.torch.functional.lif_mc_refrac import (
+    lif_mc_refrac_feed_forward_step,
+    lif_mc_refrac_step,
+)
+from norse.torch.functional.lif_refrac import (
+    LIFRefracFeedForwardState,
+    LIFRefracParameters,
+    LIFRefracState,
+    lif_refrac_feed_forward_step,
+    lif_refrac_step,
+)
+from norse.torch.functional.lsnn import (
+    LSNNFeedForwardState,
+    LSNNParameters,
+    LSNNState,
+    ada_lif_step,
+    lsnn_feed_forward_step,
+    lsnn_step,
+)

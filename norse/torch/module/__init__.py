@@ -47,3 +47,39 @@ from norse.torch.module.sequential import (
 # Correlation-sensing LIF layer and exponential filter
 from norse.torch.module.exp_filter import ExpFilter
 from norse.torch.module.lif_correlation import LIFCorrelation
+
+# Adaptive, exponential, refractory, multi-compartment and conductance-based LIF neurons
+from norse.torch.module.coba_lif import (
+    CobaLIF,
+    CobaLIFCell,
+    CobaLIFFeedForwardCell,
+    CobaLIFRecurrent,
+    CobaLIFRecurrentCell,
+)
+from norse.torch.module.lif_adex import (
+    LIFAdEx,
+    LIFAdExCell,
+    LIFAdExRecurrent,
+    LIFAdExRecurrentCell,
+)
+from norse.torch.module.lif_adex_refrac import (
+    LIFAdExRefrac,
+    LIFAdExRefracCell,
+    LIFAdExRefracRecurrent,
+    LIFAdExRefracRecurrentCell,
+)
+from norse.torch.module.lif_ex import LIFEx, LIFExCell, LIFExRecurrent, LIFExRecurrentCell
+from norse.torch.module.lif_mc import LIFMC, LIFMCCell, LIFMCRecurrent, LIFMCRecurrentCell
+from norse.torch.module.lif_mc_refrac import (
+    LIFMCRefrac,
+    LIFMCRefracCell,
+    LIFMCRefracRecurrent,
+    LIFMCRefracRecurrentCell,
+)
+from norse.torch.module.lif_refrac import (
+    LIFRefrac,
+    LIFRefracCell,
+    LIFRefracRecurrent,
+    LIFRefracRecurrentCell,
+)
+from norse.torch.module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell

@@ -1,0 +1,83 @@
+r"""Multi-compartment LIF neurons: LIF compartments coupled by a conductance matrix.
+
+The ``hidden_size`` (last-dimension) units are compartments whose voltages couple
+linearly through ``g_coupling`` (shape ``(n, n)``, in 1/s):
+
+.. math::
+    \begin{align*}
+        \dot{v} &= \tau_{\text{mem}}^{-1} (v_{\text{leak}} - v + i) + G v \\
+        \dot{i} &= -\tau_{\text{syn}}^{-1} i
+    \end{align*}
+
+(:math:`(G v)_k = \sum_j g_{kj} v_j`), with the LIF jump conditions of :mod:`.lif`.
+Update order of Norse 1.1: the recurrent step takes the LIF step (:func:`.lif_step`) and
+then adds ``dt * G v`` to the new voltage; the feed-forward step first adds
+``dt * G v`` and then takes the LIF step. Both are first-order consistent with the ODE.
+"""
+
+from typing import Tuple
+
+import torch
+
+from norse.torch.functional.lif import (
+    LIFFeedForwardState,
+    LIFParameters,
+    LIFState,
+    lif_feed_forward_step,
+    lif_step,
+)
+
+
+def lif_mc_step(
+    input_tensor: torch.Tensor,
+    state: LIFState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    g_coupling: torch.Tensor,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFState]:
+    """One Euler step of recurrently connected multi-compartment LIF neurons.
+
+    Parameters:
+        input_tensor (torch.Tensor): ``(batch, input_size)``
+        state (LIFState): ``z``, ``v``, ``i`` of shape ``(batch, hidden_size)``
+        input_weights (torch.Tensor): ``(hidden_size, input_size)``
+        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
+        g_coupling (torch.Tensor): compartment coupling ``(hidden_size, hidden_size)``, 1/s
+        p (LIFParameters): neuron parameters
+        dt (float): integration step (s)
+
+    Returns:
+        Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFState`.
+    """
+    z, lif_state = lif_step(
+        input_tensor, state, input_weights, recurrent_weights, p, dt
+    )
+    v_new = lif_state.v + dt * torch.nn.functional.linear(lif_state.v, g_coupling)
+    return z, LIFState(lif_state.z, v_new, lif_state.i)
+
+
+def lif_mc_feed_forward_step(
+    input_tensor: torch.Tensor,
+    state: LIFFeedForwardState,
+    g_coupling: torch.Tensor,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFFeedForwardState]:
+    """One Euler step of feed-forward multi-compartment LIF neurons.
+
+    Parameters:
+        input_tensor (torch.Tensor): input current ``(..., n)``
+        state (LIFFeedForwardState): ``v`` and ``i`` of shape ``(..., n)``
+        g_coupling (torch.Tensor): compartment coupling ``(n, n)``, 1/s
+        p (LIFParameters): neuron parameters
+        dt (float): integration step (s)
+
+    Returns:
+        Spikes of shape ``(..., n)`` and the new :class:`.LIFFeedForwardState`.
+    """
+    v_coupled = state.v + dt * torch.nn.functional.linear(state.v, g_coupling)
+    return lif_feed_forward_step(
+        input_tensor, LIFFeedForwardState(v_coupled, state.i), p, dt
+    )

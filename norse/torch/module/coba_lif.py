@@ -1,0 +1,136 @@
+"""Conductance-based LIF (CobaLIF) layers.
+
+Equations and update order: :mod:`norse.torch.functional.coba_lif`. The first state has
+``v = v_rest`` and zero conductances (Norse 1.1 started at ``v = 0``, above the default
+threshold ``v_thresh = -10``, so every neuron spiked in the first step).
+
+In Norse 1.1 ``CobaLIFCell`` is the *recurrent* cell ``CobaLIFCell(input_size,
+hidden_size)``; it stays so here (and is also named :class:`CobaLIFRecurrentCell`). The
+other forms are added: :class:`CobaLIFFeedForwardCell`, :class:`CobaLIF` (feed-forward,
+with time) and :class:`CobaLIFRecurrent`.
+"""
+
+from norse.torch.functional.coba_lif import (
+    CobaLIFFeedForwardState,
+    CobaLIFParameters,
+    CobaLIFState,
+    coba_lif_feed_forward_step,
+    coba_lif_step,
+)
+from norse.torch.module.nested import NestedNeuronModule
+from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
+
+
+class _CobaLIFChecks(NestedNeuronModule):
+    initial_values = {"v": "v_rest"}
+    positive_parameters = ("c_m_inv",)
+    nonnegative_parameters = ("g_l",)
+
+
+class CobaLIFFeedForwardCell(_CobaLIFChecks, SNNCell):
+    """One Euler step of a feed-forward conductance-based LIF layer (*without* time).
+
+    The positive part of the input raises ``g_e``, the negative part ``g_i``.
+
+    Parameters:
+        p (CobaLIFParameters): neuron parameters
+        dt (float): time step, default 0.001
+
+    Shapes: input, spikes and state ``(batch, ...)``.
+    """
+
+    state_type = CobaLIFFeedForwardState
+
+    def __init__(self, p: CobaLIFParameters = CobaLIFParameters(), **kwargs):
+        super().__init__(
+            activation=coba_lif_feed_forward_step, state_fallback=None, p=p, **kwargs
+        )
+
+
+class CobaLIF(_CobaLIFChecks, SNN):
+    """A feed-forward conductance-based LIF layer *with* time: input ``(T, batch, ...)``.
+
+    Parameters: as :class:`CobaLIFFeedForwardCell`, plus ``record_states``.
+    """
+
+    state_type = CobaLIFFeedForwardState
+
+    def __init__(self, p: CobaLIFParameters = CobaLIFParameters(), **kwargs):
+        super().__init__(
+            activation=coba_lif_feed_forward_step, state_fallback=None, p=p, **kwargs
+        )
+
+
+class CobaLIFRecurrentCell(_CobaLIFChecks, SNNRecurrentCell):
+    """One Euler step of a recurrently connected conductance-based LIF layer.
+
+    Positive weights are excitatory, negative weights inhibitory; input and recurrent
+    conductances add up.
+
+    Parameters:
+        input_size (int): number of input features
+        hidden_size (int): number of neurons
+        p (CobaLIFParameters): neuron parameters
+        dt (float): time step, default 0.001
+        input_weights, recurrent_weights, autapses: see :class:`.SNNRecurrentCell`
+
+    Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
+
+    Example:
+        >>> import torch, norse.torch as norse
+        >>> cell = norse.CobaLIFCell(10, 20)
+        >>> spikes, state = cell(torch.randn(16, 10))
+        >>> spikes.shape
+        torch.Size([16, 20])
+    """
+
+    state_type = CobaLIFState
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: CobaLIFParameters = CobaLIFParameters(),
+        dt: float = 0.001,
+        **kwargs,
+    ):
+        super().__init__(
+            activation=coba_lif_step,
+            state_fallback=None,
+            input_size=input_size,
+            hidden_size=hidden_size,
+            p=p,
+            dt=dt,
+            **kwargs,
+        )
+
+
+class CobaLIFCell(CobaLIFRecurrentCell):
+    """Norse 1.1's name of the recurrent :class:`CobaLIFRecurrentCell`:
+    ``CobaLIFCell(input_size, hidden_size, p=CobaLIFParameters(), dt=0.001)``."""
+
+
+class CobaLIFRecurrent(_CobaLIFChecks, SNNRecurrent):
+    """A recurrently connected conductance-based LIF layer *with* time: input
+    ``(T, batch, input_size)``.
+
+    Parameters: as :class:`CobaLIFRecurrentCell`, plus ``record_states``.
+    """
+
+    state_type = CobaLIFState
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: CobaLIFParameters = CobaLIFParameters(),
+        **kwargs,
+    ):
+        super().__init__(
+            activation=coba_lif_step,
+            state_fallback=None,
+            input_size=input_size,
+            hidden_size=hidden_size,
+            p=p,
+            **kwargs,
+        )
