@@ -146,10 +146,9 @@ def _check_state_tree(
             raise ValueError(
                 f"{label} is on device {value.device} but the input is on {reference.device}"
             )
-        if not value.is_floating_point():
-            raise TypeError(
-                f"{label} must be a floating-point tensor, got dtype {value.dtype}"
-            )
+        if value.is_complex():
+            # integer and bool states promote exactly (Norse 1.1 accepts torch.tensor(0))
+            raise TypeError(f"{label} must be a real tensor, got dtype {value.dtype}")
 
 
 class _NeuronModule(torch.nn.Module):

@@ -240,11 +240,15 @@ def test_wrong_state_type_device_and_dtype():
     )
     with pytest.raises(ValueError, match="device meta"):
         cell(torch.rand(2), meta_state)
-    int_state = norse.LIFFeedForwardState(
-        torch.zeros(2, dtype=torch.long), torch.zeros(2)
+    complex_state = norse.LIFFeedForwardState(
+        torch.zeros(2, dtype=torch.complex64), torch.zeros(2)
     )
-    with pytest.raises(TypeError, match="state.v must be a floating-point tensor"):
-        cell(torch.rand(2), int_state)
+    with pytest.raises(TypeError, match="state.v must be a real tensor"):
+        cell(torch.rand(2), complex_state)
+    # integer states (Norse 1.1 style torch.tensor(0)) promote exactly
+    int_state = norse.LIFFeedForwardState(torch.tensor(0), torch.tensor(0))
+    z, s = cell(torch.ones(2), int_state)
+    assert s.v.dtype == torch.float32 and s.v.tolist() == pytest.approx([0.1, 0.1])
 
 
 def test_non_float_input_and_missing_time_dimension():
