@@ -200,3 +200,10 @@ from norse.torch.functional.lsnn import (
     lsnn_feed_forward_step,
     lsnn_step,
 )
+
+# Receptive fields (scale-space)
+from norse.torch.functional.receptive_field import (
+    gaussian_kernel,
+    spatial_receptive_field,
+    spatial_receptive_fields_with_derivatives,
+)

@@ -83,3 +83,11 @@ from norse.torch.module.lif_refrac import (
     LIFRefracRecurrentCell,
 )
 from norse.torch.module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell
+
+# Receptive fields (scale-space)
+from norse.torch.module.receptive_field import (
+    ParameterizedSpatialReceptiveField2d,
+    SampledSpatialReceptiveField2d,
+    SpatialReceptiveField2d,
+    TemporalReceptiveField,
+)

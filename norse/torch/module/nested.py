@@ -117,6 +117,10 @@ class NestedNeuronModule:
         for path in self.nonnegative_parameters:
             _check_sign(p, path, strict=False)
         self.params = NestedNeuronParameters(p)
+        if self.state_type is not None:
+            self.__dict__["_state_plan"] = _state_plan(
+                self.state_type, "", self.initial_values
+            )
 
     def initial_state(self, input_tensor: torch.Tensor) -> Any:
         """The resting state for ``input_tensor``: zeros, except the (dotted) fields of
@@ -127,33 +131,47 @@ class NestedNeuronModule:
             if input_tensor.is_floating_point()
             else torch.get_default_dtype()
         )
-        return self._initial_tree(
-            self.state_type, "", self.p, shape, dtype, input_tensor.device
+        return _build_state(
+            self.__dict__["_state_plan"], self.p, shape, dtype, input_tensor.device
         )
 
-    def _initial_tree(
-        self,
-        state_type: type,
-        prefix: str,
-        p: Any,
-        shape: Tuple[int, ...],
-        dtype: torch.dtype,
-        device: torch.device,
-    ) -> Any:
-        hints = typing.get_type_hints(state_type)
-        values = {}
-        for field in state_type._fields:
-            path = prefix + field
-            kind = hints.get(field)
-            if _is_namedtuple_type(kind):
-                values[field] = self._initial_tree(
-                    kind, path + ".", p, shape, dtype, device
-                )
-            elif path in self.initial_values:
-                start = torch.as_tensor(_lookup(p, self.initial_values[path]))
-                values[field] = (
-                    start.detach().to(device=device, dtype=dtype).expand(shape).clone()
-                )
-            else:
-                values[field] = torch.zeros(shape, dtype=dtype, device=device)
-        return state_type(**values)
+
+def _state_plan(state_type: type, prefix: str, initial_values: Dict[str, str]) -> Tuple:
+    """How to build ``state_type``: per field, a nested plan, the path of the parameter it
+    starts at, or ``None`` (zeros). Worked out once, outside any ``torch.compile`` trace
+    (``typing.get_type_hints`` does not trace)."""
+    hints = typing.get_type_hints(state_type)
+    entries = []
+    for field in state_type._fields:
+        path = prefix + field
+        kind = hints.get(field)
+        if _is_namedtuple_type(kind):
+            entries.append((field, _state_plan(kind, path + ".", initial_values)))
+        elif path in initial_values:
+            entries.append((field, tuple(initial_values[path].split("."))))
+        else:
+            entries.append((field, None))
+    return state_type, tuple(entries)
+
+
+def _build_state(
+    plan: Tuple,
+    p: Any,
+    shape: Tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Any:
+    state_type, entries = plan
+    values = {}
+    for field, source in entries:
+        if source is None:
+            values[field] = torch.zeros(shape, dtype=dtype, device=device)
+        elif isinstance(source[0], type):
+            values[field] = _build_state(source, p, shape, dtype, device)
+        else:
+            start = p
+            for part in source:
+                start = getattr(start, part)
+            start = torch.as_tensor(start).detach()
+            values[field] = start.to(device=device, dtype=dtype).expand(shape).clone()
+    return state_type(**values)

@@ -76,6 +76,8 @@ def test_compiled_recurrent_module_matches_eager():
     layer = CobaLIFRecurrent(3, 4)
     x = torch.rand(5, 2, 3) * 5
     out_eager, state_eager = layer(x)
-    out_compiled, state_compiled = torch.compile(layer, backend="aot_eager")(x)
+    out_compiled, state_compiled = torch.compile(
+        layer, backend="aot_eager", fullgraph=True
+    )(x)
     torch.testing.assert_close(out_eager, out_compiled)
     torch.testing.assert_close(state_eager.g_e, state_compiled.g_e)

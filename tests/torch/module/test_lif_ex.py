@@ -60,6 +60,8 @@ def test_compiled_time_module_matches_eager():
     layer = LIFEx()
     x = torch.rand(5, 2, 3) * 2
     out_eager, state_eager = layer(x)
-    out_compiled, state_compiled = torch.compile(layer, backend="aot_eager")(x)
+    out_compiled, state_compiled = torch.compile(
+        layer, backend="aot_eager", fullgraph=True
+    )(x)
     torch.testing.assert_close(out_eager, out_compiled)
     torch.testing.assert_close(state_eager.v, state_compiled.v)

@@ -80,3 +80,27 @@ def test_bad_input_errors(forms):
     forms.rejects_wrong_state_shape(
         LIFMCRecurrent(3, 4), torch.rand(5, 2, 3), torch.rand(5, 4, 3)
     )
+
+
+def test_copy_and_save_keep_the_coupling_bound_to_the_copy(tmp_path):
+    import copy
+
+    layer = LIFMCRecurrent(3, 4)
+    x = torch.rand(6, 2, 3) * 3
+    before = layer(x)[0]
+    clone = copy.deepcopy(layer)
+    assert clone.activation.__self__ is clone
+    with torch.no_grad():
+        clone.g_coupling.zero_()
+    torch.testing.assert_close(layer(x)[0], before)  # the original keeps its coupling
+    uncoupled = LIFMCRecurrent(
+        3,
+        4,
+        g_coupling=torch.zeros(4, 4),
+        input_weights=layer.input_weights.detach(),
+        recurrent_weights=layer.recurrent_weights.detach(),
+    )
+    torch.testing.assert_close(clone(x)[0], uncoupled(x)[0])
+    torch.save(layer, tmp_path / "layer.pt")
+    loaded = torch.load(tmp_path / "layer.pt", weights_only=False)
+    torch.testing.assert_close(loaded(x)[0], before)

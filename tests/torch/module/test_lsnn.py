@@ -57,7 +57,7 @@ def test_bad_input_errors(forms):
 def test_compiled_cell_matches_eager():
     torch.manual_seed(0)
     cell = LSNNCell()
-    compiled = torch.compile(cell, backend="aot_eager")
+    compiled = torch.compile(cell, backend="aot_eager", fullgraph=True)
     x = torch.rand(4, 3, 5) * 3
     # start from a state, so that one graph serves every step
     state_eager = state_compiled = cell.initial_state(torch.zeros(3, 5))
