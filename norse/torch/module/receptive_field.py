@@ -161,6 +161,39 @@ class _GeneratedFields(torch.nn.Module):
 
     submodule: SpatialReceptiveField2d
 
+    def __init__(
+        self,
+        in_channels: int,
+        size: int,
+        scales: torch.Tensor,
+        angles: torch.Tensor,
+        ratios: torch.Tensor,
+        derivatives: Derivatives,
+        optimize_scales: bool = True,
+        optimize_angles: bool = True,
+        optimize_ratios: bool = True,
+        **kwargs,
+    ):
+        super().__init__()
+        scales, angles, ratios = self._generators_from(
+            scales, angles, ratios, derivatives
+        )
+        self.scales = torch.nn.Parameter(scales) if optimize_scales else scales
+        self.angles = torch.nn.Parameter(angles) if optimize_angles else angles
+        self.ratios = torch.nn.Parameter(ratios) if optimize_ratios else ratios
+        self._generators_previous = self._generator_values().clone()
+        self.submodule = SpatialReceptiveField2d(
+            in_channels=in_channels,
+            size=size,
+            rf_parameters=self._generated_parameters(),
+            optimize_fields=False,
+            **kwargs,
+        )
+
+    def _generators_from(self, scales, angles, ratios, derivatives):
+        """The (scales, angles, ratios) to store, from the constructor arguments."""
+        raise NotImplementedError
+
     def _generated_parameters(self) -> torch.Tensor:
         raise NotImplementedError
 
@@ -179,16 +212,6 @@ class _GeneratedFields(torch.nn.Module):
                 torch.as_tensor(t).detach().flatten()
                 for t in (self.scales, self.angles, self.ratios)
             ]
-        )
-
-    def _build_submodule(self, in_channels: int, size: int, **kwargs) -> None:
-        self._generators_previous = self._generator_values().clone()
-        self.submodule = SpatialReceptiveField2d(
-            in_channels=in_channels,
-            size=size,
-            rf_parameters=self._generated_parameters(),
-            optimize_fields=False,
-            **kwargs,
         )
 
     def _update_weights(self) -> None:
@@ -233,25 +256,9 @@ class SampledSpatialReceptiveField2d(_GeneratedFields):
         **kwargs: for :class:`SpatialReceptiveField2d`
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        size: int,
-        scales: torch.Tensor,
-        angles: torch.Tensor,
-        ratios: torch.Tensor,
-        derivatives: Derivatives,
-        optimize_scales: bool = True,
-        optimize_angles: bool = True,
-        optimize_ratios: bool = True,
-        **kwargs,
-    ):
-        super().__init__()
-        self.scales = torch.nn.Parameter(scales) if optimize_scales else scales
-        self.angles = torch.nn.Parameter(angles) if optimize_angles else angles
-        self.ratios = torch.nn.Parameter(ratios) if optimize_ratios else ratios
+    def _generators_from(self, scales, angles, ratios, derivatives):
         self.derivatives = derivatives
-        self._build_submodule(in_channels, size, **kwargs)
+        return scales, angles, ratios
 
     def _generated_parameters(self) -> torch.Tensor:
         return spatial_parameters(
@@ -266,6 +273,7 @@ class ParameterizedSpatialReceptiveField2d(_GeneratedFields):
     ``derivatives`` (as :class:`SampledSpatialReceptiveField2d`); :attr:`scales`,
     :attr:`angles` and :attr:`ratios` then hold one value per field. Wraps
     :class:`SpatialReceptiveField2d` (in :attr:`submodule`, which receives the ``kwargs``).
+    Parameters: as :class:`SampledSpatialReceptiveField2d`.
 
     Example:
         >>> import torch
@@ -275,28 +283,12 @@ class ParameterizedSpatialReceptiveField2d(_GeneratedFields):
         ...     optimize_scales=False, optimize_angles=False, optimize_ratios=True)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        size: int,
-        scales: torch.Tensor,
-        angles: torch.Tensor,
-        ratios: torch.Tensor,
-        derivatives: Derivatives,
-        optimize_scales: bool = True,
-        optimize_angles: bool = True,
-        optimize_ratios: bool = True,
-        **kwargs,
-    ):
-        super().__init__()
+    def _generators_from(self, scales, angles, ratios, derivatives):
         self.initial_parameters = spatial_parameters(
             scales, angles, ratios, derivatives
         ).detach()
         columns = self.initial_parameters.T.clone()
-        self.scales = torch.nn.Parameter(columns[0]) if optimize_scales else columns[0]
-        self.angles = torch.nn.Parameter(columns[1]) if optimize_angles else columns[1]
-        self.ratios = torch.nn.Parameter(columns[2]) if optimize_ratios else columns[2]
-        self._build_submodule(in_channels, size, **kwargs)
+        return columns[0], columns[1], columns[2]
 
     def _generated_parameters(self) -> torch.Tensor:
         return torch.cat(
