@@ -37,3 +37,7 @@ from norse.torch.utils.tensorboard import (  # noqa: E402,F401
     hook_spike_histogram_sum,
     hook_spike_image,
 )
+
+# NIR export and import (the nir and nirtorch packages are imported on first use)
+from norse.torch.utils.export_nir import to_nir  # noqa: E402,F401
+from norse.torch.utils.import_nir import from_nir  # noqa: E402,F401

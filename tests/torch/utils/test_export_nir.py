@@ -1,0 +1,276 @@
+"""NIR export: the nodes' numbers mean, under NIR's equations, what Norse computes."""
+
+import numpy as np
+import pytest
+import torch
+
+import norse.torch as norse
+from norse.torch.functional.reset import reset_subtract
+
+nir = pytest.importorskip("nir")
+pytest.importorskip("nirtorch")
+
+from norse.torch.utils.export_nir import to_nir  # noqa: E402
+
+
+def _simulate_nir(node, inputs: np.ndarray, dt: float) -> np.ndarray:
+    """NIR's equations for one neuron node, explicit Euler with step ``dt`` (the input
+    ``S`` is the value of the step; the voltage starts at ``v_leak``, or 0 for IF).
+    Returns the spikes (or the voltage of LI nodes) of every step."""
+    shape = inputs.shape[1:]
+    current = np.zeros(shape)
+    v = np.broadcast_to(getattr(node, "v_leak", np.zeros(shape)), shape).copy()
+    if isinstance(node, nir.IF):
+        v = np.broadcast_to(node.v_reset, shape).copy()
+    outputs = []
+    for s in inputs:
+        if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+            current = current + dt / node.tau_syn * (-current + node.w_in * s)
+            v = v + dt / node.tau_mem * (node.v_leak - v + node.r * current)
+        elif isinstance(node, (nir.LIF, nir.LI)):
+            v = v + dt / node.tau * (node.v_leak - v + node.r * s)
+        elif isinstance(node, nir.IF):
+            v = v + dt * node.r * s
+        if isinstance(node, (nir.CubaLI, nir.LI)):
+            outputs.append(v.copy())
+            continue
+        z = v > node.v_threshold
+        v = np.where(z, node.v_reset, v)
+        outputs.append(z.astype(float))
+    return np.stack(outputs)
+
+
+NEURONS = {
+    "LIFCell": (
+        lambda dt: norse.LIFCell(
+            norse.LIFParameters(
+                tau_syn_inv=torch.tensor(150.0),
+                tau_mem_inv=torch.tensor(80.0),
+                v_leak=torch.tensor(0.1),
+                v_th=torch.tensor(0.6),
+                v_reset=torch.tensor(-0.2),
+            ),
+            dt=dt,
+        ),
+        "CubaLIF",
+    ),
+    "LICell": (
+        lambda dt: norse.LICell(
+            norse.LIParameters(
+                tau_syn_inv=torch.tensor(150.0), v_leak=torch.tensor(0.1)
+            ),
+            dt=dt,
+        ),
+        "CubaLI",
+    ),
+    "LIFBoxCell": (
+        lambda dt: norse.LIFBoxCell(
+            norse.LIFBoxParameters(
+                tau_mem_inv=torch.tensor(70.0),
+                v_th=torch.tensor(0.4),
+                v_reset=torch.tensor(-0.1),
+            ),
+            dt=dt,
+        ),
+        "LIF",
+    ),
+    "LIBoxCell": (
+        lambda dt: norse.LIBoxCell(
+            norse.LIBoxParameters(tau_mem_inv=torch.tensor(70.0)), dt=dt
+        ),
+        "LI",
+    ),
+    "IAFCell": (
+        lambda dt: norse.IAFCell(norse.IAFParameters(v_th=torch.tensor(0.5)), dt=dt),
+        "IF",
+    ),
+}
+
+
+@pytest.mark.parametrize("dt", [1e-3, 2.5e-4])
+@pytest.mark.parametrize("name", sorted(NEURONS))
+def test_neuron_nodes_reproduce_norse_under_nir_equations(name, dt):
+    make, node_type = NEURONS[name]
+    cell = make(dt)
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.rand(60, 2, 5, generator=generator) * 3.0
+    if name == "IAFCell":
+        inputs = inputs * 0.2
+
+    graph = to_nir(cell, sample_data=inputs[0])
+    node = graph.nodes[name.lower()]
+    assert type(node).__name__ == node_type
+    for field in ("tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in"):
+        if hasattr(node, field):
+            value = getattr(node, field)
+            assert isinstance(value, np.ndarray) and value.shape == (5,), field
+
+    outputs, state = [], None
+    for step in inputs:
+        out, state = cell(step, state)
+        outputs.append(out)
+    norse_out = torch.stack(outputs).double().numpy()
+    nir_out = _simulate_nir(node, inputs.double().numpy(), dt)
+    if node_type in ("CubaLI", "LI"):
+        np.testing.assert_allclose(nir_out, norse_out, rtol=1e-4, atol=1e-5)
+    else:
+        assert norse_out.sum() > 10  # the neurons do fire
+        assert np.array_equal(nir_out, norse_out)
+
+
+def test_time_constants_are_seconds_and_w_in_depends_on_dt():
+    for dt in (1e-3, 1e-4):
+        graph = to_nir(
+            norse.SequentialState(torch.nn.Linear(3, 2), norse.LIFCell(dt=dt))
+        )
+        node = graph.nodes["1"]
+        np.testing.assert_allclose(node.tau_syn, [0.005, 0.005])  # 1 / 200 Hz
+        np.testing.assert_allclose(node.tau_mem, [0.01, 0.01])
+        np.testing.assert_allclose(node.w_in, [0.005 / dt] * 2)
+        np.testing.assert_allclose(node.r, [1.0, 1.0])
+    iaf = to_nir(norse.SequentialState(torch.nn.Linear(3, 2), norse.IAFCell(dt=1e-4)))
+    np.testing.assert_allclose(iaf.nodes["1"].r, [1e4, 1e4])
+
+
+def test_time_modules_export_like_cells():
+    model = norse.SequentialState(torch.nn.Linear(4, 3), norse.LIF(), norse.LI())
+    graph = to_nir(model, sample_data=torch.zeros(10, 2, 4))  # (T, batch, features)
+    assert [type(graph.nodes[k]).__name__ for k in ("0", "1", "2")] == [
+        "Affine",
+        "CubaLIF",
+        "CubaLI",
+    ]
+    assert graph.nodes["2"].tau_mem.shape == (3,)
+
+
+def test_layer_sizes_through_conv_pool_and_flatten():
+    model = norse.SequentialState(
+        norse.Lift(torch.nn.Conv2d(2, 4, 3, padding=1, stride=2)),
+        norse.LIFBox(),
+        norse.Lift(torch.nn.AvgPool2d(2)),
+        torch.nn.Flatten(2),
+        norse.Lift(torch.nn.Linear(16, 5, bias=False)),
+        norse.LIBox(),
+    )
+    graph = to_nir(model, sample_data=torch.zeros(3, 1, 2, 9, 9))
+    types = {
+        k: (type(n).__name__, tuple(n.output_type["output"]))
+        for k, n in graph.nodes.items()
+    }
+    assert types == {
+        "input": ("Input", (2, 9, 9)),
+        "0": ("Conv2d", (4, 5, 5)),
+        "1": ("LIF", (4, 5, 5)),
+        "2": ("AvgPool2d", (4, 2, 2)),
+        "3": ("Flatten", (16,)),
+        "4": ("Linear", (5,)),
+        "5": ("LI", (5,)),
+        "output": ("Output", (5,)),
+    }
+    assert graph.nodes["1"].tau.shape == (4, 5, 5)
+    assert graph.nodes["3"].start_dim == 0 and graph.nodes["3"].end_dim == -1
+    assert isinstance(graph.nodes["0"].weight, np.ndarray)
+
+
+def test_per_neuron_parameters_are_kept():
+    v_th = torch.tensor([0.5, 1.0, 1.5])
+    model = norse.SequentialState(
+        torch.nn.Linear(2, 3), norse.LIFCell(norse.LIFParameters(v_th=v_th))
+    )
+    node = to_nir(model).nodes["1"]
+    np.testing.assert_allclose(node.v_threshold, v_th.numpy())
+
+
+def test_nested_chains_and_skipped_layers():
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 3),
+        torch.nn.Dropout(0.1),
+        norse.SequentialState(norse.LIFBoxCell(), torch.nn.Linear(3, 2)),
+    )
+    graph = to_nir(model)
+    assert list(graph.nodes) == ["input", "0", "2_0", "2_1", "output"]
+    assert graph.edges == [
+        ("input", "0"),
+        ("0", "2_0"),
+        ("2_0", "2_1"),
+        ("2_1", "output"),
+    ]
+
+
+def test_traced_module_with_its_own_forward():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 4)
+            self.lif = norse.LIFCell()
+            self.out = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            z, _ = self.lif(self.fc(x))
+            return self.out(z)
+
+    graph = to_nir(Net(), sample_data=torch.zeros(2, 3), model_name="net")
+    kinds = {k: type(n).__name__ for k, n in graph.nodes.items()}
+    assert kinds["fc"] == "Affine" and kinds["lif"] == "CubaLIF"
+    assert ("fc", "lif") in graph.edges and ("lif", "out") in graph.edges
+    assert graph.nodes["lif"].tau_mem.shape == (4,)
+    assert graph.metadata["model_name"] == "net"
+    with pytest.raises(ValueError, match="needs sample_data to export Net"):
+        to_nir(Net())
+
+
+@pytest.mark.parametrize(
+    "model, sample, message",
+    [
+        (
+            norse.SequentialState(
+                torch.nn.Conv2d(1, 2, 3), torch.nn.MaxPool2d(2), norse.LIFCell()
+            ),
+            torch.zeros(1, 1, 8, 8),
+            r"layer '1' \(MaxPool2d\): NIR has no max pooling",
+        ),
+        (
+            norse.SequentialState(torch.nn.Linear(2, 2), torch.nn.ReLU()),
+            None,
+            r"cannot export layer '1' \(ReLU\)",
+        ),
+        (
+            norse.SequentialState(norse.LIFRecurrentCell(2, 3)),
+            torch.zeros(1, 2),
+            r"LIFRecurrentCell\): recurrent layers",
+        ),
+        (
+            norse.SequentialState(
+                torch.nn.Linear(2, 2),
+                norse.LIFBoxCell(norse.LIFBoxParameters(reset_method=reset_subtract)),
+            ),
+            None,
+            "reset_method=reset_subtract",
+        ),
+        (
+            norse.SequentialState(torch.nn.Conv2d(1, 2, 3), norse.LIFCell()),
+            None,
+            r"needs sample_data to know the input size of the first layer \(Conv2d\)",
+        ),
+        (
+            norse.SequentialState(torch.nn.Flatten(0), torch.nn.Linear(8, 2)),
+            torch.zeros(2, 4),
+            "start_dim=0, which reaches into the batch",
+        ),
+        (
+            norse.SequentialState(torch.nn.Linear(4, 2), norse.LIF()),
+            torch.zeros(3, 4),  # a time module needs (T, batch, 4)
+            "shape",
+        ),
+    ],
+)
+def test_clear_errors_name_the_layer(model, sample, message):
+    with pytest.raises(ValueError, match=message):
+        to_nir(model, sample_data=sample)
+
+
+def test_dt_argument_must_match_the_layers():
+    model = norse.SequentialState(torch.nn.Linear(2, 2), norse.LIFCell(dt=5e-4))
+    assert to_nir(model, dt=5e-4).nodes["1"].w_in[0] == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="layer 1 runs with dt=0.0005"):
+        to_nir(model, dt=1e-3)
