@@ -207,3 +207,6 @@ from norse.torch.functional.receptive_field import (
     spatial_receptive_field,
     spatial_receptive_fields_with_derivatives,
 )
+
+# Synaptic delays
+from norse.torch.functional.delay import DelayState, delay_sequence, delay_step

@@ -91,3 +91,6 @@ from norse.torch.module.receptive_field import (
     SpatialReceptiveField2d,
     TemporalReceptiveField,
 )
+
+# Synaptic delays
+from norse.torch.module.delay import Delay, DelayCell
