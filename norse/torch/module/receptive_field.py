@@ -47,6 +47,25 @@ def _snapshot(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().clone()
 
 
+def _same(current: torch.Tensor, previous: torch.Tensor) -> bool:
+    """Equal values, shape, dtype and device (``.to()`` moves parameters in place)."""
+    return (
+        current.shape == previous.shape
+        and current.dtype == previous.dtype
+        and current.device == previous.device
+        and torch.equal(current.detach(), previous)
+    )
+
+
+def _store(module: torch.nn.Module, name: str, value: torch.Tensor, train: bool):
+    """A trainable ``nn.Parameter``, or a non-persistent buffer so the tensor still
+    moves with ``.to()`` (and checkpoints keep Norse 1.1's keys)."""
+    if train:
+        setattr(module, name, torch.nn.Parameter(value))
+    else:
+        module.register_buffer(name, value, persistent=False)
+
+
 class SpatialReceptiveField2d(torch.nn.Module):
     """A 2d convolution with receptive-field kernels built from ``rf_parameters``.
 
@@ -97,9 +116,7 @@ class SpatialReceptiveField2d(torch.nn.Module):
                 "rf_parameters must have shape (n_fields, 5) of (scale, angle, ratio, dx, "
                 f"dy), got {tuple(rf_parameters.shape)}"
             )
-        self.rf_parameters = (
-            torch.nn.Parameter(rf_parameters) if optimize_fields else rf_parameters
-        )
+        _store(self, "rf_parameters", rf_parameters, optimize_fields)
         self.in_channels = in_channels
         self.size = size
         self.aggregate = aggregate
@@ -128,8 +145,7 @@ class SpatialReceptiveField2d(torch.nn.Module):
         version) or a backward pass consumed the cached ones."""
         parameters = self.rf_parameters
         changed = (
-            parameters.shape != self.rf_parameters_previous.shape
-            or not torch.equal(parameters.detach(), self.rf_parameters_previous)
+            not _same(parameters, self.rf_parameters_previous)
             or getattr(self, "_source", None) is not parameters
         )
         if not (changed or self.has_updated):
@@ -178,9 +194,9 @@ class _GeneratedFields(torch.nn.Module):
         scales, angles, ratios = self._generators_from(
             scales, angles, ratios, derivatives
         )
-        self.scales = torch.nn.Parameter(scales) if optimize_scales else scales
-        self.angles = torch.nn.Parameter(angles) if optimize_angles else angles
-        self.ratios = torch.nn.Parameter(ratios) if optimize_ratios else ratios
+        _store(self, "scales", scales, optimize_scales)
+        _store(self, "angles", angles, optimize_angles)
+        _store(self, "ratios", ratios, optimize_ratios)
         self._generators_previous = self._generator_values().clone()
         self.submodule = SpatialReceptiveField2d(
             in_channels=in_channels,
@@ -218,9 +234,7 @@ class _GeneratedFields(torch.nn.Module):
         """Regenerates the field parameters and kernels if the scales, angles or ratios
         changed or a backward pass consumed the kernels' graph."""
         current = self._generator_values()
-        if self.submodule.has_updated or not torch.equal(
-            current, self._generators_previous
-        ):
+        if self.submodule.has_updated or not _same(current, self._generators_previous):
             self._generators_previous = current.clone()
             self.submodule.rf_parameters = self._generated_parameters()
             self.submodule._update_weights()
@@ -284,10 +298,9 @@ class ParameterizedSpatialReceptiveField2d(_GeneratedFields):
     """
 
     def _generators_from(self, scales, angles, ratios, derivatives):
-        self.initial_parameters = spatial_parameters(
-            scales, angles, ratios, derivatives
-        ).detach()
-        columns = self.initial_parameters.T.clone()
+        initial = spatial_parameters(scales, angles, ratios, derivatives).detach()
+        self.register_buffer("initial_parameters", initial, persistent=False)
+        columns = initial.T.clone()
         return columns[0], columns[1], columns[2]
 
     def _generated_parameters(self) -> torch.Tensor:

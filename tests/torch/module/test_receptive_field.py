@@ -51,6 +51,28 @@ def test_not_aggregated_applies_every_field_to_every_channel():
         torch.testing.assert_close(y[:, 2 * channel : 2 * channel + 2], expected)
 
 
+@pytest.mark.parametrize("optimize", [True, False])
+def test_kernels_follow_the_module_to_another_dtype(optimize):
+    parameters = torch.tensor([[1.0, 0.3, 1.5, 1, 0]])
+    m = SpatialReceptiveField2d(1, 7, parameters, optimize_fields=optimize).double()
+    assert m.rf_parameters.dtype == torch.float64
+    y = m(torch.rand(2, 1, 9, 9, dtype=torch.float64))
+    assert y.dtype == torch.float64 and m.weights.dtype == torch.float64
+    sampled = SampledSpatialReceptiveField2d(
+        1,
+        7,
+        torch.ones(1),
+        torch.zeros(1),
+        torch.ones(1),
+        0,
+        optimize_scales=optimize,
+        optimize_angles=False,
+    ).double()
+    assert sampled.angles.dtype == torch.float64  # fixed generators move too
+    assert sampled(torch.rand(1, 1, 7, 7, dtype=torch.float64)).dtype == torch.float64
+    assert "angles" not in sampled.state_dict()  # checkpoints keep Norse 1.1's keys
+
+
 def test_update_flag_and_kernels_follow_the_optimiser():
     # Norse 1.1's checks
     parameters = torch.tensor([[1, 0, 1, 0, 0.0]])
