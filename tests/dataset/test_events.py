@@ -1,0 +1,159 @@
+"""Event streams to (T, batch, C, H, W) spike tensors."""
+
+import numpy as np
+import pytest
+import torch
+
+import norse.torch as norse
+from norse.dataset.events import EventsToFrames, collate_frames, events_to_frames
+
+# tonic's N-MNIST layout (x, y, t in microseconds, p) and sensor size
+NMNIST_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+NMNIST_SENSOR = (34, 34, 2)
+
+
+def _random_events(
+    n=500, seed=0, duration=100_000, dtype=NMNIST_DTYPE, sensor=NMNIST_SENSOR
+):
+    rng = np.random.default_rng(seed)
+    events = np.zeros(n, dtype=dtype)
+    events["x"] = rng.integers(0, sensor[0], n)
+    if "y" in dtype.names:
+        events["y"] = rng.integers(0, sensor[1], n)
+    events["t"] = np.sort(rng.integers(0, duration, n))
+    events["p"] = rng.integers(0, sensor[2], n)
+    return events
+
+
+def test_counts_by_hand():
+    events = np.array(
+        [
+            (1, 2, 10, 1),
+            (1, 2, 20, 1),
+            (0, 0, 999, 0),
+            (3, 1, 1000, 0),
+            (3, 1, 2500, 1),
+        ],
+        dtype=NMNIST_DTYPE,
+    )
+    frames = events_to_frames(events, (4, 3, 2), time_window=1000, start_time=0)
+    assert frames.shape == (3, 2, 3, 4) and frames.dtype == torch.float32
+    expected = torch.zeros(3, 2, 3, 4)
+    expected[0, 1, 2, 1] = 2  # two events at (x=1, y=2), polarity 1, first ms
+    expected[0, 0, 0, 0] = 1
+    expected[1, 0, 1, 3] = 1  # t = 1000 opens the second bin
+    expected[2, 1, 1, 3] = 1
+    assert torch.equal(frames, expected)
+    # by default the first event opens the first bin: t = 1000 falls in [10, 1010)
+    assert events_to_frames(events, (4, 3, 2), time_window=1000)[0, 0, 1, 3] == 1
+    assert events_to_frames(events, (4, 3, 2), time_window=1000, binary=True).max() == 1
+
+
+def test_every_event_is_counted_once():
+    events = _random_events()
+    for kwargs in ({"time_window": 7_000}, {"n_time_bins": 9}, {"n_time_bins": 1}):
+        frames = events_to_frames(events, NMNIST_SENSOR, **kwargs)
+        assert frames.sum() == len(events)
+        # each polarity and pixel keeps its count
+        per_pixel = frames.sum(0)
+        for x, y, p in [
+            (events["x"][i], events["y"][i], events["p"][i]) for i in range(5)
+        ]:
+            mask = (events["x"] == x) & (events["y"] == y) & (events["p"] == p)
+            assert per_pixel[p, y, x] == mask.sum()
+    assert events_to_frames(events, NMNIST_SENSOR, n_time_bins=9).shape[0] == 9
+
+
+def test_fixed_length_window_and_bins():
+    events = _random_events(duration=50_000)
+    frames = events_to_frames(events, NMNIST_SENSOR, time_window=1000, n_time_bins=20)
+    assert frames.shape[0] == 20
+    assert frames.sum() == (events["t"] - events["t"][0] < 20_000).sum()
+    late = events_to_frames(
+        events, NMNIST_SENSOR, time_window=1000, n_time_bins=80, start_time=0
+    )
+    assert late.shape[0] == 80 and late[55:].sum() == 0  # recording ended at 50 ms
+
+
+def test_same_frames_as_tonic():
+    tonic = pytest.importorskip("tonic")
+    events = _random_events(seed=3, duration=95_500)
+    assert (events["t"][-1] - events["t"][0]) % 10_000 != 0  # no event on a bin edge
+    ours = events_to_frames(events, NMNIST_SENSOR, time_window=10_000)
+    theirs = tonic.transforms.ToFrame(
+        sensor_size=NMNIST_SENSOR, time_window=10_000, include_incomplete=True
+    )(events.copy())
+    assert torch.equal(ours, torch.from_numpy(theirs.astype(np.float32)))
+
+
+def test_dvs_gesture_layout_and_one_dimensional_sensors():
+    # DVS Gesture: int16 coordinates, boolean polarity, p before t
+    dtype = np.dtype([("x", "<i2"), ("y", "<i2"), ("p", "?"), ("t", "<i8")])
+    events = _random_events(n=200, dtype=dtype, sensor=(128, 128, 2))
+    frames = EventsToFrames((128, 128, 2), n_time_bins=5)(events)
+    assert frames.shape == (5, 2, 128, 128) and frames.sum() == 200
+    merged = events_to_frames(events, (128, 128, 1), n_time_bins=5)
+    assert merged.shape == (5, 1, 128, 128)
+    torch.testing.assert_close(merged[:, 0], frames.sum(1))
+    # audio (SHD): 700 channels, no y
+    audio = _random_events(
+        n=100, dtype=np.dtype([("x", int), ("t", int), ("p", int)]), sensor=(700, 1, 1)
+    )
+    assert events_to_frames(audio, (700, 1, 1), time_window=10_000).shape[1:] == (
+        1,
+        700,
+    )
+
+
+def test_signed_polarities():
+    events = np.array([(0, 0, 0, -1), (0, 0, 1, 1)], dtype=NMNIST_DTYPE)
+    frames = events_to_frames(events, (1, 1, 2), n_time_bins=1)
+    assert frames.flatten().tolist() == [1.0, 1.0]
+
+
+def test_batches_are_time_first_and_feed_a_network():
+    samples = [
+        (
+            events_to_frames(
+                _random_events(seed=s, duration=d), NMNIST_SENSOR, time_window=5_000
+            ),
+            s,
+        )
+        for s, d in [(0, 40_000), (1, 20_000), (2, 30_000)]
+    ]
+    frames, targets = collate_frames(samples)
+    assert frames.shape == (8, 3, 2, 34, 34)  # longest sample has 8 bins
+    assert targets.tolist() == [0, 1, 2]
+    assert frames[4:, 1].sum() == 0  # the 20 ms sample is padded with zeros
+    torch.testing.assert_close(frames[:4, 1], samples[1][0])
+    model = norse.SequentialState(
+        norse.Lift(torch.nn.Conv2d(2, 4, 5, stride=2)), norse.LIF()
+    )
+    spikes, _ = model(frames)
+    assert spikes.shape == (8, 3, 4, 15, 15)
+    loader = torch.utils.data.DataLoader(
+        samples, batch_size=2, collate_fn=collate_frames
+    )
+    assert next(iter(loader))[0].shape == (8, 2, 2, 34, 34)
+
+
+def test_clear_errors():
+    events = _random_events(n=10)
+    with pytest.raises(TypeError, match="structured numpy array"):
+        events_to_frames(np.zeros((10, 4)), NMNIST_SENSOR, n_time_bins=2)
+    with pytest.raises(ValueError, match="lack the fields"):
+        events_to_frames(
+            np.zeros(3, dtype=[("x", int), ("t", int)]), (2, 1, 1), n_time_bins=2
+        )
+    with pytest.raises(ValueError, match="outside the sensor"):
+        events_to_frames(events, (5, 5, 2), n_time_bins=2)
+    with pytest.raises(ValueError, match="polarities must lie in"):
+        events_to_frames(
+            np.array([(0, 0, 0, 3)], dtype=NMNIST_DTYPE), (1, 1, 2), n_time_bins=1
+        )
+    with pytest.raises(ValueError, match="time_window, n_time_bins or both"):
+        events_to_frames(events, NMNIST_SENSOR)
+    with pytest.raises(ValueError, match="sensor_size must be"):
+        events_to_frames(events, (34, 34), n_time_bins=2)
+    with pytest.raises(ValueError, match="all must agree after T"):
+        collate_frames([torch.zeros(2, 3), torch.zeros(2, 4)])
