@@ -8,4 +8,8 @@ reference loop, e.g. to compare results.
 
 from norse.torch.fused.registry import find, reference_only, register
 
+# Registers the fused kernels of the feed-forward models (imports neither Numba nor
+# Triton; they load on the first fused call).
+from norse.torch.fused import neurons as _neurons  # noqa: E402,F401
+
 __all__ = ["find", "reference_only", "register"]

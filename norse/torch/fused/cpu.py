@@ -1,0 +1,388 @@
+r"""CPU kernels (Numba) of the time-fused neuron scan used by :mod:`.autograd`.
+
+One kernel pair serves every feed-forward model of the LIF family; ``flags`` (see
+:mod:`.spec`) selects the terms of the Euler step of one neuron
+
+.. math::
+    \begin{align*}
+        j &= i + x_t \quad (\text{SYN; else } j = x_t) \\
+        d &= (v_l - v) + j \quad (\text{BOX: } d = (x_t + v_l) - v) \\
+        v_d &= v + a_m d \quad (\text{LEAK; else } v_d = v + j) \\
+        i' &= j - a_s j \quad (\text{SYN}) \\
+        z &= \Theta(v_d - v_{th}) \quad (\text{SPIKE}) \\
+        v' &= z\,?\,(\text{SUBTRACT}\,?\,v_d - v_{th} : v_r) : v_d
+    \end{align*}
+
+with :math:`a_m = dt\,\tau_{mem}^{-1}` and :math:`a_s = dt\,\tau_{syn}^{-1}`, in the order of
+operations of the reference step functions, so results agree with them bit for bit. The
+output is ``z`` for spiking models and ``v'`` otherwise.
+
+Layout: input ``(T, M)`` with ``M`` neurons (batch included), C-contiguous. Neurons are
+processed in chunks of :data:`CHUNK` contiguous lanes; each chunk loops over time with
+its state in small lane arrays, so every step reads and writes one contiguous run per
+chunk and the lane loop vectorises. Disjoint neuron ranges run on several threads
+(the kernels release the GIL).
+
+The backward pass stores nothing between forward and backward. Per chunk it replays the
+forward pass into a chunk-local ``(T, CHUNK)`` record of the state before each step, then
+runs the adjoint recursion (backpropagation through time) backwards, replaying each
+step from its record. Extra memory: ``O(T * CHUNK)`` per thread.
+
+``flags`` and the surrogate ``method`` are compile-time constants (one kernel is built per
+model and surrogate), so each compiles to straight-line lane code. Numba is
+imported only when this module is, on the first fused CPU call; compiled kernels are
+cached on disk (``cache=True``).
+"""
+
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+from numba import njit
+
+from norse.torch.fused.spec import BOX, LEAK, SPIKE, SUBTRACT, SURROGATE_CODES, SYN
+
+#: Neurons per chunk (contiguous lanes of the vectorised inner loop).
+CHUNK = 256
+#: Fewest neuron-steps (``T * neurons``) worth handing to another thread.
+MIN_WORK_PER_THREAD = 1 << 19
+
+_SUPER = SURROGATE_CODES["super"]
+_TRIANGLE = SURROGATE_CODES["triangle"]
+_TANH = SURROGATE_CODES["tanh"]
+_CIRC = SURROGATE_CODES["circ"]
+_ERFC = SURROGATE_CODES["heavi_erfc"]
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _surrogate(method, s, consts):
+    """Surrogate derivative of the threshold at ``s = v_d - v_th``: the formulas of
+    :data:`norse.torch.functional.threshold.SURROGATE_GRADIENTS`.
+
+    ``consts`` holds ``alpha, 1, 2, -1.5, sqrt(pi)`` in the compute dtype (Numba would
+    promote float32 arithmetic with Python literals to float64).
+    """
+    alpha, one, two, power, sqrt_pi = (
+        consts[0],
+        consts[1],
+        consts[2],
+        consts[3],
+        consts[4],
+    )
+    if method == _SUPER:
+        q = alpha * abs(s) + one
+        return one / (q * q)
+    if method == _TRIANGLE:
+        r = one - abs(s)
+        return alpha * r if r > 0 else r - r
+    if method == _TANH:
+        t = np.tanh(alpha * s)
+        return one - t * t
+    if method == _CIRC:
+        r = s / alpha
+        return (one + r * r) ** power
+    if method == _ERFC:
+        r = alpha * s
+        return two * np.exp(-(r * r)) / sqrt_pi
+    return s - s
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _step(xt, v, i, am, asy, vl, th, vr, flags, one):
+    """One Euler step of one neuron: ``(output, v', i', v_d, j, d)``.
+
+    ``v_d`` is the voltage before the reset, ``j`` the current after the input jump and
+    ``d`` the leak term. Written with selects so that the lane loop vectorises.
+    """
+    syn = (flags & SYN) != 0
+    spike = (flags & SPIKE) != 0
+    j = i + xt if syn else xt
+    d = (xt + vl) - v if (flags & BOX) != 0 else (vl - v) + j
+    vd = v + am * d if (flags & LEAK) != 0 else v + j
+    i_new = j - asy * j if syn else i
+    s = vd - th
+    fired = (s > 0) & spike
+    v_new = (s if (flags & SUBTRACT) != 0 else vr) if fired else vd
+    output = (one if fired else one - one) if spike else vd
+    return output, v_new, i_new, vd, j, d
+
+
+# Rows of the per-thread lane buffer ``(LANE_ROWS, CHUNK)``. One buffer of constant shape
+# (rather than one array per quantity) lets LLVM see a single object at constant offsets,
+# which keeps the number of runtime alias checks low enough for the lane loops to
+# vectorise.
+_AM, _AS, _VL, _TH, _VR, _V, _I, _LV, _LI, _G_AM, _G_AS, _G_VL, _G_TH, _G_VR = range(14)
+LANE_ROWS = 14
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _fill_row(lanes, row, values, lo, n):
+    """``lanes[row, :n] = values[lo:lo + n]``; a length-1 ``values`` is broadcast."""
+    if values.shape[0] == 1:
+        lanes[row, :n] = values[0]
+    else:
+        lanes[row, :n] = values[lo : lo + n]
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _fill_lanes(lanes, lo, n, v0, i0, params, syn):
+    """Loads the parameters (rows ``_AM`` to ``_VR``) and the initial state of neurons
+    ``lo:lo + n``."""
+    for row in range(_VR + 1):
+        _fill_row(lanes, row, params[row], lo, n)
+    lanes[_V, :n] = v0[lo : lo + n]
+    if syn:
+        lanes[_I, :n] = i0[lo : lo + n]
+    else:
+        lanes[_I, :n] = 0
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _lane_step(xt, v, i, lanes, k, flags, one):
+    """:func:`_step` of lane ``k`` with its parameters from the lane buffer."""
+    return _step(
+        xt,
+        v,
+        i,
+        lanes[_AM, k],
+        lanes[_AS, k],
+        lanes[_VL, k],
+        lanes[_TH, k],
+        lanes[_VR, k],
+        flags,
+        one,
+    )
+
+
+def _make_forward(flags: int) -> Callable:
+    """The forward kernel of one model (``flags`` is a compile-time constant)."""
+    syn = (flags & SYN) != 0
+
+    @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def forward_range(x, v0, i0, params, out, v_out, i_out, start, stop):
+        """:func:`scan_forward` for the neurons ``start:stop``."""
+        steps = x.shape[0]
+        record = v_out.shape[0] == steps and steps > 1
+        one = np.ones(1, x.dtype)[0]
+        lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
+        for lo in range(start, stop, CHUNK):
+            n = min(CHUNK, stop - lo)
+            _fill_lanes(lanes, lo, n, v0, i0, params, syn)
+            for t in range(steps):
+                # Row slices: non-negative lane indices keep the lane loop vectorisable.
+                x_row = x[t, lo : lo + n]
+                out_row = out[t, lo : lo + n]
+                for k in range(n):
+                    o, v_new, i_new, _, _, _ = _lane_step(
+                        x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
+                    )
+                    out_row[k] = o
+                    lanes[_V, k] = v_new
+                    lanes[_I, k] = i_new
+                if record:
+                    v_out[t, lo : lo + n] = lanes[_V, :n]
+                    if syn:
+                        i_out[t, lo : lo + n] = lanes[_I, :n]
+            if not record:
+                v_out[0, lo : lo + n] = lanes[_V, :n]
+                if syn:
+                    i_out[0, lo : lo + n] = lanes[_I, :n]
+
+    return forward_range
+
+
+def _make_backward(flags: int, method: int) -> Callable:
+    """The backward kernel of one model and surrogate (compile-time constants)."""
+    syn = (flags & SYN) != 0
+    leak = (flags & LEAK) != 0
+    spike = (flags & SPIKE) != 0
+    subtract = (flags & SUBTRACT) != 0
+
+    @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def backward_range(
+        g_out,
+        g_v,
+        g_i,
+        x,
+        v0,
+        i0,
+        params,
+        consts,
+        g_x,
+        g_v0,
+        g_i0,
+        g_p,
+        start,
+        stop,
+    ):
+        """:func:`scan_backward` for the neurons ``start:stop``."""
+        steps = x.shape[0]
+        record = g_v.shape[0] == steps and steps > 1
+        one = consts[1]
+        zero = one - one
+        lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
+        # The state (v, i) before every step of the chunk, replayed.
+        history = np.empty((steps, 2, CHUNK), x.dtype)
+        for lo in range(start, stop, CHUNK):
+            n = min(CHUNK, stop - lo)
+            _fill_lanes(lanes, lo, n, v0, i0, params, syn)
+            for t in range(steps):
+                history[t, 0, :n] = lanes[_V, :n]
+                history[t, 1, :n] = lanes[_I, :n]
+                x_row = x[t, lo : lo + n]
+                for k in range(n):
+                    _, v_new, i_new, _, _, _ = _lane_step(
+                        x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
+                    )
+                    lanes[_V, k] = v_new
+                    lanes[_I, k] = i_new
+            # Adjoints of v and i after the current step; parameter gradients.
+            lanes[_G_AM:, :n] = zero
+            if record:
+                lanes[_LV, :n] = zero
+                lanes[_LI, :n] = zero
+            else:
+                lanes[_LV, :n] = g_v[0, lo : lo + n]
+                if syn:
+                    lanes[_LI, :n] = g_i[0, lo : lo + n]
+                else:
+                    lanes[_LI, :n] = zero
+            for t in range(steps - 1, -1, -1):
+                if record:
+                    lanes[_LV, :n] += g_v[t, lo : lo + n]
+                    if syn:
+                        lanes[_LI, :n] += g_i[t, lo : lo + n]
+                x_row = x[t, lo : lo + n]
+                go_row = g_out[t, lo : lo + n]
+                gx_row = g_x[t, lo : lo + n]
+                for k in range(n):
+                    am = lanes[_AM, k]
+                    th = lanes[_TH, k]
+                    _, _, _, vd, j, d = _lane_step(
+                        x_row[k],
+                        history[t, 0, k],
+                        history[t, 1, k],
+                        lanes,
+                        k,
+                        flags,
+                        one,
+                    )
+                    lv = lanes[_LV, k]
+                    li = lanes[_LI, k]
+                    # Reset (d v'/d z = reset value - v_d) and threshold.
+                    if spike:
+                        s = vd - th
+                        fired = s > 0
+                        slope = -th if subtract else lanes[_VR, k] - vd
+                        if method == 0:
+                            g_s = zero  # Heaviside: no gradient through the spikes
+                        else:
+                            g_s = (go_row[k] + lv * slope) * _surrogate(
+                                method, s, consts
+                            )
+                        if subtract:
+                            g_vd = lv + g_s
+                            lanes[_G_TH, k] -= g_s + (lv if fired else zero)
+                        else:
+                            g_vd = (zero if fired else lv) + g_s
+                            lanes[_G_TH, k] -= g_s
+                            lanes[_G_VR, k] += lv if fired else zero
+                    else:
+                        g_vd = lv + go_row[k]
+                    # Membrane update.
+                    if leak:
+                        g_d = g_vd * am
+                        lanes[_G_AM, k] += g_vd * d
+                        lanes[_G_VL, k] += g_d
+                        lanes[_LV, k] = g_vd - g_d
+                        g_j = g_d
+                    else:
+                        lanes[_LV, k] = g_vd
+                        g_j = g_vd
+                    # Current jump and decay (the box models take the input in d instead).
+                    if syn:
+                        g_j = g_j + (li - lanes[_AS, k] * li)
+                        lanes[_G_AS, k] -= li * j
+                        lanes[_LI, k] = g_j
+                    gx_row[k] = g_j
+            g_v0[lo : lo + n] = lanes[_LV, :n]
+            if syn:
+                g_i0[lo : lo + n] = lanes[_LI, :n]
+            g_p[:, lo : lo + n] = lanes[_G_AM:, :n]
+
+    return backward_range
+
+
+_pool = None
+_kernels: Dict[tuple, Callable] = {}
+
+
+def _kernel(make: Callable, *constants: int) -> Callable:
+    """The kernel ``make(*constants)``, built once per process (compiled lazily by
+    Numba on the first call, then loaded from its disk cache)."""
+    key = (make, *constants)
+    kernel = _kernels.get(key)
+    if kernel is None:
+        kernel = _kernels[key] = make(*constants)
+    return kernel
+
+
+def _ranges(steps: int, neurons: int, threads: int) -> List[Tuple[int, int]]:
+    """Splits ``range(neurons)`` into chunk-aligned parts, one per worker thread."""
+    parts = max(1, min(threads, (steps * neurons) // MIN_WORK_PER_THREAD))
+    per = -(-neurons // parts)
+    per = -(-per // CHUNK) * CHUNK
+    return [(lo, min(neurons, lo + per)) for lo in range(0, neurons, per)]
+
+
+def _run(kernel: Callable, args: tuple, steps: int, neurons: int, threads: int) -> None:
+    """Runs ``kernel(*args, start, stop)`` over all neurons on up to ``threads`` threads."""
+    global _pool
+    ranges = _ranges(steps, neurons, threads)
+    if len(ranges) == 1:
+        kernel(*args, 0, neurons)
+        return
+    if _pool is None or _pool._max_workers < len(ranges) - 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(len(ranges) - 1, thread_name_prefix="norse-fused")
+    futures = [_pool.submit(kernel, *args, lo, hi) for lo, hi in ranges[1:]]
+    kernel(*args, *ranges[0])
+    for future in futures:
+        future.result()
+
+
+def scan_forward(x, v0, i0, params, flags, out, v_out, i_out, threads=1) -> None:
+    """Runs the model over time.
+
+    Parameters:
+        x: ``(T, M)`` input; ``v0``, ``i0``: ``(M,)`` initial state (``i0`` unused without
+            SYN)
+        params: ``(a_mem, a_syn, v_leak, v_th, v_reset)``, each of length 1 (shared) or
+            ``M``, in the dtype of ``x``
+        flags (int): the model, :mod:`.spec` flags
+        out: ``(T, M)``, written with the spikes (or voltages of non-spiking models)
+        v_out, i_out: ``(T, M)`` to record every state, or ``(1, M)`` for the final one
+        threads (int): worker threads over disjoint neuron ranges
+    """
+    steps, neurons = x.shape
+    args = (x, v0, i0, tuple(params), out, v_out, i_out)
+    _run(_kernel(_make_forward, flags), args, steps, neurons, threads)
+
+
+def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results, threads=1):
+    """Backpropagation through time of :func:`scan_forward`.
+
+    Parameters:
+        grads: ``(g_out, g_v, g_i)``: the ``(T, M)`` gradient of the outputs and those of
+            the recorded states ``(T, M)`` or of the final state ``(1, M)``
+        x, v0, i0, params, flags: as in :func:`scan_forward`
+        alpha (float): the surrogate sharpness (already rounded to the dtype of ``x``)
+        method (int): surrogate code, :data:`.spec.SURROGATE_CODES`
+        results: ``(g_x, g_v0, g_i0, g_p)`` to write: ``(T, M)``, ``(M,)``, ``(M,)`` and the
+            ``(5, M)`` per-neuron gradients of the parameters
+        threads (int): worker threads over disjoint neuron ranges
+    """
+    steps, neurons = x.shape
+    consts = np.array([alpha, 1.0, 2.0, -1.5, 1.7724538509055159], dtype=x.dtype)
+    args = (*grads, x, v0, i0, tuple(params), consts, *results)
+    _run(_kernel(_make_backward, flags, method), args, steps, neurons, threads)
