@@ -210,3 +210,29 @@ from norse.torch.functional.receptive_field import (
 
 # Synaptic delays
 from norse.torch.functional.delay import DelayState, delay_sequence, delay_step
+
+# Adjoint (EventProp) gradients
+from norse.torch.functional.adjoint.lif_adjoint import (
+    LIFAdjointFunction,
+    LIFFeedForwardAdjointFunction,
+    LIFFeedForwardSparseAdjointFunction,
+    LIFSparseAdjointFunction,
+    lif_adjoint_step,
+    lif_adjoint_step_sparse,
+    lif_feed_forward_adjoint_step,
+    lif_feed_forward_adjoint_step_sparse,
+)
+from norse.torch.functional.adjoint.lif_refrac_adjoint import (
+    LIFAdjointRefracFeedForwardFunction,
+    LIFAdjointRefracFunction,
+    LIFSparseAdjointRefracFunction,
+    lif_refrac_adjoint_step,
+    lif_refrac_adjoint_step_sparse,
+    lif_refrac_feed_forward_adjoint_step,
+)
+from norse.torch.functional.adjoint.lsnn_adjoint import (
+    LSNNAdjointFunction,
+    LSNNFeedForwardAdjointFunction,
+    lsnn_adjoint_step,
+    lsnn_feed_forward_adjoint_step,
+)

@@ -7,8 +7,18 @@ Example:
     >>> cell = norse.LIFCell()
     >>> spikes, state = cell(torch.ones(1))         # first call: no state
     >>> spikes, state = cell(torch.ones(1), state)  # later calls: the returned state
+
+``p.method = "adjoint"`` selects adjoint (EventProp) gradients in all four forms (Norse 1.1
+raised an error): a Heaviside forward pass and gradients through the spike times, see
+:mod:`norse.torch.functional.adjoint.lif_adjoint`.
 """
 
+from norse.torch.functional.adjoint.lif_adjoint import (
+    lif_adjoint_step,
+    lif_adjoint_step_sparse,
+    lif_feed_forward_adjoint_step,
+    lif_feed_forward_adjoint_step_sparse,
+)
 from norse.torch.functional.lif import (
     LIFFeedForwardState,
     LIFParameters,
@@ -18,14 +28,25 @@ from norse.torch.functional.lif import (
     lif_step,
     lif_step_sparse,
 )
+from norse.torch.module._adjoint import AdjointSelection
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
 
 
-class LIFCell(SNNCell):
+class _FeedForwardAdjoint(AdjointSelection):
+    adjoint_activation = staticmethod(lif_feed_forward_adjoint_step)
+    adjoint_activation_sparse = staticmethod(lif_feed_forward_adjoint_step_sparse)
+
+
+class _RecurrentAdjoint(AdjointSelection):
+    adjoint_activation = staticmethod(lif_adjoint_step)
+    adjoint_activation_sparse = staticmethod(lif_adjoint_step_sparse)
+
+
+class LIFCell(_FeedForwardAdjoint, SNNCell):
     """One Euler step of a feed-forward LIF layer (*without* time, *without* recurrence).
 
     Parameters:
-        p (LIFParameters): neuron parameters
+        p (LIFParameters): neuron parameters (``method="adjoint"``: adjoint gradients)
         dt (float): time step (s), default 0.001
 
     Shapes: input, spikes and state ``(batch, ...)``; the first state has ``v = v_leak``
@@ -45,14 +66,14 @@ class LIFCell(SNNCell):
         )
 
 
-class LIF(SNN):
+class LIF(_FeedForwardAdjoint, SNN):
     """A feed-forward LIF layer *with* time: input ``(T, batch, ...)``.
 
     Returns spikes ``(T, batch, ...)`` and the final state (or every state with
     ``record_states=True``).
 
     Parameters:
-        p (LIFParameters): neuron parameters
+        p (LIFParameters): neuron parameters (``method="adjoint"``: adjoint gradients)
         dt (float): time step (s), default 0.001
         record_states (bool): return the states of all time steps
     """
@@ -70,13 +91,13 @@ class LIF(SNN):
         )
 
 
-class LIFRecurrentCell(SNNRecurrentCell):
+class LIFRecurrentCell(_RecurrentAdjoint, SNNRecurrentCell):
     """One Euler step of a recurrently connected LIF layer (*without* time).
 
     Parameters:
         input_size (int): number of input features
         hidden_size (int): number of neurons
-        p (LIFParameters): neuron parameters
+        p (LIFParameters): neuron parameters (``method="adjoint"``: adjoint gradients)
         input_weights, recurrent_weights, autapses, dt: see :class:`.SNNRecurrentCell`
 
     Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
@@ -103,7 +124,7 @@ class LIFRecurrentCell(SNNRecurrentCell):
         )
 
 
-class LIFRecurrent(SNNRecurrent):
+class LIFRecurrent(_RecurrentAdjoint, SNNRecurrent):
     """A recurrently connected LIF layer *with* time: input ``(T, batch, input_size)``.
 
     Parameters: as :class:`LIFRecurrentCell`, plus ``record_states``.

@@ -4,9 +4,16 @@ Equations and update order: :mod:`norse.torch.functional.lif_refrac`. Parameters
 states nest the LIF ones (``p.lif.v_th``, ``state.lif.v``, ``state.rho``); the first
 state has ``lif.v = p.lif.v_leak`` and zero current, spikes and ``rho``.
 
-Norse 1.1 had no time module ``LIFRefrac``; it is added here.
+Norse 1.1 had no time module ``LIFRefrac``; it is added here. ``p.lif.method = "adjoint"``
+selects adjoint (EventProp) gradients in all four forms, see
+:mod:`norse.torch.functional.adjoint.lif_refrac_adjoint`.
 """
 
+from norse.torch.functional.adjoint.lif_refrac_adjoint import (
+    lif_refrac_adjoint_step,
+    lif_refrac_adjoint_step_sparse,
+    lif_refrac_feed_forward_adjoint_step,
+)
 from norse.torch.functional.lif_refrac import (
     LIFRefracFeedForwardState,
     LIFRefracParameters,
@@ -14,21 +21,29 @@ from norse.torch.functional.lif_refrac import (
     lif_refrac_feed_forward_step,
     lif_refrac_step,
 )
+from norse.torch.module._adjoint import AdjointSelection
 from norse.torch.module.nested import NestedNeuronModule
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
 
 
-class _LIFRefracChecks(NestedNeuronModule):
+class _LIFRefracChecks(AdjointSelection, NestedNeuronModule):
     initial_values = {"lif.v": "lif.v_leak"}
     nonnegative_parameters = ("rho_reset",)
+    method_path = ("lif", "method")
+    adjoint_activation = staticmethod(lif_refrac_feed_forward_adjoint_step)
+
+
+class _LIFRefracRecurrentChecks(_LIFRefracChecks):
+    adjoint_activation = staticmethod(lif_refrac_adjoint_step)
+    adjoint_activation_sparse = staticmethod(lif_refrac_adjoint_step_sparse)
 
 
 class LIFRefracCell(_LIFRefracChecks, SNNCell):
     """One Euler step of a feed-forward refractory LIF layer (*without* time).
 
     Parameters:
-        p (LIFRefracParameters): neuron parameters (``p.lif.method="adjoint"``, which
-            selected adjoint gradients in Norse 1.1, raises a ``ValueError``)
+        p (LIFRefracParameters): neuron parameters (``p.lif.method="adjoint"``: adjoint
+            gradients)
         dt (float): time step (s), default 0.001
 
     Shapes: input, spikes and state tensors ``(batch, ...)``.
@@ -56,13 +71,14 @@ class LIFRefrac(_LIFRefracChecks, SNN):
         )
 
 
-class LIFRefracRecurrentCell(_LIFRefracChecks, SNNRecurrentCell):
+class LIFRefracRecurrentCell(_LIFRefracRecurrentChecks, SNNRecurrentCell):
     """One Euler step of a recurrently connected refractory LIF layer (*without* time).
 
     Parameters:
         input_size (int): number of input features
         hidden_size (int): number of neurons
-        p (LIFRefracParameters): neuron parameters
+        p (LIFRefracParameters): neuron parameters (``p.lif.method="adjoint"``: adjoint
+            gradients)
         input_weights, recurrent_weights, autapses, dt: see :class:`.SNNRecurrentCell`
 
     Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
@@ -87,7 +103,7 @@ class LIFRefracRecurrentCell(_LIFRefracChecks, SNNRecurrentCell):
         )
 
 
-class LIFRefracRecurrent(_LIFRefracChecks, SNNRecurrent):
+class LIFRefracRecurrent(_LIFRefracRecurrentChecks, SNNRecurrent):
     """A recurrently connected refractory LIF layer *with* time: input
     ``(T, batch, input_size)``.
 

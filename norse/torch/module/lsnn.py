@@ -11,6 +11,10 @@ Example:
     (torch.Size([10, 1, 4]), torch.Size([1, 4]))
 """
 
+from norse.torch.functional.adjoint.lsnn_adjoint import (
+    lsnn_adjoint_step,
+    lsnn_feed_forward_adjoint_step,
+)
 from norse.torch.functional.lsnn import (
     LSNNFeedForwardState,
     LSNNParameters,
@@ -18,24 +22,28 @@ from norse.torch.functional.lsnn import (
     lsnn_feed_forward_step,
     lsnn_step,
 )
-from norse.torch.module.nested import NestedNeuronModule, reject_adjoint
+from norse.torch.module._adjoint import AdjointSelection
+from norse.torch.module.nested import NestedNeuronModule
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
 
 _INITIAL_VALUES = {"v": "v_leak", "b": "v_th"}
 
 
-def _check_adjoint_flag(adjoint: bool, model: str) -> None:
-    if adjoint:
-        reject_adjoint("adjoint=True", model)
+class _FeedForwardAdjoint(AdjointSelection):
+    adjoint_activation = staticmethod(lsnn_feed_forward_adjoint_step)
 
 
-class LSNNCell(NestedNeuronModule, SNNCell):
+class _RecurrentAdjoint(AdjointSelection):
+    adjoint_activation = staticmethod(lsnn_adjoint_step)
+
+
+class LSNNCell(_FeedForwardAdjoint, NestedNeuronModule, SNNCell):
     """One Euler step of a feed-forward LSNN layer (*without* time, *without* recurrence).
 
     Parameters:
         p (LSNNParameters): neuron parameters
-        adjoint (bool): Norse 1.1's switch to adjoint gradients; not supported yet
-            (``True`` raises a ``ValueError``)
+        adjoint (bool): use adjoint (EventProp) gradients, as ``p.method="adjoint"``
+            does (see :mod:`norse.torch.functional.adjoint.lsnn_adjoint`)
         dt (float): time step (s), default 0.001
 
     Shapes: input, spikes and state ``(batch, ...)``.
@@ -47,13 +55,13 @@ class LSNNCell(NestedNeuronModule, SNNCell):
     def __init__(
         self, p: LSNNParameters = LSNNParameters(), adjoint: bool = False, **kwargs
     ):
-        _check_adjoint_flag(adjoint, type(self).__name__)
         super().__init__(
             activation=lsnn_feed_forward_step, state_fallback=None, p=p, **kwargs
         )
+        self.adjoint = bool(adjoint)
 
 
-class LSNN(NestedNeuronModule, SNN):
+class LSNN(_FeedForwardAdjoint, NestedNeuronModule, SNN):
     """A feed-forward LSNN layer *with* time: input ``(T, batch, ...)``.
 
     Parameters: as :class:`LSNNCell`, plus ``record_states`` (return every state).
@@ -65,20 +73,21 @@ class LSNN(NestedNeuronModule, SNN):
     def __init__(
         self, p: LSNNParameters = LSNNParameters(), adjoint: bool = False, **kwargs
     ):
-        _check_adjoint_flag(adjoint, type(self).__name__)
         super().__init__(
             activation=lsnn_feed_forward_step, state_fallback=None, p=p, **kwargs
         )
+        self.adjoint = bool(adjoint)
 
 
-class LSNNRecurrentCell(NestedNeuronModule, SNNRecurrentCell):
+class LSNNRecurrentCell(_RecurrentAdjoint, NestedNeuronModule, SNNRecurrentCell):
     """One Euler step of a recurrently connected LSNN layer (*without* time).
 
     Parameters:
         input_size (int): number of input features
         hidden_size (int): number of neurons
         p (LSNNParameters): neuron parameters
-        adjoint (bool): not supported yet (``True`` raises a ``ValueError``)
+        adjoint (bool): use adjoint (EventProp) gradients, as ``p.method="adjoint"``
+            does
         input_weights, recurrent_weights, autapses, dt: see :class:`.SNNRecurrentCell`
 
     Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
@@ -95,7 +104,6 @@ class LSNNRecurrentCell(NestedNeuronModule, SNNRecurrentCell):
         adjoint: bool = False,
         **kwargs,
     ):
-        _check_adjoint_flag(adjoint, type(self).__name__)
         super().__init__(
             activation=lsnn_step,
             state_fallback=None,
@@ -104,9 +112,10 @@ class LSNNRecurrentCell(NestedNeuronModule, SNNRecurrentCell):
             p=p,
             **kwargs,
         )
+        self.adjoint = bool(adjoint)
 
 
-class LSNNRecurrent(NestedNeuronModule, SNNRecurrent):
+class LSNNRecurrent(_RecurrentAdjoint, NestedNeuronModule, SNNRecurrent):
     """A recurrently connected LSNN layer *with* time: input ``(T, batch, input_size)``.
 
     Parameters: as :class:`LSNNRecurrentCell`, plus ``record_states``.
@@ -123,7 +132,6 @@ class LSNNRecurrent(NestedNeuronModule, SNNRecurrent):
         adjoint: bool = False,
         **kwargs,
     ):
-        _check_adjoint_flag(adjoint, type(self).__name__)
         super().__init__(
             activation=lsnn_step,
             state_fallback=None,
@@ -132,3 +140,4 @@ class LSNNRecurrent(NestedNeuronModule, SNNRecurrent):
             p=p,
             **kwargs,
         )
+        self.adjoint = bool(adjoint)

@@ -10,7 +10,8 @@ before the generic form, e.g. ``class LIFRefracCell(NestedNeuronModule, SNNCell)
 * validation of every level (``p.lif.tau_mem_inv`` must be positive ...), of the fields
   named in :attr:`~NestedNeuronModule.positive_parameters` and
   :attr:`~NestedNeuronModule.nonnegative_parameters`, and a clear error for
-  ``method="adjoint"`` (adjoint gradients are not implemented for these models);
+  ``method="adjoint"`` in models without adjoint gradients (those that have them list
+  ``"adjoint"`` in ``extra_methods``);
 * initial states for nested state tuples: :attr:`initial_values` may use dotted paths,
   e.g. ``{"lif.v": "lif.v_leak"}``.
 
@@ -75,13 +76,18 @@ def reject_adjoint(argument: str, model: str) -> None:
     )
 
 
-def _validate_tree(p: NamedTuple, dt: float, name: str, model: str) -> None:
-    if getattr(p, "method", None) == "adjoint":
+def _validate_tree(
+    p: NamedTuple, dt: float, name: str, model: str, extra_methods: Sequence[str] = ()
+) -> None:
+    method = getattr(p, "method", None)
+    if isinstance(method, str) and method in extra_methods:
+        p = p._replace(method="super")  # validated as a surrogate would be
+    elif method == "adjoint":
         reject_adjoint(f"{name}.method='adjoint'", model)
     validate_parameters(p, dt, name)
     for field, value in zip(p._fields, p):
         if _is_namedtuple(value):
-            _validate_tree(value, dt, f"{name}.{field}", model)
+            _validate_tree(value, dt, f"{name}.{field}", model, extra_methods)
 
 
 def _check_sign(p: NamedTuple, path: str, strict: bool) -> None:
@@ -111,7 +117,13 @@ class NestedNeuronModule:
             raise TypeError(
                 f"p must be a neuron parameter NamedTuple, got {type(p).__name__}"
             )
-        _validate_tree(p, self.__dict__.get("_dt", 0.001), "p", type(self).__name__)
+        _validate_tree(
+            p,
+            self.__dict__.get("_dt", 0.001),
+            "p",
+            type(self).__name__,
+            getattr(self, "extra_methods", ()),
+        )
         for path in self.positive_parameters:
             _check_sign(p, path, strict=True)
         for path in self.nonnegative_parameters:

@@ -79,13 +79,6 @@ def test_bad_input_errors(forms):
         )
     with pytest.raises(ValueError, match="p.rho_reset must be non-negative"):
         LIFRefrac(LIFRefracParameters(rho_reset=torch.tensor(-1.0)))
-    # Norse 1.1 switched to adjoint gradients on p.lif.method == "adjoint"
-    with pytest.raises(
-        ValueError, match="p.lif.method='adjoint'.*LIFRefracRecurrentCell"
-    ):
-        LIFRefracRecurrentCell(
-            2, 3, LIFRefracParameters(LIFParameters(method="adjoint"))
-        )
     with pytest.raises(ValueError, match="p.lif.method"):
         LIFRefracCell(LIFRefracParameters(LIFParameters(method="nonsense")))
     forms.rejects_wrong_state_shape(LIFRefracCell(), torch.rand(2, 3), torch.rand(4, 3))
@@ -106,3 +99,62 @@ def test_compiled_recurrent_cell_matches_eager():
         torch.testing.assert_close(out_eager, out_compiled)
     torch.testing.assert_close(state_eager.rho, state_compiled.rho)
     torch.testing.assert_close(state_eager.lif.v, state_compiled.lif.v)
+
+
+def test_adjoint_method_selects_adjoint_gradients(forms):
+    """``p.lif.method="adjoint"`` runs the steps of
+    :mod:`norse.torch.functional.adjoint.lif_refrac_adjoint` (validated there)."""
+    from norse.torch.functional.adjoint.lif_refrac_adjoint import (
+        lif_refrac_adjoint_step,
+        lif_refrac_feed_forward_adjoint_step,
+    )
+    from norse.torch.functional.lif import LIFFeedForwardState, LIFState
+    from norse.torch.functional.lif_refrac import (
+        LIFRefracFeedForwardState,
+        LIFRefracState,
+    )
+
+    adjoint = LIFRefracParameters(LIFParameters(method="adjoint"), torch.tensor(3.0))
+    torch.manual_seed(0)
+    x = (torch.rand(30, 3, 4) * 4).requires_grad_()
+    time_weights = torch.arange(30.0)[:, None, None]
+    layer = LIFRefrac(adjoint)
+    assert layer.uses_adjoint and not LIFRefrac().uses_adjoint
+    spikes, _ = layer(x)
+    heaviside = adjoint._replace(lif=adjoint.lif._replace(method="heaviside"))
+    torch.testing.assert_close(spikes, LIFRefrac(heaviside)(x)[0])
+    (grad,) = torch.autograd.grad((spikes * time_weights).sum(), x)
+    state = LIFRefracFeedForwardState(
+        LIFFeedForwardState(torch.zeros(3, 4), torch.zeros(3, 4)), torch.zeros(3, 4)
+    )
+    total = 0.0
+    for t, x_t in enumerate(x):
+        z, state = lif_refrac_feed_forward_adjoint_step(x_t, state, adjoint)
+        total = total + t * z.sum()
+    (expected,) = torch.autograd.grad(total, x)
+    assert expected.abs().sum() > 0
+    torch.testing.assert_close(grad, expected)
+
+    layer = LIFRefracRecurrent(4, 5, adjoint)
+    spikes, _ = layer(x)
+    weights = (layer.input_weights, layer.recurrent_weights)
+    grads = torch.autograd.grad((spikes * time_weights).sum(), weights)
+    w_rec = layer.recurrent_weights * (1 - torch.eye(5))
+    zeros = torch.zeros(3, 5)
+    state, total = LIFRefracState(LIFState(zeros, zeros, zeros), zeros), 0.0
+    for t, x_t in enumerate(x):
+        z, state = lif_refrac_adjoint_step(
+            x_t, state, layer.input_weights, w_rec, adjoint
+        )
+        total = total + t * z.sum()
+    for actual, reference in zip(grads, torch.autograd.grad(total, weights)):
+        assert reference.abs().sum() > 0
+        torch.testing.assert_close(actual, reference)
+
+    x = x.detach()
+    forms.cell_equals_time_module(LIFRefracCell(adjoint), LIFRefrac(adjoint), x)
+    forms.recurrent_cell_equals_module(
+        LIFRefracRecurrentCell(4, 5, adjoint), LIFRefracRecurrent(4, 5, adjoint), x
+    )
+    forms.backward(LIFRefracRecurrent(4, 5, adjoint), x)
+    forms.backward(LIFRefrac(adjoint), x)
