@@ -8,6 +8,7 @@ checkpoint holds the model, optimiser, scheduler, random number generator states
 metrics so far, and batches are shuffled from ``seed + epoch``.
 """
 
+import copy
 import json
 import os
 import random
@@ -22,7 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 Batch = Tuple[torch.Tensor, torch.Tensor]
-#: ``(model, batch) -> (loss, number of correct predictions)``
+#: ``(model, batch) -> (loss, number of correct predictions)``, optionally followed by the
+#: number of predictions (when a sample holds several; the default is the batch size)
 StepFunction = Callable[[torch.nn.Module, Batch], Tuple[torch.Tensor, int]]
 #: ``(model) -> metrics`` on held-out data, e.g. ``{"test_accuracy": 0.98}``
 EvalFunction = Callable[[torch.nn.Module], Dict[str, float]]
@@ -90,9 +92,11 @@ def _set_rng_states(states: Dict[str, Any]) -> None:
 
 @dataclass
 class History:
-    """Metrics per epoch (one dict per finished epoch)."""
+    """Metrics per epoch (one dict per finished epoch) and, when :func:`fit` selects
+    the best model, the epoch (1-based) whose weights it kept."""
 
     epochs: List[Dict[str, float]] = field(default_factory=list)
+    best_epoch: Optional[int] = None
 
     def column(self, name: str) -> List[float]:
         return [row[name] for row in self.epochs if name in row]
@@ -134,14 +138,18 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     checkpoint_extra: Optional[Dict[str, Any]] = None,
+    max_grad_norm: Optional[float] = None,
+    best_metric: Optional[str] = None,
+    stop_at: Optional[float] = None,
 ) -> History:
     """Trains ``model`` for ``epochs`` epochs.
 
     Parameters:
         model: the network (already on its device)
         optimizer: its optimiser
-        train_step: computes ``(loss, correct)`` for one batch (the harness calls
-            ``backward`` and the optimiser)
+        train_step: computes ``(loss, correct)`` or ``(loss, correct, predictions)``
+            for one batch (the harness calls ``backward`` and the optimiser); the train
+            accuracy is correct / predictions, where predictions defaults to the batch size
         make_batches: ``epoch -> iterable of batches``; shuffle with ``seed + epoch`` so a
             resumed run sees the same batches
         num_batches: batches per epoch (for the progress bar)
@@ -152,6 +160,14 @@ def fit(
         resume: continue from ``output_dir/checkpoint.pt`` if it exists
         progress: show a tqdm bar per epoch with loss and accuracy
         checkpoint_extra: saved with every checkpoint (e.g. the task's configuration)
+        max_grad_norm: clip the gradient norm to this value before each step (None: no
+            clipping); tames the rare exploding gradient of long recurrent sequences. A
+            step whose gradient is not finite is then skipped (counted in the epoch's
+            ``skipped_steps``) instead of writing NaN into the weights
+        best_metric: a metric of ``evaluate`` to maximise (e.g. ``"val_accuracy"``):
+            the weights of the best epoch are kept (also in the checkpoint) and loaded
+            into ``model`` at the end; None keeps the last weights
+        stop_at: stop early once ``best_metric`` reaches this value
 
     Returns:
         The :class:`History` of all epochs (including those of a resumed run).
@@ -160,6 +176,9 @@ def fit(
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     history = History()
     first_epoch = 0
+    best: Optional[Dict[str, Any]] = None
+    if stop_at is not None and best_metric is None:
+        raise ValueError("stop_at needs best_metric (the metric to compare)")
     checkpoint_path = Path(output_dir) / "checkpoint.pt" if output_dir else None
     metrics_path = Path(output_dir) / "metrics.jsonl" if output_dir else None
     if resume and checkpoint_path is not None and checkpoint_path.exists():
@@ -171,13 +190,16 @@ def fit(
         _set_rng_states(checkpoint["rng"])
         history = History(list(checkpoint["history"]))
         first_epoch = checkpoint["epoch"] + 1
+        best = checkpoint.get("best")
+        if checkpoint.get("stopped"):
+            first_epoch = epochs  # it had stopped early: nothing left to do
     elif metrics_path is not None and metrics_path.exists():
         metrics_path.unlink()  # a fresh run starts a fresh metrics file
 
     for epoch in range(first_epoch, epochs):
         model.train()
         started = time.perf_counter()
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen, predicted, skipped = 0.0, 0, 0, 0, 0
         bar = tqdm(
             make_batches(epoch),
             total=num_batches,
@@ -187,32 +209,57 @@ def fit(
         )
         for batch in bar:
             optimizer.zero_grad(set_to_none=True)
-            loss, batch_correct = train_step(model, batch)
+            loss, batch_correct, *predictions = train_step(model, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"loss became {loss.item()} in epoch {epoch + 1}; lower the learning rate"
                 )
             loss.backward()
-            optimizer.step()
+            finite = True
+            if max_grad_norm is not None:
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                finite = bool(torch.isfinite(norm))
+            if finite:
+                optimizer.step()
+            else:
+                skipped += 1
             if scheduler is not None:
                 scheduler.step()
             size = batch[0].shape[0]
             loss_sum += loss.item() * size
             correct += int(batch_correct)
             seen += size
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+            predicted += int(predictions[0]) if predictions else size
+            bar.set_postfix(
+                loss=f"{loss_sum / seen:.4f}", acc=f"{correct / predicted:.4f}"
+            )
         row = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / max(seen, 1),
-            "train_accuracy": correct / max(seen, 1),
+            "train_accuracy": correct / max(predicted, 1),
             "train_seconds": time.perf_counter() - started,
             "lr": optimizer.param_groups[0]["lr"],
         }
+        if skipped:
+            row["skipped_steps"] = skipped
         if evaluate is not None:
             model.eval()
             with torch.no_grad():
                 row.update(evaluate(model))
         history.epochs.append(row)
+        stopped = False
+        if best_metric is not None:
+            if best_metric not in row:
+                raise KeyError(
+                    f"best_metric {best_metric!r} is not among the metrics {sorted(row)}"
+                )
+            if best is None or row[best_metric] > best["value"]:
+                best = {
+                    "epoch": epoch + 1,
+                    "value": row[best_metric],
+                    "model": copy.deepcopy(model.state_dict()),
+                }
+            stopped = stop_at is not None and row[best_metric] >= stop_at
         if progress:
             tqdm.write(
                 "epoch {epoch}: ".format(**row)
@@ -234,9 +281,18 @@ def fit(
                     "rng": _rng_states(),
                     "history": history.epochs,
                     "extra": checkpoint_extra or {},
+                    "best": best,
+                    "stopped": stopped,
                 },
                 checkpoint_path,
             )
+        if stopped:
+            if progress:
+                tqdm.write(f"{best_metric} reached {stop_at}: stopping early")
+            break
+    if best is not None:
+        model.load_state_dict(best["model"])
+        history.best_epoch = best["epoch"]
     return history
 
 
@@ -253,6 +309,10 @@ def plot_history(history: History, path: Path, title: str = "") -> Path:
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
     ax_acc.plot(epochs, history.column("train_accuracy"), marker="o", label="train")
+    if history.column("val_accuracy"):
+        ax_acc.plot(
+            epochs, history.column("val_accuracy"), marker="^", label="validation"
+        )
     if history.column("test_accuracy"):
         ax_acc.plot(
             epochs, history.column("test_accuracy"), marker="s", label="held out"

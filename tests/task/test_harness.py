@@ -116,3 +116,75 @@ def test_bad_arguments():
         else:
             raise ValueError("CUDA is not available")
     assert harness.select_device("auto").type in ("cpu", "cuda")
+
+
+def _fit_scripted(tmp_path, scores, resume=False, **kwargs):
+    """Fits a one-weight model whose 'val_accuracy' follows ``scores`` per epoch; the
+    weight counts the optimiser steps, so the kept weights tell which epoch won."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    epoch_scores = iter(scores)
+
+    def step(model, batch):  # d loss / d w = -1: every step adds 1 to the weight
+        return -model.weight.sum(), 0, 1
+
+    return model, harness.fit(
+        model,
+        optimizer,
+        step,
+        lambda epoch: [(torch.zeros(1, 1), torch.zeros(1))],
+        num_batches=1,
+        epochs=len(scores),
+        evaluate=lambda model: {"val_accuracy": next(epoch_scores)},
+        output_dir=tmp_path,
+        resume=resume,
+        progress=False,
+        **kwargs,
+    )
+
+
+def test_best_metric_keeps_the_best_epoch_and_stop_at_ends_early(tmp_path):
+    model, history = _fit_scripted(
+        tmp_path / "a", [0.2, 0.9, 0.5], best_metric="val_accuracy"
+    )
+    assert history.best_epoch == 2 and model.weight.item() == 2.0
+    assert len(history.epochs) == 3
+    model, history = _fit_scripted(
+        tmp_path / "b", [0.2, 0.95, 0.99, 0.5], best_metric="val_accuracy", stop_at=0.95
+    )
+    assert len(history.epochs) == 2 and model.weight.item() == 2.0
+    # A resumed run that had stopped early trains no further and keeps the best.
+    model, history = _fit_scripted(
+        tmp_path / "b", [0.0] * 4, resume=True, best_metric="val_accuracy", stop_at=0.95
+    )
+    assert history.best_epoch == 2 and model.weight.item() == 2.0
+    with pytest.raises(ValueError, match="stop_at needs best_metric"):
+        _fit_scripted(tmp_path / "c", [0.1], stop_at=0.5)
+    with pytest.raises(KeyError, match="not among the metrics"):
+        _fit_scripted(tmp_path / "d", [0.1], best_metric="test_accuracy")
+
+
+def test_skipped_steps_and_prediction_counts(tmp_path):
+    model = torch.nn.Linear(1, 1, bias=False)
+    before = model.weight.detach().clone()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(
+        model, batch
+    ):  # loss 0 with an infinite gradient; 3 of 4 predictions right
+        return (model.weight - model.weight.detach()).sqrt().sum(), 3, 4
+
+    history = harness.fit(
+        model,
+        optimizer,
+        step,
+        lambda epoch: [(torch.zeros(2, 1), torch.zeros(2))] * 2,
+        num_batches=2,
+        epochs=1,
+        progress=False,
+        max_grad_norm=1.0,
+    )
+    assert history.epochs[0]["skipped_steps"] == 2
+    assert history.epochs[0]["train_accuracy"] == 0.75
+    torch.testing.assert_close(model.weight.detach(), before)

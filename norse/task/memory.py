@@ -1,0 +1,500 @@
+"""Store/recall memory task: a recurrent network of LIF and LSNN neurons remembers a bit.
+
+Run ``python -m norse.task.memory`` (``--help`` lists the options). The input
+(:class:`norse.dataset.memory.MemoryStoreRecallDataset`) shows a random bit in every
+period of ``seq_length`` ms; a STORE command marks the bit to remember and a RECALL
+command, up to ``seq_periods - 1`` periods later, asks for it while the data channels are
+silent. The network is one recurrently connected population -- half LIF, half LSNN
+neurons (``--neuron_model lsnnlif``, the default) -- read out by two leaky integrators;
+the prediction is the readout voltage averaged over the RECALL period, so the loss is
+taken at the recall periods only. A firing-rate regulariser keeps the neurons near
+``--regularization_target`` Hz.
+
+The LSNN neurons' adaptive thresholds decay with a time constant of seconds: a neuron
+that fired during STORE stays less excitable until RECALL. LIF neurons forget within
+their ~10 ms membrane time constant, so ``--neuron_model lif`` (the same network with
+plain LIF neurons only) stays near chance when the delay is long.
+
+Outputs in ``--output``: ``checkpoint.pt`` (resumable with ``--resume``),
+``metrics.jsonl`` (one line per epoch: loss, accuracy, held-out accuracy on fresh
+sequences, split by delay), ``summary.json`` (the final numbers, run time and
+command), ``history.png``, ``raster.png`` and ``readout.png``.
+"""
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+
+from norse.dataset.memory import MemoryStoreRecallDataset
+from norse.task import harness
+from norse.torch.functional.leaky_integrator import LIParameters
+from norse.torch.functional.lif import LIFParameters, lif_feed_forward_step
+from norse.torch.functional.lsnn import LSNNParameters, lsnn_feed_forward_step
+from norse.torch.module.leaky_integrator import LI
+from norse.torch.module.lif import LIFCell
+from norse.torch.module.lsnn import LSNNCell
+
+NEURON_MODELS = ("lsnnlif", "lsnn", "lif")
+
+
+class MemoryNet(torch.nn.Module):
+    r"""A recurrent population of LIF and LSNN neurons with a leaky-integrator readout.
+
+    In every step the neurons receive the current
+
+    .. math::
+        I_t = W_{\text{in}} x_t + W_{\text{rec}} z_{t-1}
+
+    (all-to-all recurrence without self-connections), the first ``lif_neurons`` integrate
+    it as LIF neurons (:func:`.lif_feed_forward_step`), the others as LSNN neurons with an
+    adaptive threshold (:func:`.lsnn_feed_forward_step`). Two leaky integrators read the
+    spikes out through a linear layer.
+
+    Parameters:
+        input_size: input neurons per step
+        lif_neurons, lsnn_neurons: size of each population (either may be 0, not both)
+        p_lif, p_lsnn, p_li: neuron parameters
+        output_size: readout neurons (classes)
+        dt: time step (s)
+
+    Shapes: input ``(T, batch, input_size)``; :meth:`forward` returns the readout
+    voltages ``(T, batch, output_size)``, the spikes ``(T, batch, neurons)`` and, when
+    ``record_thresholds``, the LSNN thresholds ``(T, batch, lsnn_neurons)`` (else None).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        lif_neurons: int,
+        lsnn_neurons: int,
+        p_lif: LIFParameters = LIFParameters(),
+        p_lsnn: LSNNParameters = LSNNParameters(),
+        p_li: LIParameters = LIParameters(),
+        output_size: int = 2,
+        dt: float = 0.001,
+        input_scale: float = 1.0,
+    ):
+        super().__init__()
+        if lif_neurons < 0 or lsnn_neurons < 0 or lif_neurons + lsnn_neurons == 0:
+            raise ValueError(
+                f"lif_neurons and lsnn_neurons must be >= 0 and not both 0, got {lif_neurons} and {lsnn_neurons}"
+            )
+        self.lif_neurons = lif_neurons
+        self.lsnn_neurons = lsnn_neurons
+        neurons = lif_neurons + lsnn_neurons
+        self.lif = LIFCell(p_lif, dt=dt) if lif_neurons else None
+        self.lsnn = LSNNCell(p_lsnn, dt=dt) if lsnn_neurons else None
+        self.input_weights = torch.nn.Parameter(
+            torch.randn(neurons, input_size) * input_scale / input_size**0.5
+        )
+        self.recurrent_weights = torch.nn.Parameter(
+            torch.randn(neurons, neurons) / neurons**0.5
+        )
+        self.register_buffer("autapse_mask", 1.0 - torch.eye(neurons), persistent=False)
+        with torch.no_grad():
+            self.recurrent_weights.mul_(self.autapse_mask)
+        self.readout_weights = torch.nn.Linear(neurons, output_size)
+        self.readout = LI(p_li, dt=dt)
+
+    def forward(
+        self, x: torch.Tensor, record_thresholds: bool = False
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        if x.dim() != 3 or x.shape[-1] != self.input_weights.shape[1]:
+            raise ValueError(
+                f"x must be (T, batch, {self.input_weights.shape[1]}), got {tuple(x.shape)}"
+            )
+        # The input currents of all steps in one product; only the recurrence is a loop.
+        drive = torch.nn.functional.linear(x, self.input_weights)
+        recurrent = self.recurrent_weights * self.autapse_mask
+        n = self.lif_neurons
+        z = torch.zeros_like(drive[0])
+        lif_state = self.lif.initial_state(drive[0, :, :n]) if self.lif else None
+        lsnn_state = self.lsnn.initial_state(drive[0, :, n:]) if self.lsnn else None
+        p_lif = self.lif.p if self.lif else None
+        p_lsnn = self.lsnn.p if self.lsnn else None
+        dt = (self.lif or self.lsnn).dt
+        spikes: List[torch.Tensor] = []
+        thresholds: List[torch.Tensor] = []
+        for drive_t in drive:
+            current = drive_t + torch.nn.functional.linear(z, recurrent)
+            parts = []
+            if self.lif is not None:
+                z_lif, lif_state = lif_feed_forward_step(
+                    current[:, :n], lif_state, p_lif, dt
+                )
+                parts.append(z_lif)
+            if self.lsnn is not None:
+                z_lsnn, lsnn_state = lsnn_feed_forward_step(
+                    current[:, n:], lsnn_state, p_lsnn, dt
+                )
+                parts.append(z_lsnn)
+                if record_thresholds:
+                    thresholds.append(lsnn_state.b.detach())
+            z = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+            spikes.append(z)
+        spikes_t = torch.stack(spikes)
+        voltages, _ = self.readout(self.readout_weights(spikes_t))
+        return voltages, spikes_t, torch.stack(thresholds) if thresholds else None
+
+
+def build_model(args: argparse.Namespace) -> MemoryNet:
+    """The network of ``args.neuron_model`` with ``args.neurons`` neurons in all."""
+    p_lif = LIFParameters(
+        v_th=torch.as_tensor(args.v_th),
+        method=args.method,
+        alpha=torch.as_tensor(args.alpha),
+    )
+    p_lsnn = LSNNParameters(
+        v_th=torch.as_tensor(args.v_th),
+        beta=torch.as_tensor(args.beta),
+        tau_adapt_inv=torch.as_tensor(1.0 / args.tau_adapt),
+        method=args.method,
+        alpha=torch.as_tensor(args.alpha),
+    )
+    if args.neuron_model == "lif":
+        lif, lsnn = args.neurons, 0
+    elif args.neuron_model == "lsnn":
+        lif, lsnn = 0, args.neurons
+    else:
+        lif = args.neurons // 2
+        lsnn = args.neurons - lif
+    return MemoryNet(
+        4 * args.population_size,
+        lif,
+        lsnn,
+        p_lif=p_lif,
+        p_lsnn=p_lsnn,
+        output_size=2,
+        dt=args.dt,
+        input_scale=args.input_scale,
+    )
+
+
+def recall_logits(
+    voltages: torch.Tensor, labels: torch.Tensor, seq_length: int
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The readout voltage averaged over each RECALL period.
+
+    Parameters:
+        voltages: ``(T, batch, 2)`` with ``T = periods * seq_length``
+        labels: ``(batch, periods, 2)``, one-hot at the RECALL periods, zero elsewhere
+
+    Returns:
+        ``(logits (M, 2), targets (M,), mask (batch, periods))`` for the ``M`` recalls.
+    """
+    periods = labels.shape[1]
+    per_period = voltages.reshape(periods, seq_length, *voltages.shape[1:]).mean(1)
+    mask = labels.sum(-1) > 0
+    return per_period.transpose(0, 1)[mask], labels[mask].argmax(-1), mask
+
+
+def dataset_batches(
+    dataset: torch.utils.data.Dataset, batch_size: int
+) -> Iterable[Tuple[torch.Tensor, torch.Tensor]]:
+    """Stacks the samples of ``dataset`` in order into batches (batch first)."""
+    for start in range(0, len(dataset), batch_size):
+        items = [
+            dataset[i] for i in range(start, min(start + batch_size, len(dataset)))
+        ]
+        yield torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
+
+
+def _dataset(
+    args: argparse.Namespace, samples: int, seed: int
+) -> MemoryStoreRecallDataset:
+    return MemoryStoreRecallDataset(
+        samples,
+        seq_length=args.seq_length,
+        seq_periods=args.seq_periods,
+        seq_repetitions=1,
+        population_size=args.population_size,
+        poisson_rate=args.poisson_rate,
+        dt=args.dt,
+        seed=seed,
+    )
+
+
+def _held_out_seed(args: argparse.Namespace, which: int) -> int:
+    # Training epoch e draws seed * 100003 + e (e < 50000); held-out sets lie above.
+    return args.seed * 100003 + 50000 + which
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m norse.task.memory",
+        description="Store/recall memory task with recurrent LIF + LSNN networks.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+    def add(*names: str, **kwargs) -> None:
+        # Norse 1.1 spells options with underscores, the other tasks with dashes: both work.
+        dashed = tuple(n.replace("_", "-") for n in names if "_" in n)
+        parser.add_argument(*names, *dashed, **kwargs)
+
+    add(
+        "--neuron_model",
+        "--neuron",
+        choices=NEURON_MODELS,
+        default="lsnnlif",
+        help="lsnnlif: half LIF, half LSNN; lsnn: all LSNN; lif: all LIF (no adaptation)",
+    )
+    add("--neurons", type=int, default=40, help="recurrent neurons in all")
+    add(
+        "--epochs",
+        type=int,
+        default=30,
+        help="epochs; every epoch draws fresh sequences",
+    )
+    add("--batches_per_epoch", type=int, default=10)
+    add("--batch_size", type=int, default=64)
+    add("--learning_rate", type=float, default=0.01)
+    add("--max_grad_norm", type=float, default=1.0, help="gradient clipping (0: none)")
+    add("--seq_length", type=int, default=50, help="time steps (ms) per period")
+    add("--seq_periods", type=int, default=12, help="periods per sequence")
+    add("--population_size", type=int, default=5, help="input neurons per channel")
+    add(
+        "--poisson_rate",
+        type=float,
+        default=100.0,
+        help="data rate (Hz); commands at half",
+    )
+    add("--dt", type=float, default=0.001, help="time step (s)")
+    add("--v_th", type=float, default=0.5, help="threshold of LIF and LSNN neurons")
+    add("--beta", type=float, default=1.8, help="LSNN threshold jump per spike")
+    add(
+        "--tau_adapt", type=float, default=2.0, help="LSNN adaptation time constant (s)"
+    )
+    add("--method", default="super", help="surrogate gradient")
+    add("--alpha", type=float, default=100.0, help="surrogate gradient sharpness")
+    add("--input_scale", type=float, default=1.0, help="input weight scale")
+    add("--regularization_factor", type=float, default=0.01)
+    add("--regularization_target", type=float, default=10.0, help="target rate (Hz)")
+    add("--val_samples", type=int, default=256, help="validation sequences")
+    add("--test_samples", type=int, default=1024, help="fresh test sequences")
+    add(
+        "--stop_at",
+        type=float,
+        default=None,
+        help="stop once the validation accuracy reaches this",
+    )
+    add("--seed", type=int, default=0)
+    add("--device", default="auto")
+    add(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads; the per-step products are tiny, so 1 is fastest",
+    )
+    add("--deterministic", action="store_true")
+    add("--output", type=Path, default=Path("runs/memory"), help="output folder")
+    add("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    add("--no_progress", action="store_true", help="no progress bars")
+    add("--no_plots", action="store_true", help="skip the PNG plots")
+    args = parser.parse_args(argv)
+    for name in (
+        "neurons",
+        "epochs",
+        "batches_per_epoch",
+        "batch_size",
+        "seq_length",
+        "population_size",
+        "val_samples",
+        "test_samples",
+    ):
+        if getattr(args, name) <= 0 and not (name == "epochs" and args.epochs == 0):
+            parser.error(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.seq_periods < 2:
+        parser.error(f"--seq_periods must be >= 2, got {args.seq_periods}")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
+    """Trains and evaluates; returns the final metrics (also in ``summary.json``)."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    harness.seed_everything(args.seed, args.deterministic)
+    device = harness.select_device(args.device)
+    model = build_model(args).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    steps = args.epochs * args.batches_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (
+            0.5 * (1 + torch.cos(torch.tensor(step / max(steps, 1) * torch.pi)).item())
+        ),
+    )
+    target_rate = args.regularization_target
+
+    def loss_of(model, batch):
+        x, labels = batch
+        x = x.to(device).transpose(0, 1)  # (T, batch, features)
+        labels = labels.to(device)
+        voltages, spikes, _ = model(x)
+        logits, targets, _ = recall_logits(voltages, labels, args.seq_length)
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        rates = spikes.mean((0, 1)) / args.dt  # Hz per neuron
+        regularizer = (
+            args.regularization_factor
+            * ((rates - target_rate) / target_rate).pow(2).mean()
+        )
+        correct = (logits.argmax(-1) == targets).sum()
+        return loss, regularizer, correct, targets.numel()
+
+    def train_step(model, batch):
+        loss, regularizer, correct, count = loss_of(model, batch)
+        return loss + regularizer, correct, count
+
+    # Held-out sequences the training never sees: validation selects the epoch, the
+    # test set (drawn from yet another seed) gives the reported numbers.
+    val_set = _dataset(args, args.val_samples, _held_out_seed(args, 0))
+    test_set = _dataset(args, args.test_samples, _held_out_seed(args, 1))
+    periods = args.seq_periods
+
+    def evaluate_on(data: MemoryStoreRecallDataset, prefix: str) -> Dict[str, float]:
+        hits, rate_sum, loss_sum = [], 0.0, 0.0
+        for x, labels in dataset_batches(data, 256):
+            x = x.to(device).transpose(0, 1)
+            voltages, spikes, _ = model(x)
+            logits, targets, _ = recall_logits(
+                voltages, labels.to(device), args.seq_length
+            )
+            loss_sum += torch.nn.functional.cross_entropy(
+                logits, targets, reduction="sum"
+            ).item()
+            hits.append((logits.argmax(-1) == targets).cpu())
+            rate_sum += spikes.mean().item() / args.dt * x.shape[1]
+        hits_t = torch.cat(hits).float()
+        # Delay in periods between STORE and RECALL (1 .. periods - 1).
+        long = (data.recall_indices - data.store_indices).flatten() >= periods // 2
+        return {
+            f"{prefix}_loss": loss_sum / hits_t.numel(),
+            f"{prefix}_accuracy": hits_t.mean().item(),
+            f"{prefix}_accuracy_short_delay": hits_t[~long].mean().item(),
+            f"{prefix}_accuracy_long_delay": hits_t[long].mean().item(),
+            f"{prefix}_rate_hz": rate_sum / len(data),
+        }
+
+    def make_batches(epoch: int):
+        data = _dataset(
+            args, args.batch_size * args.batches_per_epoch, args.seed * 100003 + epoch
+        )
+        return dataset_batches(data, args.batch_size)
+
+    history = harness.fit(
+        model,
+        optimizer,
+        train_step,
+        make_batches,
+        num_batches=args.batches_per_epoch,
+        epochs=args.epochs,
+        evaluate=lambda model: evaluate_on(val_set, "val"),
+        scheduler=scheduler,
+        output_dir=args.output,
+        resume=args.resume,
+        progress=not args.no_progress,
+        max_grad_norm=args.max_grad_norm or None,
+        best_metric="val_accuracy",
+        stop_at=args.stop_at,
+        checkpoint_extra={"args": vars(args) | {"output": str(args.output)}},
+    )
+    model.eval()
+    with torch.no_grad():  # the best epoch's weights (by validation accuracy)
+        final = evaluate_on(test_set, "test")
+    seconds = time.perf_counter() - started
+    summary = {
+        **final,
+        "neuron_model": args.neuron_model,
+        "epochs": len(history.epochs),
+        "best_epoch": history.best_epoch,
+        "test_samples": len(test_set),
+        "seconds": seconds,
+        "long_delay_ms": periods // 2 * args.seq_length * args.dt * 1000,
+        "command": "python -m norse.task.memory "
+        + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if not args.no_plots:
+        x, labels = test_set[0]
+        with torch.no_grad():
+            voltages, spikes, thresholds = model(
+                x[:, None].to(device), record_thresholds=True
+            )
+        harness.plot_history(
+            history,
+            args.output / "history.png",
+            title=f"memory task ({args.neuron_model})",
+        )
+        harness.plot_raster(
+            spikes[:, 0].cpu(),
+            args.output / "raster.png",
+            title="network spikes (one test sequence)",
+        )
+        plot_readout(
+            x,
+            labels,
+            voltages[:, 0].cpu(),
+            spikes[:, 0].cpu(),
+            None if thresholds is None else thresholds[:, 0].cpu(),
+            args.seq_length,
+            args.output / "readout.png",
+        )
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def plot_readout(x, labels, voltages, spikes, thresholds, seq_length, path) -> Path:
+    """Input spikes, network spikes, LSNN thresholds and the readout of one sequence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = 4 if thresholds is not None else 3
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 2 * rows), sharex=True)
+    steps = torch.arange(x.shape[0])
+    t_in, n_in = x.nonzero(as_tuple=True)
+    axes[0].scatter(t_in, n_in, s=1, c="k")
+    population = x.shape[1] // 4
+    axes[0].set_yticks(
+        [population * (k + 0.5) for k in range(4)],
+        ["bit 0", "bit 1", "store", "recall"],
+    )
+    axes[0].set_title("input")
+    t_net, n_net = spikes.nonzero(as_tuple=True)
+    axes[1].scatter(t_net, n_net, s=1, c="k")
+    axes[1].set_ylabel("neuron")
+    axes[1].set_title("network spikes")
+    if thresholds is not None:
+        axes[2].plot(steps, thresholds, lw=0.6)
+        axes[2].set_ylabel("LSNN threshold b")
+    ax = axes[-1]
+    ax.plot(
+        steps, voltages[:, 1] - voltages[:, 0], c="k", label="readout (bit 1 - bit 0)"
+    )
+    ax.axhline(0, ls="--", c="grey", lw=0.8)
+    for period in labels.sum(-1).nonzero().flatten().tolist():
+        ax.axvspan(
+            period * seq_length,
+            (period + 1) * seq_length,
+            color="tab:orange",
+            alpha=0.3,
+            label=f"recall, target bit {labels[period].argmax().item()}",
+        )
+    ax.set_xlabel("time step")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+if __name__ == "__main__":
+    main()
