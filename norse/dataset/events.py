@@ -4,7 +4,7 @@ Event cameras and silicon cochleas record *events*: a structured numpy array wit
 fields ``x``, ``y`` (absent for 1D sensors), ``t`` (timestamps, microseconds in tonic's
 data sets) and ``p`` (polarity), one row per event, as the `tonic
 <https://tonic.readthedocs.io>`_ data sets (N-MNIST, DVS Gesture, SHD...) return them.
-A spiking network wants time-first tensors, so :func:`events_to_frames` counts the
+A spiking network wants time-first tensors, so ``events_to_frames`` counts the
 events of each time bin, polarity and pixel:
 
 .. code-block:: text
@@ -12,9 +12,9 @@ events of each time bin, polarity and pixel:
     events (N,) with x, y, t, p  ->  frames (T, C, H, W)      C = polarities
     events (N,) with x, t, p     ->  frames (T, C, W)
 
-and :func:`collate_frames` stacks samples of a batch to ``(T, batch, C, H, W)`` (zero
+and ``collate_frames`` stacks samples of a batch to ``(T, batch, C, H, W)`` (zero
 padded to the longest sample), the layout of every Norse time module. Neither needs
-tonic installed; :class:`EventsToFrames` is the same conversion as a transform object
+tonic installed; ``EventsToFrames`` is the same conversion as a transform object
 (for ``tonic.transforms.Compose`` or a ``torch.utils.data.Dataset``).
 
 Binning: bin ``k`` holds the events with ``start + k * time_window <= t < start +
@@ -120,7 +120,7 @@ def events_to_frames(
 
     Returns:
         ``(T, polarities, height, width)``, or ``(T, polarities, width)`` for events
-        without ``y``.
+            without ``y``.
 
     Raises:
         ValueError: missing fields, events outside the sensor, no binning given.
@@ -176,7 +176,7 @@ def events_to_frames(
 
 
 class EventsToFrames:
-    """:func:`events_to_frames` as a transform: ``EventsToFrames(...)(events)``.
+    """``events_to_frames`` as a transform: ``EventsToFrames(...)(events)``.
 
     Picklable (for ``DataLoader`` workers) and usable in ``tonic.transforms.Compose``.
 

@@ -1,13 +1,13 @@
 """MobileNetV2 (Sandler et al., 2018) lifted in time, as in Norse 1.1.
 
-torchvision's MobileNetV2 with every ReLU6 replaced by a :class:`.LIF` layer and every
-other layer applied to all time steps (:class:`.Lift`). Input ``(T, batch, 3, H, W)``;
+torchvision's MobileNetV2 with every ReLU6 replaced by a ``LIF`` layer and every
+other layer applied to all time steps (``Lift``). Input ``(T, batch, 3, H, W)``;
 output ``(T, batch, num_classes)``, the currents of the final linear layer. Every call
 starts the neurons from rest. ``pretrained=True`` loads torchvision's ImageNet weights
 (downloaded by ``torch.hub``; nothing is downloaded otherwise).
 
 Difference to Norse 1.1: its blocks chained the LIF layers with ``torch.nn.Sequential``,
-which fails on their ``(spikes, state)`` output; here they are :class:`.SequentialState`
+which fails on their ``(spikes, state)`` output; here they are ``SequentialState``
 (same state-dict keys).
 
 Example:
@@ -123,7 +123,7 @@ class MobileNetV2(nn.Module):
         inverted_residual_setting: rows ``[t, c, n, s]`` (expansion, channels, repeats,
             stride); torchvision's by default
         round_nearest (int): channel counts are rounded to multiples of this
-        block: the residual block class (:class:`InvertedResidual`)
+        block: the residual block class (``InvertedResidual``)
         norm_layer: the normalisation layer class (``torch.nn.BatchNorm2d``)
     """
 
@@ -210,7 +210,7 @@ class MobileNetV2(nn.Module):
 def mobilenet_v2(
     pretrained: bool = False, progress: bool = True, **kwargs
 ) -> MobileNetV2:
-    """Builds a :class:`MobileNetV2`; ``kwargs`` go to the class."""
+    """Builds a ``MobileNetV2``; ``kwargs`` go to the class."""
     model = MobileNetV2(**kwargs)
     if pretrained:
         state_dict = torch.hub.load_state_dict_from_url(

@@ -1,18 +1,18 @@
 """VGG networks (Simonyan and Zisserman, 2015) lifted in time, as in Norse 1.1.
 
-The layers of torchvision's VGG with every ReLU replaced by a :class:`.LIF` layer and
-every other layer applied to all time steps (:class:`.Lift`). Input ``(T, batch, 3, H,
+The layers of torchvision's VGG with every ReLU replaced by a ``LIF`` layer and
+every other layer applied to all time steps (``Lift``). Input ``(T, batch, 3, H,
 W)``; output ``(T, batch, num_classes)``: the currents of the last linear layer (decode
 them over time, e.g. ``output.mean(0)`` or a leaky integrator). Every call starts the
 neurons from rest.
 
 ``vgg11`` ... ``vgg19_bn`` build the eight configurations. ``pretrained=True`` loads
 torchvision's ImageNet weights (downloaded by ``torch.hub``; nothing is downloaded
-otherwise); :func:`load_torchvision_state_dict` loads a state dict you already have.
+otherwise); ``load_torchvision_state_dict`` loads a state dict you already have.
 
 Differences to Norse 1.1: its VGG chained the LIF layers with ``torch.nn.Sequential``,
 which passes the ``(spikes, state)`` tuple on to the next layer and fails; here the
-chains are :class:`.SequentialState` (same state-dict keys). ``hidden_size`` and
+chains are ``SequentialState`` (same state-dict keys). ``hidden_size`` and
 ``pool_size`` (defaults 4096 and 7, torchvision's) make small variants possible.
 
 Example:
@@ -74,7 +74,7 @@ class VGG(nn.Module):
     """A VGG network lifted in time.
 
     Parameters:
-        features (torch.nn.Module): the convolutional part (see :func:`make_layers`),
+        features (torch.nn.Module): the convolutional part (see ``make_layers``),
             ``(T, batch, 3, H, W) -> (T, batch, 512, h, w)``; may return
             ``(output, state)``
         num_classes (int): size of the output
@@ -199,7 +199,7 @@ def _vgg(
 
 
 def vgg11(pretrained: bool = False, progress: bool = True, **kwargs) -> VGG:
-    """VGG 11 (configuration "A"); ``kwargs`` go to :class:`VGG`."""
+    """VGG 11 (configuration "A"); ``kwargs`` go to ``VGG``."""
     return _vgg("vgg11", "A", False, pretrained, progress, **kwargs)
 
 

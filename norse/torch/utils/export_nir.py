@@ -1,6 +1,6 @@
 r"""Export of Norse networks to NIR, the Neuromorphic Intermediate Representation.
 
-:func:`to_nir` turns a network into a :class:`nir.NIRGraph` that other simulators and
+``to_nir`` turns a network into a ``nir.NIRGraph`` that other simulators and
 neuromorphic hardware read (``nir.write(path, graph)`` saves it). NIR describes neurons
 by continuous-time equations with time constants in **seconds**; a simulator with time
 step ``dt`` integrates them with explicit Euler steps, the input ``S`` being the value
@@ -30,7 +30,7 @@ one Euler step adds :math:`\frac{dt}{\tau_{syn}} w_{in} S` to the current, while
 synapse adds the input itself (``i <- i + input``). Likewise ``r = 1/dt`` for ``IF``
 because NIR integrates :math:`\dot v = R I` while Norse's IAF adds the input to ``v``.
 With these values a NIR simulator running at the module's ``dt`` reproduces Norse step
-for step, and :func:`norse.torch.from_nir` gives back the same network.
+for step, and ``norse.torch.from_nir`` gives back the same network.
 
 Parameter arrays have the size of the layer (``(features,)`` after a linear layer,
 ``(C, H, W)`` after a convolution): scalar Norse parameters are broadcast. ``torch.nn``
@@ -39,7 +39,7 @@ left out. Unsupported modules (``MaxPool2d``: NIR has no max pooling; recurrent 
 other neuron models) raise a ``ValueError`` naming the module.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -52,6 +52,9 @@ from norse.torch.module.lif import LIF, LIFCell
 from norse.torch.module.lif_box import LIFBox, LIFBoxCell
 from norse.torch.module.lift import Lift
 from norse.torch.module.snn import SNN, SNNRecurrent, SNNRecurrentCell
+
+if TYPE_CHECKING:  # pragma: no cover - only for type checkers
+    import nir
 
 __all__ = ["to_nir"]
 
@@ -76,8 +79,8 @@ def _nir():
 class InputScale(torch.nn.Module):
     """Multiplies the input of a neuron layer by a fixed (per-neuron) factor.
 
-    :func:`norse.torch.from_nir` wraps a neuron layer in it when a NIR node's input
-    weight (``r``, ``w_in``) is not the one that Norse's equations imply; :func:`to_nir`
+    ``norse.torch.from_nir`` wraps a neuron layer in it when a NIR node's input
+    weight (``r``, ``w_in``) is not the one that Norse's equations imply; ``to_nir``
     folds the factor back into the node. ``forward(x, state)`` returns
     ``layer(scale * x, state)``.
     """
@@ -154,7 +157,7 @@ def _array(value: Any, shape: Shape, what: str) -> np.ndarray:
 
 def _neuron_node(module: torch.nn.Module, shape: Shape, scale: Any, where: str):
     """The NIR node of a Norse neuron layer with ``shape`` neurons; ``scale`` multiplies
-    the input (1 unless the layer came from an :class:`InputScale`)."""
+    the input (1 unless the layer came from an ``InputScale``)."""
     nir = _nir()
     p, dt = module.p, module.dt
 
@@ -454,13 +457,13 @@ def to_nir(
     sample_data: Optional[torch.Tensor] = None,
     model_name: str = "norse",
     dt: Optional[float] = None,
-):
+) -> "nir.NIRGraph":
     """Exports a Norse network to a NIR graph.
 
     Parameters:
         module (torch.nn.Module): a single layer, a ``torch.nn.Sequential`` or
-            :class:`~norse.torch.SequentialState` chain (nested chains and
-            :class:`~norse.torch.Lift` are unrolled), or another module whose
+            ``SequentialState`` chain (nested chains and
+            ``Lift`` are unrolled), or another module whose
             ``forward`` torch.fx can trace (then exported through ``nirtorch``)
         sample_data (torch.Tensor): one input of the network, ``(batch, ...)`` or, for
             networks with time modules or ``Lift``, ``(T, batch, ...)``; used for the
@@ -470,9 +473,9 @@ def to_nir(
             (the export always uses each layer's own ``dt``)
 
     Returns:
-        A :class:`nir.NIRGraph` with an ``input`` and an ``output`` node; the nodes of a
-        chain are named after the layers' positions (``"0"``, ``"1"``, ``"2_0"`` for
-        layer 0 of a nested chain at position 2).
+        A ``nir.NIRGraph`` with an ``input`` and an ``output`` node; the nodes of a
+            chain are named after the layers' positions (``"0"``, ``"1"``, ``"2_0"`` for
+            layer 0 of a nested chain at position 2).
 
     Raises:
         ValueError: naming the layer that NIR cannot express, or a missing input size.

@@ -1,6 +1,6 @@
 r"""Import of NIR graphs (the Neuromorphic Intermediate Representation) as Norse networks.
 
-:func:`from_nir` reads a :class:`nir.NIRGraph` (or a file written by ``nir.write``) and
+``from_nir`` reads a ``nir.NIRGraph`` (or a file written by ``nir.write``) and
 builds modules that run one time step per call, ``output, state = model(x, state)``,
 with time step ``dt``. NIR's neurons are continuous-time equations with time constants
 in seconds; each becomes the Norse layer with the same explicit Euler step:
@@ -8,31 +8,31 @@ in seconds; each becomes the Norse layer with the same explicit Euler step:
 ==============  ===========================================================================
 NIR node        Norse module
 ==============  ===========================================================================
-``CubaLIF``     :class:`~norse.torch.LIFCell` (``tau_syn_inv = 1/tau_syn``,
+``CubaLIF``     ``LIFCell`` (``tau_syn_inv = 1/tau_syn``,
                 ``tau_mem_inv = 1/tau_mem``, ``v_leak``, ``v_th``, ``v_reset``)
-``CubaLI``      :class:`~norse.torch.LICell`
-``LIF``         :class:`~norse.torch.LIFBoxCell` (``tau_mem_inv = 1/tau``)
-``LI``          :class:`~norse.torch.LIBoxCell`
-``IF``          :class:`~norse.torch.IAFCell`
+``CubaLI``      ``LICell``
+``LIF``         ``LIFBoxCell`` (``tau_mem_inv = 1/tau``)
+``LI``          ``LIBoxCell``
+``IF``          ``IAFCell``
 ``Affine``      ``torch.nn.Linear`` (``Linear``: without bias)
 ``Conv1d/2d``   ``torch.nn.Conv1d/2d``
 ``Flatten``     ``torch.nn.Flatten`` over the feature dimensions (negative indices, so the
                 module works with and without a time dimension)
-``SumPool2d``   ``torch.nn.LPPool2d(1, ...)`` (with padding: :class:`.SumPool2d`)
+``SumPool2d``   ``torch.nn.LPPool2d(1, ...)`` (with padding: ``SumPool2d``)
 ``AvgPool2d``   ``torch.nn.AvgPool2d``
-``Scale``       :class:`.Scale`
+``Scale``       ``Scale``
 ==============  ===========================================================================
 
 The input weights of the nodes are honoured exactly: a Norse synapse adds its input to
 the current, which NIR's :math:`\tau_{syn}\dot I = -I + w_{in} S` does in one Euler step
 when :math:`w_{in} = \tau_{syn}/dt` (and ``r = 1``); ``LIF``/``LI`` take ``r = 1`` and
 ``IF`` takes ``r = 1/dt``. Any other value (from another simulator, or another ``dt``)
-becomes an :class:`.InputScale` around the layer that multiplies its input by
+becomes an ``InputScale`` around the layer that multiplies its input by
 ``r * w_in * dt / tau_syn`` (``CubaLIF``/``CubaLI``), ``r`` (``LIF``/``LI``) or
 ``r * dt`` (``IF``). Parameters that are equal for all neurons become scalars.
 
 A graph that is a chain (input, layers one after the other, output) becomes a
-:class:`~norse.torch.SequentialState`; other graphs (branches, recurrence) are wired by
+``SequentialState``; other graphs (branches, recurrence) are wired by
 ``nirtorch`` into a ``torch.fx.GraphModule`` with the same calling convention. Nodes
 NIR defines but Norse cannot run (``Delay``, ``Threshold``, ``I``) raise a
 ``ValueError`` naming the node.
@@ -248,21 +248,21 @@ def from_nir(
     """Builds a Norse network from a NIR graph.
 
     Parameters:
-        node: a :class:`nir.NIRGraph`, a single NIR node, or the path of a file
+        node: a ``nir.NIRGraph``, a single NIR node, or the path of a file
             written by ``nir.write``
         ignore_warnings (bool): silence warnings while building the modules (e.g. that
             ``dt`` is large for a time constant)
         reset_method (ResetMethod): how ``LIF`` nodes reset (NIR's is
-            :func:`~norse.torch.functional.reset.reset_value`)
+            ``reset_value``)
         dt (float): the time step (seconds) of the Norse layers
 
     Returns:
         A module called once per time step, ``output, state = model(x, state)``
-        (``x`` of shape ``(batch, ...)``; ``state=None`` at the first step): a
-        :class:`~norse.torch.SequentialState` for chains, a ``torch.fx.GraphModule``
-        (built by ``nirtorch``) for other graphs, the module itself for a single node.
-        Wrap it in :class:`~norse.torch.Lift` to run a whole ``(T, batch, ...)``
-        sequence.
+            (``x`` of shape ``(batch, ...)``; ``state=None`` at the first step): a
+            ``SequentialState`` for chains, a ``torch.fx.GraphModule``
+            (built by ``nirtorch``) for other graphs, the module itself for a single node.
+            Wrap it in ``Lift`` to run a whole ``(T, batch, ...)``
+            sequence.
 
     Raises:
         ValueError: for NIR nodes that Norse cannot run, naming the node.

@@ -111,7 +111,7 @@ def plot_heatmap_2d(
         data (torch.Tensor): shape ``(time, neurons)``
         axes (matplotlib.axes.Axes): where to draw; defaults to the current axes
         show_colorbar (bool): add a colour bar
-        kwargs: passed to :meth:`matplotlib.axes.Axes.imshow` (defaults:
+        kwargs: passed to ``matplotlib.axes.Axes.imshow`` (defaults:
             ``aspect="auto"``, ``interpolation="none"``, ``origin="lower"``)
 
     Returns:
@@ -133,7 +133,7 @@ def plot_heatmap_2d(
 def plot_spikes_2d(
     spikes: torch.Tensor, axes: Optional["matplotlib.axes.Axes"] = None, **kwargs: Any
 ) -> "matplotlib.axes.Axes":
-    """Draws spikes ``(time, neuron)`` in black on white: :func:`plot_heatmap_2d` with
+    """Draws spikes ``(time, neuron)`` in black on white: ``plot_heatmap_2d`` with
     the ``"binary"`` colour map and at most about ten neuron ticks.
 
     Example:
@@ -178,7 +178,7 @@ def plot_raster(
             ``sort_by_rate`` is set, otherwise the first ones)
         sort_by_rate (bool): order neurons by firing rate, the most active at the bottom
         title (str): figure title
-        kwargs: passed to :meth:`matplotlib.axes.Axes.scatter` for the spikes
+        kwargs: passed to ``matplotlib.axes.Axes.scatter`` for the spikes
             (defaults: ``s=2``, ``marker="|"``, ``color="black"``)
 
     Returns:
@@ -248,7 +248,7 @@ def plot_histogram_2d(
     spikes: torch.Tensor, axes: Optional["matplotlib.axes.Axes"] = None, **kwargs: Any
 ) -> "matplotlib.axes.Axes":
     """Draws a histogram of the values in ``spikes`` (e.g. voltages); with a 2D tensor
-    every column is a data set of its own, as in :meth:`matplotlib.axes.Axes.hist`.
+    every column is a data set of its own, as in ``matplotlib.axes.Axes.hist``.
 
     Example:
         >>> import torch
@@ -260,7 +260,7 @@ def plot_histogram_2d(
     Arguments:
         spikes (torch.Tensor): data of one or two dimensions
         axes (matplotlib.axes.Axes): where to draw; defaults to the current axes
-        kwargs: passed to :meth:`matplotlib.axes.Axes.hist`
+        kwargs: passed to ``matplotlib.axes.Axes.hist``
     """
     plt = _pyplot()
     data = _to_cpu(spikes, "spikes")
@@ -286,7 +286,7 @@ def plot_neuron_states(
         *variables (str): the fields to draw, e.g. ``"v"``, ``"i"``
         label (bool): add a legend with the field names
         axes (matplotlib.axes.Axes): where to draw; defaults to the current axes
-        kwargs: passed to :meth:`matplotlib.axes.Axes.plot`
+        kwargs: passed to ``matplotlib.axes.Axes.plot``
 
     Example:
         >>> import torch
@@ -344,7 +344,7 @@ def plot_heatmap_3d(
         show_colorbar (bool): add a colour bar
         dims (str): the order of the dimensions of ``spikes`` when it is not
             ``"LXY"``, e.g. ``"XLY"`` (replaces the named tensors of Norse 1.1)
-        kwargs: passed to :meth:`mpl_toolkits.mplot3d.axes3d.Axes3D.scatter`
+        kwargs: passed to ``mpl_toolkits.mplot3d.axes3d.Axes3D.scatter``
 
     Returns:
         The 3D axes drawn on (added to the current figure).
@@ -395,7 +395,7 @@ def plot_scatter_3d(
         dims (str): the order of the dimensions of ``spikes`` when it is not
             ``"TLXY"`` (or ``"LXY"``), e.g. ``"LTXY"`` (replaces the named tensors of
             Norse 1.1)
-        kwargs: passed to :meth:`mpl_toolkits.mplot3d.axes3d.Axes3D.scatter`
+        kwargs: passed to ``mpl_toolkits.mplot3d.axes3d.Axes3D.scatter``
 
     Returns:
         The list of axes, one per layer.
@@ -455,7 +455,7 @@ def plot_izhikevich(
 
     Arguments:
         behavior (IzhikevichSpikingBehavior): parameters and initial state, e.g.
-            :data:`norse.torch.functional.izhikevich.tonic_spiking`
+            ``norse.torch.functional.izhikevich.tonic_spiking``
         current (float): the step current
         time_print (float): simulated time (ms)
         time_current (float): time at which the current switches on (ms)

@@ -1,6 +1,6 @@
 """Forward hooks that log the spikes of a layer to TensorBoard.
 
-Each function returns a hook for :meth:`torch.nn.Module.register_forward_hook` on a
+Each function returns a hook for ``torch.nn.Module.register_forward_hook`` on a
 module that returns ``(spikes, state)`` (every neuron module of Norse). Each call of the
 module logs one value under ``key``; the step counter is kept per module and per hook
 kind, so one layer can carry several hooks.
@@ -16,7 +16,7 @@ Example:
     ...     hook_spike_activity_mean("lif", writer))  # doctest: +SKIP
 
 The writer is any object with ``add_scalar``, ``add_histogram`` and ``add_image``, such
-as :class:`torch.utils.tensorboard.SummaryWriter` (needs ``pip install tensorboard``);
+as ``torch.utils.tensorboard.SummaryWriter`` (needs ``pip install tensorboard``);
 this module itself imports nothing from TensorBoard.
 """
 
