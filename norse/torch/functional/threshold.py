@@ -27,7 +27,7 @@ method          surrogate gradient :math:`\sigma'(x; \alpha)`         forward
 Unlike Norse 1.1.0, SuperSpike honours ``alpha`` (as later Norse releases do).
 """
 
-from typing import Callable, Dict, Union
+from typing import Callable, Dict, Sequence, Union
 
 import torch
 
@@ -137,11 +137,15 @@ METHODS = ("heaviside", *_FUNCTIONS.keys())
 STOCHASTIC_METHODS = ("logistic", "circ_dist")
 
 
-def check_method(method: str, argument: str = "method") -> None:
-    """Raises a ``ValueError`` naming the valid methods if ``method`` is unknown."""
-    if method not in METHODS:
+def check_method(
+    method: str, argument: str = "method", extra: Sequence[str] = ()
+) -> None:
+    """Raises a ``ValueError`` naming the valid methods if ``method`` is unknown;
+    ``extra`` are further valid names (e.g. ``"adjoint"`` where a model supports it)."""
+    if method not in METHODS and method not in extra:
+        valid = (*METHODS, *extra)
         raise ValueError(
-            f"{argument} must be one of {', '.join(repr(m) for m in METHODS)}, "
+            f"{argument} must be one of {', '.join(repr(m) for m in valid)}, "
             f"got {method!r}"
         )
 

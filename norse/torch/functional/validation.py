@@ -21,11 +21,16 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def validate_parameters(p: NamedTuple, dt: float = 0.001, name: str = "p") -> None:
+def validate_parameters(
+    p: NamedTuple,
+    dt: float = 0.001,
+    name: str = "p",
+    extra_methods: Sequence[str] = (),
+) -> None:
     """Checks a neuron parameter tuple.
 
     * every ``tau_*_inv`` field is finite and strictly positive (inverse time constant, 1/s);
-    * ``method`` (if present) is a known surrogate;
+    * ``method`` (if present) is a known surrogate or one of ``extra_methods``;
     * ``dt`` is a positive number;
     * warns when ``dt * tau_inv >= 1``: the explicit Euler step then overshoots and the
       dynamics oscillate or diverge; use a smaller ``dt`` or a slower time constant.
@@ -44,7 +49,7 @@ def validate_parameters(p: NamedTuple, dt: float = 0.001, name: str = "p") -> No
         if field == "method":
             if not isinstance(value, str):
                 raise TypeError(f"{name}.method must be a str, got {value!r}")
-            check_method(value, f"{name}.method")
+            check_method(value, f"{name}.method", extra_methods)
             continue
         if not field.startswith("tau_") or not field.endswith("_inv"):
             continue

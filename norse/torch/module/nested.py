@@ -79,12 +79,9 @@ def reject_adjoint(argument: str, model: str) -> None:
 def _validate_tree(
     p: NamedTuple, dt: float, name: str, model: str, extra_methods: Sequence[str] = ()
 ) -> None:
-    method = getattr(p, "method", None)
-    if isinstance(method, str) and method in extra_methods:
-        p = p._replace(method="super")  # validated as a surrogate would be
-    elif method == "adjoint":
+    if getattr(p, "method", None) == "adjoint" and "adjoint" not in extra_methods:
         reject_adjoint(f"{name}.method='adjoint'", model)
-    validate_parameters(p, dt, name)
+    validate_parameters(p, dt, name, extra_methods)
     for field, value in zip(p._fields, p):
         if _is_namedtuple(value):
             _validate_tree(value, dt, f"{name}.{field}", model, extra_methods)

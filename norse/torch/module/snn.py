@@ -183,13 +183,11 @@ class _NeuronModule(torch.nn.Module):
 
     def _set_neuron_parameters(self, p: Any) -> None:
         if isinstance(p, tuple) and hasattr(p, "_fields"):
-            method = getattr(p, "method", None)
-            if isinstance(method, str) and method in self.extra_methods:
-                validate_parameters(
-                    p._replace(method="super"), self.__dict__.get("_dt", 0.001)
-                )
-            else:
-                validate_parameters(p, self.__dict__.get("_dt", 0.001))
+            validate_parameters(
+                p,
+                self.__dict__.get("_dt", 0.001),
+                extra_methods=tuple(self.extra_methods),
+            )
         self.params = NeuronParameters(p)
 
     @property
