@@ -1,0 +1,175 @@
+import gzip
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from norse.dataset import spiking_heidelberg as shd
+from norse.dataset.download import md5_of
+
+h5py = pytest.importorskip("h5py")
+
+SAMPLES = [  # (times in s, channels, label)
+    (np.array([0.0, 0.0004, 0.0015, 0.5, 1.39], np.float16), [3, 3, 699, 10, 0], 7),
+    (np.array([0.25, 0.2501], np.float16), [100, 101], 19),
+    (np.array([], np.float16), [], 0),
+]
+
+
+def write_shd_file(path, samples=SAMPLES):
+    """An HDF5 file laid out like the real SHD files (variable-length arrays)."""
+    with h5py.File(path, "w") as handle:
+        spikes = handle.create_group("spikes")
+        times = spikes.create_dataset(
+            "times", (len(samples),), dtype=h5py.vlen_dtype(np.float16)
+        )
+        units = spikes.create_dataset(
+            "units", (len(samples),), dtype=h5py.vlen_dtype(np.uint16)
+        )
+        for index, (t, u, _) in enumerate(samples):
+            times[index] = t
+            units[index] = np.asarray(u, np.uint16)
+        handle.create_dataset(
+            "labels", data=np.array([s[2] for s in samples], np.uint16)
+        )
+        extra = handle.create_group("extra")
+        extra.create_dataset("speaker", data=np.arange(len(samples), dtype=np.uint16))
+        extra.create_dataset("keys", data=np.array([b"null", b"eins"]))
+    return path
+
+
+@pytest.fixture
+def shd_root(tmp_path):
+    root = tmp_path / "shd"
+    root.mkdir()
+    write_shd_file(root / "shd_train.h5")
+    write_shd_file(root / "shd_test.h5", SAMPLES[:2])
+    return root
+
+
+def test_bin_events_floors_times_to_steps_and_clips_late_events():
+    data = shd.bin_events(
+        [0.0, 0.0009, 0.0021, 0.5, 9.0], [1, 1, 2, 0, 3], 0.001, 10, 4
+    )
+    assert data.shape == (10, 4) and data.dtype == torch.uint8
+    expected = torch.zeros(10, 4, dtype=torch.uint8)
+    expected[0, 1] = 1  # two events in one step count once
+    expected[2, 2] = 1
+    expected[9, 0] = 1  # after the last step: into the last step
+    expected[9, 3] = 1
+    torch.testing.assert_close(data, expected)
+
+
+def test_bin_events_rejects_bad_events():
+    with pytest.raises(ValueError, match="same length"):
+        shd.bin_events([0.1], [1, 2], 0.001, 10, 4)
+    with pytest.raises(ValueError, match="units must lie"):
+        shd.bin_events([0.1], [4], 0.001, 10, 4)
+    with pytest.raises(ValueError, match=">= 0"):
+        shd.bin_events([-0.1], [1], 0.001, 10, 4)
+
+
+def test_samples_become_time_first_spike_tensors(shd_root):
+    data = shd.SpikingHeidelbergDigitsDataset(shd_root)
+    assert len(data) == 3 and data.steps == int(1.4 // 0.001 + 1) == 1400
+    spikes, label = data[0]
+    assert spikes.is_sparse and spikes.shape == (1400, 700)
+    assert label.dtype == torch.uint8 and label.item() == 7
+    dense = spikes.to_dense()
+    times, units, _ = SAMPLES[0]
+    steps = np.floor(times.astype(np.float64) / 0.001).astype(int)
+    assert {tuple(e) for e in dense.nonzero().tolist()} == {
+        (int(s), int(u)) for s, u in zip(steps, units)
+    }
+    assert dense.sum() == 4  # the two channel-3 events of step 0 merge
+    assert data[2][0].to_dense().sum() == 0 and data[-1][1].item() == 0
+
+
+def test_dense_coarse_steps_test_split_and_iteration(shd_root):
+    data = shd.SpikingHeidelbergDigitsDataset(
+        shd_root, dt=0.01, sparse=False, train=False
+    )
+    assert len(data) == 2
+    spikes, label = data[1]
+    assert (
+        not spikes.is_sparse and spikes.shape == (140, 700) and label.item() == 19
+    )  # int(1.4 // 0.01 + 1)
+    assert spikes[25, 100] == 1 and spikes[25, 101] == 1 and spikes.sum() == 2
+    labels = [int(y) for _, y in data]
+    assert labels == [7, 19]
+    batch, targets = next(iter(torch.utils.data.DataLoader(data, batch_size=2)))
+    assert batch.shape == (2, 140, 700) and targets.tolist() == [7, 19]
+
+
+def test_pickles_for_dataloader_workers(shd_root):
+    data = shd.SpikingHeidelbergDigitsDataset(shd_root, sparse=False)
+    first = data[0]
+    copy = pickle.loads(pickle.dumps(data))
+    torch.testing.assert_close(copy[0], first)
+
+
+def test_missing_file_and_wrong_layout_raise(tmp_path, shd_root):
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        shd.SpikingHeidelbergDigitsDataset(tmp_path / "nowhere")
+    with h5py.File(tmp_path / "shd_train.h5", "w") as handle:
+        handle.create_dataset("labels", data=np.zeros(2))
+    with pytest.raises(ValueError, match="not an SHD file"):
+        shd.SpikingHeidelbergDigitsDataset(tmp_path)
+    with pytest.raises(ValueError, match="dt"):
+        shd.SpikingHeidelbergDigitsDataset(shd_root, dt=0)
+
+
+def _mirror_of(source, mirror):
+    """A local mirror holding the gzip of ``source``; returns (md5, gz md5)."""
+    mirror.mkdir()
+    packed = mirror / (source.name + ".gz")
+    with open(source, "rb") as raw, gzip.open(packed, "wb") as out:
+        shutil.copyfileobj(raw, out)
+    return md5_of(source), md5_of(packed)
+
+
+def test_download_fetches_checks_and_unpacks_once(tmp_path, shd_root):
+    md5, gz_md5 = _mirror_of(shd_root / "shd_train.h5", tmp_path / "mirror")
+
+    class Local(shd.SpikingHeidelbergDigitsDataset):
+        train_file_md5, train_checksum = md5, gz_md5
+
+    root = tmp_path / "cache"
+    data = Local(
+        root, download=True, mirrors=[tmp_path / "nowhere", tmp_path / "mirror"]
+    )
+    assert len(data) == 3 and md5_of(root / "shd_train.h5") == md5
+    assert not (root / "shd_train.h5.gz").exists()  # the archive is not kept
+    assert sorted(p.name for p in root.iterdir()) == ["shd_train.h5"]
+    # Intact in the cache: no mirror is asked again.
+    assert len(Local(root, download=True, mirrors=[tmp_path / "nowhere"])) == 3
+
+
+def test_download_rejects_a_corrupt_file(tmp_path, shd_root):
+    md5, gz_md5 = _mirror_of(shd_root / "shd_train.h5", tmp_path / "mirror")
+
+    class WrongArchive(shd.SpikingHeidelbergDigitsDataset):
+        train_file_md5, train_checksum = md5, "0" * 32
+
+    class WrongContent(shd.SpikingHeidelbergDigitsDataset):
+        train_file_md5, train_checksum = "0" * 32, gz_md5
+
+    with pytest.raises(RuntimeError, match="MD5 mismatch"):
+        WrongArchive(tmp_path / "a", download=True, mirrors=[tmp_path / "mirror"])
+    with pytest.raises(OSError, match="MD5 mismatch"):
+        WrongContent(tmp_path / "b", download=True, mirrors=[tmp_path / "mirror"])
+    for folder in ("a", "b"):
+        assert not (tmp_path / folder / "shd_train.h5").exists()
+
+
+def test_reference_urls_and_checksums_are_norse_1_1s():
+    cls = shd.SpikingHeidelbergDigitsDataset
+    assert cls.train_url == cls.mirrors[0] + "shd_train.h5.gz"
+    assert cls.test_url == cls.mirrors[0] + "shd_test.h5.gz"
+    assert (cls.train_checksum, cls.test_checksum) == (
+        "d47c9825dee33347913e8ce0f2be08b0",
+        "3062a80ec0c5719404d5b02e166543b1",
+    )
+    assert (cls.n_units, cls.max_length) == (700, 1.4)
