@@ -36,8 +36,11 @@ def _threads() -> int:
 
 
 def _np(tensor: Tensor, rows: int = 0):
-    """A NumPy view of a contiguous CPU tensor (``rows > 0``: viewed as ``(-1, rows)``)."""
-    tensor = tensor.detach()
+    """A NumPy view of a CPU tensor, made contiguous (``rows > 0``: as ``(-1, rows)``).
+
+    Outputs are allocated contiguous, so their views write through.
+    """
+    tensor = tensor.detach().contiguous()
     if rows:
         tensor = tensor.reshape(-1, rows) if tensor.numel() else tensor.view(1, 0)
     return tensor.numpy()
@@ -119,11 +122,7 @@ def neuron_scan_backward(
 
         neurons = x.shape[1]
         cpu.scan_backward(
-            (
-                _np(g_out.contiguous()),
-                _np(g_v.contiguous(), neurons),
-                _np(g_i.contiguous(), neurons),
-            ),
+            (_np(g_out), _np(g_v, neurons), _np(g_i, neurons)),
             *(_np(t) for t in (x, v0, i0)),
             [_np(t) for t in params],
             float(alpha.item()),

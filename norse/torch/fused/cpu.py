@@ -28,13 +28,15 @@ forward pass into a chunk-local ``(T, CHUNK)`` record of the state before each s
 runs the adjoint recursion (backpropagation through time) backwards, replaying each
 step from its record. Extra memory: ``O(T * CHUNK)`` per thread.
 
-``flags`` and the surrogate ``method`` are compile-time constants (one kernel is built per
-model and surrogate), so each compiles to straight-line lane code. Numba is
+``flags`` and the surrogate ``method`` are run-time arguments, so one kernel pair per
+dtype serves every model (few, short compilations): the lane code uses selects rather
+than branches on ``flags``, and the surrogate is chosen once per time step, outside the
+lane loops, so the lane loops still vectorise. Numba is
 imported only when this module is, on the first fused CPU call; compiled kernels are
 cached on disk (``cache=True``).
 """
 
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, List, Tuple
 
 import numpy as np
 from numba import njit
@@ -54,12 +56,14 @@ _ERFC = SURROGATE_CODES["heavi_erfc"]
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _surrogate(method, s, consts):
-    """Surrogate derivative of the threshold at ``s = v_d - v_th``: the formulas of
-    :data:`norse.torch.functional.threshold.SURROGATE_GRADIENTS`.
+def _surrogate_row(method, s, out, n, consts):
+    """``out[:n]``: the surrogate derivative of the threshold at ``s[:n] = v_d - v_th``,
+    the formulas of :data:`norse.torch.functional.threshold.SURROGATE_GRADIENTS` (zero
+    for Heaviside).
 
-    ``consts`` holds ``alpha, 1, 2, -1.5, sqrt(pi)`` in the compute dtype (Numba would
-    promote float32 arithmetic with Python literals to float64).
+    ``method`` is chosen once per row, outside the lane loops, so that each loop
+    vectorises. ``consts`` holds ``alpha, 1, 2, -1.5, sqrt(pi)`` in the compute dtype
+    (Numba would promote float32 arithmetic with Python float literals to float64).
     """
     alpha, one, two, power, sqrt_pi = (
         consts[0],
@@ -69,21 +73,27 @@ def _surrogate(method, s, consts):
         consts[4],
     )
     if method == _SUPER:
-        q = alpha * abs(s) + one
-        return one / (q * q)
-    if method == _TRIANGLE:
-        r = one - abs(s)
-        return alpha * r if r > 0 else r - r
-    if method == _TANH:
-        t = np.tanh(alpha * s)
-        return one - t * t
-    if method == _CIRC:
-        r = s / alpha
-        return (one + r * r) ** power
-    if method == _ERFC:
-        r = alpha * s
-        return two * np.exp(-(r * r)) / sqrt_pi
-    return s - s
+        for k in range(n):
+            q = alpha * abs(s[k]) + one
+            out[k] = one / (q * q)
+    elif method == _TRIANGLE:
+        for k in range(n):
+            r = one - abs(s[k])
+            out[k] = alpha * r if r > 0 else r - r
+    elif method == _TANH:
+        for k in range(n):
+            t = np.tanh(alpha * s[k])
+            out[k] = one - t * t
+    elif method == _CIRC:
+        for k in range(n):
+            r = s[k] / alpha
+            out[k] = (one + r * r) ** power
+    elif method == _ERFC:
+        for k in range(n):
+            r = alpha * s[k]
+            out[k] = two * np.exp(-(r * r)) / sqrt_pi
+    else:
+        out[:n] = one - one
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -110,8 +120,9 @@ def _step(xt, v, i, am, asy, vl, th, vr, flags, one):
 # (rather than one array per quantity) lets LLVM see a single object at constant offsets,
 # which keeps the number of runtime alias checks low enough for the lane loops to
 # vectorise.
-_AM, _AS, _VL, _TH, _VR, _V, _I, _LV, _LI, _G_AM, _G_AS, _G_VL, _G_TH, _G_VR = range(14)
-LANE_ROWS = 14
+_AM, _AS, _VL, _TH, _VR, _V, _I, _LV, _LI, _S, _SG, _VD, _J, _D = range(14)
+_G_AM, _G_AS, _G_VL, _G_TH, _G_VR = range(14, 19)
+LANE_ROWS = 19
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -153,177 +164,153 @@ def _lane_step(xt, v, i, lanes, k, flags, one):
     )
 
 
-def _make_forward(flags: int) -> Callable:
-    """The forward kernel of one model (``flags`` is a compile-time constant)."""
+@njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
+def _forward_range(x, v0, i0, params, flags, out, v_out, i_out, start, stop):
+    """:func:`scan_forward` for the neurons ``start:stop``."""
+    steps = x.shape[0]
     syn = (flags & SYN) != 0
-
-    @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
-    def forward_range(x, v0, i0, params, out, v_out, i_out, start, stop):
-        """:func:`scan_forward` for the neurons ``start:stop``."""
-        steps = x.shape[0]
-        record = v_out.shape[0] == steps and steps > 1
-        one = np.ones(1, x.dtype)[0]
-        lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
-        for lo in range(start, stop, CHUNK):
-            n = min(CHUNK, stop - lo)
-            _fill_lanes(lanes, lo, n, v0, i0, params, syn)
-            for t in range(steps):
-                # Row slices: non-negative lane indices keep the lane loop vectorisable.
-                x_row = x[t, lo : lo + n]
-                out_row = out[t, lo : lo + n]
-                for k in range(n):
-                    o, v_new, i_new, _, _, _ = _lane_step(
-                        x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
-                    )
-                    out_row[k] = o
-                    lanes[_V, k] = v_new
-                    lanes[_I, k] = i_new
-                if record:
-                    v_out[t, lo : lo + n] = lanes[_V, :n]
-                    if syn:
-                        i_out[t, lo : lo + n] = lanes[_I, :n]
-            if not record:
-                v_out[0, lo : lo + n] = lanes[_V, :n]
+    record = v_out.shape[0] == steps and steps > 1
+    one = np.ones(1, x.dtype)[0]
+    lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
+    for lo in range(start, stop, CHUNK):
+        n = min(CHUNK, stop - lo)
+        _fill_lanes(lanes, lo, n, v0, i0, params, syn)
+        for t in range(steps):
+            # Row slices: non-negative lane indices keep the lane loop vectorisable.
+            x_row = x[t, lo : lo + n]
+            out_row = out[t, lo : lo + n]
+            for k in range(n):
+                o, v_new, i_new, _, _, _ = _lane_step(
+                    x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
+                )
+                out_row[k] = o
+                lanes[_V, k] = v_new
+                lanes[_I, k] = i_new
+            if record:
+                v_out[t, lo : lo + n] = lanes[_V, :n]
                 if syn:
-                    i_out[0, lo : lo + n] = lanes[_I, :n]
+                    i_out[t, lo : lo + n] = lanes[_I, :n]
+        if not record:
+            v_out[0, lo : lo + n] = lanes[_V, :n]
+            if syn:
+                i_out[0, lo : lo + n] = lanes[_I, :n]
 
-    return forward_range
 
-
-def _make_backward(flags: int, method: int) -> Callable:
-    """The backward kernel of one model and surrogate (compile-time constants)."""
+@njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
+def _backward_range(
+    g_out,
+    g_v,
+    g_i,
+    x,
+    v0,
+    i0,
+    params,
+    flags,
+    method,
+    consts,
+    g_x,
+    g_v0,
+    g_i0,
+    g_p,
+    start,
+    stop,
+):
+    """:func:`scan_backward` for the neurons ``start:stop``."""
+    steps = x.shape[0]
     syn = (flags & SYN) != 0
     leak = (flags & LEAK) != 0
     spike = (flags & SPIKE) != 0
     subtract = (flags & SUBTRACT) != 0
-
-    @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
-    def backward_range(
-        g_out,
-        g_v,
-        g_i,
-        x,
-        v0,
-        i0,
-        params,
-        consts,
-        g_x,
-        g_v0,
-        g_i0,
-        g_p,
-        start,
-        stop,
-    ):
-        """:func:`scan_backward` for the neurons ``start:stop``."""
-        steps = x.shape[0]
-        record = g_v.shape[0] == steps and steps > 1
-        one = consts[1]
-        zero = one - one
-        lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
-        # The state (v, i) before every step of the chunk, replayed.
-        history = np.empty((steps, 2, CHUNK), x.dtype)
-        for lo in range(start, stop, CHUNK):
-            n = min(CHUNK, stop - lo)
-            _fill_lanes(lanes, lo, n, v0, i0, params, syn)
-            for t in range(steps):
-                history[t, 0, :n] = lanes[_V, :n]
-                history[t, 1, :n] = lanes[_I, :n]
-                x_row = x[t, lo : lo + n]
-                for k in range(n):
-                    _, v_new, i_new, _, _, _ = _lane_step(
-                        x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
-                    )
-                    lanes[_V, k] = v_new
-                    lanes[_I, k] = i_new
-            # Adjoints of v and i after the current step; parameter gradients.
-            lanes[_G_AM:, :n] = zero
-            if record:
-                lanes[_LV, :n] = zero
-                lanes[_LI, :n] = zero
-            else:
-                lanes[_LV, :n] = g_v[0, lo : lo + n]
-                if syn:
-                    lanes[_LI, :n] = g_i[0, lo : lo + n]
-                else:
-                    lanes[_LI, :n] = zero
-            for t in range(steps - 1, -1, -1):
-                if record:
-                    lanes[_LV, :n] += g_v[t, lo : lo + n]
-                    if syn:
-                        lanes[_LI, :n] += g_i[t, lo : lo + n]
-                x_row = x[t, lo : lo + n]
-                go_row = g_out[t, lo : lo + n]
-                gx_row = g_x[t, lo : lo + n]
-                for k in range(n):
-                    am = lanes[_AM, k]
-                    th = lanes[_TH, k]
-                    _, _, _, vd, j, d = _lane_step(
-                        x_row[k],
-                        history[t, 0, k],
-                        history[t, 1, k],
-                        lanes,
-                        k,
-                        flags,
-                        one,
-                    )
-                    lv = lanes[_LV, k]
-                    li = lanes[_LI, k]
-                    # Reset (d v'/d z = reset value - v_d) and threshold.
-                    if spike:
-                        s = vd - th
-                        fired = s > 0
-                        slope = -th if subtract else lanes[_VR, k] - vd
-                        if method == 0:
-                            g_s = zero  # Heaviside: no gradient through the spikes
-                        else:
-                            g_s = (go_row[k] + lv * slope) * _surrogate(
-                                method, s, consts
-                            )
-                        if subtract:
-                            g_vd = lv + g_s
-                            lanes[_G_TH, k] -= g_s + (lv if fired else zero)
-                        else:
-                            g_vd = (zero if fired else lv) + g_s
-                            lanes[_G_TH, k] -= g_s
-                            lanes[_G_VR, k] += lv if fired else zero
-                    else:
-                        g_vd = lv + go_row[k]
-                    # Membrane update.
-                    if leak:
-                        g_d = g_vd * am
-                        lanes[_G_AM, k] += g_vd * d
-                        lanes[_G_VL, k] += g_d
-                        lanes[_LV, k] = g_vd - g_d
-                        g_j = g_d
-                    else:
-                        lanes[_LV, k] = g_vd
-                        g_j = g_vd
-                    # Current jump and decay (the box models take the input in d instead).
-                    if syn:
-                        g_j = g_j + (li - lanes[_AS, k] * li)
-                        lanes[_G_AS, k] -= li * j
-                        lanes[_LI, k] = g_j
-                    gx_row[k] = g_j
-            g_v0[lo : lo + n] = lanes[_LV, :n]
+    record = g_v.shape[0] == steps and steps > 1
+    one = consts[1]
+    zero = one - one
+    lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
+    # The state (v, i) before every step of the chunk, replayed.
+    history = np.empty((steps, 2, CHUNK), x.dtype)
+    for lo in range(start, stop, CHUNK):
+        n = min(CHUNK, stop - lo)
+        _fill_lanes(lanes, lo, n, v0, i0, params, syn)
+        for t in range(steps):
+            history[t, 0, :n] = lanes[_V, :n]
+            history[t, 1, :n] = lanes[_I, :n]
+            x_row = x[t, lo : lo + n]
+            for k in range(n):
+                _, v_new, i_new, _, _, _ = _lane_step(
+                    x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
+                )
+                lanes[_V, k] = v_new
+                lanes[_I, k] = i_new
+        # Adjoints of v and i after the current step; parameter gradients.
+        lanes[_G_AM:, :n] = zero
+        lanes[_SG, :n] = zero
+        if record:
+            lanes[_LV, :n] = zero
+            lanes[_LI, :n] = zero
+        else:
+            lanes[_LV, :n] = g_v[0, lo : lo + n]
             if syn:
-                g_i0[lo : lo + n] = lanes[_LI, :n]
-            g_p[:, lo : lo + n] = lanes[_G_AM:, :n]
+                lanes[_LI, :n] = g_i[0, lo : lo + n]
+            else:
+                lanes[_LI, :n] = zero
+        for t in range(steps - 1, -1, -1):
+            if record:
+                lanes[_LV, :n] += g_v[t, lo : lo + n]
+                if syn:
+                    lanes[_LI, :n] += g_i[t, lo : lo + n]
+            x_row = x[t, lo : lo + n]
+            go_row = g_out[t, lo : lo + n]
+            gx_row = g_x[t, lo : lo + n]
+            # Replay the step: pre-reset voltage, current and leak term.
+            for k in range(n):
+                _, _, _, vd, j, d = _lane_step(
+                    x_row[k], history[t, 0, k], history[t, 1, k], lanes, k, flags, one
+                )
+                lanes[_VD, k] = vd
+                lanes[_J, k] = j
+                lanes[_D, k] = d
+                lanes[_S, k] = vd - lanes[_TH, k]
+            if spike:
+                _surrogate_row(method, lanes[_S], lanes[_SG], n, consts)
+            for k in range(n):
+                _adjoint(lanes, k, go_row, gx_row, syn, leak, spike, subtract, zero)
+        g_v0[lo : lo + n] = lanes[_LV, :n]
+        if syn:
+            g_i0[lo : lo + n] = lanes[_LI, :n]
+        g_p[:, lo : lo + n] = lanes[_G_AM:, :n]
 
-    return backward_range
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _adjoint(lanes, k, go_row, gx_row, syn, leak, spike, subtract, zero):
+    """One step of the adjoint recursion for lane ``k``: updates the adjoints ``_LV``,
+    ``_LI`` (of v and i after the step, to before it), the parameter gradients and
+    ``gx_row[k]``. Selects rather than branches keep the lane loop vectorisable."""
+    lv = lanes[_LV, k]
+    li = lanes[_LI, k]
+    vd = lanes[_VD, k]
+    th = lanes[_TH, k]
+    fired = (lanes[_S, k] > 0) & spike
+    # Reset v' = z ? reset : v_d with d v'/d z = reset - v_d; the output z (surrogate
+    # _SG, zero without SPIKE) or, for models without spikes, the output v' itself.
+    slope = -th if subtract else lanes[_VR, k] - vd
+    g_s = (go_row[k] + lv * slope) * lanes[_SG, k]
+    keep = lv if (subtract | (not fired)) else zero
+    g_vd = keep + g_s + (zero if spike else go_row[k])
+    lanes[_G_TH, k] -= g_s + (lv if (subtract & fired) else zero)
+    lanes[_G_VR, k] += lv if (fired & (not subtract)) else zero
+    # Membrane update v_d = v + a_m d (LEAK) or v + j.
+    g_d = g_vd * lanes[_AM, k]
+    lanes[_G_AM, k] += g_vd * lanes[_D, k] if leak else zero
+    lanes[_G_VL, k] += g_d if leak else zero
+    lanes[_LV, k] = g_vd - g_d if leak else g_vd
+    g_j = g_d if leak else g_vd
+    # Current jump and decay (the box models take the input in d, not in j).
+    g_j = g_j + (li - lanes[_AS, k] * li) if syn else g_j
+    lanes[_G_AS, k] -= li * lanes[_J, k] if syn else zero
+    lanes[_LI, k] = g_j if syn else zero
+    gx_row[k] = g_j
 
 
 _pool = None
-_kernels: Dict[tuple, Callable] = {}
-
-
-def _kernel(make: Callable, *constants: int) -> Callable:
-    """The kernel ``make(*constants)``, built once per process (compiled lazily by
-    Numba on the first call, then loaded from its disk cache)."""
-    key = (make, *constants)
-    kernel = _kernels.get(key)
-    if kernel is None:
-        kernel = _kernels[key] = make(*constants)
-    return kernel
 
 
 def _ranges(steps: int, neurons: int, threads: int) -> List[Tuple[int, int]]:
@@ -365,8 +352,8 @@ def scan_forward(x, v0, i0, params, flags, out, v_out, i_out, threads=1) -> None
         threads (int): worker threads over disjoint neuron ranges
     """
     steps, neurons = x.shape
-    args = (x, v0, i0, tuple(params), out, v_out, i_out)
-    _run(_kernel(_make_forward, flags), args, steps, neurons, threads)
+    args = (x, v0, i0, tuple(params), flags, out, v_out, i_out)
+    _run(_forward_range, args, steps, neurons, threads)
 
 
 def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results, threads=1):
@@ -384,5 +371,5 @@ def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results, threa
     """
     steps, neurons = x.shape
     consts = np.array([alpha, 1.0, 2.0, -1.5, 1.7724538509055159], dtype=x.dtype)
-    args = (*grads, x, v0, i0, tuple(params), consts, *results)
-    _run(_kernel(_make_backward, flags, method), args, steps, neurons, threads)
+    args = (*grads, x, v0, i0, tuple(params), flags, method, consts, *results)
+    _run(_backward_range, args, steps, neurons, threads)
