@@ -27,7 +27,7 @@ from norse.torch.functional.lif_box import (
 )
 from norse.torch.functional.reset import reset_subtract
 from norse.torch.functional.threshold import STOCHASTIC_METHODS
-from norse.torch.fused import registry, reference_only
+from norse.torch.fused import reference_only, registry
 from norse.torch.fused.spec import SURROGATE_CODES
 
 # (module, parameter type, step function, spiking)
