@@ -8,15 +8,18 @@ checkpoint holds the model, optimiser, scheduler, random number generator states
 metrics so far, and batches are shuffled from ``seed + epoch``.
 """
 
+import argparse
 import copy
 import json
 import os
 import random
+import shlex
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -294,6 +297,68 @@ def fit(
         model.load_state_dict(best["model"])
         history.best_epoch = best["epoch"]
     return history
+
+
+def add_option(parser: argparse.ArgumentParser, *names: str, **kwargs: Any) -> None:
+    """``parser.add_argument`` that also accepts each ``--snake_case`` option spelled
+    ``--kebab-case`` (Norse 1.1's tasks use underscores, many tools dashes)."""
+    dashed = tuple(name.replace("_", "-") for name in names if "_" in name)
+    parser.add_argument(*names, *dashed, **kwargs)
+
+
+def add_run_options(parser: argparse.ArgumentParser, output: str) -> None:
+    """The options every task shares: ``--seed``, ``--device``, ``--threads``,
+    ``--deterministic``, ``--output`` (default ``output``), ``--resume``,
+    ``--no_progress`` and ``--no_plots``."""
+    add_option(parser, "--seed", type=int, default=0)
+    add_option(parser, "--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    add_option(
+        parser,
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads (small per-step products run fastest on one)",
+    )
+    add_option(parser, "--deterministic", action="store_true")
+    add_option(
+        parser, "--output", type=Path, default=Path(output), help="output folder"
+    )
+    add_option(
+        parser,
+        "--resume",
+        action="store_true",
+        help="continue from OUTPUT/checkpoint.pt",
+    )
+    add_option(parser, "--no_progress", action="store_true", help="no progress bars")
+    add_option(parser, "--no_plots", action="store_true", help="skip the PNG plots")
+
+
+def require_positive(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, *names: str
+) -> None:
+    """Exits with a usage error naming the first option in ``names`` that is <= 0."""
+    for name in names:
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name} must be positive, got {getattr(args, name)}")
+
+
+def save_summary(
+    summary: Dict[str, Any],
+    output_dir: Path,
+    module: str,
+    argv: Optional[Sequence[str]],
+) -> Dict[str, Any]:
+    """Adds the command line (``python -m module ...``) to ``summary``, writes it to
+    ``output_dir/summary.json``, prints it and returns it."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    summary = dict(summary)
+    summary["command"] = " ".join(
+        ["python", "-m", module, *map(shlex.quote, arguments)]
+    )
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(output_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return summary
 
 
 def plot_history(history: History, path: Path, title: str = "") -> Path:

@@ -75,14 +75,18 @@ def test_neuron_models(model, lif, lsnn):
     assert (thresholds is None) == (lsnn == 0)
 
 
-def test_lsnn_thresholds_rise_with_spikes_and_lif_has_none():
+def test_lsnn_thresholds_jump_by_beta_per_spike():
     torch.manual_seed(0)
-    net = memory.build_model(memory.parse_args([*TINY, "--neuron", "lsnn"]))
+    args = memory.parse_args([*TINY, "--neuron", "lsnn", "--beta", "0.3"])
+    net = memory.build_model(args)
     _, spikes, thresholds = net(torch.ones(30, 1, 20) * 3, record_thresholds=True)
-    assert spikes.sum() > 0
-    # b starts at v_th and jumps by beta with every spike (decaying slowly in between)
-    fired = spikes[:-1].sum(0)[0] > 0
-    assert (thresholds[-1, 0][fired] > 0.5 + 1.0).all()
+    count = spikes[:, 0].sum(0)  # b jumps in the step of the spike
+    assert count.sum() > 0
+    # b = v_th + beta * (number of spikes), each jump decaying by at most 30 steps
+    decay = (1 - args.dt / args.tau_adapt) ** 30
+    rise = thresholds[-1, 0] - args.v_th
+    assert (rise <= 0.3 * count + 1e-6).all()
+    assert (rise >= 0.3 * count * decay - 1e-6).all()
 
 
 def test_recall_logits_average_the_recall_period():
