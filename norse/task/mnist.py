@@ -80,7 +80,11 @@ class MNISTConvSNN(torch.nn.Module):
         scale: float = 3.0,
         encoder: str = "direct",
         encoder_gain: float = 10.0,
-        p: LIFParameters = LIFParameters(alpha=torch.tensor(20.0)),
+        p: LIFParameters = LIFParameters(
+            tau_syn_inv=torch.tensor(500.0),
+            tau_mem_inv=torch.tensor(200.0),
+            alpha=torch.tensor(20.0),
+        ),
         readout: LIParameters = LIParameters(),
     ):
         super().__init__()
@@ -215,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--n-test", type=int, default=1000, help="bundled split: held-out digits"
     )
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
         "--lr", type=float, default=5e-3, help="peak learning rate (one-cycle)"
@@ -231,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--alpha", type=float, default=20.0, help="SuperSpike sharpness"
     )
     parser.add_argument("--method", default="super", help="surrogate gradient method")
+    parser.add_argument(
+        "--tau-syn-inv", type=float, default=500.0, help="hidden LIF 1/tau_syn (1/s)"
+    )
+    parser.add_argument(
+        "--tau-mem-inv", type=float, default=200.0, help="hidden LIF 1/tau_mem (1/s)"
+    )
     parser.add_argument("--encoder", choices=ENCODERS, default="direct")
     parser.add_argument("--encoder-gain", type=float, default=10.0)
     parser.add_argument(
@@ -292,7 +302,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
         scale=args.scale,
         encoder=args.encoder,
         encoder_gain=args.encoder_gain,
-        p=LIFParameters(method=args.method, alpha=torch.tensor(args.alpha)),
+        p=LIFParameters(
+            tau_syn_inv=torch.tensor(args.tau_syn_inv),
+            tau_mem_inv=torch.tensor(args.tau_mem_inv),
+            method=args.method,
+            alpha=torch.tensor(args.alpha),
+        ),
     ).to(device)
     batches_per_epoch = train_x.shape[0] // args.batch_size
     optimizer = torch.optim.AdamW(
