@@ -16,6 +16,7 @@ Outputs in ``--output``: ``checkpoint.pt`` (``--resume``), ``metrics.jsonl``,
 """
 
 import argparse
+import functools
 import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
@@ -83,14 +84,10 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m norse.task.cifar10",
-        description="CIFAR-10 with a convolutional LIF network.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = harness.task_parser(
+        "norse.task.cifar10", "CIFAR-10 with a convolutional LIF network."
     )
-
-    def add(*names: str, **kwargs) -> None:
-        harness.add_option(parser, *names, **kwargs)
+    add = functools.partial(harness.add_option, parser)
 
     add(
         "--data",

@@ -299,6 +299,15 @@ def fit(
     return history
 
 
+def task_parser(module: str, description: str) -> argparse.ArgumentParser:
+    """The argument parser of ``python -m module`` (defaults shown in ``--help``)."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
 def add_option(parser: argparse.ArgumentParser, *names: str, **kwargs: Any) -> None:
     """``parser.add_argument`` that also accepts each ``--snake_case`` option spelled
     ``--kebab-case`` (Norse 1.1's tasks use underscores, many tools dashes)."""
@@ -361,12 +370,27 @@ def save_summary(
     return summary
 
 
-def plot_history(history: History, path: Path, title: str = "") -> Path:
-    """Saves loss and accuracy curves per epoch as a PNG."""
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only ``Agg`` backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lays out ``fig``, saves it as a PNG at ``path`` and closes it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return Path(path)
+
+
+def plot_history(history: History, path: Path, title: str = "") -> Path:
+    """Saves loss and accuracy curves per epoch as a PNG."""
+    plt = pyplot()
 
     epochs = history.column("epoch")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -387,10 +411,7 @@ def plot_history(history: History, path: Path, title: str = "") -> Path:
     ax_acc.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_raster(
@@ -399,10 +420,7 @@ def plot_raster(
     """Saves a spike raster of ``spikes`` shaped ``(T, neurons...)`` as a PNG; shows the
     ``max_neurons`` most active neurons and each neuron's rate on the side
     (drawn by :func:`norse.torch.utils.plot.plot_raster`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    pyplot()  # the Agg backend before norse.torch.utils.plot draws
 
     from norse.torch.utils import plot
 
@@ -410,7 +428,4 @@ def plot_raster(
         spikes, max_neurons=max_neurons, sort_by_rate=True, title=title
     )
     fig = ax.figure
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -33,6 +33,7 @@ run time and command), ``history.png``, ``raster.png`` and ``readout.png``.
 """
 
 import argparse
+import functools
 import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -234,14 +235,11 @@ def _held_out_seed(args: argparse.Namespace, which: int) -> int:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m norse.task.memory",
-        description="Store/recall memory task with recurrent LIF + LSNN networks.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = harness.task_parser(
+        "norse.task.memory",
+        "Store/recall memory task with recurrent LIF + LSNN networks.",
     )
-
-    def add(*names: str, **kwargs) -> None:
-        harness.add_option(parser, *names, **kwargs)
+    add = functools.partial(harness.add_option, parser)
 
     add(
         "--neuron_model",
@@ -440,10 +438,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
 
 def plot_readout(x, labels, voltages, spikes, thresholds, seq_length, path) -> Path:
     """Input spikes, network spikes, LSNN thresholds and the readout of one sequence."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = harness.pyplot()
 
     rows = 4 if thresholds is not None else 3
     fig, axes = plt.subplots(rows, 1, figsize=(10, 2 * rows), sharex=True)
@@ -478,10 +473,7 @@ def plot_readout(x, labels, voltages, spikes, thresholds, seq_length, path) -> P
         )
     ax.set_xlabel("time step")
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return harness.save_figure(fig, path)
 
 
 if __name__ == "__main__":
