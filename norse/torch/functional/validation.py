@@ -1,12 +1,29 @@
 """Checks of neuron parameters and states, done once per sequence or construction.
 
-The step functions themselves do not validate (they sit in the hot loop); modules call
-these helpers at their boundary.
+The step functions of :mod:`norse.torch.functional` (``lif_step``, ``lif_feed_forward_step``,
+...) do **not** validate their arguments: they sit in the per-step hot loop, where a check
+would cost on every step. The modules (:mod:`norse.torch.module`) call these helpers once
+at their boundary (construction, parameter assignment, and each ``forward`` call before
+the time loop). Code that calls the step functions directly can do the same, once, before
+its own loop::
+
+    from norse.torch.functional import lif_feed_forward_step, LIFParameters
+    from norse.torch.functional.lif import LIFFeedForwardState
+    from norse.torch.functional.validation import check_step_arguments
+
+    p = LIFParameters()
+    state = LIFFeedForwardState(v=torch.zeros(2, 3), i=torch.zeros(2, 3))
+    check_step_arguments(x[0], state, p, dt=0.001, state_type=LIFFeedForwardState)
+    for x_t in x:
+        z, state = lif_feed_forward_step(x_t, state, p, dt=0.001)
+
+Every error names the argument, what is expected and what was given.
 """
 
 import math
+import typing
 import warnings
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -51,18 +68,24 @@ def validate_parameters(
                 raise TypeError(f"{name}.method must be a str, got {value!r}")
             check_method(value, f"{name}.method", extra_methods)
             continue
-        if not field.startswith("tau_") or not field.endswith("_inv"):
+        if _is_namedtuple(value):
+            continue  # nested parameters: the caller validates each level
+        if field == "reset_method":
+            if not callable(value):
+                raise TypeError(
+                    f"{name}.reset_method must be a reset function such as "
+                    f"reset_value or reset_subtract, got {value!r}"
+                )
             continue
-        if isinstance(value, torch.Tensor):
-            tensor = value.detach()
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            tensor = torch.as_tensor(float(value))
-        else:
-            raise TypeError(
-                f"{name}.{field} must be a float or tensor (inverse time constant "
-                f"in 1/s), got {type(value).__name__}"
-            )
-        if tensor.is_meta:
+        if not field.startswith("tau_") or not field.endswith("_inv"):
+            _check_number(value, f"{name}.{field}", positive=field == "alpha")
+            continue
+        tensor = _parameter_tensor(
+            value,
+            f"{name}.{field}",
+            "a float or tensor (inverse time constant in 1/s)",
+        )
+        if tensor is None:
             continue
         if not bool(torch.isfinite(tensor).all()) or not bool((tensor > 0).all()):
             raise ValueError(
@@ -77,6 +100,142 @@ def validate_parameters(
                 f"or a smaller {field}",
                 RuntimeWarning,
                 stacklevel=3,
+            )
+
+
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(value, "_fields")
+
+
+def _parameter_tensor(value: Any, name: str, expected: str) -> Optional[torch.Tensor]:
+    """``value`` (a number or a real tensor) as a detached tensor, ``None`` for a meta
+    tensor (no values to check); a ``TypeError`` saying ``expected`` otherwise."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must be a real tensor, got dtype {value.dtype}")
+        return None if value.is_meta else value.detach()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.as_tensor(float(value))
+    raise TypeError(
+        f"{name} must be {expected}, got {type(value).__name__} ({value!r})"
+    )
+
+
+def _check_number(value: Any, name: str, positive: bool = False) -> None:
+    """A parameter value must be a real number or a real tensor without NaN (and > 0,
+    finite, if ``positive``; infinite values are allowed otherwise, e.g. ``v_th=inf``
+    for a neuron that never fires)."""
+    tensor = _parameter_tensor(value, name, "a number or a real tensor")
+    if tensor is None:
+        return
+    if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
+        raise ValueError(f"{name} must not be NaN, got {_describe(value)}")
+    if positive and not (
+        bool(torch.isfinite(tensor).all()) and bool((tensor > 0).all())
+    ):
+        raise ValueError(f"{name} must be positive and finite, got {_describe(value)}")
+
+
+def _fields_of(kind: type) -> str:
+    return ", ".join(kind._fields)
+
+
+def _a(name: str) -> str:
+    return f"{'an' if name[:1] in 'AEIOU' else 'a'} {name}"
+
+
+def check_parameter_type(p: Any, expected: type, name: str = "p") -> None:
+    """Raises a ``TypeError`` unless ``p`` is a ``NamedTuple`` with the fields of the
+    parameter type ``expected`` (nested parameter tuples are compared level by level).
+
+    Another model's parameters (``LIParameters`` given to a LIF layer) would otherwise
+    fail with an ``AttributeError`` deep inside the step, or be read silently.
+    """
+    if not _is_namedtuple(p):
+        raise TypeError(
+            f"{name} must be {_a(expected.__name__)} (a NamedTuple with the fields "
+            f"{_fields_of(expected)}), got {type(p).__name__}"
+        )
+    if tuple(p._fields) != tuple(expected._fields):
+        raise TypeError(
+            f"{name} must be {_a(expected.__name__)} with the fields "
+            f"{_fields_of(expected)}, got {type(p).__name__} with the fields "
+            f"{_fields_of(type(p))}"
+        )
+    hints = typing.get_type_hints(expected)
+    for field, value in zip(p._fields, p):
+        kind = hints.get(field)
+        if (
+            isinstance(kind, type)
+            and issubclass(kind, tuple)
+            and hasattr(kind, "_fields")
+        ):
+            check_parameter_type(value, kind, f"{name}.{field}")
+
+
+ParameterShapes = Tuple[Tuple[str, Tuple[int, ...], torch.dtype], ...]
+
+
+def parameter_shapes(p: Any, name: str = "p") -> ParameterShapes:
+    """The ``(name, shape, dtype)`` of every tensor in ``p`` (nested tuples included)
+    with at least one dimension: the per-neuron parameters that must broadcast to the
+    state shape. Worked out once when the parameters are set."""
+    found = []
+    for field, value in zip(p._fields, p):
+        if _is_namedtuple(value):
+            found.extend(parameter_shapes(value, f"{name}.{field}"))
+        elif isinstance(value, torch.Tensor) and value.dim() > 0:
+            found.append((f"{name}.{field}", tuple(value.shape), value.dtype))
+    return tuple(found)
+
+
+def _broadcasts_into(shape: Tuple[int, ...], target: Tuple[int, ...]) -> bool:
+    if len(shape) > len(target):
+        return False
+    return all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
+
+
+def check_parameter_shapes(
+    shapes: ParameterShapes,
+    state_shape: Sequence[int],
+    dtype: Optional[torch.dtype] = None,
+) -> None:
+    """Raises a ``ValueError`` for a per-neuron parameter (from :func:`parameter_shapes`)
+    that does not broadcast to ``state_shape`` without enlarging it: a parameter of shape
+    ``(2, 1, 3)`` would silently turn a ``(2, 3)`` state into ``(2, 2, 3)``. With
+    ``dtype``, floating parameters must also have that dtype (``TypeError``)."""
+    state_shape = tuple(state_shape)
+    for label, shape, kind in shapes:
+        if not _broadcasts_into(shape, state_shape):
+            raise ValueError(
+                f"{label} has shape {shape}, which does not broadcast to the state "
+                f"shape {state_shape} (per-neuron parameters must have the shape of "
+                f"the state or broadcast to it, e.g. (hidden_size,))"
+            )
+        if dtype is not None and kind.is_floating_point and kind != dtype:
+            raise TypeError(
+                f"{label} has dtype {kind} but the input and weights have {dtype}; "
+                f"convert the module with .to({dtype})"
+            )
+
+
+def check_tensors_match(
+    input_tensor: torch.Tensor, tensors: Sequence[Tuple[str, torch.Tensor]]
+) -> None:
+    """Raises a ``TypeError`` (dtype) or ``ValueError`` (device) unless every named
+    tensor (weights, coupling matrices) has the dtype and device of ``input_tensor``,
+    which a matrix product with the input needs."""
+    for label, tensor in tensors:
+        if tensor.dtype != input_tensor.dtype:
+            raise TypeError(
+                f"input_tensor has dtype {input_tensor.dtype} but {label} has "
+                f"{tensor.dtype}; convert the input (e.g. .to({tensor.dtype})) or the "
+                f"module (e.g. .to({input_tensor.dtype}))"
+            )
+        if tensor.device != input_tensor.device:
+            raise ValueError(
+                f"input_tensor is on device {input_tensor.device} but {label} is on "
+                f"{tensor.device}; move one of them (module.to(device))"
             )
 
 
@@ -144,3 +303,43 @@ def check_state(
                 f"{name}.{field} has dtype {value.dtype}, expected a floating-point dtype "
                 f"like the input ({reference.dtype})"
             )
+
+
+def check_step_arguments(
+    input_tensor: Any,
+    state: Any,
+    p: NamedTuple,
+    dt: float = 0.001,
+    state_type: Optional[type] = None,
+    parameter_type: Optional[type] = None,
+    extra_methods: Sequence[str] = (),
+) -> None:
+    """All the checks a module does at its boundary, for code that calls a functional
+    step function (e.g. :func:`~norse.torch.functional.lif.lif_feed_forward_step`)
+    directly: call it once before the loop, not on every step.
+
+    Checks that ``input_tensor`` is a floating-point tensor, the parameters (every
+    level, see :func:`validate_parameters`; against ``parameter_type`` if given), that
+    per-neuron parameters broadcast to the input's shape and, with ``state_type``, that
+    ``state`` is that state type with tensors of the input's shape and device.
+    """
+    check_input(input_tensor)
+    if parameter_type is not None:
+        check_parameter_type(p, parameter_type)
+    _validate_parameter_tree(p, dt, "p", extra_methods)
+    check_parameter_shapes(parameter_shapes(p), input_tensor.shape)
+    if state_type is not None:
+        check_state(state, state_type, input_tensor.shape, input_tensor)
+
+
+def _validate_parameter_tree(
+    p: NamedTuple, dt: float, name: str, extra_methods: Sequence[str]
+) -> None:
+    if not _is_namedtuple(p):
+        raise TypeError(
+            f"{name} must be a parameter NamedTuple, got {type(p).__name__}"
+        )
+    validate_parameters(p, dt, name, extra_methods)
+    for field, value in zip(p._fields, p):
+        if _is_namedtuple(value):
+            _validate_parameter_tree(value, dt, f"{name}.{field}", extra_methods)

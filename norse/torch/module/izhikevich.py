@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from norse.torch.functional.izhikevich import (
+    IzhikevichParameters,
     IzhikevichRecurrentState,
     IzhikevichSpikingBehavior,
     IzhikevichState,
@@ -41,6 +42,8 @@ def _check_behavior(spiking_method: Any) -> IzhikevichSpikingBehavior:
 class _IzhikevichForm:
     """Binds a behaviour to a generic form: its parameters configure the neurons and its
     state, expanded to the input's state shape, device and dtype, starts them."""
+
+    parameter_type = IzhikevichParameters
 
     def __init__(self, spiking_method: IzhikevichSpikingBehavior, **kwargs):
         behavior = _check_behavior(spiking_method)

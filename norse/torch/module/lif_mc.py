@@ -88,6 +88,8 @@ class CoupledCompartments(NestedNeuronModule):
 
 
 class _FeedForwardCompartments(CoupledCompartments):
+    dtype_bound_tensors = ("g_coupling",)
+
     def __init__(
         self, g_coupling: torch.Tensor, p: Optional[NamedTuple] = None, **kwargs: Any
     ):
@@ -101,6 +103,8 @@ class _FeedForwardCompartments(CoupledCompartments):
 
 
 class _RecurrentCompartments(CoupledCompartments):
+    dtype_bound_tensors = ("input_weights", "recurrent_weights", "g_coupling")
+
     def __init__(
         self,
         input_size: int,

@@ -114,6 +114,7 @@ class NestedNeuronModule:
             raise TypeError(
                 f"p must be a neuron parameter NamedTuple, got {type(p).__name__}"
             )
+        self._check_parameter_structure(p)
         _validate_tree(
             p,
             self.__dict__.get("_dt", 0.001),

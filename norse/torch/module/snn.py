@@ -18,15 +18,22 @@ call and the returned state afterwards. The neuron parameters live in a child mo
 ``DataParallel``/DDP replicas carry them; an ``nn.Parameter`` inside the tuple trains.
 """
 
+import inspect
+import typing
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
 from norse.torch.functional.validation import (
     check_input,
+    check_parameter_shapes,
+    check_parameter_type,
+    check_tensors_match,
+    parameter_shapes,
     validate_parameters,
 )
 from norse.torch.fused import registry
+from norse.torch.utils import anomaly
 
 FeedforwardActivation = Callable[
     [torch.Tensor, Any, Any, float], Tuple[torch.Tensor, Any]
@@ -120,18 +127,43 @@ def _merge_states(states: List[Any]) -> Any:
     return type(first)(**merged)
 
 
+def _field_tree(state_type: type) -> Tuple[Tuple[str, ...], Dict[str, Any]]:
+    """The fields of a state ``NamedTuple`` type and, per nested field, its own tree."""
+    hints = typing.get_type_hints(state_type)
+    nested = {
+        field: _field_tree(kind)
+        for field, kind in hints.items()
+        if isinstance(kind, type)
+        and issubclass(kind, tuple)
+        and hasattr(kind, "_fields")
+    }
+    return tuple(state_type._fields), nested
+
+
 def _check_state_tree(
-    state: Any, shape: Tuple[int, ...], reference: torch.Tensor, name: str
+    state: Any,
+    shape: Tuple[int, ...],
+    reference: torch.Tensor,
+    name: str,
+    fields: Optional[Tuple[Tuple[str, ...], Dict[str, Any]]] = None,
+    dtype: Optional[torch.dtype] = None,
 ) -> None:
     if not isinstance(state, tuple) or not hasattr(state, "_fields"):
         raise TypeError(
             f"{name} must be a state NamedTuple (or None on the first call), "
             f"got {type(state).__name__}"
         )
+    if fields is not None and tuple(state._fields) != fields[0]:
+        raise TypeError(
+            f"{name} must have the fields ({', '.join(fields[0])}) of this layer's "
+            f"state, got {type(state).__name__} with ({', '.join(state._fields)}) "
+            f"(a state of another neuron model or form?)"
+        )
     for field, value in zip(state._fields, state):
         label = f"{name}.{field}"
         if isinstance(value, tuple):
-            _check_state_tree(value, shape, reference, label)
+            nested = fields[1].get(field) if fields is not None else None
+            _check_state_tree(value, shape, reference, label, nested, dtype)
             continue
         if not isinstance(value, torch.Tensor):
             raise TypeError(
@@ -149,6 +181,16 @@ def _check_state_tree(
         if value.is_complex():
             # integer and bool states promote exactly (Norse 1.1 accepts torch.tensor(0))
             raise TypeError(f"{label} must be a real tensor, got dtype {value.dtype}")
+        if (
+            dtype is not None
+            and value.dtype != dtype
+            and value.dim() != 0
+            and value.is_floating_point()
+        ):
+            raise TypeError(
+                f"{label} has dtype {value.dtype} but the input and weights have {dtype} "
+                f"(a state from a module of another precision?)"
+            )
 
 
 class _NeuronModule(torch.nn.Module):
@@ -164,6 +206,12 @@ class _NeuronModule(torch.nn.Module):
     initial_values: Dict[str, str] = {}
     #: ``method`` values besides the surrogates of :mod:`.threshold` that the model accepts.
     extra_methods: Sequence[str] = ()
+    #: The parameter ``NamedTuple`` type that ``p`` must match (``None``: the type of the
+    #: default ``p`` of ``__init__`` or of ``default_parameters``, if there is one).
+    parameter_type: Optional[type] = None
+    #: Module tensors multiplied with the input or state (weights, coupling matrices):
+    #: they fix the dtype and device of the input, the state and per-neuron parameters.
+    dtype_bound_tensors: Tuple[str, ...] = ()
 
     def _setup(
         self,
@@ -178,10 +226,38 @@ class _NeuronModule(torch.nn.Module):
         self.state_fallback = (
             state_fallback if state_fallback is not None else self.initial_state
         )
+        self.__dict__["_state_fields"] = (
+            _field_tree(self.state_type) if self.state_type is not None else None
+        )
         self.dt = dt
         self.p = p
 
+    @classmethod
+    def _expected_parameter_type(cls) -> Optional[type]:
+        if cls.parameter_type is not None:
+            return cls.parameter_type
+        default = getattr(cls, "default_parameters", None)
+        if default is None:
+            signature = inspect.signature(cls.__init__).parameters.get("p")
+            default = signature.default if signature is not None else None
+        if isinstance(default, tuple) and hasattr(default, "_fields"):
+            return type(default)
+        return None
+
+    def _check_parameter_structure(self, p: Any) -> None:
+        """Checks ``p`` against the model's parameter type and records its per-neuron
+        tensors, whose shapes each ``forward`` checks against the state shape."""
+        expected = self._expected_parameter_type()
+        if expected is not None:
+            check_parameter_type(p, expected)
+        self.__dict__["_parameter_shapes"] = (
+            parameter_shapes(p)
+            if isinstance(p, tuple) and hasattr(p, "_fields")
+            else ()
+        )
+
     def _set_neuron_parameters(self, p: Any) -> None:
+        self._check_parameter_structure(p)
         if isinstance(p, tuple) and hasattr(p, "_fields"):
             validate_parameters(
                 p,
@@ -260,14 +336,36 @@ class _NeuronModule(torch.nn.Module):
         self, input_tensor: torch.Tensor, state: Optional[Any], min_dim: int
     ) -> Any:
         check_input(input_tensor, "input_tensor", min_dim)
+        dtype = None
+        if self.dtype_bound_tensors:
+            dtype = input_tensor.dtype
+            for name in self.dtype_bound_tensors:
+                # _parameters first: nn.Module.__getattr__ costs more than the check
+                tensor = self._parameters.get(name)
+                if tensor is None:
+                    tensor = getattr(self, name)
+                if tensor.dtype != dtype or tensor.device != input_tensor.device:
+                    check_tensors_match(input_tensor, ((name, tensor),))
+        shapes = self.__dict__.get("_parameter_shapes")
+        if shapes:
+            check_parameter_shapes(shapes, self._state_shape(input_tensor), dtype)
         if state is None:
             return self.state_fallback(input_tensor)
-        _check_state_tree(state, self._state_shape(input_tensor), input_tensor, "state")
+        _check_state_tree(
+            state,
+            self._state_shape(input_tensor),
+            input_tensor,
+            "state",
+            self.__dict__.get("_state_fields"),
+            dtype,
+        )
         return state
 
 
 class _RecurrentWeights:
     """Input and recurrent weight set-up shared by the two recurrent forms."""
+
+    dtype_bound_tensors = ("input_weights", "recurrent_weights")
 
     def _setup_weights(
         self,
@@ -383,7 +481,12 @@ class SNNCell(_NeuronModule):
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
         state = self._resolve_state(input_tensor, state, 0)
-        return self._activation_for(input_tensor)(input_tensor, state, self.p, self.dt)
+        out, state = self._activation_for(input_tensor)(
+            input_tensor, state, self.p, self.dt
+        )
+        if anomaly.enabled:
+            anomaly.check_step(self, None, input_tensor, out, state)
+        return out, state
 
 
 class SNN(_NeuronModule):
@@ -434,7 +537,7 @@ class SNN(_NeuronModule):
             raise ValueError("input_tensor must have at least one time step, got T=0")
         p = self.p
         activation = self._activation_for(input_tensor)
-        if activation is self.activation:
+        if activation is self.activation and not anomaly.enabled:
             kernel = registry.find(
                 self.activation, p, input_tensor, state, self.record_states
             )
@@ -444,6 +547,8 @@ class SNN(_NeuronModule):
         states = []
         for ts in range(input_tensor.shape[0]):
             out, state = activation(input_tensor[ts], state, p, self.dt)
+            if anomaly.enabled:
+                anomaly.check_step(self, ts, input_tensor[ts], out, state)
             outputs.append(out)
             if self.record_states:
                 states.append(state)
@@ -507,7 +612,7 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
         state = self._resolve_state(input_tensor, state, 1)
-        return self._activation_for(input_tensor)(
+        out, state = self._activation_for(input_tensor)(
             input_tensor,
             state,
             self.input_weights,
@@ -515,6 +620,9 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
             self.p,
             self.dt,
         )
+        if anomaly.enabled:
+            anomaly.check_step(self, None, input_tensor, out, state)
+        return out, state
 
 
 class SNNRecurrent(_RecurrentWeights, _NeuronModule):
@@ -574,6 +682,8 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
             out, state = activation(
                 input_tensor[ts], state, input_weights, recurrent_weights, p, self.dt
             )
+            if anomaly.enabled:
+                anomaly.check_step(self, ts, input_tensor[ts], out, state)
             outputs.append(out)
             if self.record_states:
                 states.append(state)

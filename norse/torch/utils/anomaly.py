@@ -1,0 +1,131 @@
+"""Opt-in detection of NaN and Inf in neuron states, at the step where they appear.
+
+A diverging simulation (an unstable ``dt``, an exploding weight, a ``log(0)`` upstream)
+usually surfaces much later as a NaN loss. With anomaly detection on, every neuron module
+of :mod:`norse.torch.module.snn` checks its output and state after each time step and
+raises :class:`AnomalyError` at the first non-finite value, naming the module, the time
+step, the state field and whether the input of that step was already non-finite::
+
+    import norse.torch as norse
+    from norse.torch.utils.anomaly import detect_anomaly
+
+    with detect_anomaly():
+        spikes, state = norse.LIF()(x)   # AnomalyError: LIF: state.v is not finite ...
+
+or, for a whole run, ``NORSE_ANOMALY=1 python train.py``.
+
+Off (the default), it costs one boolean test per step: the checks themselves (a
+reduction and a device synchronisation per state tensor and step) run only when on.
+While on, the time modules run their reference per-step loop instead of fused kernels,
+so that the step of the first bad value is known. Use it for debugging, in eager mode;
+inside ``torch.compile`` the checks cause graph breaks.
+"""
+
+import contextlib
+import os
+import weakref
+from typing import Any, Iterator, Optional
+
+import torch
+
+#: Whether the checks run; set by :func:`detect_anomaly`, :func:`set_detect_anomaly`
+#: or ``NORSE_ANOMALY=1`` in the environment (read at import).
+enabled: bool = os.environ.get("NORSE_ANOMALY", "0").strip().lower() not in (
+    "",
+    "0",
+    "false",
+    "no",
+    "off",
+)
+
+# Calls of each cell (modules without a time loop) since detection was switched on: the
+# "step" of a cell.
+_cell_calls: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+
+
+class AnomalyError(FloatingPointError):
+    """A neuron state or output became NaN or infinite (see :mod:`.anomaly`)."""
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly detection is on."""
+    return enabled
+
+
+def set_detect_anomaly(mode: bool) -> bool:
+    """Switches anomaly detection on or off; returns the previous setting."""
+    global enabled
+    previous = enabled
+    enabled = bool(mode)
+    if enabled and not previous:
+        _cell_calls.clear()
+    return previous
+
+
+@contextlib.contextmanager
+def detect_anomaly(mode: bool = True) -> Iterator[None]:
+    """Context manager: anomaly detection on (or off, ``mode=False``) inside the block,
+    restored afterwards (blocks nest)."""
+    previous = set_detect_anomaly(mode)
+    try:
+        yield
+    finally:
+        set_detect_anomaly(previous)
+
+
+def _leaves(value: Any, name: str) -> Iterator:
+    if isinstance(value, torch.Tensor):
+        yield name, value
+    elif isinstance(value, tuple) and hasattr(value, "_fields"):
+        for field, item in zip(value._fields, value):
+            yield from _leaves(item, f"{name}.{field}")
+    elif isinstance(value, (tuple, list)):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{name}[{index}]")
+
+
+def _first_bad(tensor: torch.Tensor) -> Optional[str]:
+    """Describes the first NaN/Inf entry of ``tensor``, or ``None`` if all are finite."""
+    if tensor.is_sparse:
+        tensor = tensor.coalesce().values()
+    if not (tensor.is_floating_point() or tensor.is_complex()):
+        return None
+    bad = ~torch.isfinite(tensor.detach())
+    if not bool(bad.any()):
+        return None
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    return f"{tensor.detach()[index].item()} at index {index}"
+
+
+def check_step(
+    module: Any, step: Optional[int], input_tensor: Any, output: Any, state: Any
+) -> None:
+    """Raises :class:`AnomalyError` if ``state`` or ``output`` holds a NaN or Inf.
+
+    Parameters:
+        module: the module that ran the step (named in the message)
+        step: the time step within the sequence, or ``None`` for a cell (the cell's
+            call count since detection was switched on is used)
+        input_tensor: the input of this step (reported as finite or not)
+        output: the step's output
+        state: the new state (a possibly nested ``NamedTuple``)
+    """
+    if step is None:
+        step = _cell_calls.get(module, 0)
+        _cell_calls[module] = step + 1
+        where = f"call {step} of this cell"
+    else:
+        where = f"time step {step}"
+    for name, tensor in (*_leaves(state, "state"), *_leaves(output, "output")):
+        bad = _first_bad(tensor)
+        if bad is None:
+            continue
+        cause = (
+            "the input of this step is not finite either"
+            if isinstance(input_tensor, torch.Tensor)
+            and _first_bad(input_tensor) is not None
+            else "the input of this step is finite (check dt, parameters and weights)"
+        )
+        raise AnomalyError(
+            f"{type(module).__name__}: {name} is not finite ({bad}) at {where}; {cause}"
+        )
