@@ -68,8 +68,18 @@ from norse.torch.module.lif_adex_refrac import (
     LIFAdExRefracRecurrent,
     LIFAdExRefracRecurrentCell,
 )
-from norse.torch.module.lif_ex import LIFEx, LIFExCell, LIFExRecurrent, LIFExRecurrentCell
-from norse.torch.module.lif_mc import LIFMC, LIFMCCell, LIFMCRecurrent, LIFMCRecurrentCell
+from norse.torch.module.lif_ex import (
+    LIFEx,
+    LIFExCell,
+    LIFExRecurrent,
+    LIFExRecurrentCell,
+)
+from norse.torch.module.lif_mc import (
+    LIFMC,
+    LIFMCCell,
+    LIFMCRecurrent,
+    LIFMCRecurrentCell,
+)
 from norse.torch.module.lif_mc_refrac import (
     LIFMCRefrac,
     LIFMCRefracCell,
