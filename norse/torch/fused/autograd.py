@@ -46,6 +46,14 @@ def _np(tensor: Tensor, rows: int = 0):
     return tensor.numpy()
 
 
+def _compact(g_out: Tensor) -> Tensor:
+    """A ``(1, 1)`` tensor if ``g_out`` is one value broadcast to all elements (as from
+    ``out.sum()``), sparing its materialisation; ``g_out`` otherwise."""
+    if g_out.numel() > 1 and all(stride == 0 for stride in g_out.stride()):
+        return g_out[:1, :1]
+    return g_out
+
+
 @torch.library.custom_op("norse::neuron_scan", mutates_args=())
 def neuron_scan(
     x: Tensor,
@@ -122,7 +130,7 @@ def neuron_scan_backward(
 
         neurons = x.shape[1]
         cpu.scan_backward(
-            (_np(g_out), _np(g_v, neurons), _np(g_i, neurons)),
+            (_np(_compact(g_out)), _np(g_v, neurons), _np(g_i, neurons)),
             *(_np(t) for t in (x, v0, i0)),
             [_np(t) for t in params],
             float(alpha.item()),

@@ -24,9 +24,11 @@ chunk and the lane loop vectorises. Disjoint neuron ranges run on several thread
 (the kernels release the GIL).
 
 The backward pass stores nothing between forward and backward. Per chunk it replays the
-forward pass into a chunk-local ``(T, CHUNK)`` record of the state before each step, then
-runs the adjoint recursion (backpropagation through time) backwards, replaying each
-step from its record. Extra memory: ``O(T * CHUNK)`` per thread.
+forward pass into a chunk-local ``(T, 2, CHUNK)`` record (the voltage before each step
+and the current after its input jump), then runs the adjoint recursion
+(backpropagation through time) backwards, replaying each membrane update from its
+record; the input is read twice, the gradient of the outputs once. Extra memory:
+``O(T * CHUNK)`` per thread.
 
 ``flags`` and the surrogate ``method`` are run-time arguments, so one kernel pair per
 dtype serves every model (few, short compilations): the lane code uses selects rather
@@ -44,7 +46,7 @@ from numba import njit
 from norse.torch.fused.spec import BOX, LEAK, SPIKE, SUBTRACT, SURROGATE_CODES, SYN
 
 #: Neurons per chunk (contiguous lanes of the vectorised inner loop).
-CHUNK = 256
+CHUNK = 512
 #: Fewest neuron-steps (``T * neurons``) worth handing to another thread.
 MIN_WORK_PER_THREAD = 1 << 19
 
@@ -97,32 +99,37 @@ def _surrogate_row(method, s, out, n, consts):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _step(xt, v, i, am, asy, vl, th, vr, flags, one):
-    """One Euler step of one neuron: ``(output, v', i', v_d, j, d)``.
+def _membrane(v, j, am, vl, flags):
+    """The membrane update before the reset: ``(v_d, d)`` from the voltage ``v`` and the
+    current ``j`` after the input jump (for models without SYN, ``j`` is the input)."""
+    d = (j + vl) - v if (flags & BOX) != 0 else (vl - v) + j
+    vd = v + am * d if (flags & LEAK) != 0 else v + j
+    return vd, d
 
-    ``v_d`` is the voltage before the reset, ``j`` the current after the input jump and
-    ``d`` the leak term. Written with selects so that the lane loop vectorises.
-    """
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _step(xt, v, i, am, asy, vl, th, vr, flags, one):
+    """One Euler step of one neuron: ``(output, v', i', j)``, with ``j`` the current
+    after the input jump. Written with selects so that the lane loop vectorises."""
     syn = (flags & SYN) != 0
     spike = (flags & SPIKE) != 0
     j = i + xt if syn else xt
-    d = (xt + vl) - v if (flags & BOX) != 0 else (vl - v) + j
-    vd = v + am * d if (flags & LEAK) != 0 else v + j
+    vd, _ = _membrane(v, j, am, vl, flags)
     i_new = j - asy * j if syn else i
     s = vd - th
     fired = (s > 0) & spike
     v_new = (s if (flags & SUBTRACT) != 0 else vr) if fired else vd
     output = (one if fired else one - one) if spike else vd
-    return output, v_new, i_new, vd, j, d
+    return output, v_new, i_new, j
 
 
 # Rows of the per-thread lane buffer ``(LANE_ROWS, CHUNK)``. One buffer of constant shape
 # (rather than one array per quantity) lets LLVM see a single object at constant offsets,
 # which keeps the number of runtime alias checks low enough for the lane loops to
 # vectorise.
-_AM, _AS, _VL, _TH, _VR, _V, _I, _LV, _LI, _S, _SG, _VD, _J, _D = range(14)
-_G_AM, _G_AS, _G_VL, _G_TH, _G_VR = range(14, 19)
-LANE_ROWS = 19
+_AM, _AS, _VL, _TH, _VR, _V, _I, _LV, _LI, _S, _SG, _VD, _J, _D, _GO = range(15)
+_G_AM, _G_AS, _G_VL, _G_TH, _G_VR = range(15, 20)
+LANE_ROWS = 20
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -180,7 +187,7 @@ def _forward_range(x, v0, i0, params, flags, out, v_out, i_out, start, stop):
             x_row = x[t, lo : lo + n]
             out_row = out[t, lo : lo + n]
             for k in range(n):
-                o, v_new, i_new, _, _, _ = _lane_step(
+                o, v_new, i_new, _ = _lane_step(
                     x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
                 )
                 out_row[k] = o
@@ -225,24 +232,31 @@ def _backward_range(
     one = consts[1]
     zero = one - one
     lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
-    # The state (v, i) before every step of the chunk, replayed.
+    # The voltage before every step of the chunk and the current after its input jump,
+    # replayed: all the backward pass needs of the forward one.
     history = np.empty((steps, 2, CHUNK), x.dtype)
+    # A (1, 1) gradient of the outputs: one value for all (e.g. from ``out.sum()``).
+    broadcast = g_out.shape[0] != steps or g_out.shape[1] != x.shape[1]
     for lo in range(start, stop, CHUNK):
         n = min(CHUNK, stop - lo)
         _fill_lanes(lanes, lo, n, v0, i0, params, syn)
         for t in range(steps):
-            history[t, 0, :n] = lanes[_V, :n]
-            history[t, 1, :n] = lanes[_I, :n]
             x_row = x[t, lo : lo + n]
+            v_row = history[t, 0, :n]
+            j_row = history[t, 1, :n]
             for k in range(n):
-                _, v_new, i_new, _, _, _ = _lane_step(
+                v_row[k] = lanes[_V, k]
+                _, v_new, i_new, j = _lane_step(
                     x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
                 )
+                j_row[k] = j
                 lanes[_V, k] = v_new
                 lanes[_I, k] = i_new
         # Adjoints of v and i after the current step; parameter gradients.
         lanes[_G_AM:, :n] = zero
         lanes[_SG, :n] = zero
+        if broadcast:
+            lanes[_GO, :n] = g_out[0, 0]
         if record:
             lanes[_LV, :n] = zero
             lanes[_LI, :n] = zero
@@ -257,16 +271,17 @@ def _backward_range(
                 lanes[_LV, :n] += g_v[t, lo : lo + n]
                 if syn:
                     lanes[_LI, :n] += g_i[t, lo : lo + n]
-            x_row = x[t, lo : lo + n]
-            go_row = g_out[t, lo : lo + n]
+            go_row = lanes[_GO, :n] if broadcast else g_out[t, lo : lo + n]
             gx_row = g_x[t, lo : lo + n]
-            # Replay the step: pre-reset voltage, current and leak term.
+            v_row = history[t, 0, :n]
+            j_row = history[t, 1, :n]
+            # Replay the membrane update: pre-reset voltage and leak term.
             for k in range(n):
-                _, _, _, vd, j, d = _lane_step(
-                    x_row[k], history[t, 0, k], history[t, 1, k], lanes, k, flags, one
+                vd, d = _membrane(
+                    v_row[k], j_row[k], lanes[_AM, k], lanes[_VL, k], flags
                 )
                 lanes[_VD, k] = vd
-                lanes[_J, k] = j
+                lanes[_J, k] = j_row[k]
                 lanes[_D, k] = d
                 lanes[_S, k] = vd - lanes[_TH, k]
             if spike:
@@ -360,8 +375,9 @@ def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results, threa
     """Backpropagation through time of :func:`scan_forward`.
 
     Parameters:
-        grads: ``(g_out, g_v, g_i)``: the ``(T, M)`` gradient of the outputs and those of
-            the recorded states ``(T, M)`` or of the final state ``(1, M)``
+        grads: ``(g_out, g_v, g_i)``: the ``(T, M)`` gradient of the outputs (or ``(1, 1)``
+            when it is one value for all) and those of the recorded states ``(T, M)`` or
+            of the final state ``(1, M)``
         x, v0, i0, params, flags: as in :func:`scan_forward`
         alpha (float): the surrogate sharpness (already rounded to the dtype of ``x``)
         method (int): surrogate code, :data:`.spec.SURROGATE_CODES`

@@ -190,6 +190,17 @@ def test_lif_gradient_flows_through_the_reset():
     torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("reduce", [torch.sum, torch.mean])
+def test_broadcast_output_gradient(reduce):
+    """``out.sum()`` passes one broadcast value as the gradient of the outputs."""
+    module = norse.LIF(_parameters("lif", neurons=4))
+    x = _input("lif", (12, 3, 4)).requires_grad_()
+    (grad,) = torch.autograd.grad(reduce(module(x)[0]), x)
+    with reference_only():
+        (grad_ref,) = torch.autograd.grad(reduce(module(x)[0]), x)
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-12)
+
+
 def test_gradcheck_below_threshold():
     """Finite differences agree where no neuron crosses the threshold (with Heaviside,
     so that no surrogate replaces the true derivative of the reset term)."""
