@@ -17,6 +17,13 @@ TINY = [
 ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def reference_loops(monkeypatch):
+    # The task's logic is under test here, not the fused kernels of the readout (tested
+    # on their own), whose first call compiles for a while.
+    monkeypatch.setenv("NORSE_FUSED", "0")
+
+
 def _run(tmp_path, *extra):
     return memory.main([*TINY, "--output", str(tmp_path), *extra])
 
