@@ -256,6 +256,13 @@ class _NeuronModule(torch.nn.Module):
             else ()
         )
 
+    def _apply(self, fn, *args, **kwargs):
+        # .to(), .double(), .cuda() convert the parameter tensors: refresh their record
+        result = super()._apply(fn, *args, **kwargs)
+        if "params" in self._modules:
+            self.__dict__["_parameter_shapes"] = parameter_shapes(self.p)
+        return result
+
     def _set_neuron_parameters(self, p: Any) -> None:
         self._check_parameter_structure(p)
         if isinstance(p, tuple) and hasattr(p, "_fields"):

@@ -73,15 +73,17 @@ def detect_anomaly(mode: bool = True) -> Iterator[None]:
         set_detect_anomaly(previous)
 
 
-def _leaves(value: Any, name: str) -> Iterator:
+def named_tensors(value: Any, name: str = "state") -> Iterator:
+    """``(dotted name, tensor)`` for every tensor in a (nested) state tuple (or a tensor,
+    tuple or list), depth first: ``("state.lif.v", ...)``, ``("state.rho", ...)``."""
     if isinstance(value, torch.Tensor):
         yield name, value
     elif isinstance(value, tuple) and hasattr(value, "_fields"):
         for field, item in zip(value._fields, value):
-            yield from _leaves(item, f"{name}.{field}")
+            yield from named_tensors(item, f"{name}.{field}")
     elif isinstance(value, (tuple, list)):
         for index, item in enumerate(value):
-            yield from _leaves(item, f"{name}[{index}]")
+            yield from named_tensors(item, f"{name}[{index}]")
 
 
 def _first_bad(tensor: torch.Tensor) -> Optional[str]:
@@ -116,7 +118,7 @@ def check_step(
         where = f"call {step} of this cell"
     else:
         where = f"time step {step}"
-    for name, tensor in (*_leaves(state, "state"), *_leaves(output, "output")):
+    for name, tensor in (*named_tensors(state), *named_tensors(output, "output")):
         bad = _first_bad(tensor)
         if bad is None:
             continue
