@@ -22,6 +22,7 @@ Between forward and backward only the inputs are kept: the backward replays the
 forward dynamics from the initial state (see :mod:`.cpu`).
 """
 
+import importlib
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -29,29 +30,14 @@ from torch import Tensor
 
 from norse.torch.fused.spec import SYN
 
-
-def _threads() -> int:
-    """CPU worker threads: as many as PyTorch uses (``torch.set_num_threads``)."""
-    return max(1, torch.get_num_threads())
-
-
-def _np(tensor: Tensor, rows: int = 0):
-    """A NumPy view of a CPU tensor, made contiguous (``rows > 0``: as ``(-1, rows)``).
-
-    Outputs are allocated contiguous, so their views write through.
-    """
-    tensor = tensor.detach().contiguous()
-    if rows:
-        tensor = tensor.reshape(-1, rows) if tensor.numel() else tensor.view(1, 0)
-    return tensor.numpy()
+#: The kernel module of each device type (:mod:`.cpu`, :mod:`.cuda`), imported on first
+#: use; both provide ``scan_forward`` and ``scan_backward`` on tensors. (The tests route
+#: CPU tensors through the Triton kernels in interpreter mode by changing this.)
+BACKENDS = {"cpu": "norse.torch.fused.cpu", "cuda": "norse.torch.fused.cuda"}
 
 
-def _compact(g_out: Tensor) -> Tensor:
-    """A ``(1, 1)`` tensor if ``g_out`` is one value broadcast to all elements (as from
-    ``out.sum()``), sparing its materialisation; ``g_out`` otherwise."""
-    if g_out.numel() > 1 and all(stride == 0 for stride in g_out.stride()):
-        return g_out[:1, :1]
-    return g_out
+def _backend(x: Tensor):
+    return importlib.import_module(BACKENDS[x.device.type])
 
 
 @torch.library.custom_op("norse::neuron_scan", mutates_args=())
@@ -67,23 +53,7 @@ def neuron_scan(
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Runs a neuron model over time; returns ``(outputs, v, i)`` (see the module doc)."""
     out, v_out, i_out = _scan_outputs(x, v0, flags, record)
-    if x.device.type == "cuda":
-        from norse.torch.fused import cuda
-
-        cuda.scan_forward(x, v0, i0, params, flags, out, v_out, i_out)
-    else:
-        from norse.torch.fused import cpu
-
-        neurons = x.shape[1]
-        cpu.scan_forward(
-            *(_np(t) for t in (x, v0, i0)),
-            [_np(t) for t in params],
-            flags,
-            _np(out),
-            _np(v_out, neurons),
-            _np(i_out, neurons),
-            threads=_threads(),
-        )
+    _backend(x).scan_forward(x, v0, i0, params, flags, out, v_out, i_out)
     return out, v_out, i_out
 
 
@@ -119,32 +89,20 @@ def neuron_scan_backward(
     per-neuron gradients of the parameters.
     """
     results = _backward_outputs(x, v0, flags)
-    if x.device.type == "cuda":
-        from norse.torch.fused import cuda
-
-        cuda.scan_backward(
-            (g_out, g_v, g_i), x, v0, i0, params, alpha, method, flags, results
-        )
-    else:
-        from norse.torch.fused import cpu
-
-        neurons = x.shape[1]
-        cpu.scan_backward(
-            (_np(_compact(g_out)), _np(g_v, neurons), _np(g_i, neurons)),
-            *(_np(t) for t in (x, v0, i0)),
-            [_np(t) for t in params],
-            float(alpha.item()),
-            method,
-            flags,
-            [_np(t) for t in results],
-            threads=_threads(),
-        )
+    _backend(x).scan_backward(
+        (g_out, g_v, g_i), x, v0, i0, params, alpha, method, flags, results
+    )
     return results
 
 
 def _backward_outputs(x: Tensor, v0: Tensor, flags: int):
-    g_i0 = torch.empty_like(v0) if flags & SYN else x.new_empty(0)
-    return torch.empty_like(x), torch.empty_like(v0), g_i0, x.new_empty((5, x.shape[1]))
+    g_i0 = torch.empty_like(v0) if flags & SYN else v0.new_empty(0)
+    return (
+        torch.empty_like(x),
+        torch.empty_like(v0),
+        g_i0,
+        v0.new_empty((5, x.shape[1])),
+    )
 
 
 @neuron_scan_backward.register_fake

@@ -41,6 +41,7 @@ cached on disk (``cache=True``).
 from typing import Callable, List, Tuple
 
 import numpy as np
+import torch
 from numba import njit
 
 from norse.torch.fused.spec import BOX, LEAK, SPIKE, SUBTRACT, SURROGATE_CODES, SYN
@@ -353,8 +354,8 @@ def _run(kernel: Callable, args: tuple, steps: int, neurons: int, threads: int) 
         future.result()
 
 
-def scan_forward(x, v0, i0, params, flags, out, v_out, i_out, threads=1) -> None:
-    """Runs the model over time.
+def forward_arrays(x, v0, i0, params, flags, out, v_out, i_out, threads=1) -> None:
+    """Runs the model over time (NumPy arrays).
 
     Parameters:
         x: ``(T, M)`` input; ``v0``, ``i0``: ``(M,)`` initial state (``i0`` unused without
@@ -371,14 +372,14 @@ def scan_forward(x, v0, i0, params, flags, out, v_out, i_out, threads=1) -> None
     _run(_forward_range, args, steps, neurons, threads)
 
 
-def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results, threads=1):
-    """Backpropagation through time of :func:`scan_forward`.
+def backward_arrays(grads, x, v0, i0, params, alpha, method, flags, results, threads=1):
+    """Backpropagation through time of :func:`forward_arrays` (NumPy arrays).
 
     Parameters:
         grads: ``(g_out, g_v, g_i)``: the ``(T, M)`` gradient of the outputs (or ``(1, 1)``
             when it is one value for all) and those of the recorded states ``(T, M)`` or
             of the final state ``(1, M)``
-        x, v0, i0, params, flags: as in :func:`scan_forward`
+        x, v0, i0, params, flags: as in :func:`forward_arrays`
         alpha (float): the surrogate sharpness (already rounded to the dtype of ``x``)
         method (int): surrogate code, :data:`.spec.SURROGATE_CODES`
         results: ``(g_x, g_v0, g_i0, g_p)`` to write: ``(T, M)``, ``(M,)``, ``(M,)`` and the
@@ -389,3 +390,53 @@ def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results, threa
     consts = np.array([alpha, 1.0, 2.0, -1.5, 1.7724538509055159], dtype=x.dtype)
     args = (*grads, x, v0, i0, tuple(params), flags, method, consts, *results)
     _run(_backward_range, args, steps, neurons, threads)
+
+
+def _np(tensor, rows: int = 0):
+    """A NumPy view of a CPU tensor, made contiguous (``rows > 0``: as ``(-1, rows)``).
+
+    Outputs are allocated contiguous, so their views write through.
+    """
+    tensor = tensor.detach().contiguous()
+    if rows:
+        tensor = tensor.reshape(-1, rows) if tensor.numel() else tensor.view(1, 0)
+    return tensor.numpy()
+
+
+def _threads() -> int:
+    """Worker threads: as many as PyTorch uses (``torch.set_num_threads``)."""
+    return max(1, torch.get_num_threads())
+
+
+def scan_forward(x, v0, i0, params, flags, out, v_out, i_out) -> None:
+    """:func:`forward_arrays` on CPU tensors (the interface of :mod:`.autograd`; ``v_out``
+    and ``i_out`` may be ``(M,)`` final states)."""
+    neurons = x.shape[1]
+    forward_arrays(
+        *(_np(t) for t in (x, v0, i0)),
+        [_np(t) for t in params],
+        flags,
+        _np(out),
+        _np(v_out, neurons),
+        _np(i_out, neurons),
+        threads=_threads(),
+    )
+
+
+def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results) -> None:
+    """:func:`backward_arrays` on CPU tensors (``alpha``: a 1-element tensor; ``g_v``,
+    ``g_i`` may be ``(M,)``; a ``g_out`` that is one broadcast value is not copied)."""
+    g_out, g_v, g_i = grads
+    neurons = x.shape[1]
+    if g_out.numel() > 1 and all(stride == 0 for stride in g_out.stride()):
+        g_out = g_out[:1, :1]
+    backward_arrays(
+        (_np(g_out), _np(g_v, neurons), _np(g_i, neurons)),
+        *(_np(t) for t in (x, v0, i0)),
+        [_np(t) for t in params],
+        float(alpha.item()),
+        method,
+        flags,
+        [_np(t) for t in results],
+        threads=_threads(),
+    )
