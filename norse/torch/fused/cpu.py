@@ -327,6 +327,7 @@ def _adjoint(lanes, k, go_row, gx_row, syn, leak, spike, subtract, zero):
 
 
 _pool = None
+_pool_pid = None
 
 
 def _ranges(steps: int, neurons: int, threads: int) -> List[Tuple[int, int]]:
@@ -339,15 +340,21 @@ def _ranges(steps: int, neurons: int, threads: int) -> List[Tuple[int, int]]:
 
 def _run(kernel: Callable, args: tuple, steps: int, neurons: int, threads: int) -> None:
     """Runs ``kernel(*args, start, stop)`` over all neurons on up to ``threads`` threads."""
-    global _pool
+    global _pool, _pool_pid
     ranges = _ranges(steps, neurons, threads)
     if len(ranges) == 1:
         kernel(*args, 0, neurons)
         return
-    if _pool is None or _pool._max_workers < len(ranges) - 1:
+    # A forked child (e.g. a data-loader worker) does not inherit the pool's threads.
+    if (
+        _pool is None
+        or _pool._max_workers < len(ranges) - 1
+        or _pool_pid != os.getpid()
+    ):
         from concurrent.futures import ThreadPoolExecutor
 
         _pool = ThreadPoolExecutor(len(ranges) - 1, thread_name_prefix="norse-fused")
+        _pool_pid = os.getpid()
     futures = [_pool.submit(kernel, *args, lo, hi) for lo, hi in ranges[1:]]
     kernel(*args, *ranges[0])
     for future in futures:

@@ -13,14 +13,11 @@ after the backward), then runs the adjoint recursion backwards in time. Nothing 
 between forward and backward but the inputs.
 
 The model flags, the surrogate method and the recording mode are ``tl.constexpr``: each
-combination compiles once. This module imports Triton; :mod:`.neurons` imports it only
-for CUDA inputs when Triton is installed. The kernels are jitted on first use, in the
-``TRITON_INTERPRET`` mode of that moment (``TRITON_INTERPRET=1`` runs them on CPU
-tensors, as the tests do without a GPU).
+combination compiles once. This module imports Triton; :mod:`.autograd` imports it only
+for CUDA inputs (when Triton is installed, see :mod:`.neurons`). With
+``TRITON_INTERPRET=1`` set before Triton is imported, the kernels run on CPU tensors, as
+the tests do without a GPU.
 """
-
-import functools
-import os
 
 import torch
 import triton
@@ -34,20 +31,82 @@ BLOCK = 128
 NUM_WARPS = 4
 
 
+@triton.jit
+def _start(
+    v0_ptr, i0_ptr, params_ptr, neurons, SYN_: tl.constexpr, BLOCK_: tl.constexpr
+):
+    """Lane offsets and mask of this program, its parameters and initial state."""
+    offs = tl.program_id(0) * BLOCK_ + tl.arange(0, BLOCK_)
+    mask = offs < neurons
+    am = tl.load(params_ptr + offs, mask=mask, other=0.0)
+    asy = tl.load(params_ptr + neurons + offs, mask=mask, other=0.0)
+    vl = tl.load(params_ptr + 2 * neurons + offs, mask=mask, other=0.0)
+    th = tl.load(params_ptr + 3 * neurons + offs, mask=mask, other=0.0)
+    vr = tl.load(params_ptr + 4 * neurons + offs, mask=mask, other=0.0)
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    i = tl.zeros([BLOCK_], dtype=tl.float32)
+    if SYN_:
+        i = tl.load(i0_ptr + offs, mask=mask, other=0.0)
+    return offs, mask, am, asy, vl, th, vr, v, i
+
+
+@triton.jit
+def _membrane(v, j, am, vl, LEAK_: tl.constexpr, BOX_: tl.constexpr):
+    """``(v_d, d)``: the voltage before the reset and the leak term."""
+    if BOX_:
+        d = (j + vl) - v
+    else:
+        d = (vl - v) + j
+    if LEAK_:
+        vd = v + am * d
+    else:
+        vd = v + j
+    return vd, d
+
+
+@triton.jit
+def _step(
+    xt,
+    v,
+    i,
+    am,
+    asy,
+    vl,
+    th,
+    vr,
+    SYN_: tl.constexpr,
+    LEAK_: tl.constexpr,
+    SPIKE_: tl.constexpr,
+    SUBTRACT_: tl.constexpr,
+    BOX_: tl.constexpr,
+):
+    """One Euler step: ``(output, v', i', j)`` with ``j`` the current after the jump."""
+    j = xt
+    if SYN_:
+        j = i + xt
+    vd, _ = _membrane(v, j, am, vl, LEAK_, BOX_)
+    if SYN_:
+        i = j - asy * j
+    if SPIKE_:
+        s = vd - th
+        fired = s > 0
+        if SUBTRACT_:
+            v = tl.where(fired, s, vd)
+        else:
+            v = tl.where(fired, vr, vd)
+        o = fired.to(tl.float32)
+    else:
+        v = vd
+        o = vd
+    return o, v, i, j
+
+
+@triton.jit
 def _forward_kernel(
     x_ptr,
     v0_ptr,
     i0_ptr,
-    am_ptr,
-    as_ptr,
-    vl_ptr,
-    th_ptr,
-    vr_ptr,
-    am_stride,
-    as_stride,
-    vl_stride,
-    th_stride,
-    vr_stride,
+    params_ptr,
     out_ptr,
     v_out_ptr,
     i_out_ptr,
@@ -61,45 +120,16 @@ def _forward_kernel(
     RECORD: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
-    offs = tl.program_id(0) * BLOCK_ + tl.arange(0, BLOCK_)
-    mask = offs < neurons
-    am = tl.load(am_ptr + offs * am_stride, mask=mask, other=0.0)
-    asy = tl.load(as_ptr + offs * as_stride, mask=mask, other=0.0)
-    vl = tl.load(vl_ptr + offs * vl_stride, mask=mask, other=0.0)
-    th = tl.load(th_ptr + offs * th_stride, mask=mask, other=0.0)
-    vr = tl.load(vr_ptr + offs * vr_stride, mask=mask, other=0.0)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    i = tl.zeros([BLOCK_], dtype=tl.float32)
-    if SYN_:
-        i = tl.load(i0_ptr + offs, mask=mask, other=0.0)
+    offs, mask, am, asy, vl, th, vr, v, i = _start(
+        v0_ptr, i0_ptr, params_ptr, neurons, SYN_, BLOCK_
+    )
     # Element offsets of the current row, 64-bit (T * M may exceed 2**31).
     row = offs.to(tl.int64)
     for _ in range(steps):
         xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        j = xt
-        if SYN_:
-            j = i + xt
-        if BOX_:
-            d = (j + vl) - v
-        else:
-            d = (vl - v) + j
-        if LEAK_:
-            vd = v + am * d
-        else:
-            vd = v + j
-        if SYN_:
-            i = j - asy * j
-        if SPIKE_:
-            s = vd - th
-            fired = s > 0
-            if SUBTRACT_:
-                v = tl.where(fired, s, vd)
-            else:
-                v = tl.where(fired, vr, vd)
-            o = fired.to(tl.float32)
-        else:
-            v = vd
-            o = vd
+        o, v, i, _ = _step(
+            xt, v, i, am, asy, vl, th, vr, SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_
+        )
         tl.store(out_ptr + row, o.to(out_ptr.dtype.element_ty), mask=mask)
         if RECORD:
             tl.store(v_out_ptr + row, v, mask=mask)
@@ -112,6 +142,7 @@ def _forward_kernel(
             tl.store(i_out_ptr + offs, i, mask=mask)
 
 
+@triton.jit
 def _backward_kernel(
     g_out_ptr,
     g_v_ptr,
@@ -119,16 +150,7 @@ def _backward_kernel(
     x_ptr,
     v0_ptr,
     i0_ptr,
-    am_ptr,
-    as_ptr,
-    vl_ptr,
-    th_ptr,
-    vr_ptr,
-    am_stride,
-    as_stride,
-    vl_stride,
-    th_stride,
-    vr_stride,
+    params_ptr,
     alpha_ptr,
     history_ptr,
     g_x_ptr,
@@ -147,50 +169,24 @@ def _backward_kernel(
     GO_BROADCAST: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
-    offs = tl.program_id(0) * BLOCK_ + tl.arange(0, BLOCK_)
-    mask = offs < neurons
-    am = tl.load(am_ptr + offs * am_stride, mask=mask, other=0.0)
-    asy = tl.load(as_ptr + offs * as_stride, mask=mask, other=0.0)
-    vl = tl.load(vl_ptr + offs * vl_stride, mask=mask, other=0.0)
-    th = tl.load(th_ptr + offs * th_stride, mask=mask, other=0.0)
-    vr = tl.load(vr_ptr + offs * vr_stride, mask=mask, other=0.0)
+    offs, mask, am, asy, vl, th, vr, v, i = _start(
+        v0_ptr, i0_ptr, params_ptr, neurons, SYN_, BLOCK_
+    )
     alpha = tl.load(alpha_ptr)
     # Replay: the voltage before each step and the current after its input jump.
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    i = tl.zeros([BLOCK_], dtype=tl.float32)
-    if SYN_:
-        i = tl.load(i0_ptr + offs, mask=mask, other=0.0)
     # Element offsets (64-bit) of the current row of the (T, M) tensors and of the
     # (T, 2, M) record.
     row = offs.to(tl.int64)
     h_row = offs.to(tl.int64)
     for _ in range(steps):
         xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        j = xt
-        if SYN_:
-            j = i + xt
         tl.store(history_ptr + h_row, v, mask=mask)
+        _, v, i, j = _step(
+            xt, v, i, am, asy, vl, th, vr, SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_
+        )
         tl.store(history_ptr + h_row + neurons, j, mask=mask)
         row += neurons
         h_row += 2 * neurons
-        if BOX_:
-            d = (j + vl) - v
-        else:
-            d = (vl - v) + j
-        if LEAK_:
-            vd = v + am * d
-        else:
-            vd = v + j
-        if SYN_:
-            i = j - asy * j
-        if SPIKE_:
-            s = vd - th
-            if SUBTRACT_:
-                v = tl.where(s > 0, s, vd)
-            else:
-                v = tl.where(s > 0, vr, vd)
-        else:
-            v = vd
     # Adjoints of v and i after the current step, and per-neuron parameter gradients.
     zero = tl.zeros([BLOCK_], dtype=tl.float32)
     lv = zero
@@ -221,14 +217,7 @@ def _backward_kernel(
             go = tl.load(g_out_ptr + row, mask=mask, other=0.0).to(tl.float32)
         v = tl.load(history_ptr + h_row, mask=mask, other=0.0)
         j = tl.load(history_ptr + h_row + neurons, mask=mask, other=0.0)
-        if BOX_:
-            d = (j + vl) - v
-        else:
-            d = (vl - v) + j
-        if LEAK_:
-            vd = v + am * d
-        else:
-            vd = v + j
+        vd, d = _membrane(v, j, am, vl, LEAK_, BOX_)
         if SPIKE_:
             s = vd - th
             fired = s > 0
@@ -286,17 +275,6 @@ def _backward_kernel(
     tl.store(g_p_ptr + 4 * neurons + offs, g_vr, mask=mask)
 
 
-@functools.lru_cache(maxsize=2)
-def _kernels(interpret: bool):
-    """The jitted kernels (``interpret``: the ``TRITON_INTERPRET`` mode they were built
-    for, as Triton reads it when decorating)."""
-    return triton.jit(_forward_kernel), triton.jit(_backward_kernel)
-
-
-def _current_kernels():
-    return _kernels(os.environ.get("TRITON_INTERPRET", "0") == "1")
-
-
 def _flags(flags: int) -> dict:
     return dict(
         SYN_=bool(flags & SYN),
@@ -307,8 +285,9 @@ def _flags(flags: int) -> dict:
     )
 
 
-def _strides(params):
-    return [0 if p.numel() == 1 else 1 for p in params]
+def _packed(params, neurons: int) -> torch.Tensor:
+    """The parameters as one ``(5, M)`` float32 tensor (shared values expanded)."""
+    return torch.stack([p.to(torch.float32).expand(neurons) for p in params])
 
 
 def _grid(neurons: int):
@@ -318,14 +297,12 @@ def _grid(neurons: int):
 def scan_forward(x, v0, i0, params, flags, out, v_out, i_out) -> None:
     """Runs the model over time; arguments as :func:`.cpu.scan_forward` (tensors)."""
     steps, neurons = x.shape
-    forward, _ = _current_kernels()
     syn = bool(flags & SYN)
-    forward[_grid(neurons)](
+    _forward_kernel[_grid(neurons)](
         x,
         v0,
         i0 if syn else v0,
-        *params,
-        *_strides(params),
+        _packed(params, neurons),
         out,
         v_out,
         i_out if syn else v_out,
@@ -345,20 +322,18 @@ def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results) -> No
     g_out, g_v, g_i = grads
     g_x, g_v0, g_i0, g_p = results
     steps, neurons = x.shape
-    _, backward = _current_kernels()
     syn = bool(flags & SYN)
     broadcast = g_out.numel() > 1 and all(stride == 0 for stride in g_out.stride())
     g_out = g_out[:1, :1].contiguous() if broadcast else g_out.contiguous()
     history = torch.empty((steps, 2, neurons), dtype=torch.float32, device=x.device)
-    backward[_grid(neurons)](
+    _backward_kernel[_grid(neurons)](
         g_out,
         g_v.contiguous(),
         g_i.contiguous() if syn else g_v,
         x,
         v0,
         i0 if syn else v0,
-        *params,
-        *_strides(params),
+        _packed(params, neurons),
         alpha.to(torch.float32),
         history,
         g_x,
