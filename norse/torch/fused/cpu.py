@@ -38,6 +38,7 @@ imported only when this module is, on the first fused CPU call; compiled kernels
 cached on disk (``cache=True``).
 """
 
+import os
 from typing import Callable, List, Tuple
 
 import numpy as np

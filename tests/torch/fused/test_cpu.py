@@ -1,0 +1,43 @@
+"""The Numba kernels of :mod:`norse.torch.fused.cpu`: work split over threads."""
+
+import numpy as np
+import pytest
+
+from norse.torch.fused import cpu
+from norse.torch.fused.spec import LEAK, SPIKE, SYN
+
+
+def test_ranges_cover_all_neurons_in_chunk_aligned_parts():
+    ranges = cpu._ranges(steps=100, neurons=20_000, threads=3)
+    assert len(ranges) == 3
+    assert ranges[0][0] == 0 and ranges[-1][1] == 20_000
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert all(lo % cpu.CHUNK == 0 for lo, _ in ranges)
+    # Too little work for a second thread.
+    assert cpu._ranges(steps=2, neurons=100, threads=4) == [(0, 100)]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_give_the_same_result(threads):
+    rng = np.random.default_rng(0)
+    steps, neurons = 4, 3 * cpu.MIN_WORK_PER_THREAD // 4 + 7
+    x = (3 * rng.standard_normal((steps, neurons)) + 1).astype(np.float32)
+    v0 = rng.random(neurons, dtype=np.float32)
+    params = [np.array([value], np.float32) for value in (0.1, 0.2, 0.0, 1.0, 0.0)]
+    flags = SYN | LEAK | SPIKE
+    results = []
+    for count in (1, threads):
+        out = np.empty_like(x)
+        v_out = np.empty((1, neurons), np.float32)
+        i_out = np.empty((1, neurons), np.float32)
+        cpu.forward_arrays(x, v0, v0, params, flags, out, v_out, i_out, threads=count)
+        grads = [np.empty_like(x), np.empty_like(v0), np.empty_like(v0)]
+        grads.append(np.empty((5, neurons), np.float32))
+        ones = np.ones((1, neurons), np.float32)
+        cpu.backward_arrays(
+            (out, ones, ones), x, v0, v0, params, 100.0, 1, flags, grads, threads=count
+        )
+        results.append([out, v_out, i_out, *grads])
+    assert len(cpu._ranges(steps, neurons, threads)) > 1
+    for single, threaded in zip(*results):
+        assert np.array_equal(single, threaded)
