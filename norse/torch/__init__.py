@@ -15,7 +15,28 @@ from norse.torch.functional.lift import lift  # noqa: E402,F401
 
 # Ready-made networks (Norse 1.1 exports them here too)
 from norse.torch import models  # noqa: E402,F401
-from norse.torch.models.conv import ConvNet, ConvNet4  # noqa: E402,F401
+from norse.torch.models import (  # noqa: E402,F401
+    VGG,
+    ConvNet,
+    ConvNet4,
+    MobileNetV2,
+    mobilenet_v2,
+    vgg11,
+    vgg11_bn,
+    vgg13,
+    vgg13_bn,
+    vgg16,
+    vgg16_bn,
+    vgg19,
+    vgg19_bn,
+)
+from norse.torch.functional.reset import ResetMethod  # noqa: E402,F401
+
+# Whether the optional plotting and TensorBoard packages are installed (Norse 1.1 names)
+import importlib.util as _importlib_util  # noqa: E402
+
+HAS_MATPLOTLIB = _importlib_util.find_spec("matplotlib") is not None
+HAS_TENSORBOARD = _importlib_util.find_spec("tensorboard") is not None
 
 # Plotting helpers (Norse 1.1 exports them here; matplotlib is imported on first use)
 from norse.torch.utils.plot import (  # noqa: E402,F401

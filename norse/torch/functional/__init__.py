@@ -236,3 +236,6 @@ from norse.torch.functional.adjoint.lsnn_adjoint import (
     lsnn_adjoint_step,
     lsnn_feed_forward_adjoint_step,
 )
+
+# Norse 1.1 exposes the SuperSpike module as an attribute of the package
+from norse.torch.functional import superspike

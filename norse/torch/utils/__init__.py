@@ -1,0 +1,3 @@
+from norse.torch.utils import (
+    clone,
+)  # Norse 1.1 path: norse.torch.utils.clone.clone_tensor
