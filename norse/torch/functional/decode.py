@@ -22,6 +22,8 @@ def _check(tensor: torch.Tensor, dimension: int, name: str) -> None:
         raise TypeError(
             f"{name}: tensor must be a torch.Tensor, got {type(tensor).__name__}"
         )
+    if tensor.is_complex():
+        raise TypeError(f"{name}: tensor must be real, got dtype {tensor.dtype}")
     if isinstance(dimension, bool) or not isinstance(dimension, int):
         raise TypeError(f"{name}: dimension must be an int, got {dimension!r}")
     if not -tensor.dim() <= dimension < tensor.dim():

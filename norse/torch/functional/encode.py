@@ -36,7 +36,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 
 from norse.torch.functional.lif import LIFParameters, lif_current_encoder
-from norse.torch.functional.validation import validate_parameters
+from norse.torch.functional.validation import broadcasts_into, validate_parameters
 
 Number = Union[int, float]
 
@@ -56,7 +56,7 @@ def _check_count(value: Any, name: str, minimum: int = 1) -> int:
     """``value`` as an ``int`` (Python int, NumPy integer or integer 0-d tensor);
     ``TypeError`` for other types, ``ValueError`` below ``minimum``."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
-        if value.is_floating_point():
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
             raise TypeError(f"{name} must be an int, got {value!r}")
         value = int(value)
     kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
@@ -88,7 +88,7 @@ def _check_dt(dt: Any) -> float:
 
 
 def _check_f_max(f_max: Any) -> None:
-    if isinstance(f_max, torch.Tensor):
+    if isinstance(f_max, torch.Tensor) and not f_max.is_complex():
         values = f_max.detach()
     elif isinstance(f_max, (int, float)) and not isinstance(f_max, bool):
         values = torch.as_tensor(float(f_max))
@@ -141,6 +141,11 @@ def _rate_arguments(
     floating tensor."""
     x = _float_input(input_values, "input_values")
     _check_f_max(f_max)
+    if isinstance(f_max, torch.Tensor) and not broadcasts_into(f_max.shape, x.shape):
+        raise ValueError(
+            f"f_max has shape {tuple(f_max.shape)}, which does not broadcast to the "
+            f"input shape {tuple(x.shape)} (use a number, or one rate per value)"
+        )
     _check_dt(dt)
     _check_generator(generator, x)
     return x
@@ -434,9 +439,15 @@ def euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _check_scale(scale: Any, label: str = "scale") -> torch.Tensor:
     """``scale`` as a tensor; ``ValueError`` unless every entry is positive and finite."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, torch.Tensor)):
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float, torch.Tensor))
+        or (isinstance(scale, torch.Tensor) and scale.is_complex())
+    ):
         raise TypeError(f"{label} must be a positive number or tensor, got {scale!r}")
     tensor = torch.as_tensor(scale)
+    if tensor.numel() == 0:
+        raise ValueError(f"{label} must not be empty")
     if not bool((torch.isfinite(tensor) & (tensor > 0)).all()):
         raise ValueError(f"{label} must be positive and finite, got {_describe(scale)}")
     return tensor
@@ -492,6 +503,11 @@ def population_encode(
     else:
         scale = _check_scale(scale, "scale")
     scale = scale.to(dtype=x.dtype, device=x.device)
+    if not broadcasts_into(scale.shape, x.shape):
+        raise ValueError(
+            f"scale has shape {tuple(scale.shape)}, which does not broadcast to the "
+            f"input shape {tuple(x.shape)} (use a number, or one scale per value)"
+        )
     if scale.dim() > 0:
         scale = scale.unsqueeze(-1)  # one scale per value, broadcast over the centres
     size = (*x.shape, out_features)

@@ -92,6 +92,8 @@ def validate_parameters(
                 f"{name}.{field} must be a positive, finite inverse time constant "
                 f"(1/s), got {_describe(value)}"
             )
+        if tensor.numel() == 0:
+            continue  # per-neuron values of an empty layer; their shape is checked later
         largest = float(tensor.max()) * dt
         if largest >= 1.0:
             warnings.warn(
@@ -189,7 +191,9 @@ def parameter_shapes(p: Any, name: str = "p") -> ParameterShapes:
     return tuple(found)
 
 
-def _broadcasts_into(shape: Tuple[int, ...], target: Tuple[int, ...]) -> bool:
+def broadcasts_into(shape: Sequence[int], target: Sequence[int]) -> bool:
+    """Whether a tensor of ``shape`` broadcasts to ``target`` without enlarging it."""
+    shape, target = tuple(shape), tuple(target)
     if len(shape) > len(target):
         return False
     return all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
@@ -206,7 +210,7 @@ def check_parameter_shapes(
     ``dtype``, floating parameters must also have that dtype (``TypeError``)."""
     state_shape = tuple(state_shape)
     for label, shape, kind in shapes:
-        if not _broadcasts_into(shape, state_shape):
+        if not broadcasts_into(shape, state_shape):
             raise ValueError(
                 f"{label} has shape {shape}, which does not broadcast to the state "
                 f"shape {state_shape} (per-neuron parameters must have the shape of "

@@ -52,7 +52,13 @@ class _DelayModule(torch.nn.Module):
         max_delay: Optional[int] = None,
     ):
         super().__init__()
-        delays = torch.as_tensor(delays)
+        try:
+            delays = torch.as_tensor(delays)
+        except (RuntimeError, TypeError):
+            raise TypeError(
+                f"delays must be a tensor (or sequence) of numbers of steps, got "
+                f"{type(delays).__name__} {delays!r}"
+            ) from None
         if delays.numel() == 0:
             raise ValueError("delays must not be empty")
         if delays.is_complex() or delays.dtype == torch.bool:

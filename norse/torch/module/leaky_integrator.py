@@ -66,6 +66,7 @@ class LILinearCell(_NeuronModule):
 
     state_type = LIState
     initial_values = {"v": "v_leak"}
+    dtype_bound_tensors = ("input_weights",)
 
     def __init__(
         self,

@@ -89,6 +89,7 @@ class CoupledCompartments(NestedNeuronModule):
 
 class _FeedForwardCompartments(CoupledCompartments):
     dtype_bound_tensors = ("g_coupling",)
+    full_shape_state_fields = ("v",)  # multiplied with g_coupling
 
     def __init__(
         self, g_coupling: torch.Tensor, p: Optional[NamedTuple] = None, **kwargs: Any
@@ -104,6 +105,7 @@ class _FeedForwardCompartments(CoupledCompartments):
 
 class _RecurrentCompartments(CoupledCompartments):
     dtype_bound_tensors = ("input_weights", "recurrent_weights", "g_coupling")
+    full_shape_state_fields = ("z", "v")
 
     def __init__(
         self,

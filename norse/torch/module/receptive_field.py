@@ -25,6 +25,7 @@ from norse.torch.functional.receptive_field import (
     spatial_receptive_fields_with_derivatives,
     temporal_scale_distribution,
 )
+from norse.torch.functional.validation import check_input
 from norse.torch.module.leaky_integrator_box import LIBoxCell
 from norse.torch.module.snn import SNNCell
 
@@ -374,6 +375,7 @@ class TemporalReceptiveField(torch.nn.Module):
         self.n_scales = n_scales
 
     def forward(self, x: torch.Tensor, state: Optional[Any] = None):
+        check_input(x, "x")
         if x.dim() < self.rf_dimension:
             raise ValueError(
                 f"x must end in the {self.rf_dimension} dimension(s) of shape, got "

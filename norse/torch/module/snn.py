@@ -147,6 +147,7 @@ def _check_state_tree(
     name: str,
     fields: Optional[Tuple[Tuple[str, ...], Dict[str, Any]]] = None,
     dtype: Optional[torch.dtype] = None,
+    full_shape: Tuple[str, ...] = (),
 ) -> None:
     if not isinstance(state, tuple) or not hasattr(state, "_fields"):
         raise TypeError(
@@ -163,7 +164,7 @@ def _check_state_tree(
         label = f"{name}.{field}"
         if isinstance(value, tuple):
             nested = fields[1].get(field) if fields is not None else None
-            _check_state_tree(value, shape, reference, label, nested, dtype)
+            _check_state_tree(value, shape, reference, label, nested, dtype, full_shape)
             continue
         if not isinstance(value, torch.Tensor):
             raise TypeError(
@@ -178,9 +179,18 @@ def _check_state_tree(
             raise ValueError(
                 f"{label} is on device {value.device} but the input is on {reference.device}"
             )
-        if value.is_complex():
-            # integer and bool states promote exactly (Norse 1.1 accepts torch.tensor(0))
-            raise TypeError(f"{label} must be a real tensor, got dtype {value.dtype}")
+        if value.is_complex() or value.dtype == torch.bool:
+            # integer states promote exactly (Norse 1.1 accepts torch.tensor(0)); bool
+            # states fail in the step's arithmetic (1 - z)
+            raise TypeError(
+                f"{label} must be a real tensor (not complex or bool), got dtype "
+                f"{value.dtype}; convert it with .float()"
+            )
+        if value.dim() == 0 and field in full_shape:
+            raise ValueError(
+                f"{label} must have shape {shape} (it is multiplied with the recurrent "
+                f"weights), got a scalar"
+            )
         if (
             dtype is not None
             and value.dtype != dtype
@@ -212,6 +222,8 @@ class _NeuronModule(torch.nn.Module):
     #: Module tensors multiplied with the input or state (weights, coupling matrices):
     #: they fix the dtype and device of the input, the state and per-neuron parameters.
     dtype_bound_tensors: Tuple[str, ...] = ()
+    #: State fields that cannot be scalars (those multiplied with weight matrices).
+    full_shape_state_fields: Tuple[str, ...] = ()
 
     def _setup(
         self,
@@ -365,6 +377,7 @@ class _NeuronModule(torch.nn.Module):
             "state",
             self.__dict__.get("_state_fields"),
             dtype,
+            self.full_shape_state_fields,
         )
         return state
 
@@ -373,6 +386,7 @@ class _RecurrentWeights:
     """Input and recurrent weight set-up shared by the two recurrent forms."""
 
     dtype_bound_tensors = ("input_weights", "recurrent_weights")
+    full_shape_state_fields = ("z",)
 
     def _setup_weights(
         self,
@@ -383,8 +397,13 @@ class _RecurrentWeights:
         autapses: bool,
     ) -> None:
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, torch.Tensor):
-                value = int(value)
+            if (
+                isinstance(value, torch.Tensor)
+                and value.numel() == 1
+                and not (value.is_floating_point() or value.is_complex())
+                and value.dtype != torch.bool
+            ):
+                value = int(value)  # an integer tensor (a float one stays an error)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         input_size, hidden_size = int(input_size), int(hidden_size)
