@@ -9,6 +9,7 @@ metrics so far, and batches are shuffled from ``seed + epoch``.
 """
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -19,7 +20,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import numpy as np
 import torch
@@ -54,17 +65,18 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename it over
-    ``path``: a crash leaves either the old or the new checkpoint, never half of one."""
+@contextlib.contextmanager
+def _atomic_file(path: Path, mode: str) -> Iterator[Any]:
+    """A stream to a temporary file in the folder of ``path``, flushed to disk and
+    renamed over ``path`` when the block ends without error (removed otherwise)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=path.name, suffix=".tmp"
     )
     try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
+        with os.fdopen(handle, mode) as stream:
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -72,6 +84,19 @@ def atomic_save(obj: Any, path: Path) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename it over
+    ``path``: a crash leaves either the old or the new checkpoint, never half of one."""
+    with _atomic_file(path, "wb") as stream:
+        torch.save(obj, stream)
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    """Writes ``text`` to ``path`` atomically (as :func:`atomic_save`)."""
+    with _atomic_file(path, "w") as stream:
+        stream.write(text)
 
 
 def _rng_states() -> Dict[str, Any]:
@@ -196,6 +221,13 @@ def fit(
         best = checkpoint.get("best")
         if checkpoint.get("stopped"):
             first_epoch = epochs  # it had stopped early: nothing left to do
+        if metrics_path is not None:
+            # A run killed after appending an epoch's metrics but before saving its
+            # checkpoint repeats that epoch: keep the metrics of the checkpoint only.
+            _atomic_write_text(
+                "".join(json.dumps(row) + "\n" for row in history.epochs),
+                metrics_path,
+            )
     elif metrics_path is not None and metrics_path.exists():
         metrics_path.unlink()  # a fresh run starts a fresh metrics file
 
