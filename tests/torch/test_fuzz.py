@@ -282,3 +282,32 @@ def test_constructors(name, data):
     if module is not None:
         x = data.draw(tensors(min_dims=1, max_dims=3, last=3))
         _call("constructors", module, x)
+
+
+@FUZZ
+@given(data=st.data())
+def test_stdp_linear(data):
+    """STDP on a linear layer: random spikes, weights and traces (often mismatched)."""
+    batch, n_pre, n_post = (data.draw(st.integers(1, 3)) for _ in range(3))
+    shapes = {
+        "z_pre": (batch, n_pre),
+        "z_post": (batch, n_post),
+        "w": (n_post, n_pre),
+        "t_pre": (batch, n_pre),
+        "t_post": (batch, n_post),
+    }
+    values = {}
+    for name, shape in shapes.items():
+        if data.draw(st.integers(0, 3)):  # mostly the right shape and a float dtype
+            values[name] = torch.rand(shape)
+        else:
+            values[name] = data.draw(inputs(max_dims=3))
+    algorithm = data.draw(
+        st.sampled_from(["additive", "multiplicative_pow", "hebbian", 3])
+    )
+    p = _call("stdp", norse.STDPParameters, stdp_algorithm=algorithm)
+    if p is None:
+        return
+    state = norse.STDPState(values["t_pre"], values["t_post"])
+    arguments = (values["z_pre"], values["z_post"], values["w"], state, p)
+    _call("stdp", norse.stdp_step_linear, *arguments)

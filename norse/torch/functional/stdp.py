@@ -268,6 +268,35 @@ def _check_shape(value: torch.Tensor, name: str, shape: Tuple[int, ...]) -> None
         )
 
 
+def _check_arguments(z_pre: Any, z_post: Any, w: Any, state: Any) -> None:
+    """Spikes, weights and traces must be floating tensors, the spikes and traces of one
+    dtype (the einsum products need it); ``state`` an :class:`STDPState`."""
+    if not isinstance(state, STDPState):
+        raise TypeError(f"state_stdp must be an STDPState, got {type(state).__name__}")
+    tensors = {
+        "z_pre": z_pre,
+        "z_post": z_post,
+        "w": w,
+        "state_stdp.t_pre": state.t_pre,
+        "state_stdp.t_post": state.t_post,
+    }
+    for name, value in tensors.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"{name} must be a torch.Tensor, got {type(value).__name__}"
+            )
+        if not value.is_floating_point():
+            raise TypeError(
+                f"{name} must be a floating-point tensor, got dtype {value.dtype} "
+                f"(convert spikes with .float())"
+            )
+    # the weights may differ (the update promotes), the spikes and traces meet in einsum
+    del tensors["w"]
+    if len({value.dtype for value in tensors.values()}) > 1:
+        found = ", ".join(f"{name} {value.dtype}" for name, value in tensors.items())
+        raise TypeError(f"spikes and traces must have one dtype, got {found}")
+
+
 def _traces(
     z_pre: torch.Tensor,
     z_post: torch.Tensor,
@@ -313,6 +342,7 @@ def stdp_step_linear(
     Returns:
         The updated weights and the new :class:`STDPState`.
     """
+    _check_arguments(z_pre, z_post, w, state_stdp)
     if z_pre.dim() != 2 or z_post.dim() != 2 or z_pre.shape[0] != z_post.shape[0]:
         raise ValueError(
             "z_pre and z_post must have shapes (batch, n_pre) and (batch, n_post), got "
@@ -350,6 +380,7 @@ def stdp_step_conv2d(
     Returns:
         The updated kernel and the new :class:`STDPState`.
     """
+    _check_arguments(z_pre, z_post, w, state_stdp)
     if z_pre.dim() != 4 or z_post.dim() != 4 or w.dim() != 4:
         raise ValueError(
             "z_pre, z_post and w must be 4-d: (batch, c_in, h, w), (batch, c_out, h', w') "
