@@ -47,6 +47,7 @@ from typing import Any, Tuple, Union
 import torch
 
 from norse.torch.functional.heaviside import heaviside
+from norse.torch.functional.validation import check_input
 
 Scalar = Union[float, torch.Tensor]
 
@@ -281,15 +282,7 @@ def _check_arguments(z_pre: Any, z_post: Any, w: Any, state: Any) -> None:
         "state_stdp.t_post": state.t_post,
     }
     for name, value in tensors.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(
-                f"{name} must be a torch.Tensor, got {type(value).__name__}"
-            )
-        if not value.is_floating_point():
-            raise TypeError(
-                f"{name} must be a floating-point tensor, got dtype {value.dtype} "
-                f"(convert spikes with .float())"
-            )
+        check_input(value, name)
     # the weights may differ (the update promotes), the spikes and traces meet in einsum
     del tensors["w"]
     if len({value.dtype for value in tensors.values()}) > 1:
