@@ -150,6 +150,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--long-steps", type=int, nargs="*", default=[250, 500, 1000])
+    parser.add_argument(
+        "--long-impls",
+        nargs="*",
+        default=["fused", "reference", "norse11"],
+        help="implementations measured on the long sequences (the loops take minutes)",
+    )
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--norse11-python", default="/work/refvenv/bin/python")
     args = parser.parse_args()
@@ -175,6 +181,8 @@ def main() -> None:
     print("Long sequences, fwd+bwd (one run each, after warm-up):")
     for steps in args.long_steps:
         for python, impl in implementations:
+            if impl not in args.long_impls:
+                continue
             long_args = argparse.Namespace(**{**vars(args), "steps": steps})
             result = _run_worker(python, impl, long_args, ["--memory-only"])
             print(

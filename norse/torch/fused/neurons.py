@@ -55,7 +55,7 @@ class _Model(NamedTuple):
 def _triton_available() -> bool:
     try:
         import triton  # noqa: F401
-    except ImportError:
+    except Exception:  # not installed, or unusable with this PyTorch/driver
         return False
     return True
 
