@@ -175,11 +175,11 @@ def check_parameter_type(p: Any, expected: type, name: str = "p") -> None:
             check_parameter_type(value, kind, f"{name}.{field}")
 
 
-ParameterShapes = Tuple[Tuple[str, Tuple[int, ...], torch.dtype], ...]
+ParameterShapes = Tuple[Tuple[str, Tuple[int, ...], torch.dtype, torch.device], ...]
 
 
 def parameter_shapes(p: Any, name: str = "p") -> ParameterShapes:
-    """The ``(name, shape, dtype)`` of every tensor in ``p`` (nested tuples included)
+    """``(name, shape, dtype, device)`` of every tensor in ``p`` (nested tuples included)
     with at least one dimension: the per-neuron parameters that must broadcast to the
     state shape. Worked out once when the parameters are set."""
     found = []
@@ -187,7 +187,9 @@ def parameter_shapes(p: Any, name: str = "p") -> ParameterShapes:
         if _is_namedtuple(value):
             found.extend(parameter_shapes(value, f"{name}.{field}"))
         elif isinstance(value, torch.Tensor) and value.dim() > 0:
-            found.append((f"{name}.{field}", tuple(value.shape), value.dtype))
+            found.append(
+                (f"{name}.{field}", tuple(value.shape), value.dtype, value.device)
+            )
     return tuple(found)
 
 
@@ -203,13 +205,21 @@ def check_parameter_shapes(
     shapes: ParameterShapes,
     state_shape: Sequence[int],
     dtype: Optional[torch.dtype] = None,
+    device: Optional[torch.device] = None,
 ) -> None:
     """Raises a ``ValueError`` for a per-neuron parameter (from :func:`parameter_shapes`)
     that does not broadcast to ``state_shape`` without enlarging it: a parameter of shape
     ``(2, 1, 3)`` would silently turn a ``(2, 3)`` state into ``(2, 2, 3)``. With
-    ``dtype``, floating parameters must also have that dtype (``TypeError``)."""
+    ``dtype``, floating parameters must also have that dtype (``TypeError``); with
+    ``device``, be on that device (``ValueError``; shared, 0-d parameters may stay on the
+    CPU, as PyTorch allows)."""
     state_shape = tuple(state_shape)
-    for label, shape, kind in shapes:
+    for label, shape, kind, where in shapes:
+        if device is not None and where != device:
+            raise ValueError(
+                f"{label} is on device {where} but the input is on {device}; move the "
+                f"module with .to({str(device)!r})"
+            )
         if not broadcasts_into(shape, state_shape):
             raise ValueError(
                 f"{label} has shape {shape}, which does not broadcast to the state "
@@ -331,7 +341,9 @@ def check_step_arguments(
     if parameter_type is not None:
         check_parameter_type(p, parameter_type)
     _validate_parameter_tree(p, dt, "p", extra_methods)
-    check_parameter_shapes(parameter_shapes(p), input_tensor.shape)
+    check_parameter_shapes(
+        parameter_shapes(p), input_tensor.shape, device=input_tensor.device
+    )
     if state_type is not None:
         check_state(state, state_type, input_tensor.shape, input_tensor)
 

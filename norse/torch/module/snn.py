@@ -367,7 +367,9 @@ class _NeuronModule(torch.nn.Module):
                     check_tensors_match(input_tensor, ((name, tensor),))
         shapes = self.__dict__.get("_parameter_shapes")
         if shapes:
-            check_parameter_shapes(shapes, self._state_shape(input_tensor), dtype)
+            check_parameter_shapes(
+                shapes, self._state_shape(input_tensor), dtype, input_tensor.device
+            )
         if state is None:
             return self.state_fallback(input_tensor)
         _check_state_tree(

@@ -56,7 +56,7 @@ def test_parameter_type_is_compared_field_by_field_and_level_by_level():
 def test_per_neuron_parameters_must_broadcast_without_enlarging_the_state():
     p = LIFParameters(v_th=torch.ones(3), tau_mem_inv=torch.full((2, 1, 3), 100.0))
     shapes = parameter_shapes(p)
-    assert [label for label, _, _ in shapes] == ["p.tau_mem_inv", "p.v_th"]
+    assert [label for label, *_ in shapes] == ["p.tau_mem_inv", "p.v_th"]
     check_parameter_shapes(shapes[1:], (5, 3))
     with pytest.raises(
         ValueError, match=r"p.tau_mem_inv has shape \(2, 1, 3\).*\(2, 3\)"
@@ -64,6 +64,8 @@ def test_per_neuron_parameters_must_broadcast_without_enlarging_the_state():
         check_parameter_shapes(shapes, (2, 3))
     with pytest.raises(TypeError, match="p.v_th has dtype torch.float32.*float64"):
         check_parameter_shapes(shapes[1:], (5, 3), torch.float64)
+    with pytest.raises(ValueError, match="p.v_th is on device cpu but the input is on"):
+        check_parameter_shapes(shapes[1:], (5, 3), device=torch.device("meta"))
 
 
 def test_tensors_must_match_the_input_dtype_and_device():
@@ -150,6 +152,12 @@ def test_per_neuron_parameters_are_checked_against_the_state_shape():
         layer(torch.rand(5, 2, 3))
     out, state = norse.LIF(LIFParameters(v_th=torch.ones(3)))(torch.rand(5, 2, 3))
     assert state.v.shape == (2, 3)
+    # per-neuron parameters on another device than the input
+    layer = norse.LIF(LIFParameters(v_th=torch.ones(3))).to("meta")
+    with pytest.raises(
+        ValueError, match="p.v_th is on device meta but the input is on cpu"
+    ):
+        layer(torch.rand(5, 2, 3))
 
 
 def test_weights_fix_the_dtype_of_input_state_and_parameters():
