@@ -10,25 +10,25 @@ its backward through :func:`torch.library.register_autograd`.
 
 Shapes (``T`` steps, ``M`` neurons, batch included):
 
-* ``x``: ``(T, M)``; ``v0``, ``i0``: ``(M,)`` (``i0`` is empty for models without a
-  synaptic current);
-* ``a_mem = dt * tau_mem_inv``, ``a_syn = dt * tau_syn_inv``, ``v_leak``, ``v_th``,
-  ``v_reset``: ``(1,)`` (shared) or ``(M,)`` (per neuron), in the dtype of ``x``;
+* ``x``: ``(T, M)``;
+* ``states``: ``[v0, i0, b0]`` (voltage, synaptic current, adaptive threshold), each
+  ``(M,)``, or empty (``(0,)``) for a state the model lacks;
+* ``params``: ``[a_mem, a_syn, v_leak, v_th, v_reset, a_adapt, beta]`` with
+  ``a_* = dt * tau_*_inv``, each ``(1,)`` (shared) or ``(M,)`` (per neuron), in the
+  compute dtype (that of the states);
 * ``alpha``: ``(1,)``, the surrogate sharpness;
-* outputs: spikes (or voltages) ``(T, M)``, and ``v``, ``i`` as ``(T, M)`` records or
-  ``(M,)`` final states.
+* outputs: spikes (or voltages) ``(T, M)`` in the dtype of ``x``, and ``v``, ``i``, ``b``
+  as ``(T, M)`` records, ``(M,)`` final states, or empty.
 
 Between forward and backward only the inputs are kept: the backward replays the
-forward dynamics from the initial state (see :mod:`.cpu`).
+forward dynamics from the initial state (see :mod:`.cpu`, :mod:`.cuda`).
 """
 
 import importlib
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
-
-from norse.torch.fused.spec import SYN
 
 #: The kernel module of each device type (:mod:`.cpu`, :mod:`.cuda`), imported on first
 #: use; both provide ``scan_forward`` and ``scan_backward`` on tensors. (The tests route
@@ -40,92 +40,94 @@ def _backend(x: Tensor):
     return importlib.import_module(BACKENDS[x.device.type])
 
 
+def _scan_outputs(x: Tensor, states: List[Tensor], record: bool):
+    shape = (x.shape[0], x.shape[1]) if record else (x.shape[1],)
+    outputs = [torch.empty_like(x)]
+    for state in states:
+        outputs.append(state.new_empty(shape if state.numel() else (0,)))
+    return tuple(outputs)
+
+
 @torch.library.custom_op("norse::neuron_scan", mutates_args=())
 def neuron_scan(
     x: Tensor,
-    v0: Tensor,
-    i0: Tensor,
+    states: List[Tensor],
     params: List[Tensor],
     alpha: Tensor,
     method: int,
     flags: int,
     record: bool,
-) -> Tuple[Tensor, Tensor, Tensor]:
-    """Runs a neuron model over time; returns ``(outputs, v, i)`` (see the module doc)."""
-    out, v_out, i_out = _scan_outputs(x, v0, flags, record)
-    _backend(x).scan_forward(x, v0, i0, params, flags, out, v_out, i_out)
-    return out, v_out, i_out
-
-
-def _scan_outputs(x: Tensor, v0: Tensor, flags: int, record: bool):
-    shape = (x.shape[0], x.shape[1]) if record else (x.shape[1],)
-    v_out = x.new_empty(shape, dtype=v0.dtype)
-    i_out = x.new_empty(shape if flags & SYN else (0,), dtype=v0.dtype)
-    return torch.empty_like(x), v_out, i_out
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Runs a neuron model over time; returns ``(outputs, v, i, b)`` (see the module
+    doc)."""
+    out, *state_out = _scan_outputs(x, states, record)
+    _backend(x).scan_forward(x, states, params, flags, out, state_out)
+    return (out, *state_out)
 
 
 @neuron_scan.register_fake
-def _(x, v0, i0, params, alpha, method, flags, record):
-    return _scan_outputs(x, v0, flags, record)
+def _(x, states, params, alpha, method, flags, record):
+    return _scan_outputs(x, states, record)
+
+
+def _backward_outputs(x: Tensor, states: List[Tensor], params: List[Tensor]):
+    g_states0 = [torch.empty_like(state) for state in states]
+    g_p = states[0].new_empty((len(params), x.shape[1]))
+    return (torch.empty_like(x), *g_states0, g_p)
 
 
 @torch.library.custom_op("norse::neuron_scan_backward", mutates_args=())
 def neuron_scan_backward(
     g_out: Tensor,
-    g_v: Tensor,
-    g_i: Tensor,
+    g_states: List[Tensor],
     x: Tensor,
-    v0: Tensor,
-    i0: Tensor,
+    states: List[Tensor],
     params: List[Tensor],
     alpha: Tensor,
     method: int,
     flags: int,
-) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Backpropagation through time of :func:`neuron_scan`.
 
-    ``g_out``: ``(T, M)``; ``g_v``, ``g_i``: gradients of the ``v``, ``i`` outputs (``(T, M)``
-    records or ``(M,)``). Returns ``(g_x, g_v0, g_i0, g_p)`` with ``g_p`` the ``(5, M)``
-    per-neuron gradients of the parameters.
+    ``g_out``: ``(T, M)``; ``g_states``: gradients of the ``v``, ``i``, ``b`` outputs.
+    Returns ``(g_x, g_v0, g_i0, g_b0, g_p)`` with ``g_p`` the per-neuron gradients of the
+    parameters, ``(7, M)``.
     """
-    results = _backward_outputs(x, v0, flags)
+    g_x, *g_states0, g_p = _backward_outputs(x, states, params)
     _backend(x).scan_backward(
-        (g_out, g_v, g_i), x, v0, i0, params, alpha, method, flags, results
+        g_out, g_states, x, states, params, alpha, method, flags, g_x, g_states0, g_p
     )
-    return results
-
-
-def _backward_outputs(x: Tensor, v0: Tensor, flags: int):
-    g_i0 = torch.empty_like(v0) if flags & SYN else v0.new_empty(0)
-    return (
-        torch.empty_like(x),
-        torch.empty_like(v0),
-        g_i0,
-        v0.new_empty((5, x.shape[1])),
-    )
+    return (g_x, *g_states0, g_p)
 
 
 @neuron_scan_backward.register_fake
-def _(g_out, g_v, g_i, x, v0, i0, params, alpha, method, flags):
-    return _backward_outputs(x, v0, flags)
+def _(g_out, g_states, x, states, params, alpha, method, flags):
+    return _backward_outputs(x, states, params)
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x, v0, i0, params, alpha, method, flags, record = inputs
-    ctx.save_for_backward(x, v0, i0, alpha, *params)
+    x, states, params, alpha, method, flags, record = inputs
+    ctx.save_for_backward(x, alpha, *states, *params)
+    ctx.counts = (len(states), len(params))
     ctx.method = method
     ctx.flags = flags
 
 
-def _backward(ctx, g_out: Tensor, g_v: Tensor, g_i: Tensor):
-    x, v0, i0, alpha, *params = ctx.saved_tensors
-    syn = (ctx.flags & SYN) != 0
-    if not syn:
-        g_i = x.new_empty(0)
-    g_x, g_v0, g_i0, g_p = torch.ops.norse.neuron_scan_backward(
-        g_out, g_v, g_i, x, v0, i0, params, alpha, ctx.method, ctx.flags
+def _backward(ctx, g_out: Tensor, *g_states: Tensor):
+    x, alpha, *saved = ctx.saved_tensors
+    states, params = saved[: ctx.counts[0]], saved[ctx.counts[0] :]
+    # Absent states have empty outputs; their (materialised) gradients are empty too.
+    g_states = [
+        grad if state.numel() else state for grad, state in zip(g_states, states)
+    ]
+    g_x, *g_states0, g_p = torch.ops.norse.neuron_scan_backward(
+        g_out, g_states, x, states, params, alpha, ctx.method, ctx.flags
     )
-    needs_x, needs_v0, needs_i0, needs_params = ctx.needs_input_grad[:4]
+    needs_x, needs_states, needs_params = ctx.needs_input_grad[:3]
+    g_states0 = [
+        grad if (needed and state.numel()) else None
+        for grad, state, needed in zip(g_states0, states, needs_states)
+    ]
     g_params = []
     for row, (value, needed) in enumerate(zip(params, needs_params)):
         grad = None
@@ -134,16 +136,8 @@ def _backward(ctx, g_out: Tensor, g_v: Tensor, g_i: Tensor):
             if value.numel() == 1:
                 grad = grad.sum().reshape(value.shape)
         g_params.append(grad)
-    return (
-        g_x if needs_x else None,
-        g_v0 if needs_v0 else None,
-        g_i0 if needs_i0 and syn else None,
-        g_params,
-        None,  # alpha: detached, as in the reference threshold
-        None,
-        None,
-        None,
-    )
+    # alpha is detached, as in the reference threshold; the rest are static arguments.
+    return g_x if needs_x else None, g_states0, g_params, None, None, None, None
 
 
 torch.library.register_autograd(
@@ -153,28 +147,15 @@ torch.library.register_autograd(
 
 def scan(
     x: Tensor,
-    v0: Tensor,
-    i0: Optional[Tensor],
+    states: Sequence[Tensor],
     params: Sequence[Tensor],
     alpha: Tensor,
     method: int,
     flags: int,
     record: bool,
-) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
-    """Calls :func:`neuron_scan` on prepared inputs (see the module doc for the shapes).
-
-    ``params`` is ``(a_mem, a_syn, v_leak, v_th, v_reset)``; ``i0`` is ``None`` for models
-    without a synaptic current. Returns ``(outputs, v, i)`` with ``i`` ``None`` for those.
-    """
-    syn = (flags & SYN) != 0
-    out, v, i = torch.ops.norse.neuron_scan(
-        x,
-        v0,
-        i0 if syn else x.new_empty(0),
-        list(params),
-        alpha,
-        method,
-        flags,
-        record,
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Calls :func:`neuron_scan` on prepared inputs (see the module doc for the shapes):
+    returns ``(outputs, v, i, b)``, with empty tensors for states the model lacks."""
+    return torch.ops.norse.neuron_scan(
+        x, list(states), list(params), alpha, method, flags, record
     )
-    return out, v, (i if syn else None)

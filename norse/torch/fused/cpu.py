@@ -45,7 +45,15 @@ import numpy as np
 import torch
 from numba import njit
 
-from norse.torch.fused.spec import BOX, LEAK, SPIKE, SUBTRACT, SURROGATE_CODES, SYN
+from norse.torch.fused.spec import (
+    ADAPT,
+    BOX,
+    LEAK,
+    SPIKE,
+    SUBTRACT,
+    SURROGATE_CODES,
+    SYN,
+)
 
 #: Neurons per chunk (contiguous lanes of the vectorised inner loop).
 CHUNK = 512
@@ -103,204 +111,225 @@ def _surrogate_row(method, s, out, n, consts):
 @njit(inline="always", cache=True, error_model="numpy")
 def _membrane(v, j, am, vl, flags):
     """The membrane update before the reset: ``(v_d, d)`` from the voltage ``v`` and the
-    current ``j`` after the input jump (for models without SYN, ``j`` is the input)."""
+    current ``j`` that drives it (for models without SYN or ADAPT, ``j`` is the input)."""
     d = (j + vl) - v if (flags & BOX) != 0 else (vl - v) + j
     vd = v + am * d if (flags & LEAK) != 0 else v + j
     return vd, d
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _step(xt, v, i, am, asy, vl, th, vr, flags, one):
-    """One Euler step of one neuron: ``(output, v', i', j)``, with ``j`` the current
-    after the input jump. Written with selects so that the lane loop vectorises."""
+def _threshold(vd, b, th, aa, flags):
+    """``(s, b_d)``: the distance to the threshold and the decayed adaptive threshold
+    ``b_d = b + a_a (v_th - b)`` (ADAPT; else the threshold is ``v_th``)."""
+    bd = b + aa * (th - b)
+    return (vd - bd if (flags & ADAPT) != 0 else vd - th), bd
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _step(xt, v, i, b, lanes, k, flags, one):
+    """One Euler step of lane ``k``: ``(output, v', i', b', j)``, with ``j`` the current
+    that drives the membrane. Parameters come from the lane buffer. Written with selects
+    so that the lane loop vectorises."""
     syn = (flags & SYN) != 0
+    adapt = (flags & ADAPT) != 0
     spike = (flags & SPIKE) != 0
-    j = i + xt if syn else xt
-    vd, _ = _membrane(v, j, am, vl, flags)
-    i_new = j - asy * j if syn else i
-    s = vd - th
+    # LSNN (ADAPT): the input reaches the current after the decay, the voltage a step later.
+    j = i if adapt else (i + xt if syn else xt)
+    vd, _ = _membrane(v, j, lanes[_AM, k], lanes[_VL, k], flags)
+    i_decayed = j - lanes[_AS, k] * j
+    i_new = (i_decayed + xt if adapt else i_decayed) if (syn | adapt) else i
+    s, bd = _threshold(vd, b, lanes[_TH, k], lanes[_AA, k], flags)
     fired = (s > 0) & spike
-    v_new = (s if (flags & SUBTRACT) != 0 else vr) if fired else vd
+    v_new = (s if (flags & SUBTRACT) != 0 else lanes[_VR, k]) if fired else vd
+    b_new = ((bd + lanes[_BETA, k]) if fired else bd) if adapt else b
     output = (one if fired else one - one) if spike else vd
-    return output, v_new, i_new, j
+    return output, v_new, i_new, b_new, j
 
 
-# Rows of the per-thread lane buffer ``(LANE_ROWS, CHUNK)``. One buffer of constant shape
-# (rather than one array per quantity) lets LLVM see a single object at constant offsets,
-# which keeps the number of runtime alias checks low enough for the lane loops to
-# vectorise.
-_AM, _AS, _VL, _TH, _VR, _V, _I, _LV, _LI, _S, _SG, _VD, _J, _D, _GO = range(15)
-_G_AM, _G_AS, _G_VL, _G_TH, _G_VR = range(15, 20)
-LANE_ROWS = 20
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _fill_row(lanes, row, values, lo, n):
-    """``lanes[row, :n] = values[lo:lo + n]``; a length-1 ``values`` is broadcast."""
-    if values.shape[0] == 1:
-        lanes[row, :n] = values[0]
-    else:
-        lanes[row, :n] = values[lo : lo + n]
+# Rows of the per-thread lane buffer ``(LANE_ROWS, CHUNK)``: parameters (in the order of
+# ``params``), state, adjoints, per-step temporaries and parameter gradients (in the
+# order of ``params``). One buffer of constant shape (rather than one array per
+# quantity) lets LLVM see a single object at constant offsets, which keeps the number of
+# runtime alias checks low enough for the lane loops to vectorise.
+_AM, _AS, _VL, _TH, _VR, _AA, _BETA = range(7)
+_V, _I, _B = range(7, 10)
+_LV, _LI, _LB = range(10, 13)
+_S, _SG, _VD, _J, _D, _GO, _THB = range(13, 20)
+_G_AM, _G_AS, _G_VL, _G_TH, _G_VR, _G_AA, _G_BETA = range(20, 27)
+LANE_ROWS = 27
+#: Parameters per model: a_mem, a_syn, v_leak, v_th, v_reset, a_adapt, beta.
+PARAMETERS = 7
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _fill_lanes(lanes, lo, n, v0, i0, params, syn):
-    """Loads the parameters (rows ``_AM`` to ``_VR``) and the initial state of neurons
-    ``lo:lo + n``."""
-    for row in range(_VR + 1):
-        _fill_row(lanes, row, params[row], lo, n)
-    lanes[_V, :n] = v0[lo : lo + n]
-    if syn:
-        lanes[_I, :n] = i0[lo : lo + n]
-    else:
-        lanes[_I, :n] = 0
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _lane_step(xt, v, i, lanes, k, flags, one):
-    """:func:`_step` of lane ``k`` with its parameters from the lane buffer."""
-    return _step(
-        xt,
-        v,
-        i,
-        lanes[_AM, k],
-        lanes[_AS, k],
-        lanes[_VL, k],
-        lanes[_TH, k],
-        lanes[_VR, k],
-        flags,
-        one,
-    )
+def _fill_lanes(lanes, lo, n, states, params):
+    """Loads the parameters and the initial state (empty arrays: zero) of neurons
+    ``lo:lo + n``; a length-1 parameter is broadcast."""
+    for row in range(PARAMETERS):
+        values = params[row]
+        if values.shape[0] == 1:
+            lanes[row, :n] = values[0]
+        else:
+            lanes[row, :n] = values[lo : lo + n]
+    for index in range(3):
+        if states[index].shape[0] > 0:
+            lanes[_V + index, :n] = states[index][lo : lo + n]
+        else:
+            lanes[_V + index, :n] = 0
 
 
 @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
-def _forward_range(x, v0, i0, params, flags, out, v_out, i_out, start, stop):
-    """:func:`scan_forward` for the neurons ``start:stop``."""
+def _forward_range(x, states, params, flags, out, state_out, start, stop):
+    """:func:`forward_arrays` for the neurons ``start:stop``."""
     steps = x.shape[0]
-    syn = (flags & SYN) != 0
-    record = v_out.shape[0] == steps and steps > 1
+    record = state_out[0].shape[0] == steps and steps > 1
     one = np.ones(1, x.dtype)[0]
     lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
     for lo in range(start, stop, CHUNK):
         n = min(CHUNK, stop - lo)
-        _fill_lanes(lanes, lo, n, v0, i0, params, syn)
+        _fill_lanes(lanes, lo, n, states, params)
         for t in range(steps):
             # Row slices: non-negative lane indices keep the lane loop vectorisable.
             x_row = x[t, lo : lo + n]
             out_row = out[t, lo : lo + n]
             for k in range(n):
-                o, v_new, i_new, _ = _lane_step(
-                    x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
+                o, v_new, i_new, b_new, _ = _step(
+                    x_row[k],
+                    lanes[_V, k],
+                    lanes[_I, k],
+                    lanes[_B, k],
+                    lanes,
+                    k,
+                    flags,
+                    one,
                 )
                 out_row[k] = o
                 lanes[_V, k] = v_new
                 lanes[_I, k] = i_new
+                lanes[_B, k] = b_new
             if record:
-                v_out[t, lo : lo + n] = lanes[_V, :n]
-                if syn:
-                    i_out[t, lo : lo + n] = lanes[_I, :n]
+                _store_states(state_out, t, lanes, lo, n)
         if not record:
-            v_out[0, lo : lo + n] = lanes[_V, :n]
-            if syn:
-                i_out[0, lo : lo + n] = lanes[_I, :n]
+            _store_states(state_out, 0, lanes, lo, n)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _store_states(state_out, t, lanes, lo, n):
+    """Row ``t`` of the state outputs (empty arrays: not stored) from the lanes."""
+    for index in range(3):
+        if state_out[index].shape[1] > 0:
+            state_out[index][t, lo : lo + n] = lanes[_V + index, :n]
 
 
 @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 def _backward_range(
     g_out,
-    g_v,
-    g_i,
+    g_states,
     x,
-    v0,
-    i0,
+    states,
     params,
     flags,
     method,
     consts,
     g_x,
-    g_v0,
-    g_i0,
+    g_states0,
     g_p,
     start,
     stop,
 ):
-    """:func:`scan_backward` for the neurons ``start:stop``."""
+    """:func:`backward_arrays` for the neurons ``start:stop``."""
     steps = x.shape[0]
-    syn = (flags & SYN) != 0
-    leak = (flags & LEAK) != 0
-    spike = (flags & SPIKE) != 0
-    subtract = (flags & SUBTRACT) != 0
-    record = g_v.shape[0] == steps and steps > 1
+    adapt = (flags & ADAPT) != 0
+    record = g_states[0].shape[0] == steps and steps > 1
     one = consts[1]
     zero = one - one
     lanes = np.empty((LANE_ROWS, CHUNK), x.dtype)
-    # The voltage before every step of the chunk and the current after its input jump,
-    # replayed: all the backward pass needs of the forward one.
-    history = np.empty((steps, 2, CHUNK), x.dtype)
+    # Per step of the chunk, replayed: the voltage and adaptive threshold before the step
+    # and the current that drives it; all the backward pass needs of the forward one.
+    history = np.empty((steps, 3, CHUNK), x.dtype)
     # A (1, 1) gradient of the outputs: one value for all (e.g. from ``out.sum()``).
     broadcast = g_out.shape[0] != steps or g_out.shape[1] != x.shape[1]
     for lo in range(start, stop, CHUNK):
         n = min(CHUNK, stop - lo)
-        _fill_lanes(lanes, lo, n, v0, i0, params, syn)
+        _fill_lanes(lanes, lo, n, states, params)
         for t in range(steps):
             x_row = x[t, lo : lo + n]
             v_row = history[t, 0, :n]
             j_row = history[t, 1, :n]
+            b_row = history[t, 2, :n]
             for k in range(n):
                 v_row[k] = lanes[_V, k]
-                _, v_new, i_new, j = _lane_step(
-                    x_row[k], lanes[_V, k], lanes[_I, k], lanes, k, flags, one
+                b_row[k] = lanes[_B, k]
+                _, v_new, i_new, b_new, j = _step(
+                    x_row[k],
+                    lanes[_V, k],
+                    lanes[_I, k],
+                    lanes[_B, k],
+                    lanes,
+                    k,
+                    flags,
+                    one,
                 )
                 j_row[k] = j
                 lanes[_V, k] = v_new
                 lanes[_I, k] = i_new
-        # Adjoints of v and i after the current step; parameter gradients.
+                lanes[_B, k] = b_new
+        # Adjoints of the state after the current step; parameter gradients.
         lanes[_G_AM:, :n] = zero
         lanes[_SG, :n] = zero
         if broadcast:
             lanes[_GO, :n] = g_out[0, 0]
-        if record:
-            lanes[_LV, :n] = zero
-            lanes[_LI, :n] = zero
-        else:
-            lanes[_LV, :n] = g_v[0, lo : lo + n]
-            if syn:
-                lanes[_LI, :n] = g_i[0, lo : lo + n]
+        for index in range(3):
+            if record or g_states[index].shape[1] == 0:
+                lanes[_LV + index, :n] = zero
             else:
-                lanes[_LI, :n] = zero
+                lanes[_LV + index, :n] = g_states[index][0, lo : lo + n]
         for t in range(steps - 1, -1, -1):
             if record:
-                lanes[_LV, :n] += g_v[t, lo : lo + n]
-                if syn:
-                    lanes[_LI, :n] += g_i[t, lo : lo + n]
+                for index in range(3):
+                    if g_states[index].shape[1] > 0:
+                        lanes[_LV + index, :n] += g_states[index][t, lo : lo + n]
             go_row = lanes[_GO, :n] if broadcast else g_out[t, lo : lo + n]
             gx_row = g_x[t, lo : lo + n]
             v_row = history[t, 0, :n]
             j_row = history[t, 1, :n]
-            # Replay the membrane update: pre-reset voltage and leak term.
+            b_row = history[t, 2, :n]
+            # Replay the membrane update and threshold: pre-reset voltage, leak term.
             for k in range(n):
                 vd, d = _membrane(
                     v_row[k], j_row[k], lanes[_AM, k], lanes[_VL, k], flags
                 )
+                s, _ = _threshold(vd, b_row[k], lanes[_TH, k], lanes[_AA, k], flags)
                 lanes[_VD, k] = vd
                 lanes[_J, k] = j_row[k]
                 lanes[_D, k] = d
-                lanes[_S, k] = vd - lanes[_TH, k]
-            if spike:
+                lanes[_S, k] = s
+                lanes[_THB, k] = lanes[_TH, k] - b_row[k]
+            if (flags & SPIKE) != 0:
                 _surrogate_row(method, lanes[_S], lanes[_SG], n, consts)
-            for k in range(n):
-                _adjoint(lanes, k, go_row, gx_row, syn, leak, spike, subtract, zero)
-        g_v0[lo : lo + n] = lanes[_LV, :n]
-        if syn:
-            g_i0[lo : lo + n] = lanes[_LI, :n]
+            # A loop per model family: the one with branches on ADAPT would not vectorise.
+            if adapt:
+                for k in range(n):
+                    _adjoint_adaptive(lanes, k, go_row, gx_row)
+            else:
+                for k in range(n):
+                    _adjoint(lanes, k, go_row, gx_row, flags, zero)
+        for index in range(3):
+            if g_states0[index].shape[0] > 0:
+                g_states0[index][lo : lo + n] = lanes[_LV + index, :n]
         g_p[:, lo : lo + n] = lanes[_G_AM:, :n]
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _adjoint(lanes, k, go_row, gx_row, syn, leak, spike, subtract, zero):
-    """One step of the adjoint recursion for lane ``k``: updates the adjoints ``_LV``,
-    ``_LI`` (of v and i after the step, to before it), the parameter gradients and
-    ``gx_row[k]``. Selects rather than branches keep the lane loop vectorisable."""
+def _adjoint(lanes, k, go_row, gx_row, flags, zero):
+    """One step of the adjoint recursion for lane ``k`` of a model without ADAPT: takes
+    the adjoints ``_LV``, ``_LI`` (of v and i after the step) to before it, accumulates
+    the parameter gradients and writes ``gx_row[k]``. Selects rather than branches keep
+    the lane loop vectorisable."""
+    syn = (flags & SYN) != 0
+    leak = (flags & LEAK) != 0
+    spike = (flags & SPIKE) != 0
+    subtract = (flags & SUBTRACT) != 0
     lv = lanes[_LV, k]
     li = lanes[_LI, k]
     vd = lanes[_VD, k]
@@ -325,6 +354,37 @@ def _adjoint(lanes, k, go_row, gx_row, syn, leak, spike, subtract, zero):
     lanes[_G_AS, k] -= li * lanes[_J, k] if syn else zero
     lanes[_LI, k] = g_j if syn else zero
     gx_row[k] = g_j
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _adjoint_adaptive(lanes, k, go_row, gx_row):
+    """:func:`_adjoint` of the LSNN (SYN, LEAK, SPIKE, ADAPT): also takes the adjoint
+    ``_LB`` of the adaptive threshold back; the input joins the current after its
+    decay."""
+    lv = lanes[_LV, k]
+    li = lanes[_LI, k]
+    lb = lanes[_LB, k]
+    vd = lanes[_VD, k]
+    fired = lanes[_S, k] > 0
+    # The output z drives the reset v' = z ? v_reset : v_d and the jump b' = b_d + beta z.
+    g_s = (go_row[k] + lv * (lanes[_VR, k] - vd) + lb * lanes[_BETA, k]) * lanes[_SG, k]
+    g_vd = (lv - lv if fired else lv) + g_s
+    lanes[_G_VR, k] += lv if fired else lv - lv
+    lanes[_G_BETA, k] += lb if fired else lb - lb
+    # Threshold s = v_d - b_d with b_d = b + a_a (v_th - b).
+    g_bd = lb - g_s
+    aa = lanes[_AA, k]
+    lanes[_G_TH, k] += g_bd * aa
+    lanes[_G_AA, k] += g_bd * lanes[_THB, k]
+    lanes[_LB, k] = g_bd - g_bd * aa
+    # Membrane update v_d = v + a_m ((v_leak - v) + i), current decay i - a_s i.
+    g_d = g_vd * lanes[_AM, k]
+    lanes[_G_AM, k] += g_vd * lanes[_D, k]
+    lanes[_G_VL, k] += g_d
+    lanes[_LV, k] = g_vd - g_d
+    lanes[_G_AS, k] -= li * lanes[_J, k]
+    lanes[_LI, k] = g_d + (li - lanes[_AS, k] * li)
+    gx_row[k] = li
 
 
 _pool = None
@@ -362,49 +422,62 @@ def _run(kernel: Callable, args: tuple, steps: int, neurons: int, threads: int) 
         future.result()
 
 
-def forward_arrays(x, v0, i0, params, flags, out, v_out, i_out, threads=1) -> None:
+def forward_arrays(x, states, params, flags, out, state_out, threads=1) -> None:
     """Runs the model over time (NumPy arrays).
 
     Parameters:
-        x: ``(T, M)`` input; ``v0``, ``i0``: ``(M,)`` initial state (``i0`` unused without
-            SYN)
-        params: ``(a_mem, a_syn, v_leak, v_th, v_reset)``, each of length 1 (shared) or
-            ``M``, in the dtype of ``x``
+        x: ``(T, M)`` input
+        states: ``(v0, i0, b0)``, each ``(M,)``, or empty for a state the model lacks
+        params: ``(a_mem, a_syn, v_leak, v_th, v_reset, a_adapt, beta)``, each of length 1
+            (shared) or ``M``, in the dtype of ``x``
         flags (int): the model, :mod:`.spec` flags
         out: ``(T, M)``, written with the spikes (or voltages of non-spiking models)
-        v_out, i_out: ``(T, M)`` to record every state, or ``(1, M)`` for the final one
+        state_out: ``(v, i, b)``, each ``(T, M)`` to record every state, ``(1, M)`` for
+            the final one, or ``(1, 0)`` for a state the model lacks
         threads (int): worker threads over disjoint neuron ranges
     """
     steps, neurons = x.shape
-    args = (x, v0, i0, tuple(params), flags, out, v_out, i_out)
+    args = (x, tuple(states), tuple(params), flags, out, tuple(state_out))
     _run(_forward_range, args, steps, neurons, threads)
 
 
-def backward_arrays(grads, x, v0, i0, params, alpha, method, flags, results, threads=1):
+def backward_arrays(
+    g_out,
+    g_states,
+    x,
+    states,
+    params,
+    alpha,
+    method,
+    flags,
+    g_x,
+    g_states0,
+    g_p,
+    threads=1,
+) -> None:
     """Backpropagation through time of :func:`forward_arrays` (NumPy arrays).
 
     Parameters:
-        grads: ``(g_out, g_v, g_i)``: the ``(T, M)`` gradient of the outputs (or ``(1, 1)``
-            when it is one value for all) and those of the recorded states ``(T, M)`` or
-            of the final state ``(1, M)``
-        x, v0, i0, params, flags: as in :func:`forward_arrays`
+        g_out: ``(T, M)`` gradient of the outputs, or ``(1, 1)`` for one value for all
+        g_states: gradients of the state outputs, shaped as ``state_out``
+        x, states, params, flags: as in :func:`forward_arrays`
         alpha (float): the surrogate sharpness (already rounded to the dtype of ``x``)
         method (int): surrogate code, :data:`.spec.SURROGATE_CODES`
-        results: ``(g_x, g_v0, g_i0, g_p)`` to write: ``(T, M)``, ``(M,)``, ``(M,)`` and the
-            ``(5, M)`` per-neuron gradients of the parameters
+        g_x: ``(T, M)``; g_states0: ``(M,)`` or empty, as ``states``; g_p: ``(7, M)``
+            per-neuron gradients of the parameters (all written)
         threads (int): worker threads over disjoint neuron ranges
     """
     steps, neurons = x.shape
     consts = np.array([alpha, 1.0, 2.0, -1.5, 1.7724538509055159], dtype=x.dtype)
-    args = (*grads, x, v0, i0, tuple(params), flags, method, consts, *results)
+    args = (g_out, tuple(g_states), x, tuple(states), tuple(params), flags, method)
+    args += (consts, g_x, tuple(g_states0), g_p)
     _run(_backward_range, args, steps, neurons, threads)
 
 
 def _np(tensor, rows: int = 0):
-    """A NumPy view of a CPU tensor, made contiguous (``rows > 0``: as ``(-1, rows)``).
-
-    Outputs are allocated contiguous, so their views write through.
-    """
+    """A NumPy view of a CPU tensor, made contiguous (``rows > 0``: as ``(-1, rows)``,
+    an empty tensor as ``(1, 0)``). Outputs are allocated contiguous, so their views
+    write through."""
     tensor = tensor.detach().contiguous()
     if rows:
         tensor = tensor.reshape(-1, rows) if tensor.numel() else tensor.view(1, 0)
@@ -416,35 +489,41 @@ def _threads() -> int:
     return max(1, torch.get_num_threads())
 
 
-def scan_forward(x, v0, i0, params, flags, out, v_out, i_out) -> None:
-    """:func:`forward_arrays` on CPU tensors (the interface of :mod:`.autograd`; ``v_out``
-    and ``i_out`` may be ``(M,)`` final states)."""
+def scan_forward(x, states, params, flags, out, state_out) -> None:
+    """:func:`forward_arrays` on CPU tensors (the interface of :mod:`.autograd`; the
+    state outputs may be ``(M,)`` final states or empty)."""
     neurons = x.shape[1]
     forward_arrays(
-        *(_np(t) for t in (x, v0, i0)),
+        _np(x),
+        [_np(t) for t in states],
         [_np(t) for t in params],
         flags,
         _np(out),
-        _np(v_out, neurons),
-        _np(i_out, neurons),
+        [_np(t, neurons) for t in state_out],
         threads=_threads(),
     )
 
 
-def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results) -> None:
-    """:func:`backward_arrays` on CPU tensors (``alpha``: a 1-element tensor; ``g_v``,
-    ``g_i`` may be ``(M,)``; a ``g_out`` that is one broadcast value is not copied)."""
-    g_out, g_v, g_i = grads
+def scan_backward(
+    g_out, g_states, x, states, params, alpha, method, flags, g_x, g_states0, g_p
+) -> None:
+    """:func:`backward_arrays` on CPU tensors (``alpha``: a 1-element tensor; state
+    gradients may be ``(M,)`` or empty; a ``g_out`` that is one broadcast value is not
+    copied)."""
     neurons = x.shape[1]
     if g_out.numel() > 1 and all(stride == 0 for stride in g_out.stride()):
         g_out = g_out[:1, :1]
     backward_arrays(
-        (_np(g_out), _np(g_v, neurons), _np(g_i, neurons)),
-        *(_np(t) for t in (x, v0, i0)),
+        _np(g_out),
+        [_np(t, neurons) for t in g_states],
+        _np(x),
+        [_np(t) for t in states],
         [_np(t) for t in params],
         float(alpha.item()),
         method,
         flags,
-        [_np(t) for t in results],
+        _np(g_x),
+        [_np(t) for t in g_states0],
+        _np(g_p),
         threads=_threads(),
     )

@@ -8,8 +8,8 @@ float32, float16 or bfloat16; the state, parameters and all arithmetic are float
 reference order of operations exactly), outputs are stored in the input dtype.
 
 The backward kernel first replays the forward pass of its block into a scratch record
-``(T, 2, M)`` (voltage before each step, current after its input jump; float32, freed
-after the backward), then runs the adjoint recursion backwards in time. Nothing is kept
+``(T, 2, M)`` (voltage before each step and the current driving it, plus the adaptive
+threshold for LSNN; float32, freed after the backward), then runs the adjoint recursion backwards in time. Nothing is kept
 between forward and backward but the inputs.
 
 The model flags, the surrogate method and the recording mode are ``tl.constexpr``: each
@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from norse.torch.fused.spec import BOX, LEAK, SPIKE, SUBTRACT, SYN
+from norse.torch.fused.spec import ADAPT, BOX, LEAK, SPIKE, SUBTRACT, SYN
 
 #: Neurons per Triton program.
 BLOCK = 128
@@ -33,26 +33,40 @@ NUM_WARPS = 4
 
 @triton.jit
 def _start(
-    v0_ptr, i0_ptr, params_ptr, neurons, SYN_: tl.constexpr, BLOCK_: tl.constexpr
+    v0_ptr,
+    i0_ptr,
+    b0_ptr,
+    params_ptr,
+    neurons,
+    SYN_: tl.constexpr,
+    ADAPT_: tl.constexpr,
+    BLOCK_: tl.constexpr,
 ):
-    """Lane offsets and mask of this program, its parameters and initial state."""
+    """Lane offsets and mask of this program, its initial state and parameters."""
     offs = tl.program_id(0) * BLOCK_ + tl.arange(0, BLOCK_)
     mask = offs < neurons
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    i = tl.zeros([BLOCK_], dtype=tl.float32)
+    if SYN_:
+        i = tl.load(i0_ptr + offs, mask=mask, other=0.0)
+    b = tl.zeros([BLOCK_], dtype=tl.float32)
+    if ADAPT_:
+        b = tl.load(b0_ptr + offs, mask=mask, other=0.0)
     am = tl.load(params_ptr + offs, mask=mask, other=0.0)
     asy = tl.load(params_ptr + neurons + offs, mask=mask, other=0.0)
     vl = tl.load(params_ptr + 2 * neurons + offs, mask=mask, other=0.0)
     th = tl.load(params_ptr + 3 * neurons + offs, mask=mask, other=0.0)
     vr = tl.load(params_ptr + 4 * neurons + offs, mask=mask, other=0.0)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    i = tl.zeros([BLOCK_], dtype=tl.float32)
-    if SYN_:
-        i = tl.load(i0_ptr + offs, mask=mask, other=0.0)
-    return offs, mask, am, asy, vl, th, vr, v, i
+    aa = tl.load(params_ptr + 5 * neurons + offs, mask=mask, other=0.0)
+    beta = tl.load(params_ptr + 6 * neurons + offs, mask=mask, other=0.0)
+    return offs, mask, v, i, b, am, asy, vl, th, vr, aa, beta
 
 
 @triton.jit
-def _membrane(v, j, am, vl, LEAK_: tl.constexpr, BOX_: tl.constexpr):
-    """``(v_d, d)``: the voltage before the reset and the leak term."""
+def _membrane(v, j, b, am, vl, th, aa, LEAK_: tl.constexpr, BOX_: tl.constexpr,
+              ADAPT_: tl.constexpr):  # fmt: skip
+    """``(v_d, d, s, b_d)``: the voltage before the reset, the leak term, the distance
+    to the threshold and the decayed adaptive threshold."""
     if BOX_:
         d = (j + vl) - v
     else:
@@ -61,7 +75,13 @@ def _membrane(v, j, am, vl, LEAK_: tl.constexpr, BOX_: tl.constexpr):
         vd = v + am * d
     else:
         vd = v + j
-    return vd, d
+    bd = b
+    if ADAPT_:
+        bd = b + aa * (th - b)
+        s = vd - bd
+    else:
+        s = vd - th
+    return vd, d, s, bd
 
 
 @triton.jit
@@ -69,36 +89,46 @@ def _step(
     xt,
     v,
     i,
+    b,
     am,
     asy,
     vl,
     th,
     vr,
+    aa,
+    beta,
     SYN_: tl.constexpr,
     LEAK_: tl.constexpr,
     SPIKE_: tl.constexpr,
     SUBTRACT_: tl.constexpr,
     BOX_: tl.constexpr,
+    ADAPT_: tl.constexpr,
 ):
-    """One Euler step: ``(output, v', i', j)`` with ``j`` the current after the jump."""
+    """One Euler step: ``(output, v', i', b', j)`` with ``j`` the current that drives
+    the membrane."""
     j = xt
-    if SYN_:
+    if ADAPT_:
+        j = i  # LSNN: the input reaches the current after the decay
+    elif SYN_:
         j = i + xt
-    vd, _ = _membrane(v, j, am, vl, LEAK_, BOX_)
+    vd, _, s, bd = _membrane(v, j, b, am, vl, th, aa, LEAK_, BOX_, ADAPT_)
     if SYN_:
         i = j - asy * j
+        if ADAPT_:
+            i = i + xt
     if SPIKE_:
-        s = vd - th
         fired = s > 0
         if SUBTRACT_:
             v = tl.where(fired, s, vd)
         else:
             v = tl.where(fired, vr, vd)
+        if ADAPT_:
+            b = tl.where(fired, bd + beta, bd)
         o = fired.to(tl.float32)
     else:
         v = vd
         o = vd
-    return o, v, i, j
+    return o, v, i, b, j
 
 
 @triton.jit
@@ -106,10 +136,12 @@ def _forward_kernel(
     x_ptr,
     v0_ptr,
     i0_ptr,
+    b0_ptr,
     params_ptr,
     out_ptr,
     v_out_ptr,
     i_out_ptr,
+    b_out_ptr,
     steps,
     neurons,
     SYN_: tl.constexpr,
@@ -117,29 +149,63 @@ def _forward_kernel(
     SPIKE_: tl.constexpr,
     SUBTRACT_: tl.constexpr,
     BOX_: tl.constexpr,
+    ADAPT_: tl.constexpr,
     RECORD: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
-    offs, mask, am, asy, vl, th, vr, v, i = _start(
-        v0_ptr, i0_ptr, params_ptr, neurons, SYN_, BLOCK_
+    offs, mask, v, i, b, am, asy, vl, th, vr, aa, beta = _start(
+        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, SYN_, ADAPT_, BLOCK_
     )
     # Element offsets of the current row, 64-bit (T * M may exceed 2**31).
     row = offs.to(tl.int64)
     for _ in range(steps):
         xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        o, v, i, _ = _step(
-            xt, v, i, am, asy, vl, th, vr, SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_
-        )
+        o, v, i, b, _ = _step(
+            xt, v, i, b, am, asy, vl, th, vr, aa, beta,
+            SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_,
+        )  # fmt: skip
         tl.store(out_ptr + row, o.to(out_ptr.dtype.element_ty), mask=mask)
         if RECORD:
-            tl.store(v_out_ptr + row, v, mask=mask)
-            if SYN_:
-                tl.store(i_out_ptr + row, i, mask=mask)
+            _store_state(
+                v_out_ptr, i_out_ptr, b_out_ptr, row, v, i, b, mask, SYN_, ADAPT_
+            )
         row += neurons
     if not RECORD:
-        tl.store(v_out_ptr + offs, v, mask=mask)
-        if SYN_:
-            tl.store(i_out_ptr + offs, i, mask=mask)
+        _store_state(v_out_ptr, i_out_ptr, b_out_ptr, offs, v, i, b, mask, SYN_, ADAPT_)
+
+
+@triton.jit
+def _store_state(v_ptr, i_ptr, b_ptr, row, v, i, b, mask, SYN_: tl.constexpr,
+                 ADAPT_: tl.constexpr):  # fmt: skip
+    tl.store(v_ptr + row, v, mask=mask)
+    if SYN_:
+        tl.store(i_ptr + row, i, mask=mask)
+    if ADAPT_:
+        tl.store(b_ptr + row, b, mask=mask)
+
+
+@triton.jit
+def _surrogate(s, alpha, METHOD: tl.constexpr):
+    """The surrogate derivative of the threshold (:mod:`.spec` codes; 0: Heaviside)."""
+    if METHOD == 1:  # super
+        q = alpha * tl.abs(s) + 1.0
+        sg = 1.0 / (q * q)
+    elif METHOD == 2:  # triangle
+        tri = 1.0 - tl.abs(s)
+        sg = tl.where(tri > 0, alpha * tri, 0.0)
+    elif METHOD == 3:  # tanh, via exp (overflow gives the limits 1 and -1)
+        tanh = 1.0 - 2.0 / (tl.exp(2.0 * alpha * s) + 1.0)
+        sg = 1.0 - tanh * tanh
+    elif METHOD == 4:  # circ
+        ratio = s / alpha
+        q = 1.0 + ratio * ratio
+        sg = 1.0 / (q * tl.sqrt(q))
+    elif METHOD == 5:  # heavi_erfc
+        scaled = alpha * s
+        sg = 2.0 * tl.exp(-(scaled * scaled)) / 1.7724538509055159
+    else:  # heaviside
+        sg = s * 0.0
+    return sg
 
 
 @triton.jit
@@ -147,15 +213,18 @@ def _backward_kernel(
     g_out_ptr,
     g_v_ptr,
     g_i_ptr,
+    g_b_ptr,
     x_ptr,
     v0_ptr,
     i0_ptr,
+    b0_ptr,
     params_ptr,
     alpha_ptr,
     history_ptr,
     g_x_ptr,
     g_v0_ptr,
     g_i0_ptr,
+    g_b0_ptr,
     g_p_ptr,
     steps,
     neurons,
@@ -164,91 +233,98 @@ def _backward_kernel(
     SPIKE_: tl.constexpr,
     SUBTRACT_: tl.constexpr,
     BOX_: tl.constexpr,
+    ADAPT_: tl.constexpr,
     RECORD: tl.constexpr,
     METHOD: tl.constexpr,
     GO_BROADCAST: tl.constexpr,
+    HISTORY_ROWS: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
-    offs, mask, am, asy, vl, th, vr, v, i = _start(
-        v0_ptr, i0_ptr, params_ptr, neurons, SYN_, BLOCK_
+    offs, mask, v, i, b, am, asy, vl, th, vr, aa, beta = _start(
+        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, SYN_, ADAPT_, BLOCK_
     )
     alpha = tl.load(alpha_ptr)
-    # Replay: the voltage before each step and the current after its input jump.
-    # Element offsets (64-bit) of the current row of the (T, M) tensors and of the
-    # (T, 2, M) record.
+    # Replay into the (T, 2, M) record (T, 3, M with ADAPT): v (and b) before each step,
+    # the current j driving it. Element offsets (64-bit) of the current row of the (T, M) tensors and record.
     row = offs.to(tl.int64)
     h_row = offs.to(tl.int64)
     for _ in range(steps):
         xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
         tl.store(history_ptr + h_row, v, mask=mask)
-        _, v, i, j = _step(
-            xt, v, i, am, asy, vl, th, vr, SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_
-        )
+        if ADAPT_:
+            tl.store(history_ptr + h_row + 2 * neurons, b, mask=mask)
+        _, v, i, b, j = _step(
+            xt, v, i, b, am, asy, vl, th, vr, aa, beta,
+            SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_,
+        )  # fmt: skip
         tl.store(history_ptr + h_row + neurons, j, mask=mask)
         row += neurons
-        h_row += 2 * neurons
-    # Adjoints of v and i after the current step, and per-neuron parameter gradients.
+        h_row += HISTORY_ROWS * neurons
+    # Adjoints of v, i, b after the current step, and per-neuron parameter gradients.
     zero = tl.zeros([BLOCK_], dtype=tl.float32)
     lv = zero
     li = zero
+    lb = zero
     if not RECORD:
         lv = tl.load(g_v_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         if SYN_:
             li = tl.load(g_i_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        if ADAPT_:
+            lb = tl.load(g_b_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     g_am = zero
     g_as = zero
     g_vl = zero
     g_th = zero
     g_vr = zero
+    g_aa = zero
+    g_beta = zero
     go_all = zero
     if GO_BROADCAST:
         go_all = zero + tl.load(g_out_ptr).to(tl.float32)
     # Backwards in time: the offsets are one row past the end after the replay.
     for _ in range(steps):
         row -= neurons
-        h_row -= 2 * neurons
+        h_row -= HISTORY_ROWS * neurons
         if RECORD:
             lv += tl.load(g_v_ptr + row, mask=mask, other=0.0).to(tl.float32)
             if SYN_:
                 li += tl.load(g_i_ptr + row, mask=mask, other=0.0).to(tl.float32)
+            if ADAPT_:
+                lb += tl.load(g_b_ptr + row, mask=mask, other=0.0).to(tl.float32)
         if GO_BROADCAST:
             go = go_all
         else:
             go = tl.load(g_out_ptr + row, mask=mask, other=0.0).to(tl.float32)
         v = tl.load(history_ptr + h_row, mask=mask, other=0.0)
         j = tl.load(history_ptr + h_row + neurons, mask=mask, other=0.0)
-        vd, d = _membrane(v, j, am, vl, LEAK_, BOX_)
+        b = zero
+        if ADAPT_:
+            b = tl.load(history_ptr + h_row + 2 * neurons, mask=mask, other=0.0)
+        vd, d, s, _ = _membrane(v, j, b, am, vl, th, aa, LEAK_, BOX_, ADAPT_)
         if SPIKE_:
-            s = vd - th
             fired = s > 0
-            if METHOD == 1:  # super
-                q = alpha * tl.abs(s) + 1.0
-                sg = 1.0 / (q * q)
-            elif METHOD == 2:  # triangle
-                tri = 1.0 - tl.abs(s)
-                sg = tl.where(tri > 0, alpha * tri, 0.0)
-            elif METHOD == 3:  # tanh, via exp (overflow gives the limits 1 and -1)
-                tanh = 1.0 - 2.0 / (tl.exp(2.0 * alpha * s) + 1.0)
-                sg = 1.0 - tanh * tanh
-            elif METHOD == 4:  # circ
-                ratio = s / alpha
-                q = 1.0 + ratio * ratio
-                sg = 1.0 / (q * tl.sqrt(q))
-            elif METHOD == 5:  # heavi_erfc
-                scaled = alpha * s
-                sg = 2.0 * tl.exp(-(scaled * scaled)) / 1.7724538509055159
-            else:  # heaviside
-                sg = zero
-            # Reset v' = z ? reset : v_d, with d v'/d z = reset - v_d.
+            sg = _surrogate(s, alpha, METHOD)
+            # The output z drives the reset v' = z ? reset : v_d (d v'/d z = reset - v_d)
+            # and, with ADAPT, the threshold jump b' = b_d + beta z.
             if SUBTRACT_:
                 g_s = (go - lv * th) * sg
                 g_vd = lv + g_s
                 g_th -= g_s + tl.where(fired, lv, 0.0)
             else:
-                g_s = (go + lv * (vr - vd)) * sg
+                g_z = go + lv * (vr - vd)
+                if ADAPT_:
+                    g_z += lb * beta
+                g_s = g_z * sg
                 g_vd = tl.where(fired, 0.0, lv) + g_s
-                g_th -= g_s
                 g_vr += tl.where(fired, lv, 0.0)
+                if ADAPT_:
+                    g_bd = lb - g_s
+                    g_th += g_bd * aa
+                    g_aa += g_bd * (th - b)
+                    g_beta += tl.where(fired, lb, 0.0)
+                    lb = g_bd - g_bd * aa
+                else:
+                    g_th -= g_s
         else:
             g_vd = lv + go
         if LEAK_:
@@ -260,19 +336,24 @@ def _backward_kernel(
         else:
             lv = g_vd
             g_j = g_vd
+        g_x = g_j
         if SYN_:
+            if ADAPT_:
+                g_x = li  # the input joins the current after its decay
             g_j = g_j + (li - asy * li)
             g_as -= li * j
             li = g_j
-        tl.store(g_x_ptr + row, g_j.to(g_x_ptr.dtype.element_ty), mask=mask)
-    tl.store(g_v0_ptr + offs, lv, mask=mask)
-    if SYN_:
-        tl.store(g_i0_ptr + offs, li, mask=mask)
+            if not ADAPT_:
+                g_x = g_j
+        tl.store(g_x_ptr + row, g_x.to(g_x_ptr.dtype.element_ty), mask=mask)
+    _store_state(g_v0_ptr, g_i0_ptr, g_b0_ptr, offs, lv, li, lb, mask, SYN_, ADAPT_)
     tl.store(g_p_ptr + offs, g_am, mask=mask)
     tl.store(g_p_ptr + neurons + offs, g_as, mask=mask)
     tl.store(g_p_ptr + 2 * neurons + offs, g_vl, mask=mask)
     tl.store(g_p_ptr + 3 * neurons + offs, g_th, mask=mask)
     tl.store(g_p_ptr + 4 * neurons + offs, g_vr, mask=mask)
+    tl.store(g_p_ptr + 5 * neurons + offs, g_aa, mask=mask)
+    tl.store(g_p_ptr + 6 * neurons + offs, g_beta, mask=mask)
 
 
 def _flags(flags: int) -> dict:
@@ -282,33 +363,38 @@ def _flags(flags: int) -> dict:
         SPIKE_=bool(flags & SPIKE),
         SUBTRACT_=bool(flags & SUBTRACT),
         BOX_=bool(flags & BOX),
+        ADAPT_=bool(flags & ADAPT),
     )
 
 
 def _packed(params, neurons: int) -> torch.Tensor:
-    """The parameters as one ``(5, M)`` float32 tensor (shared values expanded)."""
+    """The parameters as one ``(7, M)`` float32 tensor (shared values expanded)."""
     return torch.stack([p.to(torch.float32).expand(neurons) for p in params])
+
+
+def _pointers(tensors, fallback):
+    """The tensors, with ``fallback`` in place of empty ones (absent states: never read
+    or written by the kernels)."""
+    return [t if t.numel() else fallback for t in tensors]
 
 
 def _grid(neurons: int):
     return ((neurons + BLOCK - 1) // BLOCK,)
 
 
-def scan_forward(x, v0, i0, params, flags, out, v_out, i_out) -> None:
-    """Runs the model over time; arguments as :func:`.cpu.scan_forward` (tensors)."""
+def scan_forward(x, states, params, flags, out, state_out) -> None:
+    """Runs the model over time; arguments as :func:`.cpu.scan_forward` (CUDA tensors;
+    the states and parameters are float32)."""
     steps, neurons = x.shape
-    syn = bool(flags & SYN)
     _forward_kernel[_grid(neurons)](
         x,
-        v0,
-        i0 if syn else v0,
+        *_pointers(states, states[0]),
         _packed(params, neurons),
         out,
-        v_out,
-        i_out if syn else v_out,
+        *_pointers(state_out, state_out[0]),
         steps,
         neurons,
-        RECORD=v_out.dim() == 2,
+        RECORD=state_out[0].dim() == 2,
         BLOCK_=BLOCK,
         num_warps=NUM_WARPS,
         enable_fp_fusion=False,
@@ -316,35 +402,33 @@ def scan_forward(x, v0, i0, params, flags, out, v_out, i_out) -> None:
     )
 
 
-def scan_backward(grads, x, v0, i0, params, alpha, method, flags, results) -> None:
-    """Backpropagation through time; arguments as :func:`.cpu.scan_backward` (tensors;
-    ``alpha`` a ``(1,)`` float32 tensor)."""
-    g_out, g_v, g_i = grads
-    g_x, g_v0, g_i0, g_p = results
+def scan_backward(
+    g_out, g_states, x, states, params, alpha, method, flags, g_x, g_states0, g_p
+) -> None:
+    """Backpropagation through time; arguments as :func:`.cpu.scan_backward`."""
     steps, neurons = x.shape
-    syn = bool(flags & SYN)
     broadcast = g_out.numel() > 1 and all(stride == 0 for stride in g_out.stride())
     g_out = g_out[:1, :1].contiguous() if broadcast else g_out.contiguous()
-    history = torch.empty((steps, 2, neurons), dtype=torch.float32, device=x.device)
+    g_states = [g.contiguous() for g in g_states]
+    rows = 3 if flags & ADAPT else 2
+    history = torch.empty((steps, rows, neurons), dtype=torch.float32, device=x.device)
     _backward_kernel[_grid(neurons)](
         g_out,
-        g_v.contiguous(),
-        g_i.contiguous() if syn else g_v,
+        *_pointers(g_states, g_states[0]),
         x,
-        v0,
-        i0 if syn else v0,
+        *_pointers(states, states[0]),
         _packed(params, neurons),
         alpha.to(torch.float32),
         history,
         g_x,
-        g_v0,
-        g_i0 if syn else g_v0,
+        *_pointers(g_states0, g_states0[0]),
         g_p,
         steps,
         neurons,
-        RECORD=g_v.dim() == 2,
+        RECORD=g_states[0].dim() == 2,
         METHOD=method,
         GO_BROADCAST=broadcast,
+        HISTORY_ROWS=rows,
         BLOCK_=BLOCK,
         num_warps=NUM_WARPS,
         enable_fp_fusion=False,

@@ -11,6 +11,7 @@ module runs its reference loop. Supported:
 * state tensors of the dtype and device of the input, of the state shape or scalars;
 * parameters that are numbers or tensors broadcastable to the state shape (shared or
   per neuron) without enlarging it; a per-neuron parameter has the dtype of the input;
+* the feed-forward LIF, LI, box LIF, box LI, IAF and LSNN steps;
 * deterministic surrogates (every ``method`` in :data:`.spec.SURROGATE_CODES`; the
   stochastic ``logistic`` and ``circ_dist`` run the reference loop) with a scalar
   ``alpha``; for box LIF, ``reset_value`` or ``reset_subtract``.
@@ -34,9 +35,20 @@ from norse.torch.functional.lif_box import (
     LIFBoxFeedForwardState,
     lif_box_feed_forward_step,
 )
+from norse.torch.functional.lsnn import LSNNFeedForwardState, lsnn_feed_forward_step
 from norse.torch.functional.reset import reset_subtract, reset_value
 from norse.torch.fused import autograd, registry
-from norse.torch.fused.spec import BOX, LEAK, SPIKE, SUBTRACT, SURROGATE_CODES, SYN
+from norse.torch.fused.spec import (
+    ADAPT,
+    BOX,
+    LEAK,
+    PARAMETER_ROWS,
+    SPIKE,
+    STATE_FIELDS,
+    SUBTRACT,
+    SURROGATE_CODES,
+    SYN,
+)
 
 _CPU_DTYPES = (torch.float32, torch.float64)
 _CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -47,7 +59,8 @@ class _Model(NamedTuple):
 
     flags: int
     state_type: type
-    #: Parameter fields feeding ``(a_mem, a_syn, v_leak, v_th, v_reset)``; ``None``: unused.
+    #: Parameter fields feeding :data:`.spec.PARAMETER_ROWS` (``a_* = dt * tau_*_inv``);
+    #: ``None``: unused.
     fields: Tuple[Optional[str], ...]
 
 
@@ -121,7 +134,6 @@ def _as_lanes(
 
 def _make_factory(model: _Model) -> Callable:
     """The registry factory of one model."""
-    syn = (model.flags & SYN) != 0
     spike = (model.flags & SPIKE) != 0
 
     def factory(
@@ -137,10 +149,9 @@ def _make_factory(model: _Model) -> Callable:
                 getattr(p, field, None), input_tensor, shape
             ):
                 return None
-        if not _state_supported(state.v, input_tensor, shape):
-            return None
-        if syn and not _state_supported(state.i, input_tensor, shape):
-            return None
+        for field in model.state_type._fields:
+            if not _state_supported(getattr(state, field), input_tensor, shape):
+                return None
         flags = model.flags
         method = 0
         if spike:
@@ -178,15 +189,21 @@ def _run(
     shape = tuple(x.shape[1:])
     # On CUDA, half-precision inputs are integrated in float32.
     dtype = x.dtype if x.dtype in _CPU_DTYPES else torch.float32
-    syn = (flags & SYN) != 0
     params = [
         torch.zeros(1, dtype=dtype, device=x.device)
         if field is None
         else _as_lanes(getattr(p, field), scale, x, shape, dtype)
-        for field, scale in zip(model.fields, (dt, dt, None, None, None))
+        for field, scale in zip(
+            model.fields, [dt if scaled else None for scaled in _SCALED_BY_DT]
+        )
     ]
-    v0 = state.v.to(dtype).expand(shape).reshape(-1)
-    i0 = state.i.to(dtype).expand(shape).reshape(-1) if syn else None
+    fields = model.state_type._fields
+    states = [
+        getattr(state, field).to(dtype).expand(shape).reshape(-1)
+        if field in fields
+        else x.new_empty(0, dtype=dtype)
+        for field in STATE_FIELDS
+    ]
     if (flags & SPIKE) != 0 and isinstance(p.alpha, torch.Tensor):
         alpha = p.alpha.detach().reshape(1).to(device=x.device, dtype=dtype)
     else:
@@ -195,10 +212,9 @@ def _run(
             dtype=dtype,
             device=x.device,
         )
-    out, v, i = autograd.scan(
+    out, *state_out = autograd.scan(
         x.reshape(steps, -1).contiguous(),
-        v0,
-        i0,
+        states,
         params,
         alpha,
         method,
@@ -206,31 +222,51 @@ def _run(
         record_states,
     )
     state_shape = (steps, *shape) if record_states else shape
-    values = {"v": v.reshape(state_shape).to(x.dtype)}
-    if syn:
-        values["i"] = i.reshape(state_shape).to(x.dtype)
+    values = {
+        field: value.reshape(state_shape).to(x.dtype)
+        for field, value in zip(STATE_FIELDS, state_out)
+        if field in fields
+    }
     return out.reshape(x.shape), model.state_type(**values)
 
+
+#: Which parameters are inverse time constants, multiplied by ``dt`` (``PARAMETER_ROWS``).
+_SCALED_BY_DT = tuple(name.startswith("a_") for name in PARAMETER_ROWS)
 
 _MODELS: Dict[Callable, _Model] = {
     lif_feed_forward_step: _Model(
         SYN | LEAK | SPIKE,
         LIFFeedForwardState,
-        ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
+        ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset", None, None),
     ),
     li_feed_forward_step: _Model(
-        SYN | LEAK, LIState, ("tau_mem_inv", "tau_syn_inv", "v_leak", None, None)
+        SYN | LEAK,
+        LIState,
+        ("tau_mem_inv", "tau_syn_inv", "v_leak", None, None, None, None),
     ),
     lif_box_feed_forward_step: _Model(
         LEAK | SPIKE | BOX,
         LIFBoxFeedForwardState,
-        ("tau_mem_inv", None, "v_leak", "v_th", "v_reset"),
+        ("tau_mem_inv", None, "v_leak", "v_th", "v_reset", None, None),
     ),
     li_box_feed_forward_step: _Model(
-        LEAK, LIBoxState, ("tau_mem_inv", None, "v_leak", None, None)
+        LEAK, LIBoxState, ("tau_mem_inv", None, "v_leak", None, None, None, None)
     ),
     iaf_feed_forward_step: _Model(
-        SPIKE, IAFFeedForwardState, (None, None, None, "v_th", "v_reset")
+        SPIKE, IAFFeedForwardState, (None, None, None, "v_th", "v_reset", None, None)
+    ),
+    lsnn_feed_forward_step: _Model(
+        SYN | LEAK | SPIKE | ADAPT,
+        LSNNFeedForwardState,
+        (
+            "tau_mem_inv",
+            "tau_syn_inv",
+            "v_leak",
+            "v_th",
+            "v_reset",
+            "tau_adapt_inv",
+            "beta",
+        ),
     ),
 }
 

@@ -15,6 +15,10 @@ SPIKE = 4
 SUBTRACT = 8
 #: The box-LIF order of the leak term, ``(input + v_leak) - v``.
 BOX = 16
+#: LSNN: an adaptive threshold ``b`` (state) that decays to ``v_th`` and jumps by ``beta``
+#: with every spike; the input reaches the current after its decay (with SYN, LEAK,
+#: SPIKE).
+ADAPT = 32
 
 #: Surrogate gradient methods with a hand-written fused backward, by kernel code.
 #: ``heaviside`` lets no gradient through the spikes. The stochastic methods
@@ -29,4 +33,6 @@ SURROGATE_CODES = {
 }
 
 #: Rows of the per-neuron parameter gradient returned by the backward kernels.
-PARAMETER_ROWS = ("a_mem", "a_syn", "v_leak", "v_th", "v_reset")
+PARAMETER_ROWS = ("a_mem", "a_syn", "v_leak", "v_th", "v_reset", "a_adapt", "beta")
+#: State fields of the kernels; a model passes empty tensors for those it lacks.
+STATE_FIELDS = ("v", "i", "b")

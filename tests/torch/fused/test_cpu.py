@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from norse.torch.fused import cpu
-from norse.torch.fused.spec import LEAK, SPIKE, SYN
+from norse.torch.fused.spec import ADAPT, LEAK, SPIKE, SYN
 
 
 def test_ranges_cover_all_neurons_in_chunk_aligned_parts():
@@ -23,21 +23,23 @@ def test_threads_give_the_same_result(threads):
     steps, neurons = 4, 3 * cpu.MIN_WORK_PER_THREAD // 4 + 7
     x = (3 * rng.standard_normal((steps, neurons)) + 1).astype(np.float32)
     v0 = rng.random(neurons, dtype=np.float32)
-    params = [np.array([value], np.float32) for value in (0.1, 0.2, 0.0, 1.0, 0.0)]
-    flags = SYN | LEAK | SPIKE
+    values = (0.1, 0.2, 0.0, 1.0, 0.0, 0.01, 1.8)
+    params = [np.array([value], np.float32) for value in values]
+    flags = SYN | LEAK | SPIKE | ADAPT
+    states = [v0, v0 / 2, v0 + 1]
     results = []
     for count in (1, threads):
         out = np.empty_like(x)
-        v_out = np.empty((1, neurons), np.float32)
-        i_out = np.empty((1, neurons), np.float32)
-        cpu.forward_arrays(x, v0, v0, params, flags, out, v_out, i_out, threads=count)
-        grads = [np.empty_like(x), np.empty_like(v0), np.empty_like(v0)]
-        grads.append(np.empty((5, neurons), np.float32))
-        ones = np.ones((1, neurons), np.float32)
+        state_out = [np.empty((1, neurons), np.float32) for _ in range(3)]
+        cpu.forward_arrays(x, states, params, flags, out, state_out, threads=count)
+        g_x = np.empty_like(x)
+        g_states0 = [np.empty_like(v0) for _ in range(3)]
+        g_p = np.empty((7, neurons), np.float32)
+        ones = [np.ones((1, neurons), np.float32)] * 3
         cpu.backward_arrays(
-            (out, ones, ones), x, v0, v0, params, 100.0, 1, flags, grads, threads=count
+            out, ones, x, states, params, 100.0, 1, flags, g_x, g_states0, g_p, count
         )
-        results.append([out, v_out, i_out, *grads])
+        results.append([out, *state_out, g_x, *g_states0, g_p])
     assert len(cpu._ranges(steps, neurons, threads)) > 1
     for single, threaded in zip(*results):
         assert np.array_equal(single, threaded)

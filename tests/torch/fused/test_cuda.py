@@ -33,6 +33,7 @@ MODULES = {
     "lif_box": norse.LIFBox,
     "li_box": norse.LIBox,
     "iaf": norse.IAF,
+    "lsnn": norse.LSNN,
 }
 
 
@@ -70,7 +71,7 @@ def _input(shape, device, scale=3.0):
 @pytest.mark.parametrize("record_states", [False, True])
 def test_float32_matches_reference(device, name, record_states):
     module = MODULES[name](record_states=record_states).to(device)
-    x = _input((20, 3, 50), device) * (0.3 if name == "iaf" else 1.0)
+    x = _input((20, 3, 50), device) * {"iaf": 0.3, "lsnn": 2.0}.get(name, 1.0)
     out, states, grad = _run(module, x, True)
     out_ref, states_ref, grad_ref = _run(module, x, False)
     assert torch.equal(out, out_ref)
@@ -121,11 +122,14 @@ def test_half_input_integrates_in_float32(device):
         torch.zeros(1, device=device),
         torch.ones(1, device=device),
         torch.zeros(1, device=device),
+        torch.zeros(1, device=device),
+        torch.zeros(1, device=device),
     ]
     alpha = torch.tensor([100.0], device=device)
     xh = x.requires_grad_()
-    out, v, i = autograd.scan(
-        xh, v0, v0.clone(), params, alpha, 1, SYN | LEAK | SPIKE, False
+    states = [v0, v0.clone(), v0.new_empty(0)]
+    out, v, i, b = autograd.scan(
+        xh, states, params, alpha, 1, SYN | LEAK | SPIKE, False
     )
     assert out.dtype == torch.float16 and v.dtype == torch.float32
     out.float().sum().backward()

@@ -25,6 +25,7 @@ from norse.torch.functional.lif_box import (
     LIFBoxParameters,
     lif_box_feed_forward_step,
 )
+from norse.torch.functional.lsnn import LSNNParameters, lsnn_feed_forward_step
 from norse.torch.functional.reset import reset_subtract
 from norse.torch.functional.threshold import STOCHASTIC_METHODS
 from norse.torch.fused import reference_only, registry
@@ -37,6 +38,7 @@ MODELS = {
     "lif_box": (norse.LIFBox, LIFBoxParameters, lif_box_feed_forward_step, True),
     "li_box": (norse.LIBox, LIBoxParameters, li_box_feed_forward_step, False),
     "iaf": (norse.IAF, IAFParameters, iaf_feed_forward_step, True),
+    "lsnn": (norse.LSNN, LSNNParameters, lsnn_feed_forward_step, True),
 }
 SPIKING = [name for name, model in MODELS.items() if model[3]]
 METHODS = list(SURROGATE_CODES)  # every deterministic surrogate, heaviside included
@@ -65,7 +67,7 @@ def _parameters(name, dtype=torch.float64, neurons=None, method="super", **kwarg
 
 def _input(name, shape, dtype=torch.float64, seed=0, scale=4.0):
     generator = torch.Generator().manual_seed(seed)
-    drive = 0.5 if name == "iaf" else 1.5
+    drive = {"iaf": 0.5, "lsnn": 3.0}.get(name, 1.5)
     x = scale * torch.randn(shape, generator=generator, dtype=dtype) + drive
     if name == "iaf":
         x = x * 0.3
