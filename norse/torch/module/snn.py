@@ -195,7 +195,7 @@ def _check_state_tree(
             dtype is not None
             and value.dtype != dtype
             and value.dim() != 0
-            and value.is_floating_point()
+            and (value.is_floating_point() or field in full_shape)
         ):
             raise TypeError(
                 f"{label} has dtype {value.dtype} but the input and weights have {dtype} "
@@ -573,10 +573,12 @@ class SNN(_NeuronModule):
                 return kernel(input_tensor, state, p, self.dt, self.record_states)
         outputs = []
         states = []
-        for ts in range(input_tensor.shape[0]):
-            out, state = activation(input_tensor[ts], state, p, self.dt)
+        # unbind, not input_tensor[ts]: the backward of T index operations would build a
+        # full (T, ...) zero tensor per step (cost T^2); unbind's backward is one stack
+        for ts, step_input in enumerate(input_tensor.unbind(0)):
+            out, state = activation(step_input, state, p, self.dt)
             if anomaly.enabled:
-                anomaly.check_step(self, ts, input_tensor[ts], out, state)
+                anomaly.check_step(self, ts, step_input, out, state)
             outputs.append(out)
             if self.record_states:
                 states.append(state)
@@ -706,12 +708,12 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
         recurrent_weights = self._effective_recurrent_weights()
         outputs = []
         states = []
-        for ts in range(input_tensor.shape[0]):
+        for ts, step_input in enumerate(input_tensor.unbind(0)):
             out, state = activation(
-                input_tensor[ts], state, input_weights, recurrent_weights, p, self.dt
+                step_input, state, input_weights, recurrent_weights, p, self.dt
             )
             if anomaly.enabled:
-                anomaly.check_step(self, ts, input_tensor[ts], out, state)
+                anomaly.check_step(self, ts, step_input, out, state)
             outputs.append(out)
             if self.record_states:
                 states.append(state)
