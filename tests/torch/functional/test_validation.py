@@ -137,6 +137,9 @@ def test_modules_reject_a_state_of_another_model():
         TypeError, match=r"state must have the fields \(v, i\).*LIFState"
     ):
         cell(x, state)
+    _, own = cell(x)
+    with pytest.raises(TypeError, match="state.v must be a real tensor.*torch.bool"):
+        cell(x, own._replace(v=torch.ones(2, 3, dtype=torch.bool)))
     _, refrac_state = norse.LIFRefracCell()(x)
     wrong = refrac_state._replace(lif=LIFState(refrac_state.lif.v, *refrac_state.lif))
     with pytest.raises(TypeError, match=r"state.lif must have the fields \(v, i\)"):
@@ -172,6 +175,14 @@ def test_weights_fix_the_dtype_of_input_state_and_parameters():
     )
     with pytest.raises(TypeError, match="p.v_th has dtype torch.float64"):
         cell(torch.rand(2, 3))
+    integer_spikes = state._replace(z=state.z.long())
+    with pytest.raises(TypeError, match="state.z has dtype torch.int64"):
+        layer.double()(torch.rand(5, 2, 3, dtype=torch.float64), integer_spikes)
+    with pytest.raises(ValueError, match=r"state.z must have shape \(2, 4\).*scalar"):
+        layer(
+            torch.rand(5, 2, 3, dtype=torch.float64),
+            state._replace(z=torch.tensor(0.0)),
+        )
     coupled = norse.LIFMCCell(torch.zeros(3, 3))
     with pytest.raises(TypeError, match="g_coupling has torch.float32"):
         coupled(torch.rand(2, 3, dtype=torch.float64))
