@@ -178,6 +178,19 @@ def _fill_lanes(lanes, lo, n, states, params):
             lanes[_V + index, :n] = 0
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def _advance(xt, lanes, k, flags, one):
+    """Advances the state of lane ``k`` (rows ``_V``, ``_I``, ``_B``) by one step with
+    the input ``xt``; returns ``(output, j)`` (see :func:`_step`)."""
+    output, v_new, i_new, b_new, j = _step(
+        xt, lanes[_V, k], lanes[_I, k], lanes[_B, k], lanes, k, flags, one
+    )
+    lanes[_V, k] = v_new
+    lanes[_I, k] = i_new
+    lanes[_B, k] = b_new
+    return output, j
+
+
 @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 def _forward_range(x, states, params, flags, out, state_out, start, stop):
     """:func:`forward_arrays` for the neurons ``start:stop``."""
@@ -193,20 +206,7 @@ def _forward_range(x, states, params, flags, out, state_out, start, stop):
             x_row = x[t, lo : lo + n]
             out_row = out[t, lo : lo + n]
             for k in range(n):
-                o, v_new, i_new, b_new, _ = _step(
-                    x_row[k],
-                    lanes[_V, k],
-                    lanes[_I, k],
-                    lanes[_B, k],
-                    lanes,
-                    k,
-                    flags,
-                    one,
-                )
-                out_row[k] = o
-                lanes[_V, k] = v_new
-                lanes[_I, k] = i_new
-                lanes[_B, k] = b_new
+                out_row[k], _ = _advance(x_row[k], lanes, k, flags, one)
             if record:
                 _store_states(state_out, t, lanes, lo, n)
         if not record:
@@ -260,20 +260,7 @@ def _backward_range(
             for k in range(n):
                 v_row[k] = lanes[_V, k]
                 b_row[k] = lanes[_B, k]
-                _, v_new, i_new, b_new, j = _step(
-                    x_row[k],
-                    lanes[_V, k],
-                    lanes[_I, k],
-                    lanes[_B, k],
-                    lanes,
-                    k,
-                    flags,
-                    one,
-                )
-                j_row[k] = j
-                lanes[_V, k] = v_new
-                lanes[_I, k] = i_new
-                lanes[_B, k] = b_new
+                _, j_row[k] = _advance(x_row[k], lanes, k, flags, one)
         # Adjoints of the state after the current step; parameter gradients.
         lanes[_G_AM:, :n] = zero
         lanes[_SG, :n] = zero
