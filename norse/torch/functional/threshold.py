@@ -77,12 +77,12 @@ def _surrogate_function(
 ) -> type:
     """Builds an autograd function with the given forward and surrogate gradient."""
 
-    def _forward(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        return forward(x, alpha)
-
-    def _setup_context(ctx, inputs, output) -> None:
-        x, alpha = inputs
+    # forward(ctx, ...) rather than a separate setup_context: with setup_context,
+    # Function.apply binds the arguments through inspect.signature on every call, which
+    # costs more than the step itself for small layers.
+    def _forward(ctx, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, alpha)
+        return forward(x, alpha)
 
     def _backward(ctx, grad_output: torch.Tensor):
         x, alpha = ctx.saved_tensors
@@ -96,7 +96,6 @@ def _surrogate_function(
         (torch.autograd.Function,),
         {
             "forward": staticmethod(_forward),
-            "setup_context": staticmethod(_setup_context),
             "backward": staticmethod(_backward),
         },
     )
