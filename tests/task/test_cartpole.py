@@ -14,6 +14,7 @@ def reference_loops(monkeypatch):
     # own), whose first call compiles for a while.
     monkeypatch.setenv("NORSE_FUSED", "0")
 
+
 TINY = [
     "--updates", "2",
     "--episodes_per_update", "2",
