@@ -25,13 +25,8 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
-import http.client
 import io
 import os
-import tempfile
-import urllib.parse
-import urllib.request
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
@@ -40,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from norse.dataset.download import download_file
 
 __all__ = [
     "BUNDLED_SIZE",
@@ -85,8 +82,6 @@ DEFAULT_MIRRORS: tuple[str, ...] = (
 _BUNDLED_RESOURCE = "data/mnist_5k.npz"
 _IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 _LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
-_CHUNK = 1 << 16
-_URL_SCHEMES = ("http", "https", "ftp", "file")
 
 
 # --------------------------------------------------------------------------
@@ -278,52 +273,6 @@ def read_idx(path: PathLike) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def _mirror_url(mirror: PathLike, name: str) -> str:
-    """URL of ``name`` on ``mirror``, a base URL or a local directory."""
-    text = os.fspath(mirror)
-    if urllib.parse.urlsplit(text).scheme.lower() in _URL_SCHEMES:
-        return text.rstrip("/") + "/" + urllib.parse.quote(name)
-    return (Path(text).resolve() / name).as_uri()
-
-
-def _md5_of(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fetch(url: str, dest: Path, expected_md5: str, timeout: float) -> None:
-    """Download ``url`` to ``dest`` atomically, checking the MD5 on the way.
-
-    The body is streamed into a temporary file in ``dest``'s directory, which
-    is renamed onto ``dest`` only when the digest matches; otherwise it is
-    deleted and an exception raised.
-    """
-    fd, tmp_name = tempfile.mkstemp(
-        dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"
-    )
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with (
-            os.fdopen(fd, "wb") as out,
-            urllib.request.urlopen(url, timeout=timeout) as response,
-        ):
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != expected_md5.lower():
-            raise OSError(
-                f"MD5 mismatch for {url}: got {digest.hexdigest()}, "
-                f"expected {expected_md5.lower()}"
-            )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def download_mnist(
     root: PathLike,
     mirrors: Iterable[PathLike] = DEFAULT_MIRRORS,
@@ -357,32 +306,14 @@ def download_mnist(
         RuntimeError: If some file could not be obtained with the right
             digest from any mirror; the message lists each mirror's error.
     """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     expected = dict(MNIST_FILES if md5s is None else md5s)
     if isinstance(mirrors, (str, os.PathLike)):
         mirrors = [mirrors]  # a single base, not an iterable of characters
-    mirrors = list(mirrors)
-    paths: dict[str, Path] = {}
-    for name, md5 in expected.items():
-        dest = root / name
-        if dest.is_file() and _md5_of(dest) == md5.lower():
-            paths[name] = dest
-            continue
-        errors = []
-        for mirror in mirrors:
-            url = _mirror_url(mirror, name)
-            try:
-                _fetch(url, dest, md5, timeout)
-            except (OSError, ValueError, http.client.HTTPException) as err:
-                errors.append(f"  {url}: {err}")
-                continue
-            break
-        else:
-            detail = "\n".join(errors) if errors else "  (no mirrors given)"
-            raise RuntimeError(f"could not download {name}:\n{detail}")
-        paths[name] = dest
-    return paths
+    mirrors = list(mirrors)  # tried again for every file
+    return {
+        name: download_file(root, name, md5, mirrors, timeout=timeout)
+        for name, md5 in expected.items()
+    }
 
 
 def _find_idx(root: Path, name: str) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from norse.dataset import mnist
+from norse.dataset import download, mnist
 from norse.dataset.mnist import (
     MNIST_FILES,
     IDXFormatError,
@@ -497,7 +497,7 @@ def test_download_passes_timeout(tmp_path: Path, mirror, monkeypatch):
 
 def test_default_mirrors_build_https_urls():
     urls = [
-        mnist._mirror_url(base, "t10k-labels-idx1-ubyte.gz")
+        download._url(base, "t10k-labels-idx1-ubyte.gz")
         for base in mnist.DEFAULT_MIRRORS
     ]
     assert all(url.startswith("https://") for url in urls)
