@@ -346,6 +346,27 @@ class _NeuronModule(torch.nn.Module):
                 )
         return self.state_type(**values)
 
+    def _run_steps(
+        self, step: Callable, input_tensor: torch.Tensor, state: Any
+    ) -> Tuple[torch.Tensor, Any]:
+        """The reference loop of the time modules: ``step(input_t, state)`` for every
+        time step; returns the stacked outputs and the final state (or all states,
+        stacked, with ``record_states``)."""
+        outputs = []
+        states = []
+        # unbind, not input_tensor[ts]: the backward of T index operations would build a
+        # full (T, ...) zero tensor per step (cost T^2); unbind's backward is one stack
+        for ts, step_input in enumerate(input_tensor.unbind(0)):
+            out, state = step(step_input, state)
+            if anomaly.enabled:
+                anomaly.check_step(self, ts, step_input, out, state)
+            outputs.append(out)
+            if self.record_states:
+                states.append(state)
+        return torch.stack(outputs), (
+            _merge_states(states) if self.record_states else state
+        )
+
     def _activation_for(self, input_tensor: torch.Tensor) -> Callable:
         if input_tensor.is_sparse and self.activation_sparse is not None:
             return self.activation_sparse
@@ -571,19 +592,10 @@ class SNN(_NeuronModule):
             )
             if kernel is not None:
                 return kernel(input_tensor, state, p, self.dt, self.record_states)
-        outputs = []
-        states = []
-        # unbind, not input_tensor[ts]: the backward of T index operations would build a
-        # full (T, ...) zero tensor per step (cost T^2); unbind's backward is one stack
-        for ts, step_input in enumerate(input_tensor.unbind(0)):
-            out, state = activation(step_input, state, p, self.dt)
-            if anomaly.enabled:
-                anomaly.check_step(self, ts, step_input, out, state)
-            outputs.append(out)
-            if self.record_states:
-                states.append(state)
-        return torch.stack(outputs), (
-            _merge_states(states) if self.record_states else state
+        return self._run_steps(
+            lambda step_input, state: activation(step_input, state, p, self.dt),
+            input_tensor,
+            state,
         )
 
 
@@ -706,17 +718,10 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
         p = self.p
         input_weights = self.input_weights
         recurrent_weights = self._effective_recurrent_weights()
-        outputs = []
-        states = []
-        for ts, step_input in enumerate(input_tensor.unbind(0)):
-            out, state = activation(
+        return self._run_steps(
+            lambda step_input, state: activation(
                 step_input, state, input_weights, recurrent_weights, p, self.dt
-            )
-            if anomaly.enabled:
-                anomaly.check_step(self, ts, step_input, out, state)
-            outputs.append(out)
-            if self.record_states:
-                states.append(state)
-        return torch.stack(outputs), (
-            _merge_states(states) if self.record_states else state
+            ),
+            input_tensor,
+            state,
         )
