@@ -461,3 +461,103 @@ def plot_raster(
     )
     fig = ax.figure
     return save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------------------
+# Range checks of command-line options: each exits like argparse on a usage error (exit
+# status 2, usage and message on stderr), naming the option, the expected range and the
+# given value. NaN and infinity are outside every range (``type=float`` accepts them).
+
+
+def _interval(
+    low: Optional[float], high: Optional[float], open_low: bool, open_high: bool
+) -> str:
+    if high is None:
+        return f"{'>' if open_low else '>='} {low:g}"
+    if low is None:
+        return f"{'<' if open_high else '<='} {high:g}"
+    return f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+
+
+def require_range(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    name: str,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> None:
+    """Exits with a usage error unless ``args.<name>`` is a finite number between
+    ``low`` and ``high`` (included unless ``open_low``/``open_high``; None: no bound).
+
+    Example: ``require_range(parser, args, "gamma", 0, 1, open_low=True)`` accepts
+    ``--gamma`` in (0, 1]."""
+    value = getattr(args, name)
+    inside = (
+        np.isfinite(value)
+        and (low is None or (value > low if open_low else value >= low))
+        and (high is None or (value < high if open_high else value <= high))
+    )
+    if not inside:
+        expected = _interval(low, high, open_low, open_high)
+        parser.error(f"--{name} must be {expected}, got {value}")
+
+
+def require_positive_finite(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, *names: str
+) -> None:
+    """Exits with a usage error naming the first option in ``names`` that is not a
+    finite number > 0 (for rates, time steps, time constants, learning rates)."""
+    for name in names:
+        require_range(parser, args, name, 0, open_low=True)
+
+
+def require_non_negative(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, *names: str
+) -> None:
+    """Exits with a usage error naming the first option in ``names`` that is not a
+    finite number >= 0 (for counts where 0 means "all" or "none", penalty factors)."""
+    for name in names:
+        require_range(parser, args, name, 0)
+
+
+def require_probability(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, *names: str
+) -> None:
+    """Exits with a usage error naming the first option in ``names`` outside [0, 1]
+    (probabilities, fractions, accuracies, label smoothing)."""
+    for name in names:
+        require_range(parser, args, name, 0, 1)
+
+
+def require_method(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, name: str = "method"
+) -> None:
+    """Exits with a usage error unless ``args.<name>`` is a threshold method of
+    :data:`norse.torch.functional.threshold.METHODS` (``super``, ``triangle``, ...)."""
+    from norse.torch.functional.threshold import METHODS
+
+    value = getattr(args, name)
+    if value not in METHODS:
+        parser.error(f"--{name} must be one of {', '.join(METHODS)}, got {value!r}")
+
+
+def check_run_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """Checks the options of :func:`add_run_options`: ``--threads`` >= 1, ``--seed``
+    >= 0 (seeds feed ``numpy.random.SeedSequence``) and a ``--device`` that
+    ``torch.device`` understands (or ``auto``)."""
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.device != "auto":
+        try:
+            torch.device(args.device)
+        except (RuntimeError, ValueError):
+            parser.error(
+                f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}"
+            )
