@@ -194,6 +194,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "seq_length",
         "max_steps",
     )
+    harness.require_positive_finite(parser, args, "learning_rate", "scale", "alpha")
+    harness.require_range(parser, args, "gamma", 0, 1, open_low=True)
+    harness.require_method(parser, args)
+    harness.check_run_options(parser, args)
     return args
 
 

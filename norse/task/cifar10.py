@@ -109,6 +109,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     harness.add_run_options(parser, output="runs/cifar10")
     args = parser.parse_args(argv)
     harness.require_positive(parser, args, "epochs", "batch_size", "seq_length")
+    if min(args.channels) < 1:
+        parser.error(f"--channels must be three positive ints, got {args.channels}")
+    harness.require_positive_finite(parser, args, "learning_rate", "v_th")
+    harness.require_probability(parser, args, "label_smoothing")
+    harness.require_non_negative(parser, args, "train_samples", "test_samples")
+    harness.check_run_options(parser, args)
     return args
 
 

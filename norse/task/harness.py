@@ -465,18 +465,32 @@ def plot_raster(
 
 # --------------------------------------------------------------------------------------
 # Range checks of command-line options: each exits like argparse on a usage error (exit
-# status 2, usage and message on stderr), naming the option, the expected range and the
-# given value. NaN and infinity are outside every range (``type=float`` accepts them).
+# status 2, usage and message on stderr), naming the option as it is spelled on the
+# command line, the expected range and the given value. NaN and infinity are outside
+# every range (``type=float`` accepts them).
+
+
+def option_name(parser: argparse.ArgumentParser, dest: str) -> str:
+    """The command-line spelling (``--batch_size`` or ``--batch-size``) of the option
+    stored in ``args.<dest>``."""
+    for action in parser._actions:
+        if action.dest == dest and action.option_strings:
+            return action.option_strings[0]
+    return "--" + dest
 
 
 def _interval(
     low: Optional[float], high: Optional[float], open_low: bool, open_high: bool
 ) -> str:
+    def number(x: float) -> str:
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
     if high is None:
-        return f"{'>' if open_low else '>='} {low:g}"
+        return f"{'>' if open_low else '>='} {number(low)}"
     if low is None:
-        return f"{'<' if open_high else '<='} {high:g}"
-    return f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        return f"{'<' if open_high else '<='} {number(high)}"
+    left, right = "(" if open_low else "[", ")" if open_high else "]"
+    return f"in {left}{number(low)}, {number(high)}{right}"
 
 
 def require_range(
@@ -488,21 +502,26 @@ def require_range(
     *,
     open_low: bool = False,
     open_high: bool = False,
+    reason: str = "",
 ) -> None:
     """Exits with a usage error unless ``args.<name>`` is a finite number between
-    ``low`` and ``high`` (included unless ``open_low``/``open_high``; None: no bound).
+    ``low`` and ``high`` (included unless ``open_low``/``open_high``; None: no bound);
+    ``reason`` (e.g. ``"1 / --dt: at most one spike per step"``) is added to the message.
 
     Example: ``require_range(parser, args, "gamma", 0, 1, open_low=True)`` accepts
     ``--gamma`` in (0, 1]."""
     value = getattr(args, name)
     inside = (
-        np.isfinite(value)
+        (isinstance(value, int) or bool(np.isfinite(value)))
         and (low is None or (value > low if open_low else value >= low))
         and (high is None or (value < high if open_high else value <= high))
     )
     if not inside:
         expected = _interval(low, high, open_low, open_high)
-        parser.error(f"--{name} must be {expected}, got {value}")
+        because = f" ({reason})" if reason else ""
+        parser.error(
+            f"{option_name(parser, name)} must be {expected}{because}, got {value}"
+        )
 
 
 def require_positive_finite(
@@ -541,23 +560,35 @@ def require_method(
 
     value = getattr(args, name)
     if value not in METHODS:
-        parser.error(f"--{name} must be one of {', '.join(METHODS)}, got {value!r}")
+        parser.error(
+            f"{option_name(parser, name)} must be one of {', '.join(METHODS)}, "
+            f"got {value!r}"
+        )
+
+
+def require_device(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, name: str = "device"
+) -> None:
+    """Exits with a usage error unless ``args.<name>`` is ``auto`` or a device name
+    that ``torch.device`` understands (``cpu``, ``cuda``, ``cuda:1``, ...)."""
+    value = getattr(args, name)
+    if value == "auto":
+        return
+    try:
+        torch.device(value)
+    except (RuntimeError, ValueError):
+        parser.error(
+            f"{option_name(parser, name)} must be auto, cpu, cuda or cuda:N, "
+            f"got {value!r}"
+        )
 
 
 def check_run_options(
     parser: argparse.ArgumentParser, args: argparse.Namespace
 ) -> None:
     """Checks the options of :func:`add_run_options`: ``--threads`` >= 1, ``--seed``
-    >= 0 (seeds feed ``numpy.random.SeedSequence``) and a ``--device`` that
-    ``torch.device`` understands (or ``auto``)."""
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    if args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
-    if args.device != "auto":
-        try:
-            torch.device(args.device)
-        except (RuntimeError, ValueError):
-            parser.error(
-                f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}"
-            )
+    in [0, 2**64) (seeds feed ``numpy.random.SeedSequence`` and ``torch.manual_seed``)
+    and ``--device``."""
+    require_range(parser, args, "threads", 1)
+    require_range(parser, args, "seed", 0, 2**64 - 1)
+    require_device(parser, args)

@@ -306,6 +306,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f"--epochs must be >= 0, got {args.epochs}")
     if args.seq_periods < 2:
         parser.error(f"--seq_periods must be >= 2, got {args.seq_periods}")
+    harness.require_positive_finite(
+        parser, args, "learning_rate", "dt", "v_th", "tau_adapt", "alpha",
+        "input_scale", "regularization_target",
+    )  # fmt: skip
+    harness.require_non_negative(
+        parser, args, "max_grad_norm", "beta", "regularization_factor"
+    )
+    harness.require_range(
+        parser, args, "poisson_rate", 0, 1 / args.dt,
+        reason="1 / --dt: at most one spike per input neuron and step",
+    )  # fmt: skip
+    harness.require_probability(parser, args, "stop_at")
+    harness.require_method(parser, args)
+    harness.check_run_options(parser, args)
     return args
 
 

@@ -263,15 +263,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
-    for name in ("epochs", "batch_size", "seq_length", "hidden", "n_train", "n_test"):
-        value = getattr(args, name)
-        if value < (0 if name == "epochs" else 1):
-            raise SystemExit(
-                f"--{name.replace('_', '-')} must be positive, got {value}"
-            )
-    for name in ("lr", "scale", "alpha"):
-        if not getattr(args, name) > 0:
-            raise SystemExit(f"--{name} must be > 0, got {getattr(args, name)}")
+    """Exits with a usage error (status 2) naming the first option out of range."""
+    parser = build_parser()
+    harness.require_range(parser, args, "epochs", 0)
+    for name in ("batch_size", "seq_length", "hidden", "n_train", "n_test"):
+        harness.require_range(parser, args, name, 1)
+    if min(args.channels) < 1:
+        parser.error(f"--channels must be two positive ints, got {args.channels}")
+    if args.data == "bundled" and args.n_train + args.n_test > mnist_data.BUNDLED_SIZE:
+        parser.error(
+            f"--n-train + --n-test must be <= {mnist_data.BUNDLED_SIZE} (the bundled "
+            f"digits), got {args.n_train} + {args.n_test}"
+        )
+    harness.require_positive_finite(
+        parser, args, "lr", "scale", "alpha", "tau_syn_inv", "tau_mem_inv",
+        "encoder_gain",
+    )  # fmt: skip
+    harness.require_non_negative(parser, args, "weight_decay", "augment", "threads")
+    harness.require_probability(parser, args, "label_smoothing")
+    harness.require_method(parser, args)
+    harness.require_device(parser, args)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:

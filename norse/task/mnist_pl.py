@@ -28,7 +28,7 @@ except ImportError as error:  # an optional dependency
         "norse.task.mnist_pl needs PyTorch Lightning: pip install pytorch-lightning"
     ) from error
 
-from norse.dataset.mnist import MNIST_MEAN, MNIST_STD
+from norse.dataset.mnist import BUNDLED_SIZE, MNIST_MEAN, MNIST_STD
 from norse.task import harness
 from norse.task.mnist import load_data
 from norse.torch.models.conv import ConvNet4
@@ -143,7 +143,18 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     add("--output", default="runs/mnist_pl", help="Lightning's root folder")
     add("--no_progress", action="store_true")
     args = parser.parse_args(argv)
-    harness.require_positive(parser, args, "batch_size", "seq_length", "max_epochs")
+    harness.require_positive(
+        parser, args, "batch_size", "seq_length", "max_epochs", "n_train", "n_test"
+    )
+    if args.data == "bundled" and args.n_train + args.n_test > BUNDLED_SIZE:
+        parser.error(
+            f"--n_train + --n_test must be <= {BUNDLED_SIZE} (the bundled digits), "
+            f"got {args.n_train} + {args.n_test}"
+        )
+    harness.require_positive_finite(parser, args, "learning_rate", "input_scale")
+    harness.require_method(parser, args, "model")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
     return args
 
 
