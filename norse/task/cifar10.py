@@ -128,8 +128,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
-    harness.seed_everything(args.seed, args.deterministic)
-    device = harness.select_device(args.device)
+    context, device = harness.init_distributed(args.device)
+    # rank 0's initial weights are broadcast to the other processes when training starts
+    harness.seed_everything(args.seed + context.rank, args.deterministic)
     args.output.mkdir(parents=True, exist_ok=True)
     download = not args.no_download
     train_x, train_y = _subset(
@@ -143,7 +144,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         args.seq_length, args.channels, LIFParameters(v_th=torch.as_tensor(args.v_th))
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
-    num_batches = -(-len(train_y) // args.batch_size)
+    # --batch_size is per process; each process trains on its shard of the epoch
+    num_batches = -(-harness.shard_length(len(train_y)) // args.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, args.learning_rate, total_steps=max(1, args.epochs * num_batches)
     )
@@ -163,7 +165,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         return loss, (scores.argmax(1) == labels).sum()
 
     def make_batches(epoch: int):
-        torch.manual_seed(args.seed * 1000 + epoch)  # augmentation of this epoch
+        # augmentation of this epoch, drawn differently in each process
+        torch.manual_seed(
+            (args.seed * 1000 + epoch) * context.world_size + context.rank
+        )
         return harness.batches(
             train_x, train_y, args.batch_size, shuffle=True, seed=args.seed + epoch
         )
@@ -195,7 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
             "args": vars(args) | {"output": str(args.output), "data": str(args.data)}
         },
     )
-    if not args.no_plots:
+    if not args.no_plots and context.is_main:
         harness.plot_history(
             history, args.output / "history.png", title="CIFAR-10, LIF ConvNet"
         )

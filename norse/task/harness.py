@@ -9,6 +9,7 @@ metrics so far, and batches are shuffled from ``seed + epoch``.
 """
 
 import argparse
+import atexit
 import contextlib
 import copy
 import json
@@ -18,6 +19,7 @@ import shlex
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import (
@@ -63,6 +65,120 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands in a multi-process run (``torchrun``).
+
+    A plain ``python -m ...`` run is rank 0 of a world of size 1. Under ``torchrun``
+    every process trains a replica of the model on its shard of each epoch (see
+    :func:`batches`); :func:`fit` averages their gradients with
+    :class:`~torch.nn.parallel.DistributedDataParallel`, and only rank 0 shows progress
+    and writes checkpoints, metrics and plots.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_context() -> DistributedContext:
+    """The context of the initialised process group, or a single process without one."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return DistributedContext()
+    return DistributedContext(
+        rank=torch.distributed.get_rank(),
+        world_size=torch.distributed.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+    )
+
+
+def _environment_int(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(
+            f"environment variable {name} must be an integer, got {value!r}"
+        ) from None
+
+
+def init_distributed(
+    device_name: str = "auto", backend: Optional[str] = None
+) -> Tuple[DistributedContext, torch.device]:
+    """Joins the process group that ``torchrun`` describes, if any, and picks the device.
+
+    ``torchrun --nproc_per_node=N`` (or any launcher that sets ``WORLD_SIZE``, ``RANK``,
+    ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``) starts N processes; each calls
+    this function, which initialises :mod:`torch.distributed` with NCCL on GPUs and gloo
+    on CPUs (or ``backend``) and, with ``device_name="auto"`` and CUDA, gives process
+    ``LOCAL_RANK`` the GPU ``cuda:LOCAL_RANK``. Without such a launcher (``WORLD_SIZE``
+    unset or 1) nothing is initialised and the result is ``(DistributedContext(),
+    select_device(device_name))``.
+    """
+    world_size = _environment_int("WORLD_SIZE", 1)
+    if world_size <= 1:
+        return DistributedContext(), select_device(device_name)
+    if not torch.distributed.is_available():
+        raise RuntimeError(
+            f"WORLD_SIZE={world_size} asks for a distributed run, but this PyTorch "
+            "build has no torch.distributed"
+        )
+    local_rank = _environment_int("LOCAL_RANK", 0)
+    if device_name == "auto" and torch.cuda.is_available():
+        device = torch.device("cuda", local_rank % torch.cuda.device_count())
+    else:
+        device = select_device(device_name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(
+            backend or ("nccl" if device.type == "cuda" else "gloo"),
+            device_id=device if device.type == "cuda" else None,
+        )
+        atexit.register(_leave_process_group)
+    return distributed_context(), device
+
+
+def _leave_process_group() -> None:
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def _prepare_replica(
+    model: torch.nn.Module, context: DistributedContext
+) -> torch.nn.Module:
+    """Wraps ``model`` in DistributedDataParallel (the replica that trains).
+
+    Batch-norm layers synchronise their batch statistics across processes on GPUs
+    (:class:`~torch.nn.SyncBatchNorm`, same parameters and buffers, so checkpoints
+    stay interchangeable); PyTorch offers that only for CUDA, so on CPUs each process
+    normalises with the statistics of its own shard (rank 0's running statistics are
+    kept, as DistributedDataParallel broadcasts buffers).
+    """
+    device = next(iter(model.parameters())).device
+    norms = (torch.nn.modules.batchnorm._BatchNorm,)
+    if any(isinstance(module, norms) for module in model.modules()):
+        if device.type == "cuda":
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        elif context.is_main:
+            warnings.warn(
+                "batch norm on CPUs uses each process's own batch statistics "
+                "(PyTorch synchronises them only on CUDA)",
+                stacklevel=3,
+            )
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device] if device.type == "cuda" else None
+    )
 
 
 @contextlib.contextmanager
@@ -136,21 +252,42 @@ def batches(
     batch_size: int,
     shuffle: bool,
     seed: int = 0,
+    context: Optional[DistributedContext] = None,
 ) -> Iterable[Batch]:
-    """Mini-batches of in-memory tensors; the order depends only on ``seed``."""
+    """Mini-batches of in-memory tensors; the order depends only on ``seed``.
+
+    In a distributed run (``context``, by default :func:`distributed_context`) each
+    process gets its shard of the shuffled order, as
+    :class:`~torch.utils.data.DistributedSampler` deals it: rank ``r`` of ``W`` takes
+    every ``W``-th sample from position ``r``, the order is padded by repeating its start
+    so every process gets the same number of batches, and ``batch_size`` is per process
+    (a global batch of ``W * batch_size``). With one process the order is the same
+    permutation as ``torch.randperm(n)`` seeded with ``seed``.
+    """
     if data.shape[0] != labels.shape[0]:
         raise ValueError(
             f"data and labels must have the same length, got {data.shape[0]} and {labels.shape[0]}"
         )
-    if shuffle:
-        order = torch.randperm(
-            data.shape[0], generator=torch.Generator().manual_seed(seed)
-        )
-    else:
-        order = torch.arange(data.shape[0])
-    for start in range(0, data.shape[0], batch_size):
-        index = order[start : start + batch_size]
-        yield data[index], labels[index]
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    context = distributed_context() if context is None else context
+    sampler = torch.utils.data.DistributedSampler(
+        range(data.shape[0]),
+        num_replicas=context.world_size,
+        rank=context.rank,
+        shuffle=shuffle,
+        seed=seed,
+    )
+    order = torch.tensor(list(sampler), dtype=torch.long)
+    for start in range(0, order.shape[0], batch_size):
+        index = order[start : start + batch_size].to(data.device)
+        yield data[index], labels[index.to(labels.device)]
+
+
+def shard_length(samples: int, context: Optional[DistributedContext] = None) -> int:
+    """Samples per process when :func:`batches` deals ``samples`` out to every process."""
+    context = distributed_context() if context is None else context
+    return -(-samples // context.world_size)
 
 
 def fit(
@@ -197,6 +334,15 @@ def fit(
             into ``model`` at the end; None keeps the last weights
         stop_at: stop early once ``best_metric`` reaches this value
 
+    Under ``torchrun`` (after :func:`init_distributed`) every process calls ``fit``
+    with the same arguments and its own shard of batches: ``train_step`` receives the
+    model wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` (gradients are
+    averaged over the processes, so the replicas stay identical), ``evaluate`` the plain
+    model; train loss and accuracy are summed over all processes; rank 0 alone shows
+    progress and writes the checkpoint (which also holds every rank's random number
+    generator states) and the metrics. Checkpoints are those of the plain model and
+    load in single-process runs as well.
+
     Returns:
         The :class:`History` of all epochs (including those of a resumed run).
     """
@@ -207,15 +353,19 @@ def fit(
     best: Optional[Dict[str, Any]] = None
     if stop_at is not None and best_metric is None:
         raise ValueError("stop_at needs best_metric (the metric to compare)")
+    context = distributed_context()
+    progress = progress and context.is_main
     checkpoint_path = Path(output_dir) / "checkpoint.pt" if output_dir else None
-    metrics_path = Path(output_dir) / "metrics.jsonl" if output_dir else None
+    metrics_path = (
+        Path(output_dir) / "metrics.jsonl" if output_dir and context.is_main else None
+    )
     if resume and checkpoint_path is not None and checkpoint_path.exists():
         checkpoint = torch.load(checkpoint_path, weights_only=False, map_location="cpu")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if scheduler is not None and checkpoint.get("scheduler") is not None:
             scheduler.load_state_dict(checkpoint["scheduler"])
-        _set_rng_states(checkpoint["rng"])
+        _set_rng_states(_rng_states_of_rank(checkpoint, context))
         history = History(list(checkpoint["history"]))
         first_epoch = checkpoint["epoch"] + 1
         best = checkpoint.get("best")
@@ -230,9 +380,10 @@ def fit(
             )
     elif metrics_path is not None and metrics_path.exists():
         metrics_path.unlink()  # a fresh run starts a fresh metrics file
+    replica = _prepare_replica(model, context) if context.enabled else model
 
     for epoch in range(first_epoch, epochs):
-        model.train()
+        replica.train()
         started = time.perf_counter()
         loss_sum, correct, seen, predicted, skipped = 0.0, 0, 0, 0, 0
         bar = tqdm(
@@ -244,8 +395,8 @@ def fit(
         )
         for batch in bar:
             optimizer.zero_grad(set_to_none=True)
-            loss, batch_correct, *predictions = train_step(model, batch)
-            if not torch.isfinite(loss):
+            loss, batch_correct, *predictions = train_step(replica, batch)
+            if not _finite_everywhere(loss, context):
                 raise FloatingPointError(
                     f"loss became {loss.item()} in epoch {epoch + 1}; lower the learning rate"
                 )
@@ -268,6 +419,13 @@ def fit(
             bar.set_postfix(
                 loss=f"{loss_sum / seen:.4f}", acc=f"{correct / predicted:.4f}"
             )
+        if context.enabled:
+            totals = torch.tensor(
+                [loss_sum, correct, seen, predicted, skipped], dtype=torch.float64
+            )
+            torch.distributed.all_reduce(totals)
+            loss_sum, correct, seen, predicted, skipped = totals.tolist()
+            skipped = int(skipped) // context.world_size  # every rank skips together
         row = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / max(seen, 1),
@@ -304,7 +462,9 @@ def fit(
             metrics_path.parent.mkdir(parents=True, exist_ok=True)
             with open(metrics_path, "a") as stream:
                 stream.write(json.dumps(row) + "\n")
-        if checkpoint_path is not None:
+        rng = _rng_states()
+        rng_per_rank = _gather_objects(rng, context)
+        if checkpoint_path is not None and context.is_main:
             atomic_save(
                 {
                     "epoch": epoch,
@@ -313,7 +473,8 @@ def fit(
                     "scheduler": scheduler.state_dict()
                     if scheduler is not None
                     else None,
-                    "rng": _rng_states(),
+                    "rng": rng,
+                    "rng_per_rank": rng_per_rank,
                     "history": history.epochs,
                     "extra": checkpoint_extra or {},
                     "best": best,
@@ -321,6 +482,8 @@ def fit(
                 },
                 checkpoint_path,
             )
+        if context.enabled:
+            torch.distributed.barrier()  # no rank runs ahead of the checkpoint
         if stopped:
             if progress:
                 tqdm.write(f"{best_metric} reached {stop_at}: stopping early")
@@ -329,6 +492,43 @@ def fit(
         model.load_state_dict(best["model"])
         history.best_epoch = best["epoch"]
     return history
+
+
+def _finite_everywhere(loss: torch.Tensor, context: DistributedContext) -> bool:
+    """Whether ``loss`` is finite in every process (all must stop together, or the
+    others would wait for gradients forever)."""
+    finite = torch.isfinite(loss.detach()).all()
+    if context.enabled:
+        flag = finite.to(torch.int32).reshape(1).cpu()
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+        finite = flag[0]
+    return bool(finite)
+
+
+def _gather_objects(obj: Any, context: DistributedContext) -> List[Any]:
+    """``obj`` of every rank, in rank order (``[obj]`` in a single process)."""
+    if not context.enabled:
+        return [obj]
+    gathered: List[Any] = [None] * context.world_size
+    torch.distributed.all_gather_object(gathered, obj)
+    return gathered
+
+
+def _rng_states_of_rank(
+    checkpoint: Dict[str, Any], context: DistributedContext
+) -> Dict[str, Any]:
+    """This rank's generator states from a checkpoint; a run resumed with another
+    number of processes cannot continue every rank's stream and says so."""
+    per_rank = checkpoint.get("rng_per_rank") or [checkpoint["rng"]]
+    if len(per_rank) != context.world_size:
+        warnings.warn(
+            f"the checkpoint was written by {len(per_rank)} process(es), this run has "
+            f"{context.world_size}: random streams restart from rank 0's state, so the "
+            "result will differ from an uninterrupted run",
+            stacklevel=3,
+        )
+        return per_rank[0]
+    return per_rank[context.rank]
 
 
 def task_parser(module: str, description: str) -> argparse.ArgumentParser:
@@ -390,12 +590,17 @@ def save_summary(
     argv: Optional[Sequence[str]],
 ) -> Dict[str, Any]:
     """Adds the command line (``python -m module ...``) to ``summary``, writes it to
-    ``output_dir/summary.json``, prints it and returns it."""
+    ``output_dir/summary.json``, prints it and returns it (in a distributed run only
+    rank 0 writes and prints)."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     summary = dict(summary)
     summary["command"] = " ".join(
         ["python", "-m", module, *map(shlex.quote, arguments)]
     )
+    context = distributed_context()
+    summary["processes"] = context.world_size
+    if not context.is_main:
+        return summary
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     (Path(output_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

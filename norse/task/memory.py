@@ -328,8 +328,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
-    harness.seed_everything(args.seed, args.deterministic)
-    device = harness.select_device(args.device)
+    context, device = harness.init_distributed(args.device)
+    # rank 0's initial weights are broadcast to the other processes when training starts
+    harness.seed_everything(args.seed + context.rank, args.deterministic)
     args.output.mkdir(parents=True, exist_ok=True)
     model = build_model(args).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
@@ -392,9 +393,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         }
 
     def make_batches(epoch: int):
-        data = _dataset(
-            args, args.batch_size * args.batches_per_epoch, args.seed * 100003 + epoch
-        )
+        # each process draws its own sequences (--batch_size is per process)
+        seed = (args.seed * 100003 + epoch) * context.world_size + context.rank
+        data = _dataset(args, args.batch_size * args.batches_per_epoch, seed)
         return dataset_batches(data, args.batch_size)
 
     history = harness.fit(
@@ -417,7 +418,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     model.eval()
     with torch.no_grad():  # the best epoch's weights (by validation accuracy)
         final = evaluate_on(test_set, "test")
-    if not args.no_plots:
+    if not args.no_plots and context.is_main:
         x, labels = test_set[0]
         with torch.no_grad():
             voltages, spikes, thresholds = model(

@@ -288,12 +288,15 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     args = build_parser().parse_args(argv)
     _check_arguments(args)
+    context, device = harness.init_distributed(args.device)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    elif os.cpu_count():
-        torch.set_num_threads(os.cpu_count())
-    device = harness.select_device(args.device)
-    harness.seed_everything(args.seed, args.deterministic)
+    elif os.cpu_count():  # all cores, shared by the processes of this machine
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        torch.set_num_threads(max(1, os.cpu_count() // local_processes))
+    # Each process draws its own augmentations; rank 0's initial weights are
+    # broadcast to the others when training starts.
+    harness.seed_everything(args.seed + context.rank, args.deterministic)
     # the split is fixed (seed 0) so that every run is judged on the same digits
     (train_x, train_y), (test_x, test_y) = load_data(
         args.data,
@@ -320,7 +323,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
             alpha=torch.tensor(args.alpha),
         ),
     ).to(device)
-    batches_per_epoch = train_x.shape[0] // args.batch_size
+    # --batch-size is per process: a step of N processes sees N * batch-size digits
+    batches_per_epoch = harness.shard_length(train_x.shape[0]) // args.batch_size
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=args.lr, weight_decay=args.weight_decay
     )
@@ -394,6 +398,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
         "threads": torch.get_num_threads(),
         "args": {k: str(v) for k, v in vars(args).items()},
     }
+    summary["processes"] = context.world_size
+    if not context.is_main:
+        return summary
     args.output.mkdir(parents=True, exist_ok=True)
     with open(args.output / "metrics.json", "w") as stream:
         json.dump(summary, stream, indent=2)
