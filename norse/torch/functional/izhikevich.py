@@ -30,9 +30,31 @@ initial state) under the names of Norse 1.1: :data:`tonic_spiking`,
 :data:`resonator`, :data:`integrator`, :data:`rebound_spike`, :data:`rebound_burst`,
 :data:`threshold_variability`, :data:`bistability`, :data:`dap`, :data:`accomodation`,
 :data:`inhibition_induced_spiking` and :data:`inhibition_induced_bursting` (each with its
-parameters as ``<name>_p``). Izhikevich's accommodation neuron integrates
-:math:`\dot u = a\,b\,(v + 65)`, which this model cannot express; :data:`accomodation`
-uses the same parameters with the standard recovery equation, as Norse 1.1 does.
+parameters as ``<name>_p``).
+
+Three behaviours differ from the published values (Izhikevich 2004, Fig. 1 and its
+script ``figure1.m``) and from Norse 1.1, because with those values this model does not
+show the behaviour. The published figures of these three rely on Izhikevich's own
+integrator (``u`` updated from the *new* ``v``, so the spike step adds
+:math:`h\,a\,(b\,v_{peak} - u)` with the overshoot :math:`v_{peak} \gg 30`) or on a
+different recovery equation; the values below give the behaviour as a property of the
+equations above, the same at the default step, at 10x finer steps and with either update
+order:
+
+* :data:`dap`: ``d = -18`` (published -21). With ``d = -21`` the model is bistable after a
+  spike: the 2 ms pulse starts repetitive firing (4 spikes in 50 ms with Norse 1.1's step,
+  8 as ``dt -> 0``); the boundary is about ``d = -19``. With ``d = -18`` it fires once
+  and ``v`` rises after the reset to -54.6 mV (rest -70 mV) before decaying back.
+* :data:`accomodation`: ``b = 2``, ``bias = 23.76``, starting at the rest ``v = -66``,
+  ``u = b v = -132`` (published ``b = 1``, ``v = -65``, ``u = -16`` with the recovery
+  :math:`\dot u = a\,b\,(v + 65)`, which this model cannot express). With ``b = 1`` and
+  the standard recovery there is no resting state at all (64 spikes on the standard
+  stimulus). With ``b = 2`` ``u`` follows ``v`` so closely that a slow ramp to ``I = 8``
+  is accommodated (no spike) while a fast ramp to ``I = 4`` fires.
+* :data:`inhibition_induced_bursting`: ``d = 1`` (published -2). With ``d = -2`` every
+  spike makes the neuron more excitable: a burst never ends and the neuron fires at nearly
+  every step. In Izhikevich's integrator the spike step adds 1.2 to 3.4 to ``u``, so his
+  effective increment was about -0.8 to +1.4; ``d = 1`` gives the equations that increment.
 
 Example:
     >>> import torch
@@ -192,10 +214,15 @@ threshold_variability_p = IzhikevichParameters(a=0.03, b=0.25, c=-60, d=4, tau_i
 threshold_variability = _behavior(threshold_variability_p, -64.0, -64.0 * 0.25)
 bistability_p = IzhikevichParameters(a=0.1, b=0.26, c=-60, d=0, tau_inv=250)
 bistability = _behavior(bistability_p, -61.0, -61.0 * 0.26)
-dap_p = IzhikevichParameters(a=1.0, b=0.2, c=-60, d=-21, tau_inv=100)
+# dap, accomodation and inhibition_induced_bursting differ from the published values and
+# from Norse 1.1, whose values do not show the behaviour (see the module docstring).
+dap_p = IzhikevichParameters(a=1.0, b=0.2, c=-60, d=-18, tau_inv=100)
 dap = _behavior(dap_p, -70.0, -70.0 * 0.2)
-accomodation_p = IzhikevichParameters(a=0.02, b=1.0, c=-55, d=4, tau_inv=500)
-accomodation = _behavior(accomodation_p, -65.0, -16.0)
+# bias = b v - sq v^2 - mn v at v = -66: the resting state is (v, u) = (-66, b * -66)
+accomodation_p = IzhikevichParameters(
+    a=0.02, b=2.0, c=-55, d=4, bias=23.76, tau_inv=500
+)
+accomodation = _behavior(accomodation_p, -66.0, -66.0 * 2.0)
 inhibition_induced_spiking_p = IzhikevichParameters(
     a=-0.02, b=-1.0, c=-60, d=8, tau_inv=250
 )
@@ -203,7 +230,7 @@ inhibition_induced_spiking = _behavior(
     inhibition_induced_spiking_p, -63.8, -63.8 * -1.0
 )
 inhibition_induced_bursting_p = IzhikevichParameters(
-    a=-0.026, b=-1.0, c=-45, d=-2, tau_inv=250
+    a=-0.026, b=-1.0, c=-45, d=1, tau_inv=250
 )
 inhibition_induced_bursting = _behavior(
     inhibition_induced_bursting_p, -63.8, -63.8 * -1.0

@@ -111,7 +111,7 @@ def test_parameter_defaults_and_selected_values():
     assert (p.method, p.alpha) == ("super", 100.0)
     assert izk.class_1_exc_p.mn == 4.1 and izk.class_1_exc_p.bias == 108
     assert izk.dap_p.tau_inv == 100 and izk.phasic_bursting_p.tau_inv == 200
-    assert float(izk.accomodation.s.u) == -16.0
+    assert float(izk.accomodation.s.u) == -132.0  # rest of b = 2 (see its test)
     assert float(izk.tonic_spiking.s.u) == pytest.approx(-70 * 0.2)
 
 
@@ -422,3 +422,111 @@ def test_inhibition_induced_spiking_fires_only_while_inhibited():
     assert np.sum(times < 50) == 0
     assert np.sum((times > 50) & (times < 250)) >= 3
     assert np.sum(times > 265) == 0  # silent again once the drive is restored
+
+
+# The three behaviours whose values differ from Izhikevich (2004) and Norse 1.1. Each
+# signature is a function of the simulated spikes and voltages; the tests check it holds
+# for our values at the default step and at a finer one, and fails for the published
+# (Norse 1.1) values, with which the model does not show the behaviour.
+
+
+def _with(behavior, **changes):
+    return IzhikevichSpikingBehavior(behavior.p._replace(**changes), behavior.s)
+
+
+def _dap_signature(dt):
+    t, z, v = simulate(
+        izk.dap, lambda t: np.where(np.abs(t - 10) < 1, 20.0, 0.0), 50, dt
+    )
+    times = spike_times(t, z)
+    if len(times) != 1:
+        return len(times), None, None
+    after = t > times[0]
+    peak = v[after, 0].max()  # v rises after the reset: a depolarising after-potential
+    rest = float(izk.dap.s.v)
+    above = t[after][v[after, 0] > rest + 5]  # more than 5 mV above rest ...
+    assert np.all(np.diff(above) < 1.5 * (t[1] - t[0]))  # ... in one stretch
+    assert v[-1, 0] == pytest.approx(rest, abs=0.05)  # and then back at rest
+    return 1, peak, above[-1] - times[0]
+
+
+@pytest.mark.parametrize("dt", [1e-3, 1e-4])
+def test_dap_fires_once_then_a_depolarising_after_potential(dt):
+    count, peak, duration = _dap_signature(dt)
+    assert count == 1
+    assert peak > izk.dap_p.c + 4  # -54.6 mV (dt = 1e-3) after the reset to -60 mV
+    assert duration > 4  # 4.9 ms (dt = 1e-3), 5.5 ms (dt = 1e-4)
+
+
+def test_dap_with_the_published_d_fires_repetitively():
+    published = _with(izk.dap, d=-21)
+    t, z, _ = simulate(published, lambda t: np.where(np.abs(t - 10) < 1, 20.0, 0.0), 50)
+    assert len(spike_times(t, z)) == 4
+
+
+def _accommodation_stimulus(t):
+    # a slow ramp to I = 8 (200 ms), a pause, a fast ramp to I = 4 (12.5 ms)
+    slow = np.where(t < 200, t / 25, 0.0)
+    fast = np.where((t >= 300) & (t < 312.5), (t - 300) / 12.5 * 4, 0.0)
+    return slow + fast
+
+
+@pytest.mark.parametrize("dt", [1e-3, 2e-4])
+def test_accommodation_ignores_a_slow_ramp_and_fires_on_a_fast_one(dt):
+    t, z, v = simulate(izk.accomodation, _accommodation_stimulus, 400, dt)
+    times = spike_times(t, z)
+    assert np.sum(times < 300) == 0  # the slow ramp peaks at twice the fast one
+    assert len(times) == 1 and 310 < times[0] < 316  # 313.5 ms (dt = 1e-3)
+
+
+def test_accommodation_depends_on_the_rate_of_rise_not_the_amplitude():
+    p, s = izk.accomodation
+    v, u = float(s.v), float(s.u)  # the initial state is the resting state
+    assert u == p.b * v and p.sq * v**2 + p.mn * v + p.bias - u == pytest.approx(0)
+    durations = np.array([12.5, 25.0, 100.0, 400.0])  # ramps to I = 4 from t = 10 ms
+
+    def ramps(t):
+        rise = (t[:, None] - 10) / durations * 4
+        return np.where((t[:, None] > 10) & (rise < 4), rise, 0.0)
+
+    t, z, _ = simulate(izk.accomodation, ramps, 450)
+    assert z.sum(0).tolist() == [1, 1, 0, 0]
+
+
+def test_accommodation_with_the_published_b_has_no_rest_and_fires_throughout():
+    # Norse 1.1: the published a, b, c, d and state with the standard recovery equation
+    published = IzhikevichSpikingBehavior(
+        izk.accomodation_p._replace(b=1.0, bias=140),
+        IzhikevichState(v=torch.tensor(-65.0), u=torch.tensor(-16.0)),
+    )
+    t, z, _ = simulate(published, _accommodation_stimulus, 400)
+    assert np.sum(spike_times(t, z) < 300) > 30
+
+
+def _inhibition_induced_bursts(behavior, dt):
+    t, z, _ = simulate(
+        behavior, lambda t: np.where((t < 50) | (t > 250), 80.0, 75.0), 350, dt
+    )
+    return spike_times(t, z)
+
+
+@pytest.mark.parametrize("dt", [1e-3, 4e-4])
+def test_inhibition_induced_bursting_bursts_only_while_inhibited(dt):
+    times = _inhibition_induced_bursts(izk.inhibition_induced_bursting, dt)
+    assert np.sum(times < 50) == 0  # silent at the baseline drive I = 80
+    groups = bursts(times, gap=8.0)
+    inhibited = [g for g in groups if 50 < g[0] and g[-1] < 250]
+    assert len(inhibited) >= 2 and all(len(g) >= 4 for g in inhibited)
+    intra = max(np.diff(g).max() for g in inhibited)  # 3.0 ms (dt = 1e-3)
+    inter = min(b[0] - a[-1] for a, b in zip(groups[:-1], groups[1:]))  # 70 ms
+    assert intra < inter / 5
+    # The neuron may still finish its cycle into one more burst just after the drive is
+    # restored (at 255 ms for dt = 1e-3); 30 ms after the restoration it is silent.
+    assert np.sum(times > 280) == 0
+
+
+def test_inhibition_induced_bursting_with_the_published_d_never_stops():
+    times = _inhibition_induced_bursts(
+        _with(izk.inhibition_induced_bursting, d=-2), 1e-3
+    )
+    assert np.sum(times > 280) > 100  # fires at nearly every step, even at I = 80
