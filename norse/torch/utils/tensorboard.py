@@ -20,7 +20,7 @@ as ``torch.utils.tensorboard.SummaryWriter`` (needs ``pip install tensorboard``)
 this module itself imports nothing from TensorBoard.
 """
 
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Tuple
 
 import torch
 
@@ -56,13 +56,22 @@ def _spikes_of(module: torch.nn.Module, output: Any) -> torch.Tensor:
 
 
 def _make_hook(
-    log: Callable[[str, Any, int], Any],
+    writer: "SummaryWriter",
+    method: str,
     key: str,
-    counter: str,
+    kind: str,
     transform: Callable[[torch.Tensor], Any],
+    **log_options: Any,
 ) -> Hook:
+    """A hook that logs ``transform(spikes)`` with ``writer.<method>`` under ``key``;
+    its step counter is the module attribute ``_norse_hook_<kind>``."""
     if not isinstance(key, str):
         raise TypeError(f"key must be a str, got {type(key).__name__}")
+    write = _writer_method(writer, method)
+    counter = f"_norse_hook_{kind}"
+
+    def log(tag: str, value: Any, step: int) -> None:
+        write(tag, value, step, **log_options)
 
     def hook(module: torch.nn.Module, _inputs: Tuple[Any, ...], output: Any) -> None:
         step = getattr(module, counter, 0)
@@ -99,11 +108,11 @@ def hook_spike_activity_mean(key: str, writer: "SummaryWriter") -> Hook:
         key (str): the name of the plot in TensorBoard
         writer (SummaryWriter): where to log
     """
-    add_scalar = _writer_method(writer, "add_scalar")
     return _make_hook(
-        add_scalar,
+        writer,
+        "add_scalar",
         key,
-        "_norse_hook_spike_activity_mean",
+        "spike_activity_mean",
         lambda spikes: spikes.mean().item(),
     )
 
@@ -116,11 +125,11 @@ def hook_spike_activity_sum(key: str, writer: "SummaryWriter") -> Hook:
         key (str): the name of the plot in TensorBoard
         writer (SummaryWriter): where to log
     """
-    add_scalar = _writer_method(writer, "add_scalar")
     return _make_hook(
-        add_scalar,
+        writer,
+        "add_scalar",
         key,
-        "_norse_hook_spike_activity_sum",
+        "spike_activity_sum",
         lambda spikes: spikes.sum().item(),
     )
 
@@ -134,12 +143,8 @@ def hook_spike_histogram_mean(key: str, writer: "SummaryWriter") -> Hook:
         key (str): the name of the histogram in TensorBoard
         writer (SummaryWriter): where to log
     """
-    add_histogram = _writer_method(writer, "add_histogram")
     return _make_hook(
-        add_histogram,
-        key,
-        "_norse_hook_spike_histogram_mean",
-        _per_neuron(torch.mean),
+        writer, "add_histogram", key, "spike_histogram_mean", _per_neuron(torch.mean)
     )
 
 
@@ -151,12 +156,8 @@ def hook_spike_histogram_sum(key: str, writer: "SummaryWriter") -> Hook:
         key (str): the name of the histogram in TensorBoard
         writer (SummaryWriter): where to log
     """
-    add_histogram = _writer_method(writer, "add_histogram")
     return _make_hook(
-        add_histogram,
-        key,
-        "_norse_hook_spike_histogram_sum",
-        _per_neuron(torch.sum),
+        writer, "add_histogram", key, "spike_histogram_sum", _per_neuron(torch.sum)
     )
 
 
@@ -180,9 +181,6 @@ def hook_spike_image(key: str, writer: "SummaryWriter") -> Hook:
         key (str): the name of the image in TensorBoard
         writer (SummaryWriter): where to log
     """
-    add_image = _writer_method(writer, "add_image")
-
-    def log(tag: str, image: torch.Tensor, step: int, _add=add_image) -> Optional[Any]:
-        return _add(tag, image, step, dataformats="HW")
-
-    return _make_hook(log, key, "_norse_hook_spike_image", _as_image)
+    return _make_hook(
+        writer, "add_image", key, "spike_image", _as_image, dataformats="HW"
+    )
