@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from norse.dataset._checks import check_flags, check_path
 from norse.dataset.download import PathLike, download_file, extract_tar, md5_of
 
 __all__ = [
@@ -108,6 +109,8 @@ def load_cifar10(
     Parameters:
         files: ``(name, md5)`` of the batches to read (default: the official ones)
     """
+    check_path("root", root)
+    check_flags(train=train, download=download)
     root = Path(os.path.expanduser(os.fspath(root)))
     folder = download_cifar10(root, mirrors) if download else root / FOLDER
     files = files if files is not None else (TRAIN_FILES if train else TEST_FILES)
@@ -121,6 +124,14 @@ def random_crop_flip(
     """Random translation by up to ``padding`` pixels (zero padding, then a crop of the
     original size) and a horizontal flip with probability 1/2, per image of a batch
     ``(N, C, H, W)``."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ValueError(
+            f"images must have shape (N, C, H, W), got {tuple(images.shape)}"
+        )
+    if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
+        raise ValueError(f"padding must be an int >= 0, got {padding!r}")
     n, _, height, width = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4)
     shifts = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator)
@@ -150,6 +161,10 @@ class CIFAR10(torch.utils.data.Dataset):
         transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
         download: bool = False,
     ):
+        if transform is not None and not callable(transform):
+            raise TypeError(
+                f"transform must be callable or None, got {type(transform).__name__}"
+            )
         images, labels = load_cifar10(root, train=train, download=download)
         self.images = torch.from_numpy(images)
         self.labels = torch.from_numpy(labels)

@@ -41,6 +41,8 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from norse.dataset._checks import is_number
+
 __all__ = ["EventsToFrames", "collate_frames", "events_to_frames"]
 
 
@@ -59,23 +61,60 @@ def _check_events(events: Any) -> np.ndarray:
     return events
 
 
-def _check_sensor_size(sensor_size: Sequence[int], has_y: bool) -> Tuple[int, int, int]:
-    if (
-        not isinstance(sensor_size, (tuple, list))
-        or len(sensor_size) != 3
-        or any(int(n) != n or n < 1 for n in sensor_size)
+def _count(value: Any) -> Optional[int]:
+    """``value`` as an int if it is a whole number >= 1 (int, or a float like 34.0),
+    else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
     ):
+        return None
+    if not np.isfinite(value) or value != int(value) or value < 1:
+        return None
+    return int(value)
+
+
+def _check_sensor_size(sensor_size: Sequence[int]) -> Tuple[int, int, int]:
+    counts = (
+        [_count(n) for n in sensor_size]
+        if isinstance(sensor_size, (tuple, list, np.ndarray)) and len(sensor_size) == 3
+        else [None]
+    )
+    if None in counts:
         raise ValueError(
             "sensor_size must be (width, height, polarities) with positive ints, as "
             f"tonic's data sets give it, got {sensor_size!r}"
         )
-    width, height, polarities = (int(n) for n in sensor_size)
-    if not has_y and height != 1:
-        raise ValueError(
-            f"the events have no y field, so sensor_size must have height 1, got "
-            f"{sensor_size!r}"
-        )
+    width, height, polarities = counts
     return width, height, polarities
+
+
+def _check_binning(
+    time_window: Optional[float],
+    n_time_bins: Optional[int],
+    start_time: Optional[float],
+    dtype: torch.dtype,
+) -> None:
+    if time_window is None and n_time_bins is None:
+        raise ValueError("give time_window, n_time_bins or both")
+    if time_window is not None and not (
+        is_number(time_window) and np.isfinite(time_window) and time_window > 0
+    ):
+        raise ValueError(
+            f"time_window must be a positive, finite number, got {time_window!r}"
+        )
+    if n_time_bins is not None and _count(n_time_bins) is None:
+        raise ValueError(f"n_time_bins must be a positive int, got {n_time_bins!r}")
+    if start_time is not None and not (
+        is_number(start_time) and np.isfinite(start_time)
+    ):
+        raise ValueError(f"start_time must be a finite number, got {start_time!r}")
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype, got {dtype!r}")
+
+
+#: More bins * polarities * pixels than this is a mistake (e.g. a time window in
+#: seconds for timestamps in microseconds), not a tensor to allocate.
+_MAX_FRAME_ELEMENTS = 2**30
 
 
 def _channels(p: np.ndarray, polarities: int) -> np.ndarray:
@@ -127,19 +166,20 @@ def events_to_frames(
     """
     events = _check_events(events)
     has_y = "y" in events.dtype.names
-    width, height, polarities = _check_sensor_size(sensor_size, has_y)
-    if time_window is None and n_time_bins is None:
-        raise ValueError("give time_window, n_time_bins or both")
-    if time_window is not None and not time_window > 0:
-        raise ValueError(f"time_window must be positive, got {time_window}")
-    if n_time_bins is not None and (
-        isinstance(n_time_bins, bool)
-        or int(n_time_bins) != n_time_bins
-        or n_time_bins < 1
-    ):
-        raise ValueError(f"n_time_bins must be a positive int, got {n_time_bins!r}")
+    width, height, polarities = _check_sensor_size(sensor_size)
+    if not has_y and height != 1:
+        raise ValueError(
+            f"the events have no y field, so sensor_size must have height 1, got "
+            f"{sensor_size!r}"
+        )
+    _check_binning(time_window, n_time_bins, start_time, dtype)
 
     t = events["t"].astype(np.float64)
+    if not np.isfinite(t).all():
+        raise ValueError(
+            f"event timestamps t must be finite, got {np.count_nonzero(~np.isfinite(t))} "
+            "NaN or infinite values"
+        )
     x = events["x"].astype(np.int64)
     y = events["y"].astype(np.int64) if has_y else np.zeros_like(x)
     channel = _channels(events["p"], polarities)
@@ -161,7 +201,16 @@ def events_to_frames(
     if n_time_bins is not None:
         steps = int(n_time_bins)
     else:
-        steps = max(1, int(np.floor((t.max() - start) / window)) + 1) if t.size else 1
+        # float first: a huge span must reach the size check below, not overflow
+        last = np.floor((t.max() - start) / window) if t.size else 0.0
+        steps = int(min(max(last + 1, 1), 2.0**62))
+    pixels = polarities * height * width
+    if steps * pixels > _MAX_FRAME_ELEMENTS:
+        raise ValueError(
+            f"the frames would have {steps} time bins of {pixels} pixels; the events "
+            f"span {t.max() - start if t.size else 0} (unit of t) and time_window is "
+            f"{window}: use a larger time_window or give n_time_bins"
+        )
     bins = np.floor((t - start) / window).astype(np.int64)
     keep = (bins >= 0) & (bins < steps)
 
@@ -193,8 +242,8 @@ class EventsToFrames:
         binary: bool = False,
         dtype: torch.dtype = torch.float32,
     ):
-        if time_window is None and n_time_bins is None:
-            raise ValueError("give time_window, n_time_bins or both")
+        _check_sensor_size(sensor_size)
+        _check_binning(time_window, n_time_bins, start_time, dtype)
         self.sensor_size = tuple(sensor_size)
         self.time_window = time_window
         self.n_time_bins = n_time_bins
@@ -230,12 +279,29 @@ def collate_frames(
     ``(frames, target)`` pairs; then the result is ``(frames, targets)`` with the
     targets stacked by ``torch.utils.data.default_collate``.
     """
+    if not isinstance(samples, (list, tuple)):
+        raise TypeError(
+            "collate_frames takes a list of samples (frames, or (frames, target) "
+            f"pairs), got {type(samples).__name__}"
+        )
     if len(samples) == 0:
         raise ValueError("collate_frames got an empty batch")
     paired = isinstance(samples[0], (tuple, list))
-    frames: List[torch.Tensor] = [
-        torch.as_tensor(s[0] if paired else s) for s in samples
-    ]
+    frames: List[torch.Tensor] = []
+    for index, sample in enumerate(samples):
+        if isinstance(sample, (tuple, list)) != paired or (paired and len(sample) != 2):
+            raise ValueError(
+                f"sample {index} is {type(sample).__name__}, but sample 0 is "
+                f"{type(samples[0]).__name__}: all samples must be frames or all "
+                "(frames, target) pairs"
+            )
+        frame = sample[0] if paired else sample
+        if not isinstance(frame, (torch.Tensor, np.ndarray)):
+            raise TypeError(
+                f"sample {index} has frames of type {type(frame).__name__}; expected a "
+                "torch.Tensor or numpy array (T, ...)"
+            )
+        frames.append(torch.as_tensor(frame))
     tail = frames[0].shape[1:]
     for index, frame in enumerate(frames):
         if frame.dim() < 1 or frame.shape[1:] != tail:

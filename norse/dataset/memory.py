@@ -26,25 +26,17 @@ Example:
     (torch.Size([240, 20]), torch.Size([12, 2]))
 """
 
+import operator
 from typing import Optional, Tuple
 
 import numpy as np
 import torch
 import torch.utils.data
 
+from norse.dataset._checks import check_positive_int, check_positive_number, is_number
 from norse.torch.functional.encode import poisson_encode
 
 __all__ = ["MemoryStoreRecallDataset"]
-
-
-def _positive_int(name: str, value: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class MemoryStoreRecallDataset(torch.utils.data.Dataset):
@@ -88,25 +80,26 @@ class MemoryStoreRecallDataset(torch.utils.data.Dataset):
         dt: float = 0.001,
         seed: Optional[int] = None,
     ):
-        self.samples = _positive_int("samples", samples)
-        self.seq_length = _positive_int("seq_length", seq_length)
-        self.seq_periods = _positive_int("seq_periods", seq_periods)
+        self.samples = check_positive_int("samples", samples)
+        self.seq_length = check_positive_int("seq_length", seq_length)
+        self.seq_periods = check_positive_int("seq_periods", seq_periods)
         if self.seq_periods < 2:
             raise ValueError(
                 f"seq_periods must be >= 2 (STORE in the first half, RECALL in the second), got {seq_periods}"
             )
-        self.seq_repetitions = _positive_int("seq_repetitions", seq_repetitions)
-        self.population_size = _positive_int("population_size", population_size)
-        if not poisson_rate >= 0:
+        self.seq_repetitions = check_positive_int("seq_repetitions", seq_repetitions)
+        self.population_size = check_positive_int("population_size", population_size)
+        if not (is_number(poisson_rate) and poisson_rate >= 0):
             raise ValueError(f"poisson_rate must be >= 0 (Hz), got {poisson_rate!r}")
-        if not dt > 0:
-            raise ValueError(f"dt must be a positive float (seconds), got {dt!r}")
+        check_positive_number("dt", dt, "seconds")
         if poisson_rate * dt > 1:
             raise ValueError(
                 f"poisson_rate * dt must be <= 1 (at most one spike per step), got {poisson_rate} * {dt}"
             )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
         self.poisson_rate = poisson_rate
         self.dt = dt
         self.seed = seed
@@ -128,6 +121,10 @@ class MemoryStoreRecallDataset(torch.utils.data.Dataset):
         return self.samples
 
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise TypeError(f"index must be an int, got {index!r}") from None
         if not -self.samples <= index < self.samples:
             raise IndexError(
                 f"index {index} is out of range for a data set of {self.samples} samples"

@@ -150,12 +150,14 @@ def bundled_split_indices(
         and ``(n_test,)``.
 
     Raises:
-        ValueError: If a size is not positive or the sizes sum to more than
-            5000.
+        ValueError: If a size is not positive, the sizes sum to more than
+            5000, or the seed is not an int >= 0.
         TypeError: If a size is not an integer.
     """
     n_train = _check_count("n_train", n_train)
     n_test = _check_count("n_test", n_test)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     if n_train + n_test > BUNDLED_SIZE:
         raise ValueError(
             f"n_train + n_test must be at most {BUNDLED_SIZE}, got "
@@ -452,6 +454,10 @@ class MNISTDigits(Dataset):
             )
         if len(images) != len(labels):
             raise ValueError(f"got {len(images)} images but {len(labels)} labels")
+        if transform is not None and not callable(transform):
+            raise TypeError(
+                f"transform must be callable or None, got {type(transform).__name__}"
+            )
         self.images = torch.from_numpy(images)
         self.labels = torch.from_numpy(labels.astype(np.int64))
         self.transform = transform

@@ -35,6 +35,12 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from norse.dataset._checks import (
+    check_path,
+    check_positive_int,
+    check_positive_number,
+    is_number,
+)
 from norse.dataset.download import PathLike, download_file, extract_tar
 
 __all__ = [
@@ -90,13 +96,44 @@ def load_wav(path: PathLike) -> Tuple[torch.Tensor, int]:
     return torch.from_numpy(samples.reshape(-1, channels).T.copy()), rate
 
 
-def save_wav(path: PathLike, waveform: torch.Tensor, sample_rate: int) -> None:
-    """Writes float ``(channels, samples)`` in ``[-1, 1]`` as a 16-bit PCM WAV file."""
-    if waveform.dim() != 2:
-        raise ValueError(
-            f"waveform must be (channels, samples), got {tuple(waveform.shape)}"
+def _check_waveform(waveform) -> None:
+    if not isinstance(waveform, torch.Tensor):
+        raise TypeError(
+            f"waveform must be a torch.Tensor, got {type(waveform).__name__}"
         )
-    pcm = (waveform.clamp(-1, 32767 / 32768) * 32768).round().to(torch.int16)
+    if not waveform.is_floating_point():
+        raise TypeError(
+            f"waveform must be a real floating-point tensor (samples in [-1, 1]), got "
+            f"dtype {waveform.dtype}"
+        )
+    if waveform.dim() < 1:
+        raise ValueError("waveform must have a samples dimension, got a scalar")
+
+
+def save_wav(path: PathLike, waveform: torch.Tensor, sample_rate: int) -> None:
+    """Writes float ``(channels, samples)`` in ``[-1, 1]`` as a 16-bit PCM WAV file
+    (values outside are clipped)."""
+    _check_waveform(waveform)
+    if waveform.dim() != 2 or waveform.shape[0] < 1:
+        raise ValueError(
+            "waveform must be (channels, samples) with at least one channel, got "
+            f"shape {tuple(waveform.shape)}"
+        )
+    if not bool(torch.isfinite(waveform).all()):
+        raise ValueError("waveform must be finite, got NaN or infinite samples")
+    if not (
+        isinstance(sample_rate, (int, np.integer))
+        and not isinstance(sample_rate, bool)
+        and 0 < sample_rate < 2**31
+    ):
+        raise ValueError(
+            f"sample_rate must be a positive int (Hz), got {sample_rate!r}"
+        )
+    # in float32 (at least): float16 rounds 32767 / 32768 up to 1, which overflows int16
+    scaled = (
+        waveform.detach().cpu().to(torch.promote_types(waveform.dtype, torch.float32))
+    )
+    pcm = (scaled.clamp(-1, 32767 / 32768) * 32768).round().to(torch.int16)
     with wave.open(os.fspath(path), "wb") as handle:
         handle.setnchannels(waveform.shape[0])
         handle.setsampwidth(2)
@@ -133,6 +170,12 @@ class SpeechCommands(torch.utils.data.Dataset):
         *,
         mirrors: Optional[Sequence[PathLike]] = None,
     ):
+        check_path("root", root)
+        if not isinstance(url, str):
+            raise TypeError(
+                f"url must be a str naming the version, e.g. 'speech_commands_v0.02', "
+                f"got {url!r}"
+            )
         if subset not in (None, "training", "validation", "testing"):
             raise ValueError(
                 f"subset must be None, 'training', 'validation' or 'testing', got {subset!r}"
@@ -351,11 +394,28 @@ class MelSpectrogram(torch.nn.Module):
         power: float = 2.0,
     ):
         super().__init__()
+        check_positive_int("n_fft", n_fft)
+        check_positive_int("n_mels", n_mels)
+        check_positive_number("sample_rate", sample_rate, "Hz")
+        check_positive_number("power", power)
         self.n_fft = n_fft
-        self.win_length = win_length or n_fft
-        self.hop_length = hop_length or self.win_length // 2
+        self.win_length = n_fft if win_length is None else win_length
+        check_positive_int("win_length", self.win_length)
+        if self.win_length > n_fft:
+            raise ValueError(
+                f"win_length must be <= n_fft ({n_fft}), got {self.win_length}"
+            )
+        self.hop_length = self.win_length // 2 if hop_length is None else hop_length
+        check_positive_int(
+            "hop_length" if hop_length is not None else "hop_length (win_length // 2)",
+            self.hop_length,
+        )
         self.power = power
         f_max = sample_rate / 2 if f_max is None else f_max
+        if not (is_number(f_min) and is_number(f_max)):
+            raise TypeError(
+                f"f_min and f_max must be numbers, got {f_min!r} and {f_max!r}"
+            )
         if not 0 <= f_min < f_max <= sample_rate / 2:
             raise ValueError(
                 f"need 0 <= f_min < f_max <= sample_rate / 2, got f_min={f_min}, f_max={f_max}"
@@ -370,13 +430,27 @@ class MelSpectrogram(torch.nn.Module):
         )
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        leading = waveform.shape[:-1]
+        _check_waveform(waveform)
+        leading, samples = waveform.shape[:-1], waveform.shape[-1]
+        if samples <= self.n_fft // 2:
+            raise ValueError(
+                f"waveform must have more than n_fft // 2 = {self.n_fft // 2} samples "
+                f"(the signal is reflect-padded by that much), got shape "
+                f"{tuple(waveform.shape)}"
+            )
+        frames = 1 + samples // self.hop_length
+        if waveform.numel() == 0:  # an empty batch
+            return waveform.new_zeros((*leading, self.filters.shape[1], frames))
+        # the FFT of half-precision inputs runs in float32 (no CPU half FFT)
+        signal = waveform
+        if waveform.dtype in (torch.float16, torch.bfloat16):
+            signal = waveform.float()
         spectrum = torch.stft(
-            waveform.reshape(-1, waveform.shape[-1]),
+            signal.reshape(-1, samples),
             self.n_fft,
             hop_length=self.hop_length,
             win_length=self.win_length,
-            window=self.window.to(waveform.dtype),
+            window=self.window.to(signal.dtype),
             center=True,
             pad_mode="reflect",
             return_complex=True,
@@ -385,4 +459,4 @@ class MelSpectrogram(torch.nn.Module):
         mel = torch.matmul(
             power.transpose(-1, -2), self.filters.to(power.dtype)
         ).transpose(-1, -2)
-        return mel.reshape(*leading, *mel.shape[-2:])
+        return mel.reshape(*leading, *mel.shape[-2:]).to(waveform.dtype)

@@ -28,6 +28,12 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from norse.dataset._checks import (
+    check_flags,
+    check_path,
+    check_positive_int,
+    check_positive_number,
+)
 from norse.dataset.download import PathLike, download_gzipped, md5_of
 
 __all__ = ["SpikingHeidelbergDigitsDataset", "bin_events"]
@@ -41,6 +47,22 @@ def _h5py():
             "reading the SHD files needs h5py: pip install h5py"
         ) from error
     return h5py
+
+
+def _numeric_array(values, name: str) -> np.ndarray:
+    """``values`` (array, tensor or sequence of numbers) as a flat float64 array."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    array = (
+        np.asarray(values) if isinstance(values, (np.ndarray, list, tuple)) else None
+    )
+    if array is None or array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must be an array or sequence of numbers, got "
+            f"{type(values).__name__}"
+            + (f" of dtype {array.dtype}" if array is not None else "")
+        )
+    return array.astype(np.float64).reshape(-1)
 
 
 def bin_events(
@@ -60,11 +82,22 @@ def bin_events(
         uint8 ``(steps, n_units)`` with 1 where a channel spiked in a step.
 
     Raises:
-        ValueError: times and units of different lengths, negative times, or a channel
-            outside ``[0, n_units)``.
+        ValueError: times and units of different lengths, negative or non-finite times,
+            channels that are not whole numbers in ``[0, n_units)``, ``dt``, ``steps``
+            or ``n_units`` not positive.
+        TypeError: times or units that are not numbers.
     """
-    times = np.asarray(times, dtype=np.float64).reshape(-1)
-    units = np.asarray(units).reshape(-1)
+    check_positive_number("dt", dt, "seconds")
+    check_positive_int("steps", steps)
+    check_positive_int("n_units", n_units)
+    times = _numeric_array(times, "times")
+    units = _numeric_array(units, "units")
+    if units.size and not (
+        np.isfinite(units).all() and (units == np.round(units)).all()
+    ):
+        raise ValueError(f"units must be integer channel indices, got {units}")
+    if times.size and not np.isfinite(times).all():
+        raise ValueError(f"spike times must be finite, got {times}")
     if times.shape != units.shape:
         raise ValueError(
             f"times and units must have the same length, got {times.size} and {units.size}"
@@ -75,7 +108,8 @@ def bin_events(
         raise ValueError(
             f"units must lie in [0, {n_units}), got [{units.min()}, {units.max()}]"
         )
-    step_index = np.minimum(np.floor(times / dt).astype(np.int64), steps - 1)
+    # clipped before the cast, so that a late (even huge) time lands in the last step
+    step_index = np.minimum(np.floor(times / dt), steps - 1).astype(np.int64)
     data = torch.zeros((steps, n_units), dtype=torch.uint8)
     data[torch.from_numpy(step_index), torch.from_numpy(units.astype(np.int64))] = 1
     return data
@@ -125,8 +159,9 @@ class SpikingHeidelbergDigitsDataset(torch.utils.data.Dataset):
         mirrors: Optional[Sequence[PathLike]] = None,
     ):
         super().__init__()
-        if not dt > 0:
-            raise ValueError(f"dt must be a positive float (seconds), got {dt!r}")
+        check_positive_number("dt", dt, "seconds")
+        check_flags(sparse=sparse, train=train, download=download)
+        check_path("root", root)
         self.root = Path(os.path.expanduser(os.fspath(root)))
         self.dt = dt
         self.sparse = sparse

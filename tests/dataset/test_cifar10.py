@@ -125,3 +125,22 @@ def test_official_checksums():
     assert cifar10.ARCHIVE_MD5 == "c58f30108f718f92721af3b95e74349a"
     assert dict(cifar10.TEST_FILES)["test_batch"] == "40351d587109b95175f43aff81a1287e"
     assert len(cifar10.TRAIN_FILES) == 5
+
+
+def test_random_crop_flip_checks_its_arguments():
+    with pytest.raises(TypeError, match="images must be a torch.Tensor"):
+        cifar10.random_crop_flip(np.zeros((1, 3, 4, 4)))
+    with pytest.raises(ValueError, match=r"images must have shape \(N, C, H, W\)"):
+        cifar10.random_crop_flip(torch.zeros(3, 4, 4))
+    with pytest.raises(ValueError, match="padding must be an int >= 0"):
+        cifar10.random_crop_flip(torch.zeros(1, 3, 4, 4), padding=-1)
+
+
+def test_split_flag_must_be_a_bool(tmp_path):
+    # a split name is truthy: train="test" used to load the training batches
+    with pytest.raises(TypeError, match=r"train must be a bool \(True: the training"):
+        cifar10.load_cifar10(tmp_path, train="test")
+    with pytest.raises(TypeError, match="train must be a bool"):
+        cifar10.CIFAR10(tmp_path, train="test")
+    with pytest.raises(TypeError, match="transform must be callable"):
+        cifar10.CIFAR10(tmp_path, transform="flip")

@@ -157,3 +157,47 @@ def test_clear_errors():
         events_to_frames(events, (34, 34), n_time_bins=2)
     with pytest.raises(ValueError, match="all must agree after T"):
         collate_frames([torch.zeros(2, 3), torch.zeros(2, 4)])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"sensor_size": (34, float("inf"), 2)}, ValueError, "sensor_size must be"),
+        ({"sensor_size": ("34", 34, 2)}, ValueError, "sensor_size must be"),
+        (
+            {"n_time_bins": float("nan")},
+            ValueError,
+            "n_time_bins must be a positive int",
+        ),
+        ({"n_time_bins": "2"}, ValueError, "n_time_bins must be a positive int"),
+        ({"time_window": float("nan")}, ValueError, "time_window must be a positive"),
+        ({"time_window": "1000"}, ValueError, "time_window must be a positive"),
+        ({"start_time": float("nan")}, ValueError, "start_time must be a finite"),
+        ({"dtype": "float32"}, TypeError, "dtype must be a torch.dtype"),
+    ],
+)
+def test_bad_binning_arguments_are_named(kwargs, error, message):
+    arguments = {"sensor_size": NMNIST_SENSOR, "n_time_bins": 2, **kwargs}
+    with pytest.raises(error, match=message):
+        events_to_frames(_random_events(n=10), **arguments)
+    with pytest.raises(error, match=message):  # the transform checks when it is made
+        EventsToFrames(**arguments)
+
+
+def test_non_finite_timestamps_and_huge_spans_are_rejected():
+    dtype = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<f8"), ("p", "<i8")])
+    events = np.array([(0, 0, 0.0, 0), (1, 1, float("nan"), 1)], dtype=dtype)
+    with pytest.raises(ValueError, match="timestamps t must be finite"):
+        events_to_frames(events, (2, 2, 2), time_window=10)
+    events["t"][1] = 1e15  # microseconds: 31 years in 1 us bins
+    with pytest.raises(ValueError, match="use a larger time_window"):
+        events_to_frames(events, (2, 2, 2), time_window=1)
+
+
+def test_collate_frames_rejects_what_is_no_batch():
+    with pytest.raises(TypeError, match="takes a list of samples"):
+        collate_frames({"frames": torch.zeros(2, 3)})
+    with pytest.raises(TypeError, match="sample 1 has frames of type str"):
+        collate_frames([torch.zeros(2, 3), "frames"])
+    with pytest.raises(ValueError, match="all samples must be frames or all"):
+        collate_frames([(torch.zeros(2, 3), 1), torch.zeros(2, 3)])

@@ -115,3 +115,23 @@ def test_bad_arguments_raise(kwargs, message):
 def test_index_out_of_range():
     with pytest.raises(IndexError, match="out of range"):
         MemoryStoreRecallDataset(2, seq_length=5)[2]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"poisson_rate": "100"}, ValueError, "poisson_rate must be >= 0"),
+        ({"dt": "0.001"}, ValueError, "dt must be a positive, finite number"),
+        ({"dt": float("inf")}, ValueError, "dt must be a positive, finite number"),
+        ({"seed": -1}, ValueError, "seed must be >= 0"),
+    ],
+)
+def test_argument_types_and_seed_are_checked(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        MemoryStoreRecallDataset(2, **kwargs)
+
+
+def test_index_must_be_an_int():
+    with pytest.raises(TypeError, match="index must be an int"):
+        MemoryStoreRecallDataset(2, seq_length=5)["0"]
+    assert MemoryStoreRecallDataset(2, seq_length=5, seed=0)[torch.tensor(1)][0].shape

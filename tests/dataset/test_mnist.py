@@ -578,3 +578,14 @@ def test_normalize_mnist():
     images, _ = load_bundled_mnist()
     z = normalize_mnist(torch.from_numpy(images).float() / 255)
     assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05
+
+
+def test_bundled_split_rejects_a_negative_seed():
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        mnist.bundled_split_indices(10, 10, seed=-1)
+
+
+def test_digits_transform_must_be_callable():
+    images, labels = np.zeros((2, 28, 28), np.uint8), np.arange(2)
+    with pytest.raises(TypeError, match="transform must be callable or None"):
+        mnist.MNISTDigits(images, labels, transform="flip")

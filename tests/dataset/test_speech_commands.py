@@ -158,3 +158,79 @@ def test_reference_checksums():
     assert sc.CHECKSUMS["speech_commands_v0.02.tar.gz"].startswith("af14739ee7dc")
     with pytest.raises(ValueError, match="url"):
         sc.SpeechCommands(".", url="speech_commands_v9")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_fft": -1}, "n_fft must be a positive int"),
+        ({"n_fft": 16.0}, "n_fft must be a positive int"),
+        ({"n_mels": 0}, "n_mels must be a positive int"),
+        ({"win_length": 64, "n_fft": 32}, r"win_length must be <= n_fft \(32\)"),
+        ({"win_length": 1, "n_fft": 32}, r"hop_length \(win_length // 2\) must be"),
+        ({"hop_length": 0}, "hop_length must be a positive int"),
+        ({"sample_rate": 0}, "sample_rate must be a positive"),
+        ({"power": float("nan")}, "power must be a positive"),
+    ],
+)
+def test_mel_spectrogram_checks_its_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sc.MelSpectrogram(**kwargs)
+
+
+def test_mel_spectrogram_checks_the_waveform():
+    mel = sc.MelSpectrogram(n_fft=16, n_mels=4)
+    with pytest.raises(TypeError, match="waveform must be a torch.Tensor"):
+        mel([0.0] * 40)
+    for dtype in (torch.int64, torch.bool, torch.complex64):
+        with pytest.raises(TypeError, match="real floating-point tensor"):
+            mel(torch.ones(1, 40, dtype=dtype))
+    with pytest.raises(ValueError, match="more than n_fft // 2 = 8 samples"):
+        mel(torch.ones(1, 8))
+    assert mel(torch.ones(0, 40)).shape == (0, 4, 6)  # an empty batch
+
+
+def test_mel_spectrogram_of_half_precision_runs_in_float32():
+    mel = sc.MelSpectrogram(n_fft=16, n_mels=4)
+    waveform = torch.rand(2, 40) - 0.5
+    result = mel(waveform.half())
+    assert result.dtype == torch.float16
+    torch.testing.assert_close(
+        result.float(), mel(waveform.half().float()), rtol=1e-3, atol=1e-3
+    )
+
+
+def test_save_wav_keeps_full_scale_of_half_precision(tmp_path):
+    # float16 rounds 32767 / 32768 to 1.0: scaled in float16, +1 wrapped to -32768
+    path = tmp_path / "full.wav"
+    sc.save_wav(path, torch.tensor([[1.0, -1.0, 0.5]], dtype=torch.float16), 8000)
+    waveform, _ = sc.load_wav(path)
+    torch.testing.assert_close(
+        waveform, torch.tensor([[32767 / 32768, -1.0, 0.5]]), rtol=0, atol=0
+    )
+
+
+@pytest.mark.parametrize(
+    "waveform, rate, error, message",
+    [
+        ([[0.0]], 8000, TypeError, "waveform must be a torch.Tensor"),
+        (torch.zeros(0, 3), 8000, ValueError, "at least one channel"),
+        (torch.tensor([[float("nan")]]), 8000, ValueError, "waveform must be finite"),
+        (torch.zeros(1, 3, dtype=torch.int16), 8000, TypeError, "floating-point"),
+        (torch.zeros(1, 3), 0, ValueError, "sample_rate must be a positive int"),
+        (torch.zeros(1, 3), 8000.5, ValueError, "sample_rate must be a positive int"),
+    ],
+)
+def test_save_wav_rejects_what_it_cannot_write(
+    tmp_path, waveform, rate, error, message
+):
+    with pytest.raises(error, match=message):
+        sc.save_wav(tmp_path / "bad.wav", waveform, rate)
+    assert not (tmp_path / "bad.wav").exists()
+
+
+def test_speech_commands_checks_root_and_url(tmp_path):
+    with pytest.raises(TypeError, match="root must be a path"):
+        sc.SpeechCommands(3)
+    with pytest.raises(TypeError, match="url must be a str"):
+        sc.SpeechCommands(tmp_path, url=None)

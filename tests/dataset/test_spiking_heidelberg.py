@@ -173,3 +173,44 @@ def test_reference_urls_and_checksums_are_norse_1_1s():
         "3062a80ec0c5719404d5b02e166543b1",
     )
     assert (cls.n_units, cls.max_length) == (700, 1.4)
+
+
+@pytest.mark.parametrize(
+    "times, units, message",
+    [
+        ([0.1, float("nan")], [1, 2], "spike times must be finite"),
+        ([0.1, float("inf")], [1, 2], "spike times must be finite"),
+        ([0.1, 0.2], [1, 2.5], "units must be integer channel indices"),
+        ([0.1], [float("nan")], "units must be integer channel indices"),
+    ],
+)
+def test_bin_events_rejects_non_finite_times_and_fractional_units(
+    times, units, message
+):
+    with pytest.raises(ValueError, match=message):
+        shd.bin_events(times, units, 0.001, 10, 4)
+
+
+def test_bin_events_checks_its_sizes_and_types():
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        shd.bin_events([0.0], [1], 0.001, 0, 4)
+    with pytest.raises(ValueError, match="n_units must be a positive int"):
+        shd.bin_events([0.0], [1], 0.001, 10, 4.0)
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
+        shd.bin_events([0.0], [1], float("nan"), 10, 4)
+    with pytest.raises(
+        TypeError, match="times must be an array or sequence of numbers"
+    ):
+        shd.bin_events(None, [1], 0.001, 10, 4)
+
+
+def test_bin_events_puts_very_late_spikes_into_the_last_step():
+    spikes = shd.bin_events([1e30, 0.0], [2, 1], 0.001, 10, 4)
+    assert spikes[9, 2] == 1 and spikes[0, 1] == 1 and spikes.sum() == 2
+
+
+def test_split_flag_must_be_a_bool(tmp_path):
+    with pytest.raises(TypeError, match=r"train must be a bool \(True: the training"):
+        shd.SpikingHeidelbergDigitsDataset(tmp_path, train="test")
+    with pytest.raises(TypeError, match="root must be a path"):
+        shd.SpikingHeidelbergDigitsDataset(None)

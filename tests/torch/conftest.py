@@ -149,19 +149,6 @@ def neuron_pairs() -> List[Tuple[type, type]]:
     ]
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Prints the number of inputs the fuzz tests tried (``test_fuzz.py`` records them
-    per test as the user property ``fuzz_inputs``; this also works with xdist)."""
-    total = 0
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            for key, value in getattr(report, "user_properties", ()):
-                if key == "fuzz_inputs" and getattr(report, "when", "") == "teardown":
-                    total += value
-    if total:
-        terminalreporter.write_line(f"fuzzing: {total} inputs tried")
-
-
 def pytest_generate_tests(metafunc):
     if "neuron_class" in metafunc.fixturenames:
         classes = neuron_classes()
