@@ -10,16 +10,15 @@ NaN/Inf, empty arrays and wrong types fed to
 Accepted outcomes: a result, or a ``ValueError``/``TypeError`` with a message (data sets
 whose files are missing: a ``FileNotFoundError`` once every argument is valid, so the
 arguments are checked before the disk is touched). Any other exception fails the test.
-The number of inputs tried is printed at the end of the run (see ``tests/conftest.py``).
+The number of inputs tried is printed at the end of the run (the ``fuzz`` fixture of
+``tests/conftest.py`` counts them).
 """
 
-import collections
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,79 +32,10 @@ FUZZ = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-TRIED = collections.Counter()  # inputs tried, by kind
-RESULTS = collections.Counter()  # of those, the ones that gave a result
 SPECIALS = (float("nan"), float("inf"), float("-inf"), 1e30, -1e30)
 NOT_NUMBERS = (None, "abc", [1.0, 2.0], {"x": 1}, True, object())
 JUNK = (*NOT_NUMBERS, 2.5)  # where a tensor or array belongs
 MISSING = Path(tempfile.gettempdir()) / "norse-fuzz-no-such-folder"
-
-
-@pytest.fixture(autouse=True)
-def count_inputs(request):
-    """Records the inputs each test tried; ``tests/conftest.py`` prints the totals."""
-    tried, results = sum(TRIED.values()), sum(RESULTS.values())
-    yield
-    request.node.user_properties.append(("fuzz_inputs", sum(TRIED.values()) - tried))
-    request.node.user_properties.append(
-        ("fuzz_results", sum(RESULTS.values()) - results)
-    )
-
-
-def _call(kind, function, *args, expect_result=False, **kwargs):
-    """Runs ``function``; returns its result, or ``None`` for a ``ValueError`` or
-    ``TypeError`` with a message. With ``expect_result`` (every argument valid) any
-    exception fails the test."""
-    TRIED[kind] += 1
-    accepted = () if expect_result else (ValueError, TypeError)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            result = function(*args, **kwargs)
-        except accepted as error:
-            assert str(error), f"{type(error).__name__} without a message"
-            return None
-    RESULTS[kind] += 1
-    return result
-
-
-@st.composite
-def tensors(draw, min_dims=0, max_dims=4, sizes=(0, 4), dtypes=None):
-    """Tensors of random shape, dtype and content, sometimes with NaN, Inf or huge
-    values."""
-    dims = draw(st.integers(min_dims, max_dims))
-    shape = [draw(st.integers(*sizes)) for _ in range(dims)]
-    dtype = draw(
-        st.sampled_from(
-            dtypes
-            or (torch.float32, torch.float64, torch.float16, torch.int64, torch.uint8,
-                torch.bool, torch.complex64)
-        )
-    )  # fmt: skip
-    generator = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
-    values = 2 * torch.rand(shape, generator=generator) - 0.5
-    if values.numel() and draw(st.integers(0, 3)) == 0:
-        values.view(-1)[draw(st.integers(0, values.numel() - 1))] = draw(
-            st.sampled_from(SPECIALS)
-        )
-    if dtype.is_floating_point or dtype.is_complex:
-        return values.to(dtype)
-    return (values * 100).nan_to_num(0.0, 100.0, -100.0).clamp(-100, 100).to(dtype)
-
-
-def arguments(data, spec):
-    """Keyword arguments from ``spec = {name: (valid, invalid)}`` and the set of the
-    names drawn invalid: half of the draws are all valid, the others break one argument
-    (sometimes two)."""
-    names = list(spec)
-    broken = {data.draw(st.one_of(st.none(), st.sampled_from(names)))} - {None}
-    if data.draw(st.integers(0, 4)) == 0:
-        broken.add(data.draw(st.sampled_from(names)))
-    args = {
-        name: data.draw(invalid if name in broken else valid)
-        for name, (valid, invalid) in spec.items()
-    }
-    return args, broken
 
 
 # --------------------------------------------------------------------------------------
@@ -164,7 +94,7 @@ DTYPES = st.sampled_from((torch.float32, torch.float64, torch.uint8, torch.bool)
 BAD_DTYPES = st.sampled_from(("float32", None, np.float32))
 
 
-def binning_arguments(data, start_time=True):
+def binning_arguments(fuzz, data, start_time=True):
     """A valid sensor size, the keyword arguments of ``events_to_frames`` (or of
     ``EventsToFrames`` without ``start_time``), and whether all of them are valid."""
     sensor = data.draw(SENSORS)
@@ -177,19 +107,19 @@ def binning_arguments(data, start_time=True):
     if start_time:
         starts = st.one_of(st.none(), st.sampled_from((0, -50.0, 2000)))
         spec["start_time"] = (starts, BAD_NUMBERS)
-    args, broken = arguments(data, spec)
+    args, broken = fuzz.arguments(data, spec)
     binning = args["time_window"] is not None or args["n_time_bins"] is not None
     return sensor, args, binning and not broken
 
 
 @FUZZ
 @given(data=st.data())
-def test_events_to_frames(data):
-    sensor, args, valid = binning_arguments(data)
+def test_events_to_frames(fuzz, data):
+    sensor, args, valid = binning_arguments(fuzz, data)
     valid_events = data.draw(st.integers(0, 3)) > 0
     array = data.draw(event_arrays(sensor, valid=valid_events))
     binary = data.draw(st.booleans())
-    frames = _call(
+    frames = fuzz.call(
         "events", events.events_to_frames, array, binary=binary, **args,
         expect_result=valid and valid_events,
     )  # fmt: skip
@@ -213,19 +143,19 @@ def test_events_to_frames(data):
 
 @FUZZ
 @given(data=st.data())
-def test_events_to_frames_transform(data):
-    sensor, args, valid = binning_arguments(data, start_time=False)
-    transform = _call("events", events.EventsToFrames, **args, expect_result=valid)
+def test_events_to_frames_transform(fuzz, data):
+    sensor, args, valid = binning_arguments(fuzz, data, start_time=False)
+    transform = fuzz.call("events", events.EventsToFrames, **args, expect_result=valid)
     if transform is not None:
         assert "EventsToFrames(" in repr(transform)
         valid_events = data.draw(st.booleans())
         array = data.draw(event_arrays(sensor, valid=valid_events))
-        _call("events", transform, array, expect_result=valid_events)
+        fuzz.call("events", transform, array, expect_result=valid_events)
 
 
 @FUZZ
 @given(data=st.data())
-def test_collate_frames(data):
+def test_collate_frames(fuzz, data):
     tail = data.draw(st.lists(st.integers(0, 3), max_size=3))
     count = data.draw(st.integers(1, 3))
     samples = [torch.rand(data.draw(st.integers(0, 4)), *tail) for _ in range(count)]
@@ -240,7 +170,9 @@ def test_collate_frames(data):
                         [(torch.rand(2), 1, 2)], [np.zeros((2, 3))])
             )
         )  # fmt: skip
-    batch = _call("events", events.collate_frames, samples, expect_result=not broken)
+    batch = fuzz.call(
+        "events", events.collate_frames, samples, expect_result=not broken
+    )
     if batch is not None:
         frames = batch[0] if isinstance(batch, tuple) else batch
         assert frames.shape[1] == len(samples)
@@ -251,9 +183,9 @@ def test_collate_frames(data):
 
 @FUZZ
 @given(data=st.data())
-def test_bin_events(data):
+def test_bin_events(fuzz, data):
     n = data.draw(st.integers(0, 6))
-    args, broken = arguments(
+    args, broken = fuzz.arguments(
         data,
         dict(
             times=(
@@ -281,7 +213,7 @@ def test_bin_events(data):
             n_units=(st.just(8), st.one_of(BAD_NUMBERS, st.just(8.0))),
         ),
     )
-    spikes = _call("events", shd.bin_events, **args, expect_result=not broken)
+    spikes = fuzz.call("events", shd.bin_events, **args, expect_result=not broken)
     if spikes is not None:
         assert spikes.shape == (args["steps"], args["n_units"])
         assert spikes.dtype == torch.uint8
@@ -298,8 +230,8 @@ def _positive(high):
 
 @FUZZ
 @given(data=st.data())
-def test_memory_store_recall(data):
-    args, broken = arguments(
+def test_memory_store_recall(fuzz, data):
+    args, broken = fuzz.arguments(
         data,
         dict(
             samples=_positive(3),
@@ -318,13 +250,13 @@ def test_memory_store_recall(data):
             ),
         ),
     )
-    dataset = _call(
+    dataset = fuzz.call(
         "data sets", memory.MemoryStoreRecallDataset, **args, expect_result=not broken
     )
     if dataset is None:
         return
     index = data.draw(st.one_of(st.integers(-4, 4), st.sampled_from(JUNK)))
-    TRIED["data sets"] += 1
+    fuzz.tried["data sets"] += 1
     try:
         spikes, labels = dataset[index]
     except IndexError:  # a sequence's protocol: an index out of range ends iteration
@@ -333,7 +265,7 @@ def test_memory_store_recall(data):
     except TypeError as error:
         assert "index must be an int" in str(error)
         return
-    RESULTS["data sets"] += 1
+    fuzz.results["data sets"] += 1
     steps = dataset.seq_repetitions * dataset.seq_periods * dataset.seq_length
     assert spikes.shape == (steps, 4 * dataset.population_size)
     assert set(spikes.unique().tolist()) <= {0.0, 1.0}
@@ -343,9 +275,9 @@ def test_memory_store_recall(data):
 
 @FUZZ
 @given(data=st.data())
-def test_mnist_digits(data):
+def test_mnist_digits(fuzz, data):
     n = data.draw(st.integers(0, 3))
-    args, broken = arguments(
+    args, broken = fuzz.arguments(
         data,
         dict(
             images=(
@@ -354,7 +286,7 @@ def test_mnist_digits(data):
                     st.just(torch.zeros(n, 28, 28, dtype=torch.uint8)),
                 ),
                 st.one_of(
-                    tensors(max_dims=4, dtypes=(torch.float32, torch.int64)),
+                    fuzz.tensors(max_dims=4, dtypes=(torch.float32, torch.int64)),
                     st.just(np.zeros((n, 4), np.uint8)),
                     st.sampled_from(JUNK),
                 ),
@@ -374,7 +306,9 @@ def test_mnist_digits(data):
             ),
         ),
     )
-    dataset = _call("data sets", mnist.MNISTDigits, **args, expect_result=not broken)
+    dataset = fuzz.call(
+        "data sets", mnist.MNISTDigits, **args, expect_result=not broken
+    )
     if dataset is not None and len(dataset):
         image, label = dataset[0]
         assert image.dtype == torch.float32 and label.dtype == torch.int64
@@ -382,8 +316,8 @@ def test_mnist_digits(data):
 
 @FUZZ
 @given(data=st.data())
-def test_bundled_split(data):
-    args, broken = arguments(
+def test_bundled_split(fuzz, data):
+    args, broken = fuzz.arguments(
         data,
         dict(
             n_train=(st.integers(1, 50), st.one_of(st.just(5000), BAD_NUMBERS)),
@@ -391,7 +325,7 @@ def test_bundled_split(data):
             seed=(st.integers(0, 3), st.one_of(st.just(-1), BAD_NUMBERS)),
         ),
     )
-    split = _call(
+    split = fuzz.call(
         "data sets", mnist.bundled_split_indices, **args, expect_result=not broken
     )
     if split is not None:
@@ -402,7 +336,7 @@ def test_bundled_split(data):
 
 @FUZZ
 @given(data=st.data())
-def test_data_set_constructors_check_arguments_before_files(data):
+def test_data_set_constructors_check_arguments_before_files(fuzz, data):
     """With a folder that does not exist, a constructor either rejects an argument
     (ValueError/TypeError) or, when every argument is valid, reports the missing file."""
     paths = (
@@ -436,8 +370,8 @@ def test_data_set_constructors_check_arguments_before_files(data):
     else:
         constructor = cifar10.load_cifar10
         spec = dict(root=paths, train=flags, download=(st.just(False), st.just("no")))
-    args, broken = arguments(data, spec)
-    TRIED["data sets"] += 1
+    args, broken = fuzz.arguments(data, spec)
+    fuzz.tried["data sets"] += 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -456,8 +390,8 @@ def test_data_set_constructors_check_arguments_before_files(data):
 
 @FUZZ
 @given(data=st.data())
-def test_mel_spectrogram(data):
-    args, broken = arguments(
+def test_mel_spectrogram(fuzz, data):
+    args, broken = fuzz.arguments(
         data,
         dict(
             sample_rate=(st.sampled_from((16000, 8000, 22050.0)), BAD_NUMBERS),
@@ -479,14 +413,14 @@ def test_mel_spectrogram(data):
             power=(st.sampled_from((1.0, 2.0)), BAD_NUMBERS),
         ),
     )
-    transform = _call(
+    transform = fuzz.call(
         "transforms", speech_commands.MelSpectrogram, **args, expect_result=not broken
     )
     if transform is None:
         return
     if data.draw(st.booleans()):
         waveform = data.draw(
-            tensors(
+            fuzz.tensors(
                 min_dims=1,
                 max_dims=3,
                 sizes=(0, 40),
@@ -495,9 +429,9 @@ def test_mel_spectrogram(data):
         )
     else:
         waveform = data.draw(
-            st.one_of(tensors(max_dims=3, sizes=(0, 40)), st.sampled_from(JUNK))
+            st.one_of(fuzz.tensors(max_dims=3, sizes=(0, 40)), st.sampled_from(JUNK))
         )
-    mel = _call("transforms", transform, waveform)
+    mel = fuzz.call("transforms", transform, waveform)
     if mel is not None:
         frames = 1 + waveform.shape[-1] // transform.hop_length
         assert mel.shape == (*waveform.shape[:-1], transform.filters.shape[1], frames)
@@ -508,7 +442,7 @@ def test_mel_spectrogram(data):
 
 @FUZZ
 @given(data=st.data())
-def test_wav_round_trip(data):
+def test_wav_round_trip(fuzz, data):
     channels, samples = data.draw(st.integers(1, 2)), data.draw(st.integers(0, 6))
     dtype = data.draw(st.sampled_from((torch.float32, torch.float64, torch.float16)))
     seed = data.draw(st.integers(0, 2**16))
@@ -518,12 +452,14 @@ def test_wav_round_trip(data):
         * torch.rand(channels, samples, generator=torch.Generator().manual_seed(seed))
         - 1.2
     )
-    args, broken = arguments(
+    args, broken = fuzz.arguments(
         data,
         dict(
             waveform=(
                 st.just(valid.to(dtype)),
-                st.one_of(tensors(max_dims=3, sizes=(0, 3)), st.sampled_from(JUNK)),
+                st.one_of(
+                    fuzz.tensors(max_dims=3, sizes=(0, 3)), st.sampled_from(JUNK)
+                ),
             ),
             sample_rate=(
                 st.sampled_from((8000, 16000)),
@@ -533,13 +469,13 @@ def test_wav_round_trip(data):
     )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sound.wav"
-        TRIED["transforms"] += 1
+        fuzz.tried["transforms"] += 1
         try:
             speech_commands.save_wav(path, **args)
         except (TypeError, ValueError) as error:
             assert str(error) and not path.exists()
             return
-        RESULTS["transforms"] += 1
+        fuzz.results["transforms"] += 1
         loaded, rate = speech_commands.load_wav(path)
     waveform = args["waveform"].float().clamp(-1, 1)
     assert loaded.shape == waveform.shape and rate == args["sample_rate"]
@@ -548,21 +484,23 @@ def test_wav_round_trip(data):
 
 @FUZZ
 @given(data=st.data())
-def test_random_crop_flip(data):
-    args, broken = arguments(
+def test_random_crop_flip(fuzz, data):
+    args, broken = fuzz.arguments(
         data,
         dict(
             images=(
-                tensors(min_dims=4, max_dims=4, sizes=(0, 5)),
+                fuzz.tensors(min_dims=4, max_dims=4, sizes=(0, 5)),
                 st.one_of(
-                    tensors(max_dims=5, sizes=(1, 3)).filter(lambda t: t.dim() != 4),
+                    fuzz.tensors(max_dims=5, sizes=(1, 3)).filter(
+                        lambda t: t.dim() != 4
+                    ),
                     st.sampled_from(JUNK),
                 ),
             ),
             padding=(st.integers(0, 4), st.one_of(st.just(-1), BAD_NUMBERS)),
         ),
     )
-    out = _call(
+    out = fuzz.call(
         "transforms",
         cifar10.random_crop_flip,
         **args,

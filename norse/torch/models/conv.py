@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from norse.torch.functional.leaky_integrator import LIParameters
 from norse.torch.functional.lif import LIFParameters
 from norse.torch.functional.lift import _apply_folded
+from norse.torch.models._checks import check_image_sequence
 from norse.torch.module.leaky_integrator import LI
 from norse.torch.module.lif import LIF
 
@@ -111,18 +112,8 @@ class _ConvLIFNet(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Read-out voltages ``(T, batch, 10)`` (in ``dtype``) for images ``x`` of shape
         ``(T, batch, num_channels, feature_size, feature_size)``."""
-        if not isinstance(x, torch.Tensor) or x.dim() != 5:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(
-                f"x must have shape (T, batch, {self.conv1.in_channels}, H, W), got {shape}"
-            )
-        if x.shape[0] == 0:
-            raise ValueError("x must have at least one time step, got T=0")
-        if x.shape[2] != self.conv1.in_channels:
-            raise ValueError(
-                f"x must have {self.conv1.in_channels} channels in dimension 2, "
-                f"got shape {tuple(x.shape)}"
-            )
+        # two 5x5 convolutions, each followed by 2x2 pooling, need 16 pixels a side
+        check_image_sequence(x, type(self).__name__, self.conv1, min_size=16)
         z, _ = self.lif0(_apply_folded(self.conv1, x))
         z = _apply_folded(_max_pool, z)
         z, _ = self.lif1(10 * _apply_folded(self.conv2, z))

@@ -23,6 +23,7 @@ from typing import Callable, List, Optional
 import torch
 from torch import nn
 
+from norse.torch.models._checks import check_image_sequence, first_conv
 from norse.torch.models.vgg import load_torchvision_state_dict
 from norse.torch.module.lif import LIF
 from norse.torch.module.lift import Lift
@@ -41,6 +42,36 @@ def _make_divisible(v: float, divisor: int) -> int:
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_setting(setting) -> None:
+    """Rows ``[t, c, n, s]``: expansion t > 0, channels c >= 1, repeats n >= 0,
+    stride s of 1 or 2."""
+    rows = setting if isinstance(setting, (list, tuple)) else None
+    valid = bool(rows) and all(
+        isinstance(row, (list, tuple))
+        and len(row) == 4
+        and isinstance(row[0], (int, float))
+        and not isinstance(row[0], bool)
+        and row[0] > 0
+        and _is_int(row[1])
+        and row[1] >= 1
+        and _is_int(row[2])
+        and row[2] >= 0
+        and row[3] in (1, 2)
+        and _is_int(row[3])
+        for row in rows
+    )
+    if not valid:
+        raise ValueError(
+            "inverted_residual_setting must be a non-empty list of [t, c, n, s] rows "
+            "(expansion t > 0, channels c >= 1, repeats n >= 0, stride s 1 or 2), got "
+            f"{setting!r}"
+        )
 
 
 class ConvBNReLU(SequentialState):
@@ -149,12 +180,20 @@ class MobileNetV2(nn.Module):
                 [6, 160, 3, 2],
                 [6, 320, 1, 1],
             ]
-        if not inverted_residual_setting or any(
-            len(row) != 4 for row in inverted_residual_setting
+        _check_setting(inverted_residual_setting)
+        for name, value in (
+            ("num_classes", num_classes),
+            ("round_nearest", round_nearest),
+        ):
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not (
+            isinstance(width_mult, (int, float))
+            and not isinstance(width_mult, bool)
+            and 0 < width_mult < float("inf")
         ):
             raise ValueError(
-                "inverted_residual_setting must be a non-empty list of [t, c, n, s] "
-                f"rows, got {inverted_residual_setting}"
+                f"width_mult must be a positive number, got {width_mult!r}"
             )
         input_channel = _make_divisible(32 * width_mult, round_nearest)
         self.last_channel = _make_divisible(1280 * max(1.0, width_mult), round_nearest)
@@ -197,13 +236,9 @@ class MobileNetV2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, batch, 3, H, W)`` images to ``(T, batch, num_classes)``."""
-        if x.dim() != 5:
-            raise ValueError(
-                "MobileNetV2 takes input of shape (T, batch, channels, height, width), "
-                f"got shape {tuple(x.shape)}"
-            )
+        check_image_sequence(x, "MobileNetV2", first_conv(self.features))
         x, _ = self.features(x)
-        x = self.pool(x).reshape(x.shape[0], x.shape[1], -1)
+        x = self.pool(x).flatten(2)  # (T, batch, channels), also for an empty batch
         return self.classifier(x)
 
 

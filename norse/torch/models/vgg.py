@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Mapping, Union
 import torch
 from torch import nn
 
+from norse.torch.models._checks import check_image_sequence, first_conv
 from norse.torch.module.lif import LIF
 from norse.torch.module.lift import Lift
 from norse.torch.module.sequential import SequentialState
@@ -101,6 +102,9 @@ class VGG(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.features = features
+        # every 2x2 max-pooling halves the images: they need 2**pools pixels a side
+        pools = [m for m in features.modules() if isinstance(m, nn.MaxPool2d)]
+        self._min_size = 2 ** len(pools)
         self.avgpool = Lift(nn.AdaptiveAvgPool2d((pool_size, pool_size)))
         self.classifier = SequentialState(
             Lift(nn.Linear(512 * pool_size * pool_size, hidden_size)),
@@ -116,11 +120,7 @@ class VGG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, batch, 3, H, W)`` images to ``(T, batch, num_classes)``."""
-        if x.dim() != 5:
-            raise ValueError(
-                f"VGG takes input of shape (T, batch, channels, height, width), got "
-                f"shape {tuple(x.shape)}"
-            )
+        check_image_sequence(x, "VGG", first_conv(self.features), self._min_size)
         x = self.features(x)
         if isinstance(x, tuple):
             x = x[0]

@@ -277,8 +277,10 @@ def from_nir(
         >>> spikes, state = model(torch.ones(1, 3))
     """
     nir = _nir()
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0:
-        raise ValueError(f"dt must be a positive float (seconds), got {dt!r}")
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < np.inf:
+        raise ValueError(
+            f"dt must be a positive float (finite, in seconds), got {dt!r}"
+        )
     dt = float(dt)
     if isinstance(node, (str, pathlib.Path)):
         node = nir.read(node)

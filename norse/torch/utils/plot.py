@@ -224,6 +224,13 @@ def plot_raster(
         ax, ax_rate = axes
         figure = ax.figure
     else:
+        import matplotlib.axes
+
+        if not isinstance(axes, matplotlib.axes.Axes):
+            raise TypeError(
+                "axes must be None, one matplotlib Axes or a pair (raster, rate), got "
+                f"{type(axes).__name__}"
+            )
         ax, ax_rate, figure = axes, None, axes.figure
 
     scale = dt if dt is not None else 1.0
@@ -469,12 +476,35 @@ def plot_izhikevich(
         >>> from norse.torch.utils.plot import plot_izhikevich
         >>> ax = plot_izhikevich(tonic_spiking, current=10)
     """
-    from norse.torch.functional.izhikevich import izhikevich_feed_forward_step
+    from norse.torch.functional.izhikevich import (
+        IzhikevichParameters,
+        IzhikevichState,
+        izhikevich_feed_forward_step,
+    )
 
     plt = _pyplot()
-    if not timestep_print > 0 or not time_print > 0:
+    if not (
+        isinstance(behavior, tuple)
+        and len(behavior) == 2
+        and isinstance(behavior[0], IzhikevichParameters)
+        and isinstance(behavior[1], IzhikevichState)
+    ):
+        raise TypeError(
+            "behavior must be an IzhikevichSpikingBehavior (parameters, initial state), "
+            f"e.g. norse.torch.functional.izhikevich.tonic_spiking, got {behavior!r}"
+        )
+    numbers = dict(
+        current=current,
+        time_print=time_print,
+        time_current=time_current,
+        timestep_print=timestep_print,
+    )
+    for name, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+    if not (0 < timestep_print < float("inf") and 0 < time_print < float("inf")):
         raise ValueError(
-            "time_print and timestep_print must be positive (ms), got "
+            "time_print and timestep_print must be positive and finite (ms), got "
             f"time_print={time_print}, timestep_print={timestep_print}"
         )
     p, state = behavior

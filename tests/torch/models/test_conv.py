@@ -129,3 +129,13 @@ def test_errors():
         model(torch.zeros(2, 1, 1, 32, 32))
     with pytest.raises(ValueError, match="T=0"):
         model(torch.zeros(0, 1, 1, 28, 28))
+
+
+def test_input_type_dtype_and_size_are_checked_before_the_convolutions():
+    model = ConvNet()
+    with pytest.raises(TypeError, match=r"ConvNet takes a tensor .*got list"):
+        model([[0.0]])
+    with pytest.raises(TypeError, match="dtype of ConvNet's weights, torch.float32"):
+        model(torch.zeros(1, 1, 1, 28, 28, dtype=torch.float64))
+    with pytest.raises(ValueError, match="at least 16x16 pixels"):
+        model(torch.zeros(1, 1, 1, 12, 12))

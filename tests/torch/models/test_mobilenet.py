@@ -63,3 +63,29 @@ def test_clear_errors():
         mobilenet.MobileNetV2(inverted_residual_setting=[[1, 16, 1]])
     with pytest.raises(ValueError, match=r"\(T, batch, channels, height, width\)"):
         _tiny()(torch.rand(2, 3, 16, 16))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_classes": 0}, "num_classes must be a positive int"),
+        ({"round_nearest": 0}, "round_nearest must be a positive int"),
+        ({"width_mult": -1.0}, "width_mult must be a positive number"),
+        ({"width_mult": float("nan")}, "width_mult must be a positive number"),
+        ({"inverted_residual_setting": [[1, 16, 1, 3]]}, "stride s 1 or 2"),
+        ({"inverted_residual_setting": [[1, 0, 1, 1]]}, "channels c >= 1"),
+        ({"inverted_residual_setting": [[0, 16, 1, 1]]}, "expansion t > 0"),
+    ],
+)
+def test_constructor_arguments_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mobilenet.MobileNetV2(**kwargs)
+
+
+def test_inputs_are_checked_and_an_empty_batch_works():
+    model = _tiny().eval()
+    with pytest.raises(ValueError, match="3 channels in dimension 2"):
+        model(torch.rand(1, 1, 1, 8, 8))
+    with pytest.raises(TypeError, match="dtype of MobileNetV2's weights"):
+        model(torch.zeros(1, 1, 3, 8, 8, dtype=torch.int64))
+    assert model(torch.rand(2, 0, 3, 8, 8)).shape == (2, 0, 4)

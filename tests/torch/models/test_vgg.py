@@ -114,3 +114,15 @@ def test_clear_errors():
         vgg.make_layers([64, "X"])
     with pytest.raises(ValueError, match="hidden_size must be a positive int"):
         vgg.VGG(vgg.make_layers([8]), hidden_size=0)
+
+
+def test_input_channels_dtype_and_size_are_checked():
+    model = vgg.VGG(vgg.make_layers([512, "M", "M"]), num_classes=2, hidden_size=4)
+    with pytest.raises(ValueError, match="3 channels in dimension 2"):
+        model(torch.rand(1, 1, 4, 8, 8))
+    with pytest.raises(ValueError, match="at least 4x4 pixels"):  # two poolings
+        model(torch.rand(1, 1, 3, 2, 2))
+    with pytest.raises(TypeError, match="dtype of VGG's weights"):
+        model(torch.rand(1, 1, 3, 8, 8).half())
+    with pytest.raises(TypeError, match="VGG takes a tensor"):
+        model(None)

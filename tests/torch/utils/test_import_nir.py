@@ -235,3 +235,8 @@ def test_unsupported_nodes_and_bad_arguments():
         from_nir(graph, dt=0)
     with pytest.raises(TypeError, match="takes a NIR graph"):
         from_nir(42)
+
+
+def test_infinite_dt_is_rejected():
+    with pytest.raises(ValueError, match=r"dt must be a positive float \(finite"):
+        from_nir(nir.IF(r=np.ones(2), v_threshold=np.ones(2)), dt=float("inf"))

@@ -176,3 +176,19 @@ def test_harness_raster_uses_the_same_plot(tmp_path, monkeypatch):
     path = harness.plot_raster(_spikes(), tmp_path / "raster.png", title="x")
     assert calls and calls[0]["sort_by_rate"]
     _assert_not_blank(matplotlib.image.imread(path))
+
+
+def test_raster_axes_must_be_axes():
+    with pytest.raises(TypeError, match="axes must be None, one matplotlib Axes"):
+        plot.plot_raster(_spikes(), axes="left")
+
+
+def test_izhikevich_arguments_are_checked():
+    with pytest.raises(
+        TypeError, match="behavior must be an IzhikevichSpikingBehavior"
+    ):
+        plot.plot_izhikevich((1, 2))
+    with pytest.raises(ValueError, match="positive and finite"):
+        plot.plot_izhikevich(tonic_spiking, time_print=float("inf"))
+    with pytest.raises(TypeError, match="current must be a number"):
+        plot.plot_izhikevich(tonic_spiking, current="10")
