@@ -40,10 +40,7 @@ def pytest_terminal_summary(terminalreporter):
                     results[path] += value
     if not tried:
         return
-    line = f"fuzzing: {sum(tried.values())} inputs tried"
-    if results:
-        line += f" ({sum(results.values())} gave a result)"
-    terminalreporter.write_line(line)
+    terminalreporter.write_line(f"fuzzing: {sum(tried.values())} inputs tried")
     for path, count in sorted(tried.items()):
         extra = f", {results[path]} gave a result" if path in results else ""
         terminalreporter.write_line(f"  {path}: {count}{extra}")
