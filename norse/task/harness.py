@@ -577,9 +577,10 @@ def add_run_options(parser: argparse.ArgumentParser, output: str) -> None:
 def require_positive(
     parser: argparse.ArgumentParser, args: argparse.Namespace, *names: str
 ) -> None:
-    """Exits with a usage error naming the first option in ``names`` that is <= 0."""
+    """Exits with a usage error naming the first option in ``names`` that is not > 0
+    (NaN included)."""
     for name in names:
-        if getattr(args, name) <= 0:
+        if not getattr(args, name) > 0:
             parser.error(f"--{name} must be positive, got {getattr(args, name)}")
 
 

@@ -221,6 +221,11 @@ def _parser():
             ["--keep-prob", "nan"],
             "--keep-prob must be in [0, 1], got nan",
         ),
+        (
+            lambda p, a: harness.require_positive(p, a, "rate_hz"),
+            ["--rate_hz", "nan"],
+            "--rate_hz must be positive, got nan",
+        ),
     ],
 )
 def test_harness_range_checks(check, argv, message, capsys):
