@@ -8,8 +8,9 @@ reference loop, e.g. to compare results.
 
 from norse.torch.fused.registry import find, reference_only, register
 
-# Registers the fused kernels of the feed-forward models (imports neither Numba nor
-# Triton; they load on the first fused call).
+# Registers the fused kernels of the feed-forward and recurrent models (imports neither
+# Numba nor Triton; they load on the first fused call).
 from norse.torch.fused import neurons as _neurons  # noqa: E402,F401
+from norse.torch.fused import recurrent as _recurrent  # noqa: E402,F401
 
 __all__ = ["find", "reference_only", "register"]

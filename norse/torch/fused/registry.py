@@ -5,11 +5,18 @@ A *factory* is registered per step function. Given the parameters, the input
 ``(input, state, p, dt, record_states) -> (outputs, state)`` when it supports the
 configuration (device, dtype, surrogate method, ...) or ``None``. The model files never
 import this module; the generic time modules do.
+
+Recurrent steps (``(input, state, input_weights, recurrent_weights, p, dt)``, e.g.
+:func:`~norse.torch.functional.lsnn.lsnn_step`) need the weights too: the recurrent time
+module passes ``weights=(input_weights, recurrent_weights)`` (the effective recurrent
+weights, autapses masked) to :func:`find`, which hands them to the factory as extra
+positional arguments; the kernel it returns is called as ``kernel(input, state, p, dt,
+record_states, input_weights, recurrent_weights)`` (see :mod:`.recurrent`).
 """
 
 import contextlib
 import os
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
@@ -36,13 +43,17 @@ def find(
     input_tensor: torch.Tensor,
     state: Any,
     record_states: bool,
+    weights: Sequence[torch.Tensor] = (),
 ) -> Optional[Kernel]:
-    """The first registered kernel that supports this configuration, or ``None``."""
+    """The first registered kernel that supports this configuration, or ``None``.
+
+    ``weights``: for recurrent steps, ``(input_weights, recurrent_weights)``, passed on
+    to the factories (see the module doc)."""
     factories = _FACTORIES.get(step_function)
     if not factories or not enabled():
         return None
     for factory in factories:
-        kernel = factory(p, input_tensor, state, record_states)
+        kernel = factory(p, input_tensor, state, record_states, *weights)
         if kernel is not None:
             return kernel
     return None

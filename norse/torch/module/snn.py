@@ -670,6 +670,10 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
 class SNNRecurrent(_RecurrentWeights, _NeuronModule):
     """A recurrently connected neuron layer *with* time (first input dimension).
 
+    Runs the model's step once per time step (or a fused multi-step kernel with the
+    same dynamics, when one is registered for the configuration; see
+    :mod:`norse.torch.fused.recurrent`).
+
     Parameters: as :class:`SNNRecurrentCell`, plus ``record_states`` (return the state of
     every step stacked to ``(T, ...)`` instead of the final state).
 
@@ -718,6 +722,13 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
         p = self.p
         input_weights = self.input_weights
         recurrent_weights = self._effective_recurrent_weights()
+        if activation is self.activation and not anomaly.enabled:
+            weights = (input_weights, recurrent_weights)
+            kernel = registry.find(
+                self.activation, p, input_tensor, state, self.record_states, weights
+            )
+            if kernel is not None:
+                return kernel(input_tensor, state, p, self.dt, False, *weights)
         return self._run_steps(
             lambda step_input, state: activation(
                 step_input, state, input_weights, recurrent_weights, p, self.dt
