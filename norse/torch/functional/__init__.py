@@ -239,3 +239,6 @@ from norse.torch.functional.adjoint.lsnn_adjoint import (
 
 # Norse 1.1 exposes the SuperSpike module as an attribute of the package
 from norse.torch.functional import superspike
+
+# Event-driven weight products for binary spike input
+from norse.torch.functional.sparse import spike_linear

@@ -14,6 +14,8 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.sparse import _spike_linear
+
 
 class LIState(NamedTuple):
     """State of a leaky integrator.
@@ -79,6 +81,11 @@ def li_step(
 
     Returns:
         The new voltage ``(batch, hidden_size)`` and the new :class:`LIState`.
+
+    The weight product is :func:`~norse.torch.functional.sparse.spike_linear` with
+    ``method="auto"``: the dense ``torch.nn.functional.linear`` unless the input is
+    binary, sparse and large enough for the event-driven path to be faster (same result
+    up to rounding).
     """
-    i_jump = state.i + torch.nn.functional.linear(input_tensor, input_weights)
+    i_jump = state.i + _spike_linear(input_tensor, input_weights)
     return _li_dynamics(i_jump, state, p, dt)

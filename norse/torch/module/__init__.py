@@ -104,3 +104,6 @@ from norse.torch.module.receptive_field import (
 
 # Synaptic delays
 from norse.torch.module.delay import Delay, DelayCell
+
+# Event-driven linear layer for binary spike input
+from norse.torch.module.sparse import SpikeLinear

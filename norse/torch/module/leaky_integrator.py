@@ -13,6 +13,7 @@ from norse.torch.functional.leaky_integrator import (
     li_feed_forward_step,
     li_step,
 )
+from norse.torch.functional.sparse import column_major
 from norse.torch.module.snn import SNN, SNNCell, _NeuronModule
 
 
@@ -61,7 +62,9 @@ class LILinearCell(_NeuronModule):
         dt (float): time step (s), default 0.001
 
     Shapes: input ``(batch, input_size)``; voltage and state ``(batch, hidden_size)``.
-    The weights start as :math:`\\mathcal{N}(0, 1/\\text{input\\_size})`.
+    The weights start as :math:`\\mathcal{N}(0, 1/\\text{input\\_size})`, stored
+    column-major so that spike input with low activity takes the event-driven product
+    (:func:`~norse.torch.functional.sparse.spike_linear`).
     """
 
     state_type = LIState
@@ -81,8 +84,9 @@ class LILinearCell(_NeuronModule):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size
+        # Norse 1.1's values (same random draw), stored column-major.
         self.input_weights = torch.nn.Parameter(
-            torch.randn(hidden_size, input_size) / input_size**0.5
+            column_major(torch.randn(hidden_size, input_size) / input_size**0.5)
         )
         self._setup(li_step, None, p, dt, None)
 
