@@ -70,9 +70,14 @@ def _(x, states, params, alpha, method, flags, record):
     return _scan_outputs(x, states, record)
 
 
-def _backward_outputs(x: Tensor, states: List[Tensor], params: List[Tensor]):
+def _backward_outputs(
+    x: Tensor, states: List[Tensor], params: List[Tensor], param_grads: bool
+):
     g_states0 = [torch.empty_like(state) for state in states]
-    g_p = states[0].new_empty((len(params), x.shape[1]))
+    # A backend that can skip the parameter gradients gets (and returns) no rows.
+    optional = getattr(_backend(x), "OPTIONAL_PARAMETER_GRADIENTS", False)
+    rows = len(params) if param_grads or not optional else 0
+    g_p = states[0].new_empty((rows, x.shape[1]))
     return (torch.empty_like(x), *g_states0, g_p)
 
 
@@ -86,14 +91,16 @@ def neuron_scan_backward(
     alpha: Tensor,
     method: int,
     flags: int,
+    param_grads: bool,
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Backpropagation through time of :func:`neuron_scan`.
 
     ``g_out``: ``(T, M)``; ``g_states``: gradients of the ``v``, ``i``, ``b`` outputs.
     Returns ``(g_x, g_v0, g_i0, g_b0, g_p)`` with ``g_p`` the per-neuron gradients of the
-    parameters, ``(7, M)``.
+    parameters, ``(7, M)``; without ``param_grads`` it may have no rows (the CPU backend
+    then leaves out their accumulation, a faster kernel).
     """
-    g_x, *g_states0, g_p = _backward_outputs(x, states, params)
+    g_x, *g_states0, g_p = _backward_outputs(x, states, params, param_grads)
     _backend(x).scan_backward(
         g_out, g_states, x, states, params, alpha, method, flags, g_x, g_states0, g_p
     )
@@ -101,8 +108,8 @@ def neuron_scan_backward(
 
 
 @neuron_scan_backward.register_fake
-def _(g_out, g_states, x, states, params, alpha, method, flags):
-    return _backward_outputs(x, states, params)
+def _(g_out, g_states, x, states, params, alpha, method, flags, param_grads):
+    return _backward_outputs(x, states, params, param_grads)
 
 
 def _setup_context(ctx, inputs, output) -> None:
@@ -120,10 +127,18 @@ def _backward(ctx, g_out: Tensor, *g_states: Tensor):
     g_states = [
         grad if state.numel() else state for grad, state in zip(g_states, states)
     ]
-    g_x, *g_states0, g_p = torch.ops.norse.neuron_scan_backward(
-        g_out, g_states, x, states, params, alpha, ctx.method, ctx.flags
-    )
     needs_x, needs_states, needs_params = ctx.needs_input_grad[:3]
+    g_x, *g_states0, g_p = torch.ops.norse.neuron_scan_backward(
+        g_out,
+        g_states,
+        x,
+        states,
+        params,
+        alpha,
+        ctx.method,
+        ctx.flags,
+        any(needs_params),
+    )
     g_states0 = [
         grad if (needed and state.numel()) else None
         for grad, state, needed in zip(g_states0, states, needs_states)

@@ -43,3 +43,33 @@ def test_threads_give_the_same_result(threads):
     assert len(cpu._ranges(steps, neurons, threads)) > 1
     for single, threaded in zip(*results):
         assert np.array_equal(single, threaded)
+
+
+@pytest.mark.parametrize("flags", [SYN | LEAK | SPIKE, SYN | LEAK | SPIKE | ADAPT])
+@pytest.mark.parametrize("per_neuron", [False, True])
+def test_backward_without_parameter_gradients_gives_the_same_gradients(
+    flags, per_neuron
+):
+    """A ``g_p`` with no rows selects the kernel without parameter gradients; the
+    gradients of the input and the initial state are the same."""
+    rng = np.random.default_rng(1)
+    steps, neurons = 7, 2 * cpu.CHUNK + 3
+    x = 3 * rng.standard_normal((steps, neurons)) + 1
+    values = (0.1, 0.2, 0.0, 1.0, 0.0, 0.01, 1.8)
+    size = neurons if per_neuron else 1
+    params = [value * (1 + 0.1 * rng.random(size)) for value in values]
+    states = [rng.random(neurons) for _ in range(3)]
+    g_out = rng.standard_normal((steps, neurons))
+    g_states = [rng.standard_normal((steps, neurons)) for _ in range(3)]
+    results = []
+    for rows in (7, 0):
+        g_x = np.empty_like(x)
+        g_states0 = [np.empty(neurons) for _ in range(3)]
+        g_p = np.empty((rows, neurons))
+        cpu.backward_arrays(
+            g_out, g_states, x, states, params, 20.0, 1, flags, g_x, g_states0, g_p
+        )
+        results.append([g_x, *g_states0])
+    assert np.abs(results[0][0]).max() > 0
+    for with_p, without_p in zip(*results):
+        assert np.array_equal(with_p, without_p)
