@@ -25,12 +25,14 @@ rows a chunk reads next are prefetched :data:`AHEAD` steps early. Disjoint neuro
 ranges run on several threads (the kernels release the GIL).
 
 The backward pass stores nothing between forward and backward. Per chunk it replays the
-forward pass into a chunk-local ``(T, rows, CHUNK)`` record (the voltage before each
-step, the current that drives it, the distance to the threshold, for LSNN also the
-adaptive threshold), turns the distances into surrogate derivatives, then runs the
-adjoint recursion (backpropagation through time) backwards, replaying each membrane
-update from its record; the input is read once, the gradient of the outputs once. Extra
-memory: ``O(T * CHUNK)`` per thread.
+forward pass into a chunk-local ``(T, rows, CHUNK)`` record of what the adjoint needs
+(see :func:`_record_rows`: for LIF without parameter gradients the distance to the
+threshold and the pre-reset voltage; a model without spikes and without parameter
+gradients needs none and skips the replay), turns the distances into surrogate
+derivatives, then runs the adjoint recursion (backpropagation through time) backwards;
+the input is read once, the gradient of the outputs once. The lane buffer and the
+record share one allocation, which keeps LLVM's run-time alias checks few enough for
+the lane loops to vectorise. Extra memory: ``O(T * CHUNK)`` per thread.
 
 Kernels are specialised when first used: one forward kernel per model (``flags``) and
 one backward kernel per model and *whether parameter gradients are wanted* (most
@@ -46,7 +48,7 @@ bit those of the reference (no fast-math). Numba is imported only when this modu
 on the first fused CPU call; compiled kernels are cached on disk (``cache=True``).
 
 Measured on a 2-core AMD EPYC (Zen 4) with 1 thread, LIF, ``T = 100``, 32,768 neurons,
-float32 (``benchmarks/RESULTS.md``): about 0.6 ns per neuron-step forward and 1.0 ns
+float32 (``benchmarks/RESULTS.md``): about 0.6 ns per neuron-step forward and 0.9-1.0 ns
 backward (1.5 ns with parameter gradients), against 1.0 and 4.4 ns for the earlier
 kernels with run-time flags.
 """
@@ -192,16 +194,14 @@ def _threshold(vd, b, th, aa, flags):
 
 
 # Rows of the per-thread lane buffer ``(LANE_ROWS, lanes)``: parameters (in the order of
-# ``params``), state, adjoints, the broadcast output gradient and parameter gradients (in
-# the order of ``params``). One buffer (rather than one array per quantity) lets LLVM
+# ``params``), state, adjoints and parameter gradients (in the order of ``params``). One buffer (rather than one array per quantity) lets LLVM
 # see a single object at constant offsets, which keeps the number of run-time alias
 # checks low enough for the lane loops to vectorise.
 _AM, _AS, _VL, _TH, _VR, _AA, _BETA = range(7)
 _V, _I, _B = range(7, 10)
 _LV, _LI, _LB = range(10, 13)
-_GO = 13
-_G_AM, _G_AS, _G_VL, _G_TH, _G_VR, _G_AA, _G_BETA = range(14, 21)
-LANE_ROWS = 21
+_G_AM, _G_AS, _G_VL, _G_TH, _G_VR, _G_AA, _G_BETA = range(13, 20)
+LANE_ROWS = 20
 #: Parameters per model: a_mem, a_syn, v_leak, v_th, v_reset, a_adapt, beta.
 PARAMETERS = 7
 
@@ -320,44 +320,66 @@ def _forward_lane(x_row, out_row, lanes, k, p, flags, one):
     out_row[k], _ = _advance(x_row[k], lanes, k, p, flags, one)
 
 
-# Rows of the per-step record of the backward pass (``history[t]``): the voltage before
-# the step, the current that drives it, the surrogate derivative of its threshold
-# (spiking models; the distance to the threshold until it is replaced) and the adaptive
-# threshold before the step (ADAPT).
-_H_V, _H_J, _H_SG, _H_B = range(4)
-
-
-@njit(cache=True, error_model="numpy")
-def _replay_lane(x_row, h, lanes, k, p, flags, one):
-    """Lane ``k`` of one replayed step: records the voltage (and adaptive threshold)
-    before it, the current that drives it and the distance to the threshold in the rows
-    ``h`` of ``history[t]`` (:func:`_history_rows`), then advances the state."""
-    am, _, vl, th, _, aa, _ = p
-    h_v, h_j, h_s, h_b = h
-    v = lanes[_V, k]
-    b = lanes[_B, k]
-    h_v[k] = v
-    if (flags & ADAPT) != 0:
-        h_b[k] = b
-    _, j = _advance(x_row[k], lanes, k, p, flags, one)
-    h_j[k] = j
-    if (flags & SPIKE) != 0:
-        vd, _ = _membrane(v, j, am, vl, flags)
-        h_s[k], _ = _threshold(vd, b, th, aa, flags)
+# The per-step record of the backward pass, ``history[t]``, keeps only what the adjoint
+# needs: for spiking models the surrogate derivative of the threshold (the distance to
+# it until :func:`_surrogate_rows` replaces it; always row 0); for ADAPT the adaptive
+# threshold before the step; with parameter gradients the voltage before the step and
+# the current that drives it, else (spiking models) the pre-reset voltage ``v_d``. A
+# model without spikes and without parameter gradients needs no record (its adjoint
+# does not depend on the forward pass): the replay is skipped.
+_H_SG = 0
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _history_rows(history, t, n, flags):
-    """Views of the rows of ``history[t]`` (a row the model lacks: the first one). Row
-    views made outside the lane loops keep them vectorisable."""
-    spike = (flags & SPIKE) != 0
-    adapt = (flags & ADAPT) != 0
+def _record_rows(flags, grads):
+    """``(rows, vd, b, v, j)``: the number of rows of ``history[t]`` and the row of each
+    recorded quantity (see above; 0 for one the model does not record)."""
+    spike = 1 if (flags & SPIKE) != 0 else 0
+    adapt = 1 if (flags & ADAPT) != 0 else 0
+    vd = 1 if (spike and not grads) else 0
     return (
-        history[t, _H_V, :n],
-        history[t, _H_J, :n],
-        history[t, _H_SG if spike else _H_V, :n],
-        history[t, _H_B if adapt else _H_V, :n],
+        spike + vd + adapt + (2 if grads else 0),
+        vd,
+        spike + vd if adapt else 0,
+        spike + adapt if grads else 0,
+        spike + adapt + 1 if grads else 0,
     )
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _history_rows(history, t, n, flags, grads):
+    """Views ``(s_or_sg, vd, b, v, j)`` of the rows of ``history[t]`` (see
+    :func:`_record_rows`). Row views made outside the lane loops keep them
+    vectorisable."""
+    _, vd, b, v, j = _record_rows(flags, grads)
+    return (
+        history[t, _H_SG, :n],
+        history[t, vd, :n],
+        history[t, b, :n],
+        history[t, v, :n],
+        history[t, j, :n],
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _replay_lane(x_row, h, lanes, k, p, flags, grads, one):
+    """Lane ``k`` of one replayed step: advances the state and records what the adjoint
+    needs in the rows ``h`` of ``history[t]`` (:func:`_history_rows`)."""
+    am, _, vl, th, _, aa, _ = p
+    h_s, h_vd, h_b, h_v, h_j = h
+    v = lanes[_V, k]
+    b = lanes[_B, k]
+    _, j = _advance(x_row[k], lanes, k, p, flags, one)
+    if grads:
+        h_v[k] = v
+        h_j[k] = j
+    if (flags & ADAPT) != 0:
+        h_b[k] = b
+    if (flags & SPIKE) != 0:
+        vd, _ = _membrane(v, j, am, vl, flags)
+        if not grads:
+            h_vd[k] = vd
+        h_s[k], _ = _threshold(vd, b, th, aa, flags)
 
 
 @njit(cache=True, error_model="numpy")
@@ -371,25 +393,28 @@ def _surrogate_rows(method, history, steps, n, consts):
 
 
 @njit(cache=True, error_model="numpy")
-def _adjoint_lane(lanes, k, p, h, go_row, gx_row, flags, grads):
+def _adjoint_lane(lanes, k, p, h, go, gx_row, flags, grads):
     """One step of the adjoint recursion for lane ``k``: takes the adjoints ``_LV``,
     ``_LI``, ``_LB`` (of v, i, b after the step) to before it, writes ``gx_row[k]``
     and, with ``grads``, accumulates the parameter gradients (rows ``_G_*``). The step
     is replayed from its record, the rows ``h`` of ``history[t]``."""
     am, a_s, vl, th, vr, aa, beta = p
-    h_v, h_j, h_sg, h_b = h
+    h_sg, h_vd, h_b, h_v, h_j = h
     syn = (flags & SYN) != 0
     leak = (flags & LEAK) != 0
     spike = (flags & SPIKE) != 0
     subtract = (flags & SUBTRACT) != 0
     adapt = (flags & ADAPT) != 0
-    v = h_v[k]
-    j = h_j[k]
-    zero = v - v
-    b = h_b[k] if adapt else zero
+    zero = go - go
     sg = h_sg[k] if spike else zero
-    go = go_row[k]
-    vd, d = _membrane(v, j, am, vl, flags)
+    b = h_b[k] if adapt else zero
+    # With parameter gradients, the membrane update is replayed (they need its leak
+    # term d and the current j); else v_d is recorded (spiking models) or not needed.
+    j = h_j[k] if grads else zero
+    if grads:
+        vd, d = _membrane(h_v[k], j, am, vl, flags)
+    else:
+        vd, d = (h_vd[k] if spike else zero), zero
     s, _ = _threshold(vd, b, th, aa, flags)
     lv = lanes[_LV, k]
     li = lanes[_LI, k]
@@ -503,32 +528,28 @@ def _backward_kernel(flags: int, grads: bool) -> Callable:
         # The lane buffer and the per-step record of the chunk in one allocation: LLVM
         # then needs no run-time alias checks between them (with two allocations it did
         # not vectorise the loops that read one and write the other).
-        rows = (
-            (_H_B + 1) if (flags & ADAPT) != 0 else (_H_SG + 1 if spike else _H_J + 1)
-        )
-        work = np.empty((LANE_ROWS + steps * rows, CHUNK), x.dtype)
+        rows = _record_rows(flags, grads)[0]
+        work = np.empty((LANE_ROWS + steps * max(rows, 1), CHUNK), x.dtype)
         lanes = work[:LANE_ROWS]
-        history = work[LANE_ROWS:].reshape((steps, rows, CHUNK))
+        history = work[LANE_ROWS:].reshape((steps, max(rows, 1), CHUNK))
         shared, p = _shared_params(params)
         # A (1, 1) output gradient: one value for all (e.g. from ``out.sum()``).
         broadcast = g_out.shape[0] != steps or g_out.shape[1] != x.shape[1]
         for lo in range(start, stop, CHUNK):
             n = min(CHUNK, stop - lo)
             _fill_lanes(lanes, lo, n, states, params)
-            for t in range(steps):
+            for t in range(steps if rows > 0 else 0):
                 x_row = x[t, lo : lo + n]
                 _prefetch_row(x, t + AHEAD, lo, n, False)
-                h = _history_rows(history, t, n, flags)
+                h = _history_rows(history, t, n, flags, grads)
                 for k in range(n):
                     p_k = p if shared else _lane_params(lanes, k)
-                    _replay_lane(x_row, h, lanes, k, p_k, flags, one)
+                    _replay_lane(x_row, h, lanes, k, p_k, flags, grads, one)
             if spike:
                 _surrogate_rows(method, history, steps, n, consts)
             # Adjoints of the state after the current step; parameter gradients.
             if grads:
                 lanes[_G_AM:, :n] = zero
-            if broadcast:
-                lanes[_GO, :n] = g_out[0, 0]
             for index in range(3):
                 if record or g_states[index].shape[1] == 0:
                     lanes[_LV + index, :n] = zero
@@ -542,15 +563,22 @@ def _backward_kernel(flags: int, grads: bool) -> Callable:
                             _add_row(
                                 lanes[_LV + index], g_states[index][t, lo : lo + n], n
                             )
-                go_row = lanes[_GO, :n] if broadcast else g_out[t, lo : lo + n]
                 gx_row = g_x[t, lo : lo + n]
                 _prefetch_row(g_x, t - AHEAD, lo, n, True)
-                if not broadcast:
+                h = _history_rows(history, t, n, flags, grads)
+                if broadcast:
+                    # One value: no output-gradient row in the loop (fewer run-time
+                    # alias checks; with them LSNN's loop did not vectorise).
+                    go = g_out[0, 0]
+                    for k in range(n):
+                        p_k = p if shared else _lane_params(lanes, k)
+                        _adjoint_lane(lanes, k, p_k, h, go, gx_row, flags, grads)
+                else:
+                    go_row = g_out[t, lo : lo + n]
                     _prefetch_row(g_out, t - AHEAD, lo, n, False)
-                h = _history_rows(history, t, n, flags)
-                for k in range(n):
-                    p_k = p if shared else _lane_params(lanes, k)
-                    _adjoint_lane(lanes, k, p_k, h, go_row, gx_row, flags, grads)
+                    for k in range(n):
+                        p_k = p if shared else _lane_params(lanes, k)
+                        _adjoint_lane(lanes, k, p_k, h, go_row[k], gx_row, flags, grads)
             for index in range(3):
                 if g_states0[index].shape[0] > 0:
                     g_states0[index][lo : lo + n] = lanes[_LV + index, :n]
