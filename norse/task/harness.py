@@ -462,8 +462,9 @@ def fit(
             metrics_path.parent.mkdir(parents=True, exist_ok=True)
             with open(metrics_path, "a") as stream:
                 stream.write(json.dumps(row) + "\n")
-        rng = _rng_states()
-        rng_per_rank = _gather_objects(rng, context)
+        if checkpoint_path is not None:
+            # every rank takes part in the gather; rank 0 alone writes
+            rng_per_rank = _gather_objects(_rng_states(), context)
         if checkpoint_path is not None and context.is_main:
             atomic_save(
                 {
@@ -473,7 +474,6 @@ def fit(
                     "scheduler": scheduler.state_dict()
                     if scheduler is not None
                     else None,
-                    "rng": rng,
                     "rng_per_rank": rng_per_rank,
                     "history": history.epochs,
                     "extra": checkpoint_extra or {},
@@ -482,7 +482,7 @@ def fit(
                 },
                 checkpoint_path,
             )
-        if context.enabled:
+        if checkpoint_path is not None and context.enabled:
             torch.distributed.barrier()  # no rank runs ahead of the checkpoint
         if stopped:
             if progress:
@@ -517,8 +517,9 @@ def _gather_objects(obj: Any, context: DistributedContext) -> List[Any]:
 def _rng_states_of_rank(
     checkpoint: Dict[str, Any], context: DistributedContext
 ) -> Dict[str, Any]:
-    """This rank's generator states from a checkpoint; a run resumed with another
-    number of processes cannot continue every rank's stream and says so."""
+    """This rank's generator states from a checkpoint (those before distributed support
+    hold rank 0's under ``"rng"``); a run resumed with another number of processes
+    cannot continue every rank's stream and says so."""
     per_rank = checkpoint.get("rng_per_rank") or [checkpoint["rng"]]
     if len(per_rank) != context.world_size:
         warnings.warn(
