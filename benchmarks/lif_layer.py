@@ -56,20 +56,26 @@ def _current_rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def import_norse(impl: str):
+    """``(norse.torch, context)`` for one implementation: ``norse11`` is the Norse 1.1
+    installed in the running interpreter; otherwise this repository, with
+    ``reference_only`` as the context for ``reference`` (a null context else)."""
+    if impl == "norse11":
+        import norse.torch as norse
+
+        return norse, contextlib.nullcontext
+    sys.path.insert(0, REPO)
+    import norse.torch as norse
+    from norse.torch.fused import reference_only
+
+    return norse, reference_only if impl == "reference" else contextlib.nullcontext
+
+
 def worker(args) -> dict:
     """Runs in the subprocess of one implementation; returns the measurements."""
     import torch
 
-    if args.impl == "norse11":
-        import norse.torch as norse
-
-        context = contextlib.nullcontext
-    else:
-        sys.path.insert(0, REPO)
-        import norse.torch as norse
-        from norse.torch.fused import reference_only
-
-        context = reference_only if args.impl == "reference" else contextlib.nullcontext
+    norse, context = import_norse(args.impl)
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     layer = norse.LIF()

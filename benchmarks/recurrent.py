@@ -23,7 +23,6 @@ Not part of the test suite.
 """
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -31,7 +30,8 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from lif_layer import import_norse  # this folder is on sys.path when run as a script
+
 MODELS = ("LSNNRecurrent", "LIFRecurrent")
 IMPLEMENTATIONS = ("fused", "reference", "norse11")
 
@@ -40,16 +40,7 @@ def worker(args) -> dict:
     """Runs in the subprocess of one implementation; returns the times (ms)."""
     import torch
 
-    if args.impl == "norse11":
-        import norse.torch as norse
-
-        context = contextlib.nullcontext
-    else:
-        sys.path.insert(0, REPO)
-        import norse.torch as norse
-        from norse.torch.fused import reference_only
-
-        context = reference_only if args.impl == "reference" else contextlib.nullcontext
+    norse, context = import_norse(args.impl)
     torch.set_num_threads(args.threads)
     result = {"impl": args.impl, "torch_threads": torch.get_num_threads()}
     for name in MODELS:
