@@ -4,8 +4,9 @@ Times ``y = x @ W.T`` for a binary spike input ``x`` under ``torch.no_grad()`` o
 
 * ``dense``: :func:`torch.nn.functional.linear`;
 * ``sparse``: :func:`norse.torch.functional.sparse.spike_linear` with ``method="sparse"``
-  (active indices, then per row a sum of rows of ``W.T`` with ``embedding_bag``);
-* ``auto``: ``spike_linear`` with the default ``method="auto"`` (includes counting the
+  (active inputs, then per row a sum of rows of ``W.T``: the Numba kernels of
+  :mod:`norse.torch.fused.cpu_linear`, or ``embedding_bag`` without Numba);
+* ``auto``: ``spike_linear`` with the default ``method="auto"`` (includes finding the
   active inputs to choose).
 
 The weight is stored column-major, as :class:`norse.torch.SpikeLinear` stores it
@@ -13,10 +14,11 @@ The weight is stored column-major, as :class:`norse.torch.SpikeLinear` stores it
 activities 0.5-10%, inputs ``(1, N)``, ``(32, N)`` and ``(T=50, B=32, N)``, with 1 and 2
 PyTorch threads; medians (minimum in brackets), the three timed in turn.
 
-``--crossover`` scans activities for several layer sizes and row counts and prints, for
-each, the highest activity up to which the sparse path is faster than the dense one (at
-every scanned activity below it; the two timed in turn): the data behind the thresholds
-of ``method="auto"``.
+``--crossover`` prints the speed-up of the event-driven path over the dense product
+(ratio of medians, the two timed in turn) for several layers, weight layouts (column-
+major as ``SpikeLinear`` stores it, row-major as ``torch.nn.Linear``), row counts and
+activities, for inference and for a training step (forward and backward to the weight
+and bias): the data behind the thresholds of ``method="auto"``.
 
 Usage::
 
@@ -103,43 +105,51 @@ def table(args) -> None:
 
 
 def crossover(args) -> None:
+    """Speed-up of ``method="sparse"`` over ``"dense"`` (dense median / sparse median)
+    per layer, weight layout, row count and activity, for inference (``no_grad``) and a
+    training step (forward, then backward to the weight and bias)."""
     generator = torch.Generator().manual_seed(0)
-    activities = [0.005, 0.01, 0.02, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0]
+    activities = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5]
     print(f"load {os.getloadavg()[0]:.1f}, threads {torch.get_num_threads()}")
-    print("| out x in | rows | dense ms | sparse ms at 0.5% / 2% / 5% | crossover |")
-    print("| --- | ---: | ---: | --- | --- |")
-    for size in args.sizes:
-        weight = column_major(torch.randn(size, size, generator=generator))
-        for rows in args.rows:
-            sparse_at, dense_at, last_win = {}, [], None
-            with torch.no_grad():
-                for activity in activities:
-                    x = _spikes((rows, size), activity, generator)
-                    dense, sparse = map(
-                        statistics.median,
-                        _alternate(
-                            [
-                                lambda: F.linear(x, weight),
-                                lambda: spike_linear(x, weight, method="sparse"),
-                            ],
-                            args.budget,
-                        ),
+    header = " | ".join(f"{100 * a:g}%" for a in activities)
+    print(f"| in -> out | layout | rows | mode | {header} |")
+    print("| --- | --- | ---: | --- |" + " ---: |" * len(activities))
+    for layer in args.layers:
+        in_features, out_features = map(int, layer.split("x"))
+        for layout in args.layouts:
+            weight = torch.randn(out_features, in_features, generator=generator)
+            if layout == "column":
+                weight = column_major(weight)
+            bias = torch.randn(out_features, generator=generator)
+            for rows in args.rows:
+                for mode in ("inference", "training"):
+                    weight.requires_grad_(mode == "training")
+                    bias.requires_grad_(mode == "training")
+                    ratios = []
+                    for activity in activities:
+                        x = _spikes((rows, in_features), activity, generator)
+
+                        def run(method, x=x, mode=mode):
+                            if mode == "training":
+                                spike_linear(x, weight, bias, method).sum().backward()
+                            else:
+                                with torch.no_grad():
+                                    spike_linear(x, weight, bias, method)
+
+                        dense, sparse = map(
+                            statistics.median,
+                            _alternate(
+                                [lambda: run("dense"), lambda: run("sparse")],
+                                args.budget,
+                            ),
+                        )
+                        ratios.append(dense / sparse)
+                    shown = " | ".join(f"{r:.1f}" for r in ratios)
+                    print(
+                        f"| {in_features} -> {out_features} | {layout} | {rows} | "
+                        f"{mode} | {shown} |",
+                        flush=True,
                     )
-                    sparse_at[activity] = sparse
-                    dense_at.append(dense)
-                    if sparse >= dense:  # the first loss ends the scan
-                        break
-                    last_win = activity
-            shown = " / ".join(
-                f"{1e3 * sparse_at[a]:.3g}" if a in sparse_at else "-"
-                for a in (0.005, 0.02, 0.05)
-            )
-            won = "never" if last_win is None else f"<= {100 * last_win:g}%"
-            print(
-                f"| {size} x {size} | {rows} | {1e3 * statistics.median(dense_at):.3g} "
-                f"| {shown} | {won} |",
-                flush=True,
-            )
 
 
 def main() -> None:
@@ -153,8 +163,14 @@ def main() -> None:
         "--budget", type=float, default=1.0, help="seconds of repeats per measurement"
     )
     parser.add_argument("--crossover", action="store_true")
-    parser.add_argument("--sizes", type=int, nargs="*", default=[128, 256, 1024, 4096])
-    parser.add_argument("--rows", type=int, nargs="*", default=[1, 4, 32, 256, 1600])
+    parser.add_argument(
+        "--layers",
+        nargs="*",
+        default=["256x256", "784x256", "1024x1024", "256x10", "4096x4096"],
+        help="in_features x out_features",
+    )
+    parser.add_argument("--layouts", nargs="*", default=["column", "row"])
+    parser.add_argument("--rows", type=int, nargs="*", default=[1, 16, 64, 256, 3200])
     args = parser.parse_args()
     if args.crossover:
         torch.set_num_threads(args.threads[0])

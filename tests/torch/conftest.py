@@ -181,3 +181,19 @@ def neurons():
         replace=replace,
         numeric_fields=numeric_fields,
     )
+
+
+@pytest.fixture
+def event_driven_calls(monkeypatch):
+    """The calls of the event-driven product of ``spike_linear`` (counted, then run)."""
+    from norse.torch.functional import sparse
+
+    calls = []
+    event_driven = sparse._event_driven
+
+    def counted(*args):
+        calls.append(args)
+        return event_driven(*args)
+
+    monkeypatch.setattr(sparse, "_event_driven", counted)
+    return calls

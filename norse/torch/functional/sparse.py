@@ -11,30 +11,36 @@ active per step) it is cheaper to gather and add those columns than to multiply 
 whole matrix: the work is ``active inputs x out_features`` instead of
 ``in_features x out_features`` per row.
 
-Sparse path: the indices of the active inputs (:func:`torch.nonzero`), then per row a sum
-of rows of :math:`W^\top` (:func:`torch.nn.functional.embedding_bag`, ``mode="sum"``). It
-reads :math:`W^\top` without a copy when the weight is stored *column-major*
-(``weight.t()`` contiguous, see :func:`column_major`), as :class:`~norse.torch.module.sparse.SpikeLinear`
-and :class:`~norse.torch.module.leaky_integrator.LILinearCell` store theirs; a row-major
-weight is transposed on each sparse call. Nothing is cached, so every change of the weight
-(optimizer steps, ``weight.data`` edits, ``load_state_dict``) is seen at once.
+On the CPU with Numba the sparse path runs in :mod:`norse.torch.fused.cpu_linear`: a
+vectorised scan for the active inputs (and the check that every value is 0 or 1), then
+per row a sum of rows of :math:`W^\top`; the weight gradient is the same gather over
+the transposed index, :math:`(\partial L/\partial W)^\top_{k,:} = \sum_{m:\, x_{mk}=1}
+\partial L / \partial y_m`. Elsewhere (no Numba, other devices) the indices come from
+:func:`torch.nonzero` and the sums from :func:`torch.nn.functional.embedding_bag`
+(``mode="sum"``), which reads :math:`W^\top` without a copy when the weight is stored
+*column-major* (``weight.t()`` contiguous, see :func:`column_major`), as
+:class:`~norse.torch.module.sparse.SpikeLinear` and
+:class:`~norse.torch.module.leaky_integrator.LILinearCell` store theirs; a row-major
+weight is transposed on each sparse call. Nothing is cached, so every change of the
+weight (optimizer steps, ``weight.data`` edits, ``load_state_dict``) is seen at once.
 
 :func:`spike_linear` chooses with ``method``:
 
 * ``"dense"``: :func:`torch.nn.functional.linear`;
 * ``"sparse"``: the event-driven path on any device (raises for non-binary input);
-* ``"auto"`` (default): ``"sparse"`` on the CPU for a column-major weight, a large
-  enough product (:data:`MIN_SPARSE_WORK`) and a binary input whose activity (fraction of
-  non-zero inputs) is at most :func:`activity_threshold` of its number of rows;
+* ``"auto"`` (default): ``"sparse"`` on the CPU for a binary input whose activity
+  (fraction of non-zero inputs) is at most :func:`kernel_activity_threshold`, a large
+  enough product (:data:`MIN_SPARSE_WORK`) and, for a row-major weight, enough rows to
+  pay for its transposition (:data:`MIN_ROWS_TO_TRANSPOSE`); without Numba, for a
+  column-major weight and an activity of at most :func:`activity_threshold`;
   ``"dense"`` otherwise (also under :func:`torch.compile` and ``torch.func``
   transforms). The thresholds were measured on a 2-core AMD EPYC (AVX-512) with PyTorch
   2.13 (``benchmarks/sparse_linear.py --crossover``, see ``benchmarks/RESULTS.md``).
 
 Both paths give the same result up to floating-point rounding (the sum runs in another
-order) and the same gradients: ``grad_input = grad_out @ W``,
-``grad_weight = grad_out^T @ x``, ``grad_bias = sum(grad_out)``. Inference
-(:func:`torch.no_grad`) is where the sparse path pays off; under autograd the forward
-pass is event-driven and the backward pass dense.
+order) and the same gradients: ``grad_input = grad_out @ W`` (dense),
+``grad_weight = grad_out^T @ x`` (event-driven with the CPU kernels; dense otherwise and
+for double backward), ``grad_bias = sum(grad_out)``.
 """
 
 from typing import Optional, Tuple
@@ -76,6 +82,41 @@ SPARSE_ACTIVITY_THRESHOLD_FEW_ROWS = 0.2
 BLOCK_BYTES = 2 << 20
 BLOCK_MIN_WEIGHT_BYTES = 8 << 20
 BLOCK_MIN_ACTIVE_PER_INPUT = 2
+
+
+# Measured speed-ups of the CPU kernels over the dense product (benchmarks/
+# sparse_linear.py --crossover, 1 thread, float32; inference / training step):
+#   column-major weight      rows  1%          10%         20%         30%
+#     1024 x 1024               1  3.0 / 1.3   2.3 / 1.0   2.0 / 1.1   1.7 / 1.0
+#     1024 x 1024             256  14  / 7.2   3.1 / 2.7   1.7 / 1.7   1.2 / 1.3
+#     4096 x 4096              64  13  / 1.9   2.6 / 1.4   1.4 / 1.1   1.0 / 1.0
+#     256 x 256               256  5.8 / 3.2   2.5 / 1.9   1.6 / 1.5   1.3 / 1.1
+#   row-major weight (transposed per call)
+#     784 x 256              3200  7.9 / 9.5   3.1 / 2.9   2.0 / 1.7   1.4 / 1.2
+#     784 x 256               256  4.4 / 2.7   2.3 / 1.7   1.5 / 1.3   1.1 / 1.0
+#     4096 x 4096             256  1.6 / 1.1   1.0 / 0.9   0.7 / 0.7   0.6 / 0.6
+#     256 x 10               3200  2.8 / 2.2   1.0 / 0.8   0.7 / 0.5   0.6 / 0.4
+
+#: Activity (fraction of non-zero inputs) up to which ``"auto"`` takes the CPU kernels.
+KERNEL_ACTIVITY_THRESHOLD = 0.2
+
+#: The threshold for layers with fewer than :data:`NARROW_OUTPUT` outputs (the rows the
+#: kernels add are then short; 256 x 10 at 3,200 rows breaks even near 8%).
+KERNEL_ACTIVITY_THRESHOLD_NARROW = 0.04
+NARROW_OUTPUT = 64
+
+#: A row-major weight (``torch.nn.Linear``'s) is transposed on each call of the CPU
+#: kernels; ``"auto"`` takes them only from this many rows on, times
+#: ``weight.numel() / 2**22`` for larger weights (the copy of a weight larger than the
+#: caches is slow: 54 ms for 4,096 x 4,096, the time of the dense product of 140 rows).
+MIN_ROWS_TO_TRANSPOSE = 256
+
+
+def kernel_activity_threshold(weight: torch.Tensor) -> float:
+    """Highest activity at which ``"auto"`` takes the CPU kernels for ``weight``."""
+    if weight.shape[0] < NARROW_OUTPUT:
+        return KERNEL_ACTIVITY_THRESHOLD_NARROW
+    return KERNEL_ACTIVITY_THRESHOLD
 
 
 def activity_threshold(rows: int) -> float:
@@ -172,15 +213,50 @@ def _gather_sum(
     return out
 
 
+_KERNELS = None
+
+
+def _cpu_kernels():
+    """:mod:`norse.torch.fused.cpu_linear` (Numba kernels), or ``None`` without Numba."""
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            from norse.torch.fused import cpu_linear
+        except ImportError:
+            cpu_linear = False
+        _KERNELS = cpu_linear
+    return _KERNELS or None
+
+
+def _kernels_for(input: torch.Tensor, weight: torch.Tensor):
+    """The CPU kernels when they take this input and weight (CPU, supported dtypes,
+    not traced by :func:`torch.compile` or a ``torch.func`` transform), else ``None``."""
+    if (
+        input.device.type != "cpu"
+        or torch.compiler.is_compiling()
+        or torch._C._are_functorch_transforms_active()
+    ):
+        return None
+    kernels = _cpu_kernels()
+    if (
+        kernels is None
+        or input.dtype not in kernels.INPUT_DTYPES
+        or weight.dtype not in kernels.WEIGHT_DTYPES
+    ):
+        return None
+    return kernels
+
+
 class _SpikeLinear(torch.autograd.Function):
-    """Event-driven forward, dense backward (the gradients of ``F.linear``)."""
+    """Event-driven forward; the weight gradient event-driven too when the CPU kernels
+    found the active inputs (``active`` a ``cpu_linear.ActiveInputs``), dense otherwise
+    (``active`` the ``(rows, cols)`` index tensors); the input gradient dense."""
 
     @staticmethod
-    def forward(ctx, input, weight, bias, rows, cols):
-        flat = input.reshape(-1, weight.shape[1])
+    def forward(ctx, input, weight, bias, active):
         ctx.save_for_backward(input, weight)
-        ctx.has_bias = bias is not None
-        out = _gather_sum(rows, cols, flat.shape[0], weight, bias)
+        ctx.active = active
+        out = _event_driven(active, input, weight, bias)
         return out.reshape(*input.shape[:-1], weight.shape[0])
 
     @staticmethod
@@ -191,12 +267,50 @@ class _SpikeLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_input = (grad_flat @ weight).reshape(input.shape)
         if ctx.needs_input_grad[1]:
-            grad_weight = grad_flat.t() @ input.reshape(-1, weight.shape[1]).to(
-                weight.dtype
-            )
+            if type(ctx.active) is tuple or torch.is_grad_enabled():
+                # (the kernels' gradient has no graph: double backward needs this one)
+                flat = input.reshape(-1, weight.shape[1]).to(weight.dtype)
+                grad_weight = grad_flat.t() @ flat
+            else:
+                grad_weight = _cpu_kernels().binary_weight_grad(ctx.active, grad_flat)
         if ctx.needs_input_grad[2]:
             grad_bias = grad_flat.sum(0)
-        return grad_input, grad_weight, grad_bias, None, None
+        return grad_input, grad_weight, grad_bias, None
+
+
+def _event_driven(active, input, weight, bias) -> torch.Tensor:
+    """``(rows, out_features)`` from the active inputs found by the CPU kernels or by
+    :func:`_active`."""
+    if type(active) is tuple:  # (a cpu_linear.ActiveInputs is a NamedTuple)
+        rows, cols = active
+        n_rows = input.numel() // weight.shape[1]
+        return _gather_sum(rows, cols, n_rows, weight, bias)
+    return _cpu_kernels().binary_linear(active, weight, bias)
+
+
+def _kernels_may_win(rows: int, weight: torch.Tensor) -> bool:
+    """Whether ``"auto"`` looks at the activity to choose the CPU kernels: a large
+    enough product (:data:`MIN_SPARSE_WORK`), and enough rows to pay for transposing a
+    row-major weight (:data:`MIN_ROWS_TO_TRANSPOSE`)."""
+    if weight.numel() * max(rows, 16) < MIN_SPARSE_WORK:
+        return False
+    return weight.t().is_contiguous() or rows >= MIN_ROWS_TO_TRANSPOSE * max(
+        1, weight.numel() >> 22
+    )
+
+
+def _torch_path_wins(flat: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether ``"auto"`` takes the index-tensor path (without the CPU kernels): a CPU
+    input, a column-major weight, a large enough product and low enough activity."""
+    return (
+        flat.device.type == "cpu"
+        and weight.numel() * max(flat.shape[0], 16) >= MIN_SPARSE_WORK
+        and weight.t().is_contiguous()
+        and not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
+        and int(torch.count_nonzero(flat))
+        <= activity_threshold(flat.shape[0]) * flat.numel()
+    )
 
 
 def _spike_linear(
@@ -219,29 +333,33 @@ def _spike_linear(
     ):
         return _dense(input, weight, bias)
     flat = input.reshape(-1, weight.shape[1])
-    if method == "auto":
-        if (
-            input.device.type != "cpu"
-            or weight.numel() * max(flat.shape[0], 16) < MIN_SPARSE_WORK
-            or not weight.t().is_contiguous()
-            or torch.compiler.is_compiling()
-            or torch._C._are_functorch_transforms_active()
+    kernels = _kernels_for(input, weight)
+    active = None
+    if kernels is not None and (
+        method == "sparse" or _kernels_may_win(flat.shape[0], weight)
+    ):
+        active = kernels.active_inputs(flat.detach())
+        if method == "auto" and (
+            active is None
+            or active.count > kernel_activity_threshold(weight) * flat.numel()
         ):
             return _dense(input, weight, bias)
-        active = int(torch.count_nonzero(flat))
-        if active > activity_threshold(flat.shape[0]) * flat.numel():
+    elif method == "auto":
+        if kernels is not None or not _torch_path_wins(flat, weight):
             return _dense(input, weight, bias)
-    indices = _active(flat, method)
-    if indices is None:
-        return _dense(input, weight, bias)
-    rows, cols = indices
+        active = _active(flat, method)
+        if active is None:
+            return _dense(input, weight, bias)
+    if active is None:  # "sparse": the kernels found a value that is not 0 or 1 (or
+        # -0.0, which the index tensors take as 0), or there are no kernels
+        active = _active(flat, method)
     if torch.is_grad_enabled() and (
         input.requires_grad
         or weight.requires_grad
         or (bias is not None and bias.requires_grad)
     ):
-        return _SpikeLinear.apply(input, weight, bias, rows, cols)
-    out = _gather_sum(rows, cols, flat.shape[0], weight, bias)
+        return _SpikeLinear.apply(input, weight, bias, active)
+    out = _event_driven(active, input, weight, bias)
     return out.reshape(*input.shape[:-1], weight.shape[0])
 
 

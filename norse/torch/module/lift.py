@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import torch
 
 from norse.torch.functional.lift import _apply_folded, _check_sequence
+from norse.torch.module.sparse import apply_layer
 from norse.torch.utils.state import _is_module_stateful
 
 # How a stateless module can process all T steps in one call, given the number of
@@ -221,7 +222,7 @@ def _apply_over_time(module: torch.nn.Module, sequence: torch.Tensor) -> torch.T
     rule = _RULES.get(type(module))
     how = rule(module, sequence.dim() - 1) if rule is not None else None
     if how == "direct":
-        return module(sequence)
+        return apply_layer(module, sequence)
     if how == "fold":
         return _apply_folded(module, sequence)
     return _stack_steps(module, sequence)
@@ -253,7 +254,9 @@ class Lift(torch.nn.Module):
     treat every sample on its own (``Linear``, ``Conv*d``, pooling, ``Flatten``, element-wise
     activations, ``LayerNorm``, ``BatchNorm`` in evaluation mode, ``nn.Sequential`` of
     such layers...) all T steps go through the layer in one call, with time folded into
-    the batch (``(T * batch, ...)``): the same result as a loop, many times faster. Other
+    the batch (``(T * batch, ...)``): the same result as a loop, many times faster (a
+    plain ``Linear`` on binary spikes with low activity takes the event-driven product,
+    :func:`~norse.torch.module.sparse.apply_layer`). Other
     modules, and ``BatchNorm`` in training mode (its batch statistics would be pooled over
     all steps instead of taken per step), run in a loop over the steps. ``fold=True``
     declares that an unlisted module works per sample with its batch in the first

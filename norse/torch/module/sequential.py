@@ -11,6 +11,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, U
 
 import torch
 
+from norse.torch.module.sparse import apply_layer
 from norse.torch.utils.state import _is_module_stateful
 
 
@@ -20,7 +21,9 @@ class SequentialState(torch.nn.Sequential):
     A layer is *stateful* when it is called as ``layer(x, state)`` and returns
     ``(output, state)``: the neuron modules of this library, modules whose ``forward``
     has a ``state`` argument, ``torch.nn.RNN``/``LSTM``/``GRU``, and a :class:`.Lift` of
-    any of these. Other layers are called as ``layer(x)``.
+    any of these. Other layers are called as ``layer(x)``; a plain ``torch.nn.Linear``
+    through :func:`~norse.torch.module.sparse.apply_layer`, which takes the event-driven
+    product for binary spike input with low activity (same result up to rounding).
 
     ``forward(input, state=None)`` returns ``(output, states)`` where ``states`` has one
     entry per layer: the new state of a stateful layer, ``None`` for the others. Pass
@@ -160,7 +163,7 @@ class SequentialState(torch.nn.Sequential):
                         f"state[{index}] is given, but layer {index} "
                         f"({type(module).__name__}) takes no state; pass None there"
                     )
-                input_tensor = module(input_tensor)
+                input_tensor = apply_layer(module, input_tensor)
             if self.return_hidden:
                 hidden.append(input_tensor)
         return (hidden if self.return_hidden else input_tensor), states

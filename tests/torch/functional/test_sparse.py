@@ -10,6 +10,7 @@ from norse.torch.functional.sparse import (
     activity_threshold,
     column_major,
     is_column_major,
+    kernel_activity_threshold,
     spike_linear,
 )
 
@@ -25,26 +26,38 @@ def weights(out_features, in_features, dtype=torch.float32, seed=1, layout="colu
     return column_major(weight) if layout == "column" else weight
 
 
+@pytest.fixture(params=["kernels", "torch"], autouse=True)
+def backend(request, monkeypatch):
+    """Every test runs with the CPU kernels (Numba) and with the index-tensor path (what
+    runs without Numba, and on other devices)."""
+    if request.param == "kernels":
+        pytest.importorskip("numba")
+        monkeypatch.setattr(sparse, "_KERNELS", None)
+        assert sparse._cpu_kernels() is not None
+    else:
+        monkeypatch.setattr(sparse, "_KERNELS", False)
+    return request.param
+
+
+def auto_threshold(backend, weight, rows):
+    """The activity up to which ``"auto"`` goes sparse (column-major weight, few rows)."""
+    if backend == "kernels":
+        return kernel_activity_threshold(weight)
+    return activity_threshold(rows)
+
+
 @pytest.fixture
-def count_sparse(monkeypatch):
-    """Counts the calls of the event-driven kernel; ``"auto"`` considers any size."""
+def count_sparse(monkeypatch, event_driven_calls):
+    """Counts the event-driven products; ``"auto"`` considers any size."""
     monkeypatch.setattr(sparse, "MIN_SPARSE_WORK", 0)
-    calls = []
-    gather_sum = sparse._gather_sum
-
-    def counted(*args):
-        calls.append(args)
-        return gather_sum(*args)
-
-    monkeypatch.setattr(sparse, "_gather_sum", counted)
-    return calls
+    return event_driven_calls
 
 
 @pytest.mark.parametrize("shape", [(20,), (3, 20), (4, 3, 20), (0, 20), (2, 0, 20)])
 @pytest.mark.parametrize("activity", [0.0, 0.02, 0.5, 1.0])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("layout", ["column", "row"])
-def test_equals_linear(shape, activity, dtype, layout, count_sparse):
+def test_equals_linear(shape, activity, dtype, layout, count_sparse, backend):
     x = spikes(shape, activity, dtype)
     weight = weights(7, 20, dtype, layout=layout)
     bias = torch.randn(7, dtype=dtype)
@@ -58,8 +71,10 @@ def test_equals_linear(shape, activity, dtype, layout, count_sparse):
             torch.testing.assert_close(
                 result, F.linear(x, weight, b), rtol=tolerance, atol=tolerance
             )
-    # "sparse" twice; "auto" twice at low activity with a column-major weight
-    auto = layout == "column" and activity <= activity_threshold(x.numel() // 20)
+    # "sparse" twice; "auto" twice at low activity with a column-major weight (a
+    # row-major one only from MIN_ROWS_TO_TRANSPOSE rows on, with the kernels)
+    threshold = auto_threshold(backend, weight, x.numel() // 20)
+    auto = layout == "column" and activity <= threshold
     assert len(count_sparse) == (0 if x.numel() == 0 else 2 + 2 * auto)
 
 
@@ -83,10 +98,10 @@ def test_bool_and_noncontiguous_input():
         )
 
 
-def test_auto_chooses_by_activity(count_sparse):
+def test_auto_chooses_by_activity(count_sparse, backend):
     weight = weights(8, 100)
     rows = 4
-    limit = activity_threshold(rows)
+    limit = auto_threshold(backend, weight, rows)
     low = torch.zeros(rows, 100)
     low.view(-1)[: int(limit * low.numel())] = 1.0
     spike_linear(low, weight)
@@ -144,7 +159,8 @@ def test_column_major():
 
 
 @pytest.mark.parametrize("method", ["sparse", "auto"])
-def test_gradients_equal_linear(method, count_sparse):
+def test_gradients_equal_linear(method, count_sparse, monkeypatch):
+    monkeypatch.setattr(sparse, "KERNEL_ACTIVITY_THRESHOLD_NARROW", 1.0)
     x = spikes((3, 2, 12), 0.1, torch.float64).requires_grad_()
     weight = weights(5, 12, torch.float64).requires_grad_()
     bias = torch.randn(5, dtype=torch.float64, requires_grad=True)
@@ -181,7 +197,7 @@ def test_gradcheck_weight_and_bias():
 
 
 def test_li_step_uses_sparse_path_and_keeps_its_result(count_sparse):
-    x = spikes((3, 40), 0.05)
+    x = spikes((3, 40), 0.03)
     weight = weights(6, 40)
     state = LIState(v=torch.randn(3, 6), i=torch.randn(3, 6))
     v, new_state = li_step(x, state, weight)
@@ -262,9 +278,11 @@ def test_property_equals_linear(
 
 
 @pytest.mark.parametrize("out_features", [48, 50])
-def test_blocked_gather_equals_linear(out_features, monkeypatch):
+def test_blocked_gather_equals_linear(out_features, monkeypatch, backend):
     """The output-column blocks of large weights (forced here on a small one: blocks of
-    16 columns, the last one partial for 50)."""
+    16 columns, the last one partial for 50), index-tensor path."""
+    if backend == "kernels":
+        pytest.skip("the index-tensor path's blocks (the kernels': test_cpu_linear.py)")
     monkeypatch.setattr(sparse, "BLOCK_MIN_WEIGHT_BYTES", 0)
     monkeypatch.setattr(sparse, "BLOCK_BYTES", 16 * 30 * 8)
     blocks = []

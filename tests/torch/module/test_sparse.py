@@ -119,3 +119,78 @@ def test_li_linear_cell_keeps_norse_1_1_weights_column_major():
     i_jump = F.linear(x, expected)
     torch.testing.assert_close(v, 0.001 * 100.0 * i_jump)
     torch.testing.assert_close(state.i, i_jump - 0.001 * 200.0 * i_jump)
+
+
+def mlp_input(activity=0.1, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(20, 16, 400, generator=generator) < activity).float()
+
+
+@pytest.mark.parametrize("wrap", ["sequential", "lift"])
+def test_plain_linear_layers_take_the_event_driven_path(wrap, event_driven_calls):
+    """A torch.nn.Linear in SequentialState or Lift: event-driven for sparse binary
+    input (320 rows >= MIN_ROWS_TO_TRANSPOSE, 400 x 200 x 320 >= MIN_SPARSE_WORK), same
+    output as the layer itself."""
+    pytest.importorskip("numba")
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(400, 200)
+    x = mlp_input()
+    if wrap == "sequential":
+        y = norse.SequentialState(linear)(x)[0]
+    else:
+        y = norse.Lift(linear)(x)
+    assert len(event_driven_calls) == 1
+    torch.testing.assert_close(y, linear(x), rtol=1e-5, atol=1e-5)
+    norse.SequentialState(linear)(mlp_input(activity=0.5))  # too active: dense
+    assert len(event_driven_calls) == 1
+
+
+def test_linear_gradients_equal_dense_layer(event_driven_calls):
+    pytest.importorskip("numba")
+    torch.manual_seed(1)
+    linear = torch.nn.Linear(400, 200).double()
+    x = mlp_input().double()
+    grad = torch.randn(20, 16, 200, dtype=torch.float64)
+    out = norse.SequentialState(linear)(x)[0]
+    assert len(event_driven_calls) == 1
+    got = torch.autograd.grad(out, (linear.weight, linear.bias), grad)
+    want = torch.autograd.grad(linear(x), (linear.weight, linear.bias), grad)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+def test_linear_layers_called_as_they_are_when_they_must(
+    event_driven_calls, monkeypatch
+):
+    """Dense input, hooks, subclasses, tracing, autocast and NORSE_SPIKE_LINEAR=0 call
+    the module itself."""
+    pytest.importorskip("numba")
+    x = mlp_input()
+    linear = torch.nn.Linear(400, 200)
+    seen = []
+    norse.SequentialState(linear)(torch.randn(20, 16, 400))
+    handle = linear.register_forward_hook(lambda *args: seen.append(1))
+    norse.SequentialState(linear)(x)
+    handle.remove()
+    assert seen == [1]
+
+    class Doubled(torch.nn.Linear):
+        def forward(self, input):
+            return 2 * super().forward(input)
+
+    doubled = Doubled(400, 200)
+    torch.testing.assert_close(
+        norse.SequentialState(doubled)(x)[0],
+        2 * torch.nn.functional.linear(x, doubled.weight, doubled.bias),
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert norse.SequentialState(linear)(x)[0].dtype == torch.bfloat16
+    assert event_driven_calls == []
+    traced = torch.jit.trace(norse.Lift(linear), x, check_trace=False)
+    assert event_driven_calls == []
+    torch.testing.assert_close(traced(x), linear(x))
+    norse.SequentialState(linear)(x)
+    assert len(event_driven_calls) == 1
+    monkeypatch.setenv("NORSE_SPIKE_LINEAR", "0")
+    norse.SequentialState(linear)(x)
+    assert len(event_driven_calls) == 1
