@@ -6,12 +6,13 @@ of a sequence ``(T, batch, ...)``. A module that carries a state (``LIFCell``,
 to all steps at once when that is known to give the same result (see :class:`Lift`).
 """
 
+import functools
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 
 from norse.torch.functional.lift import _apply_folded, _check_sequence
-from norse.torch.module.sparse import apply_layer
+from norse.torch.fused.layers import apply_layer
 from norse.torch.utils.state import _is_module_stateful
 
 # How a stateless module can process all T steps in one call, given the number of
@@ -224,7 +225,7 @@ def _apply_over_time(module: torch.nn.Module, sequence: torch.Tensor) -> torch.T
     if how == "direct":
         return apply_layer(module, sequence)
     if how == "fold":
-        return _apply_folded(module, sequence)
+        return _apply_folded(functools.partial(apply_layer, module), sequence)
     return _stack_steps(module, sequence)
 
 
@@ -256,7 +257,7 @@ class Lift(torch.nn.Module):
     such layers...) all T steps go through the layer in one call, with time folded into
     the batch (``(T * batch, ...)``): the same result as a loop, many times faster (a
     plain ``Linear`` on binary spikes with low activity takes the event-driven product,
-    :func:`~norse.torch.module.sparse.apply_layer`). Other
+    :func:`~norse.torch.fused.layers.apply_layer`). Other
     modules, and ``BatchNorm`` in training mode (its batch statistics would be pooled over
     all steps instead of taken per step), run in a loop over the steps. ``fold=True``
     declares that an unlisted module works per sample with its batch in the first
@@ -328,7 +329,9 @@ class Lift(torch.nn.Module):
             if self.fold is False or x.dim() < 2:
                 return _stack_steps(self.lifted_module, x)
             if self.fold:
-                return _apply_folded(self.lifted_module, x)
+                return _apply_folded(
+                    functools.partial(apply_layer, self.lifted_module), x
+                )
             if _is_known(self.lifted_module):
                 return _apply_over_time(self.lifted_module, x)
             return _stack_steps(self.lifted_module, x)

@@ -11,7 +11,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, U
 
 import torch
 
-from norse.torch.module.sparse import apply_layer
+from norse.torch.fused.layers import apply_layer
 from norse.torch.utils.state import _is_module_stateful
 
 
@@ -22,7 +22,7 @@ class SequentialState(torch.nn.Sequential):
     ``(output, state)``: the neuron modules of this library, modules whose ``forward``
     has a ``state`` argument, ``torch.nn.RNN``/``LSTM``/``GRU``, and a :class:`.Lift` of
     any of these. Other layers are called as ``layer(x)``; a plain ``torch.nn.Linear``
-    through :func:`~norse.torch.module.sparse.apply_layer`, which takes the event-driven
+    through :func:`~norse.torch.fused.layers.apply_layer`, which takes the event-driven
     product for binary spike input with low activity (same result up to rounding).
 
     ``forward(input, state=None)`` returns ``(output, states)`` where ``states`` has one

@@ -7,65 +7,11 @@ entries it adds the weight columns of the active inputs instead of multiplying t
 matrix. Equations, thresholds and measurements: :mod:`norse.torch.functional.sparse`.
 """
 
-import os
 from typing import Optional
 
 import torch
 
-from norse.torch.functional.sparse import (
-    METHODS,
-    _spike_linear,
-    column_major,
-    spike_linear,
-)
-
-
-def _plain_linear(module: torch.nn.Module) -> bool:
-    """Whether calling ``module`` is exactly ``F.linear(x, weight, bias)``: a
-    ``torch.nn.Linear`` (not a subclass, which may override ``forward``; parametrized
-    modules are subclasses) without module or global hooks, outside tracing and
-    autocast (both must see ``F.linear``)."""
-    from torch.nn.modules import module as nn_module
-
-    return (
-        type(module) is torch.nn.Linear
-        and not (
-            module._forward_hooks
-            or module._forward_pre_hooks
-            or module._backward_hooks
-            or module._backward_pre_hooks
-            or nn_module._global_forward_hooks
-            or nn_module._global_forward_pre_hooks
-            or nn_module._global_backward_hooks
-            or nn_module._global_backward_pre_hooks
-        )
-        and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
-        and not _cpu_autocast()
-    )
-
-
-def _cpu_autocast() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # PyTorch < 2.4
-        return torch.is_autocast_cpu_enabled()
-
-
-def apply_layer(module: torch.nn.Module, input: torch.Tensor) -> torch.Tensor:
-    """``module(input)`` for a stateless layer of :class:`.SequentialState` or
-    :class:`.Lift`; a plain ``torch.nn.Linear`` goes through
-    :func:`~norse.torch.functional.sparse.spike_linear` (``method="auto"``), so that a
-    binary spike input with low activity takes the event-driven path, as
-    :class:`SpikeLinear` does. Same result up to rounding, same gradients;
-    ``NORSE_SPIKE_LINEAR=0`` in the environment calls the module as it is."""
-    if (
-        isinstance(input, torch.Tensor)
-        and _plain_linear(module)
-        and os.environ.get("NORSE_SPIKE_LINEAR", "1") != "0"
-    ):
-        return _spike_linear(input, module.weight, module.bias, "auto")
-    return module(input)
+from norse.torch.functional.sparse import METHODS, column_major, spike_linear
 
 
 def _check_method(method: str) -> str:
