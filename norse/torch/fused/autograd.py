@@ -48,6 +48,12 @@ def _scan_outputs(x: Tensor, states: List[Tensor], record: bool):
     return tuple(outputs)
 
 
+def _neuron_scan(x, states, params, flags, record):
+    out, *state_out = _scan_outputs(x, states, record)
+    _backend(x).scan_forward(x, states, params, flags, out, state_out)
+    return (out, *state_out)
+
+
 @torch.library.custom_op("norse::neuron_scan", mutates_args=())
 def neuron_scan(
     x: Tensor,
@@ -60,9 +66,7 @@ def neuron_scan(
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Runs a neuron model over time; returns ``(outputs, v, i, b)`` (see the module
     doc)."""
-    out, *state_out = _scan_outputs(x, states, record)
-    _backend(x).scan_forward(x, states, params, flags, out, state_out)
-    return (out, *state_out)
+    return _neuron_scan(x, states, params, flags, record)
 
 
 @neuron_scan.register_fake
@@ -160,6 +164,24 @@ torch.library.register_autograd(
 )
 
 
+def _plain_inference(x: Tensor, states, params) -> bool:
+    """No gradient to record; no tracing, compiling, ``torch.func`` transform or
+    dispatch mode that should see the operator."""
+    if torch.is_grad_enabled() and (
+        x.requires_grad
+        or any(t.requires_grad for t in states)
+        or any(t.requires_grad for t in params)
+    ):
+        return False
+    return (
+        type(x) is torch.Tensor  # not a fake or functional tensor
+        and not torch.compiler.is_compiling()
+        and not torch.jit.is_tracing()
+        and not torch._C._are_functorch_transforms_active()
+        and torch._C._len_torch_dispatch_stack() == 0  # no dispatch mode to see the op
+    )
+
+
 def scan(
     x: Tensor,
     states: Sequence[Tensor],
@@ -170,7 +192,12 @@ def scan(
     record: bool,
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Calls :func:`neuron_scan` on prepared inputs (see the module doc for the shapes):
-    returns ``(outputs, v, i, b)``, with empty tensors for states the model lacks."""
+    returns ``(outputs, v, i, b)``, with empty tensors for states the model lacks.
+
+    In plain eager mode with nothing to differentiate (inference) it runs the
+    operator's implementation without the dispatcher (saves about 0.1 ms a call)."""
+    if _plain_inference(x, states, params):
+        return _neuron_scan(x, list(states), list(params), flags, record)
     return torch.ops.norse.neuron_scan(
         x, list(states), list(params), alpha, method, flags, record
     )
