@@ -50,6 +50,7 @@ def auto_threshold(backend, weight, rows):
 def count_sparse(monkeypatch, event_driven_calls):
     """Counts the event-driven products; ``"auto"`` considers any size."""
     monkeypatch.setattr(sparse, "MIN_SPARSE_WORK", 0)
+    monkeypatch.setattr(sparse, "MIN_KERNEL_WORK", 0)
     return event_driven_calls
 
 
@@ -115,8 +116,9 @@ def test_auto_chooses_by_activity(count_sparse, backend):
 
 
 def test_auto_stays_dense_for_small_products_row_major_or_non_binary(
-    count_sparse, monkeypatch
+    count_sparse, monkeypatch, backend
 ):
+    minimum = "MIN_KERNEL_WORK" if backend == "kernels" else "MIN_SPARSE_WORK"
     x = spikes((2, 100), 0.01)
     x[0, 3] = 2.0  # not binary
     weight = weights(8, 100)
@@ -124,10 +126,10 @@ def test_auto_stays_dense_for_small_products_row_major_or_non_binary(
     binary = spikes((2, 100), 0.02)
     spike_linear(binary, weights(8, 100, layout="row"))
     assert count_sparse == []
-    monkeypatch.setattr(sparse, "MIN_SPARSE_WORK", 8 * 100 * 16 + 1)
+    monkeypatch.setattr(sparse, minimum, 8 * 100 * 16 + 1)
     spike_linear(binary, weight)
     assert count_sparse == []
-    monkeypatch.setattr(sparse, "MIN_SPARSE_WORK", 8 * 100 * 16)
+    monkeypatch.setattr(sparse, minimum, 8 * 100 * 16)
     spike_linear(binary, weight)
     assert len(count_sparse) == 1
 
@@ -268,12 +270,13 @@ def test_property_equals_linear(
     x = spikes((*lead, in_features), activity, torch.float64, seed)
     weight = weights(out_features, in_features, torch.float64, seed + 1, layout)
     bias = torch.randn(out_features, dtype=torch.float64) if with_bias else None
-    old = sparse.MIN_SPARSE_WORK
-    sparse.MIN_SPARSE_WORK = 0  # let "auto" pick the sparse path on tiny layers
+    old = sparse.MIN_SPARSE_WORK, sparse.MIN_KERNEL_WORK
+    # let "auto" pick the sparse path on tiny layers
+    sparse.MIN_SPARSE_WORK = sparse.MIN_KERNEL_WORK = 0
     try:
         result = spike_linear(x, weight, bias, method)
     finally:
-        sparse.MIN_SPARSE_WORK = old
+        sparse.MIN_SPARSE_WORK, sparse.MIN_KERNEL_WORK = old
     torch.testing.assert_close(result, F.linear(x, weight, bias))
 
 

@@ -20,7 +20,7 @@ def mlp_input(activity=0.1, seed=0):
 @pytest.mark.parametrize("wrap", ["sequential", "lift"])
 def test_plain_linear_layers_take_the_event_driven_path(wrap, event_driven_calls):
     """A torch.nn.Linear in SequentialState or Lift: event-driven for sparse binary
-    input (320 rows >= MIN_ROWS_TO_TRANSPOSE, 400 x 200 x 320 >= MIN_SPARSE_WORK), same
+    input (320 rows >= MIN_ROWS_TO_TRANSPOSE, 400 x 200 x 320 >= MIN_KERNEL_WORK), same
     output as the layer itself."""
     pytest.importorskip("numba")
     torch.manual_seed(0)

@@ -40,6 +40,7 @@ def test_same_initialisation_and_state_dict_as_linear():
 @pytest.mark.parametrize("method", ["auto", "sparse", "dense"])
 def test_forward_equals_linear(shape, method, monkeypatch):
     monkeypatch.setattr(sparse, "MIN_SPARSE_WORK", 0)
+    monkeypatch.setattr(sparse, "MIN_KERNEL_WORK", 0)
     layer = SpikeLinear(6, 4, method=method, dtype=torch.float64)
     linear = torch.nn.Linear(6, 4, dtype=torch.float64)
     linear.load_state_dict(layer.state_dict())
