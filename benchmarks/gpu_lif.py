@@ -7,8 +7,9 @@ reads the input again (the replay), the gradient of the spikes, and writes the g
 of the input; each ``itemsize`` bytes (the state is float32 in registers). The floor is
 the time of a device-to-device copy of a tensor of the same total bytes (half read,
 half written), measured in the same run. The script also reports the bytes the kernels
-actually move (the backward's float32 replay record, ``(T, 2, M)`` written and read
-back, included) so that a miss can be attributed.
+actually move (the backward reads the input twice and writes and reads float32
+checkpoints every ``SEGMENT`` steps, see :mod:`norse.torch.fused.cuda`) so that a miss
+can be attributed; ``SEGMENT`` is the constant to tune.
 
 Timing: CUDA events around each call, medians of ``--repeat`` calls after warm-up, the
 fused path and the reference loop (``reference_only``, fewer repeats) timed in turn.
@@ -111,10 +112,17 @@ def run(args) -> dict:
         "forward": 2 * element * neuron_steps,
         "forward+backward": 5 * element * neuron_steps,
     }
+    # What the kernels move besides: the backward reads the input twice (the replay for
+    # the checkpoints, then the recomputation of each segment) and writes and reads the
+    # float32 checkpoints (v, i) once per SEGMENT steps.
+    from norse.torch.fused import cuda
+
+    checkpoint_bytes = 2 * 2 * 4 * neuron_steps / cuda.SEGMENT
     moved_bytes = {
         "forward": floor_bytes["forward"],
-        # + the replay record, float32 (T, 2, M), written and read back
-        "forward+backward": floor_bytes["forward+backward"] + 2 * 8 * neuron_steps,
+        "forward+backward": floor_bytes["forward+backward"]
+        + element * neuron_steps
+        + checkpoint_bytes,
     }
 
     def copy_of(total_bytes):

@@ -7,10 +7,20 @@ float32, float16 or bfloat16; the state, parameters and all arithmetic are float
 (``enable_fp_fusion=False``: no fused multiply-adds, so float32 results follow the
 reference order of operations exactly), outputs are stored in the input dtype.
 
-The backward kernel first replays the forward pass of its block into a scratch record
-``(T, 2, M)`` (voltage before each step and the current driving it, plus the adaptive
-threshold for LSNN; float32, freed after the backward), then runs the adjoint recursion backwards in time. Nothing is kept
-between forward and backward but the inputs.
+The backward kernel first replays the forward pass of its block, keeping only the state
+at the start of every :data:`SEGMENT` steps (checkpoints, ``(T / SEGMENT, 3, M)``
+float32). Then, one segment at a time from the last, it recomputes the segment's steps
+from its checkpoint into a record held in registers, ``(SEGMENT, BLOCK)`` per field (the
+voltage before each step and the current driving it, plus the adaptive threshold for
+LSNN), and runs the adjoint recursion backwards over them. Where a ``(T, rows, M)``
+record in memory made the backward pass move about 22 bytes per neuron-step for
+float16 input, it now moves about 9 (the input read twice, the spike and input
+gradients, the checkpoints); the price is the masked register writes and reads of the
+record, ``O(SEGMENT)`` operations per step. Not yet timed on a GPU
+(``benchmarks/gpu_lif.py``): :data:`SEGMENT` is to be tuned there. Parameters shared
+by all neurons are passed as 7 values, not expanded to ``(7, M)``, and without
+parameter gradients nothing is written for them. Nothing is kept between forward and
+backward but the inputs.
 
 The model flags, the surrogate method and the recording mode are ``tl.constexpr``: each
 combination compiles once. This module imports Triton; :mod:`.autograd` imports it only
@@ -29,6 +39,12 @@ from norse.torch.fused.spec import ADAPT, BOX, LEAK, SPIKE, SUBTRACT, SYN
 BLOCK = 128
 #: Warps per program.
 NUM_WARPS = 4
+#: Steps per segment of the backward pass: the replay keeps the state at the start of
+#: every segment (``(T / SEGMENT, 3, M)``), and each program recomputes one segment at a
+#: time into a record in registers (see the module doc). A power of 2.
+SEGMENT = 16
+#: The backward kernel leaves out the parameter gradients when none is wanted.
+OPTIONAL_PARAMETER_GRADIENTS = True
 
 
 @triton.jit
@@ -40,9 +56,11 @@ def _start(
     neurons,
     SYN_: tl.constexpr,
     ADAPT_: tl.constexpr,
+    SHARED: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
-    """Lane offsets and mask of this program, its initial state and parameters."""
+    """Lane offsets and mask of this program, its initial state and parameters
+    (``SHARED``: ``params_ptr`` holds one value per parameter, else ``(7, M)``)."""
     offs = tl.program_id(0) * BLOCK_ + tl.arange(0, BLOCK_)
     mask = offs < neurons
     v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
@@ -52,13 +70,23 @@ def _start(
     b = tl.zeros([BLOCK_], dtype=tl.float32)
     if ADAPT_:
         b = tl.load(b0_ptr + offs, mask=mask, other=0.0)
-    am = tl.load(params_ptr + offs, mask=mask, other=0.0)
-    asy = tl.load(params_ptr + neurons + offs, mask=mask, other=0.0)
-    vl = tl.load(params_ptr + 2 * neurons + offs, mask=mask, other=0.0)
-    th = tl.load(params_ptr + 3 * neurons + offs, mask=mask, other=0.0)
-    vr = tl.load(params_ptr + 4 * neurons + offs, mask=mask, other=0.0)
-    aa = tl.load(params_ptr + 5 * neurons + offs, mask=mask, other=0.0)
-    beta = tl.load(params_ptr + 6 * neurons + offs, mask=mask, other=0.0)
+    if SHARED:
+        zero = tl.zeros([BLOCK_], dtype=tl.float32)
+        am = zero + tl.load(params_ptr)
+        asy = zero + tl.load(params_ptr + 1)
+        vl = zero + tl.load(params_ptr + 2)
+        th = zero + tl.load(params_ptr + 3)
+        vr = zero + tl.load(params_ptr + 4)
+        aa = zero + tl.load(params_ptr + 5)
+        beta = zero + tl.load(params_ptr + 6)
+    else:
+        am = tl.load(params_ptr + offs, mask=mask, other=0.0)
+        asy = tl.load(params_ptr + neurons + offs, mask=mask, other=0.0)
+        vl = tl.load(params_ptr + 2 * neurons + offs, mask=mask, other=0.0)
+        th = tl.load(params_ptr + 3 * neurons + offs, mask=mask, other=0.0)
+        vr = tl.load(params_ptr + 4 * neurons + offs, mask=mask, other=0.0)
+        aa = tl.load(params_ptr + 5 * neurons + offs, mask=mask, other=0.0)
+        beta = tl.load(params_ptr + 6 * neurons + offs, mask=mask, other=0.0)
     return offs, mask, v, i, b, am, asy, vl, th, vr, aa, beta
 
 
@@ -151,10 +179,11 @@ def _forward_kernel(
     BOX_: tl.constexpr,
     ADAPT_: tl.constexpr,
     RECORD: tl.constexpr,
+    SHARED: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
     offs, mask, v, i, b, am, asy, vl, th, vr, aa, beta = _start(
-        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, SYN_, ADAPT_, BLOCK_
+        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, SYN_, ADAPT_, SHARED, BLOCK_
     )
     # Element offsets of the current row, 64-bit (T * M may exceed 2**31).
     row = offs.to(tl.int64)
@@ -220,7 +249,7 @@ def _backward_kernel(
     b0_ptr,
     params_ptr,
     alpha_ptr,
-    history_ptr,
+    checkpoint_ptr,
     g_x_ptr,
     g_v0_ptr,
     g_i0_ptr,
@@ -237,29 +266,38 @@ def _backward_kernel(
     RECORD: tl.constexpr,
     METHOD: tl.constexpr,
     GO_BROADCAST: tl.constexpr,
-    HISTORY_ROWS: tl.constexpr,
+    SEGMENT_: tl.constexpr,
+    SHARED: tl.constexpr,
+    PARAM_GRADS: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
     offs, mask, v, i, b, am, asy, vl, th, vr, aa, beta = _start(
-        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, SYN_, ADAPT_, BLOCK_
+        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, SYN_, ADAPT_, SHARED, BLOCK_
     )
     alpha = tl.load(alpha_ptr)
-    # Replay into the (T, 2, M) record (T, 3, M with ADAPT): v (and b) before each step,
-    # the current j driving it. Element offsets (64-bit) of the current row of the (T, M) tensors and record.
+    segments = (steps + SEGMENT_ - 1) // SEGMENT_
+    # Replay: the state (v, i, b) at the start of every segment into the checkpoints
+    # (segments, 3, M). Element offsets (64-bit) of the current row of the (T, M) tensors.
     row = offs.to(tl.int64)
-    h_row = offs.to(tl.int64)
-    for _ in range(steps):
-        xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        tl.store(history_ptr + h_row, v, mask=mask)
-        if ADAPT_:
-            tl.store(history_ptr + h_row + 2 * neurons, b, mask=mask)
-        _, v, i, b, j = _step(
-            xt, v, i, b, am, asy, vl, th, vr, aa, beta,
-            SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_,
-        )  # fmt: skip
-        tl.store(history_ptr + h_row + neurons, j, mask=mask)
-        row += neurons
-        h_row += HISTORY_ROWS * neurons
+    c_row = offs.to(tl.int64)
+    for segment in range(segments):
+        _store_state(checkpoint_ptr, checkpoint_ptr + neurons,
+                     checkpoint_ptr + 2 * neurons, c_row, v, i, b, mask, SYN_, ADAPT_)  # fmt: skip
+        c_row += 3 * neurons
+        for _ in range(tl.minimum(SEGMENT_, steps - segment * SEGMENT_)):
+            xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
+            _, v, i, b, _ = _step(
+                xt, v, i, b, am, asy, vl, th, vr, aa, beta,
+                SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_,
+            )  # fmt: skip
+            row += neurons
+    # The record of one segment is held in registers, (SEGMENT, BLOCK) per field: v (and
+    # b) before each step and the current j driving it, written and read by masking the
+    # row of the step (each thread holds the SEGMENT values of its neurons).
+    steps_of_segment = tl.arange(0, SEGMENT_)[:, None]
+    record_v = tl.zeros([SEGMENT_, BLOCK_], dtype=tl.float32)
+    record_j = tl.zeros([SEGMENT_, BLOCK_], dtype=tl.float32)
+    record_b = tl.zeros([SEGMENT_, BLOCK_], dtype=tl.float32)
     # Adjoints of v, i, b after the current step, and per-neuron parameter gradients.
     zero = tl.zeros([BLOCK_], dtype=tl.float32)
     lv = zero
@@ -281,79 +319,128 @@ def _backward_kernel(
     go_all = zero
     if GO_BROADCAST:
         go_all = zero + tl.load(g_out_ptr).to(tl.float32)
-    # Backwards in time: the offsets are one row past the end after the replay.
-    for _ in range(steps):
-        row -= neurons
-        h_row -= HISTORY_ROWS * neurons
-        if RECORD:
-            lv += tl.load(g_v_ptr + row, mask=mask, other=0.0).to(tl.float32)
-            if SYN_:
-                li += tl.load(g_i_ptr + row, mask=mask, other=0.0).to(tl.float32)
-            if ADAPT_:
-                lb += tl.load(g_b_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        if GO_BROADCAST:
-            go = go_all
-        else:
-            go = tl.load(g_out_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        v = tl.load(history_ptr + h_row, mask=mask, other=0.0)
-        j = tl.load(history_ptr + h_row + neurons, mask=mask, other=0.0)
-        b = zero
-        if ADAPT_:
-            b = tl.load(history_ptr + h_row + 2 * neurons, mask=mask, other=0.0)
-        vd, d, s, _ = _membrane(v, j, b, am, vl, th, aa, LEAK_, BOX_, ADAPT_)
-        if SPIKE_:
-            fired = s > 0
-            sg = _surrogate(s, alpha, METHOD)
-            # The output z drives the reset v' = z ? reset : v_d (d v'/d z = reset - v_d)
-            # and, with ADAPT, the threshold jump b' = b_d + beta z.
-            if SUBTRACT_:
-                g_s = (go - lv * th) * sg
-                g_vd = lv + g_s
-                g_th -= g_s + tl.where(fired, lv, 0.0)
-            else:
-                g_z = go + lv * (vr - vd)
-                if ADAPT_:
-                    g_z += lb * beta
-                g_s = g_z * sg
-                g_vd = tl.where(fired, 0.0, lv) + g_s
-                g_vr += tl.where(fired, lv, 0.0)
-                if ADAPT_:
-                    g_bd = lb - g_s
-                    g_th += g_bd * aa
-                    g_aa += g_bd * (th - b)
-                    g_beta += tl.where(fired, lb, 0.0)
-                    lb = g_bd - g_bd * aa
-                else:
-                    g_th -= g_s
-        else:
-            g_vd = lv + go
-        if LEAK_:
-            g_d = g_vd * am
-            g_am += g_vd * d
-            g_vl += g_d
-            lv = g_vd - g_d
-            g_j = g_d
-        else:
-            lv = g_vd
-            g_j = g_vd
-        g_x = g_j
+    # Backwards in time, a segment at a time: recompute its steps from the checkpoint
+    # into the record, then run the adjoint over them. ``row`` is one row past
+    # the end after the replay.
+    for back_segment in range(segments):
+        segment = segments - 1 - back_segment
+        c_row = offs.to(tl.int64) + segment * 3 * neurons
+        v = tl.load(checkpoint_ptr + c_row, mask=mask, other=0.0)
         if SYN_:
+            i = tl.load(checkpoint_ptr + c_row + neurons, mask=mask, other=0.0)
+        if ADAPT_:
+            b = tl.load(checkpoint_ptr + c_row + 2 * neurons, mask=mask, other=0.0)
+        length = tl.minimum(SEGMENT_, steps - segment * SEGMENT_)
+        row -= length * neurons
+        for k in range(length):
+            xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
+            at = steps_of_segment == k
+            record_v = tl.where(at, v[None, :], record_v)
             if ADAPT_:
-                g_x = li  # the input joins the current after its decay
-            g_j = g_j + (li - asy * li)
-            g_as -= li * j
-            li = g_j
-            if not ADAPT_:
-                g_x = g_j
-        tl.store(g_x_ptr + row, g_x.to(g_x_ptr.dtype.element_ty), mask=mask)
+                record_b = tl.where(at, b[None, :], record_b)
+            _, v, i, b, j = _step(
+                xt, v, i, b, am, asy, vl, th, vr, aa, beta,
+                SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_,
+            )  # fmt: skip
+            record_j = tl.where(at, j[None, :], record_j)
+            row += neurons
+        for back in range(length):
+            k = length - 1 - back
+            row -= neurons
+            at = steps_of_segment == k
+            v = tl.sum(tl.where(at, record_v, 0.0), axis=0)
+            j = tl.sum(tl.where(at, record_j, 0.0), axis=0)
+            b = zero
+            if ADAPT_:
+                b = tl.sum(tl.where(at, record_b, 0.0), axis=0)
+            lv, li, lb, g_x, g_am, g_as, g_vl, g_th, g_vr, g_aa, g_beta = _adjoint(
+                row, v, j, b, lv, li, lb, g_am, g_as, g_vl, g_th, g_vr, g_aa, g_beta,
+                go_all, g_out_ptr, g_v_ptr, g_i_ptr, g_b_ptr, mask,
+                am, asy, vl, th, vr, aa, beta, alpha,
+                SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_, RECORD, METHOD,
+                GO_BROADCAST,
+            )  # fmt: skip
+            tl.store(g_x_ptr + row, g_x.to(g_x_ptr.dtype.element_ty), mask=mask)
+        # row is back at the segment's first step: the previous segment ends there
     _store_state(g_v0_ptr, g_i0_ptr, g_b0_ptr, offs, lv, li, lb, mask, SYN_, ADAPT_)
-    tl.store(g_p_ptr + offs, g_am, mask=mask)
-    tl.store(g_p_ptr + neurons + offs, g_as, mask=mask)
-    tl.store(g_p_ptr + 2 * neurons + offs, g_vl, mask=mask)
-    tl.store(g_p_ptr + 3 * neurons + offs, g_th, mask=mask)
-    tl.store(g_p_ptr + 4 * neurons + offs, g_vr, mask=mask)
-    tl.store(g_p_ptr + 5 * neurons + offs, g_aa, mask=mask)
-    tl.store(g_p_ptr + 6 * neurons + offs, g_beta, mask=mask)
+    if PARAM_GRADS:
+        tl.store(g_p_ptr + offs, g_am, mask=mask)
+        tl.store(g_p_ptr + neurons + offs, g_as, mask=mask)
+        tl.store(g_p_ptr + 2 * neurons + offs, g_vl, mask=mask)
+        tl.store(g_p_ptr + 3 * neurons + offs, g_th, mask=mask)
+        tl.store(g_p_ptr + 4 * neurons + offs, g_vr, mask=mask)
+        tl.store(g_p_ptr + 5 * neurons + offs, g_aa, mask=mask)
+        tl.store(g_p_ptr + 6 * neurons + offs, g_beta, mask=mask)
+
+
+@triton.jit
+def _adjoint(
+    row, v, j, b, lv, li, lb, g_am, g_as, g_vl, g_th, g_vr, g_aa, g_beta,
+    go_all, g_out_ptr, g_v_ptr, g_i_ptr, g_b_ptr, mask,
+    am, asy, vl, th, vr, aa, beta, alpha,
+    SYN_: tl.constexpr, LEAK_: tl.constexpr, SPIKE_: tl.constexpr,
+    SUBTRACT_: tl.constexpr, BOX_: tl.constexpr, ADAPT_: tl.constexpr,
+    RECORD: tl.constexpr, METHOD: tl.constexpr, GO_BROADCAST: tl.constexpr,
+):  # fmt: skip
+    """One step of the adjoint recursion, the step whose output row is ``row`` and
+    whose record is ``v``, ``j``, ``b``: the new adjoints, the input gradient and the
+    accumulated parameter gradients."""
+    if RECORD:
+        lv += tl.load(g_v_ptr + row, mask=mask, other=0.0).to(tl.float32)
+        if SYN_:
+            li += tl.load(g_i_ptr + row, mask=mask, other=0.0).to(tl.float32)
+        if ADAPT_:
+            lb += tl.load(g_b_ptr + row, mask=mask, other=0.0).to(tl.float32)
+    if GO_BROADCAST:
+        go = go_all
+    else:
+        go = tl.load(g_out_ptr + row, mask=mask, other=0.0).to(tl.float32)
+    vd, d, s, _ = _membrane(v, j, b, am, vl, th, aa, LEAK_, BOX_, ADAPT_)
+    if SPIKE_:
+        fired = s > 0
+        sg = _surrogate(s, alpha, METHOD)
+        # The output z drives the reset v' = z ? reset : v_d (d v'/d z = reset - v_d)
+        # and, with ADAPT, the threshold jump b' = b_d + beta z.
+        if SUBTRACT_:
+            g_s = (go - lv * th) * sg
+            g_vd = lv + g_s
+            g_th -= g_s + tl.where(fired, lv, 0.0)
+        else:
+            g_z = go + lv * (vr - vd)
+            if ADAPT_:
+                g_z += lb * beta
+            g_s = g_z * sg
+            g_vd = tl.where(fired, 0.0, lv) + g_s
+            g_vr += tl.where(fired, lv, 0.0)
+            if ADAPT_:
+                g_bd = lb - g_s
+                g_th += g_bd * aa
+                g_aa += g_bd * (th - b)
+                g_beta += tl.where(fired, lb, 0.0)
+                lb = g_bd - g_bd * aa
+            else:
+                g_th -= g_s
+    else:
+        g_vd = lv + go
+    if LEAK_:
+        g_d = g_vd * am
+        g_am += g_vd * d
+        g_vl += g_d
+        lv = g_vd - g_d
+        g_j = g_d
+    else:
+        lv = g_vd
+        g_j = g_vd
+    g_x = g_j
+    if SYN_:
+        if ADAPT_:
+            g_x = li  # the input joins the current after its decay
+        g_j = g_j + (li - asy * li)
+        g_as -= li * j
+        li = g_j
+        if not ADAPT_:
+            g_x = g_j
+    return lv, li, lb, g_x, g_am, g_as, g_vl, g_th, g_vr, g_aa, g_beta
 
 
 def _flags(flags: int) -> dict:
@@ -367,9 +454,13 @@ def _flags(flags: int) -> dict:
     )
 
 
-def _packed(params, neurons: int) -> torch.Tensor:
-    """The parameters as one ``(7, M)`` float32 tensor (shared values expanded)."""
-    return torch.stack([p.to(torch.float32).expand(neurons) for p in params])
+def _packed(params, neurons: int):
+    """``(shared, values)``: the parameters as one float32 tensor, ``(7,)`` when every
+    parameter is one value for all neurons (``shared``), else ``(7, M)``."""
+    shared = all(p.numel() == 1 for p in params)
+    if shared:
+        return True, torch.cat([p.reshape(1).to(torch.float32) for p in params])
+    return False, torch.stack([p.to(torch.float32).expand(neurons) for p in params])
 
 
 def _pointers(tensors, fallback):
@@ -386,15 +477,17 @@ def scan_forward(x, states, params, flags, out, state_out) -> None:
     """Runs the model over time; arguments as :func:`.cpu.scan_forward` (CUDA tensors;
     the states and parameters are float32)."""
     steps, neurons = x.shape
+    shared, packed = _packed(params, neurons)
     _forward_kernel[_grid(neurons)](
         x,
         *_pointers(states, states[0]),
-        _packed(params, neurons),
+        packed,
         out,
         *_pointers(state_out, state_out[0]),
         steps,
         neurons,
         RECORD=state_out[0].dim() == 2,
+        SHARED=shared,
         BLOCK_=BLOCK,
         num_warps=NUM_WARPS,
         enable_fp_fusion=False,
@@ -410,16 +503,24 @@ def scan_backward(
     broadcast = g_out.numel() > 1 and all(stride == 0 for stride in g_out.stride())
     g_out = g_out[:1, :1].contiguous() if broadcast else g_out.contiguous()
     g_states = [g.contiguous() for g in g_states]
-    rows = 3 if flags & ADAPT else 2
-    history = torch.empty((steps, rows, neurons), dtype=torch.float32, device=x.device)
-    _backward_kernel[_grid(neurons)](
+    param_grads = g_p.shape[0] > 0
+    if not param_grads:  # a pointer the kernel never writes through
+        g_p = torch.empty(1, dtype=torch.float32, device=x.device)
+    grid = _grid(neurons)
+    segments = -(-steps // SEGMENT)
+    device = x.device
+    checkpoints = torch.empty(
+        (segments, 3, neurons), dtype=torch.float32, device=device
+    )
+    shared, packed = _packed(params, neurons)
+    _backward_kernel[grid](
         g_out,
         *_pointers(g_states, g_states[0]),
         x,
         *_pointers(states, states[0]),
-        _packed(params, neurons),
+        packed,
         alpha.to(torch.float32),
-        history,
+        checkpoints,
         g_x,
         *_pointers(g_states0, g_states0[0]),
         g_p,
@@ -428,7 +529,9 @@ def scan_backward(
         RECORD=g_states[0].dim() == 2,
         METHOD=method,
         GO_BROADCAST=broadcast,
-        HISTORY_ROWS=rows,
+        SEGMENT_=SEGMENT,
+        SHARED=shared,
+        PARAM_GRADS=param_grads,
         BLOCK_=BLOCK,
         num_warps=NUM_WARPS,
         enable_fp_fusion=False,

@@ -110,6 +110,42 @@ def test_per_neuron_parameters_and_broadcast_gradient(device):
         torch.testing.assert_close(value, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("steps", [1, 16, 17, 40])  # segments of 16: partial, whole
+@pytest.mark.parametrize("name", ["lif", "lsnn"])
+@pytest.mark.parametrize("trainable", [False, True])
+def test_segments_of_the_backward_pass(device, steps, name, trainable):
+    """The backward pass recomputes segments from checkpoints: gradients of the input,
+    the initial state and (shared, trainable) parameters equal the reference's."""
+    from norse.torch.fused import cuda
+
+    assert cuda.SEGMENT == 16
+    p = {"lif": norse.LIFParameters, "lsnn": norse.LSNNParameters}[name]()
+    if trainable:
+        p = p._replace(v_th=torch.nn.Parameter(torch.tensor(0.9, device=device)))
+    module = MODULES[name](p)
+    x = _input((steps, 2, 30), device) * (2.0 if name == "lsnn" else 1.0)
+    state = module.initial_state(x)
+    state = type(state)(*[(s + 0.1).requires_grad_() for s in state])
+    results = []
+    for fused in (True, False):
+        x_ = x.detach().clone().requires_grad_()
+        leaves = [x_, *state] + ([p.v_th] if trainable else [])
+        for leaf in leaves:
+            leaf.grad = None
+        if fused:
+            out, final = module(x_, state)
+        else:
+            with reference_only():
+                out, final = module(x_, state)
+        generator = torch.Generator().manual_seed(2)
+        weights = torch.randn(out.shape, generator=generator).to(device)
+        ((out * weights).sum() + sum(f.sum() for f in final)).backward()
+        results.append([out.detach()] + [leaf.grad.clone() for leaf in leaves])
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=0)
+    for got, want in zip(results[0][1:], results[1][1:]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_half_input_integrates_in_float32(device):
     """float16 input: float32 state and arithmetic, outputs in float16. The result equals
     the float32 reference on the upcast input."""
