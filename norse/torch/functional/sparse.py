@@ -234,12 +234,17 @@ def _cpu_kernels():
 
 
 def _kernels_for(input: torch.Tensor, weight: torch.Tensor):
-    """The CPU kernels when they take this input and weight (CPU, supported dtypes,
-    not traced by :func:`torch.compile` or a ``torch.func`` transform), else ``None``."""
+    """The CPU kernels when they take this input and weight (CPU, supported dtypes;
+    plain tensors in eager mode: not traced by :func:`torch.compile` or
+    :func:`torch.jit.trace`, no ``torch.func`` transform or dispatch mode, which must
+    all see PyTorch operations), else ``None``."""
     if (
         input.device.type != "cpu"
+        or type(input) is not torch.Tensor
         or torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
         or torch._C._are_functorch_transforms_active()
+        or torch._C._len_torch_dispatch_stack() > 0
     ):
         return None
     kernels = _cpu_kernels()

@@ -16,7 +16,7 @@ Both give the layer's values and gradients (``spike_linear`` up to rounding, the
 bit for bit). Only the exact classes are replaced (a subclass may override
 ``forward``; parametrized modules are subclasses), and only when nothing could tell the
 difference: no module or global hooks, no tracing or scripting, no CPU autocast, no
-:func:`torch.compile` or ``torch.func`` transform.
+:func:`torch.compile`, ``torch.func`` transform or dispatch mode.
 """
 
 import os
@@ -54,6 +54,7 @@ def _replaceable(module: torch.nn.Module, input) -> bool:
         and not torch.jit.is_scripting()
         and not torch.compiler.is_compiling()
         and not torch._C._are_functorch_transforms_active()
+        and torch._C._len_torch_dispatch_stack() == 0
         and not _cpu_autocast()
     )
 
