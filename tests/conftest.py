@@ -147,3 +147,22 @@ def _record_fuzz_inputs(request):
         request.node.user_properties.append(
             ("fuzz_results", sum(_FUZZER.results.values()) - results)
         )
+
+
+@pytest.fixture
+def recorded_ops():
+    """A context manager that records the names of the operators dispatched inside it
+    (``with recorded_ops() as ops: ...; ops.names``): what tracing and dispatch modes
+    see."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class RecordedOps(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    return RecordedOps

@@ -305,23 +305,12 @@ def test_blocked_gather_equals_linear(out_features, monkeypatch, backend):
     assert blocks[:3] == [(30, 16)] * 3 and len(blocks) == -(-out_features // 16)
 
 
-def test_tracing_and_dispatch_modes_see_pytorch_operations(count_sparse):
+def test_tracing_and_dispatch_modes_see_pytorch_operations(count_sparse, recorded_ops):
     """jit.trace and dispatch modes record operations: the CPU kernels (NumPy) would be
     invisible to them, so the index-tensor path runs (still event-driven)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Ops(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.names = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.append(str(func))
-            return func(*args, **(kwargs or {}))
-
     x = spikes((6, 30), 0.1)
     weight = weights(8, 30)
-    with Ops() as ops:
+    with recorded_ops() as ops:
         result = spike_linear(x, weight, method="sparse")
     assert any("embedding_bag" in name for name in ops.names)
     torch.testing.assert_close(result, F.linear(x, weight))

@@ -146,28 +146,19 @@ def test_default_module_bitwise(name, dtype, assert_same):
 
 @pytest.mark.parametrize("steps", [1, 3, 4, 9, 26])  # whole tiles of 4 steps or not
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_inference_path_equals_the_operator_and_the_reference(name, steps):
+def test_inference_path_equals_the_operator_and_the_reference(
+    name, steps, recorded_ops
+):
     """Under no_grad the fused forward runs without the dispatcher (and four steps per
     pass when no state is recorded): bit for bit the reference, while a dispatch mode
     still sees the operator."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Ops(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.names = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.append(str(func))
-            return func(*args, **(kwargs or {}))
-
     module = MODELS[name][0]()
     x = _input(name, (steps, 3, 70), dtype=torch.float32)
     with torch.no_grad():
         fast = module(x)
         with reference_only():
             reference = module(x)
-        with Ops() as ops:
+        with recorded_ops() as ops:
             seen = module(x)
     assert any("norse.neuron_scan" in op for op in ops.names)
     for got in (fast, seen):
