@@ -114,8 +114,10 @@ def apply_layer(module: torch.nn.Module, input: torch.Tensor) -> torch.Tensor:
     is one (see the module doc)."""
     kind = type(module)
     if kind is torch.nn.Linear:
-        if os.environ.get("NORSE_SPIKE_LINEAR", "1") != "0" and _replaceable(
-            module, input
+        if (
+            os.environ.get("NORSE_SPIKE_LINEAR", "1") != "0"
+            and _replaceable(module, input)
+            and input.dtype == module.weight.dtype  # (spike_linear also takes bool)
         ):
             return _spike_linear(input, module.weight, module.bias, "auto")
     elif kind is torch.nn.MaxPool2d and _replaceable(module, input):

@@ -257,7 +257,7 @@ class Lift(torch.nn.Module):
     such layers...) all T steps go through the layer in one call, with time folded into
     the batch (``(T * batch, ...)``): the same result as a loop, many times faster (a
     plain ``Linear`` on binary spikes with low activity takes the event-driven product,
-    :func:`~norse.torch.fused.layers.apply_layer`). Other
+    a ``MaxPool2d`` Numba kernels: :func:`~norse.torch.fused.layers.apply_layer`). Other
     modules, and ``BatchNorm`` in training mode (its batch statistics would be pooled over
     all steps instead of taken per step), run in a loop over the steps. ``fold=True``
     declares that an unlisted module works per sample with its batch in the first

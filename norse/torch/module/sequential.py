@@ -22,8 +22,9 @@ class SequentialState(torch.nn.Sequential):
     ``(output, state)``: the neuron modules of this library, modules whose ``forward``
     has a ``state`` argument, ``torch.nn.RNN``/``LSTM``/``GRU``, and a :class:`.Lift` of
     any of these. Other layers are called as ``layer(x)``; a plain ``torch.nn.Linear``
-    through :func:`~norse.torch.fused.layers.apply_layer`, which takes the event-driven
-    product for binary spike input with low activity (same result up to rounding).
+    or ``torch.nn.MaxPool2d`` through :func:`~norse.torch.fused.layers.apply_layer`,
+    which runs faster equivalents on the CPU (the event-driven product for binary spike
+    input with low activity; Numba max-pooling), with the same results.
 
     ``forward(input, state=None)`` returns ``(output, states)`` where ``states`` has one
     entry per layer: the new state of a stateful layer, ``None`` for the others. Pass

@@ -188,3 +188,11 @@ def test_replaceable_needs_plain_eager_calls():
     finally:
         handle.remove()
     assert layers._replaceable(linear, x)
+
+
+def test_linear_on_bool_input_keeps_pytorchs_error(event_driven_calls):
+    """spike_linear takes bool spikes; a torch.nn.Linear does not, and stays so."""
+    linear = torch.nn.Linear(400, 200)
+    with pytest.raises(RuntimeError):
+        norse.SequentialState(linear)(mlp_input().bool())
+    assert event_driven_calls == []
