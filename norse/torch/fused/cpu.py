@@ -633,18 +633,29 @@ _pool = None
 _pool_pid = None
 
 
-def _ranges(steps: int, neurons: int, threads: int) -> List[Tuple[int, int]]:
-    """Splits ``range(neurons)`` into chunk-aligned parts, one per worker thread."""
+def _ranges(
+    steps: int, neurons: int, threads: int, align: int = CHUNK
+) -> List[Tuple[int, int]]:
+    """Splits ``range(neurons)`` into parts (multiples of ``align``, but the last), one
+    per worker thread."""
     parts = max(1, min(threads, (steps * neurons) // MIN_WORK_PER_THREAD))
     per = -(-neurons // parts)
-    per = -(-per // CHUNK) * CHUNK
+    per = -(-per // align) * align
     return [(lo, min(neurons, lo + per)) for lo in range(0, neurons, per)]
 
 
-def _run(kernel: Callable, args: tuple, steps: int, neurons: int, threads: int) -> None:
-    """Runs ``kernel(*args, start, stop)`` over all neurons on up to ``threads`` threads."""
+def _run(
+    kernel: Callable,
+    args: tuple,
+    steps: int,
+    neurons: int,
+    threads: int,
+    align: int = CHUNK,
+) -> None:
+    """Runs ``kernel(*args, start, stop)`` over all neurons on up to ``threads`` threads
+    (ranges of :func:`_ranges`)."""
     global _pool, _pool_pid
-    ranges = _ranges(steps, neurons, threads)
+    ranges = _ranges(steps, neurons, threads, align)
     if len(ranges) == 1:
         kernel(*args, 0, neurons)
         return

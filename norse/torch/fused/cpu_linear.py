@@ -23,7 +23,9 @@ with :math:`A_r` the active (non-zero) inputs of row ``r``. Three kernels:
 
 Measured on a 2-core AMD EPYC (Zen 4), 1 thread, float32, 3,200 rows (T=50 x batch 64),
 784 -> 256, 13% activity: forward 4.8 ms (dense ``F.linear`` 15 ms), weight gradient
-6.3 ms (dense 13.5 ms). Sums run in another order than the dense product's, so results
+6.3 ms (dense 13.5 ms). The gather-sums split their output rows over PyTorch's threads
+(``torch.set_num_threads``), like the neuron kernels of :mod:`.cpu`; the scan and the
+transposition of the index stay on one. Sums run in another order than the dense product's, so results
 agree up to rounding. The input's dtype: float32, float64 or bool; the table's: float32
 or float64.
 """
@@ -36,6 +38,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from norse.torch.fused.cpu import _run, _threads
 
 #: Inputs compared per vector step of :func:`_scan` (one 64-bit mask).
 LANES = 64
@@ -124,16 +128,16 @@ def _scan(words, one, index, pointer):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _gather_sum(table, index, pointer, bias, out, width):
+def _gather_sum(table, index, pointer, bias, out, width, start, stop):
     """``out[r] = bias + sum(table[index[j]] for j in range(pointer[r], pointer[r+1]))``
-    for every row ``r`` of ``out`` ``(R, N)``; ``bias`` ``(N,)`` or empty for none.
-    Output columns in blocks of ``width``; eight table rows are added per pass over
-    the output row (fewer loads and stores of it), in a fixed order."""
-    rows, cols = out.shape
+    for the rows ``start:stop`` of ``out`` ``(R, N)``; ``bias`` ``(N,)`` or empty for
+    none. Output columns in blocks of ``width``; eight table rows are added per pass
+    over the output row (fewer loads and stores of it), in a fixed order."""
+    cols = out.shape[1]
     has_bias = bias.shape[0] == cols
     for lo in range(0, cols, width):
         hi = min(cols, lo + width)
-        for r in range(rows):
+        for r in range(start, stop):
             o = out[r, lo:hi]
             n = hi - lo
             if has_bias:
@@ -250,13 +254,15 @@ def gather_sum(
 ) -> torch.Tensor:
     """``(len(pointer) - 1, N)``: per row, ``bias`` plus the sum of the rows of ``table``
     ``(K, N)`` (C-contiguous, CPU) that the CSR index selects."""
-    out = table.new_empty(pointer.shape[0] - 1, table.shape[1])
+    rows, cols = pointer.shape[0] - 1, table.shape[1]
+    out = table.new_empty(rows, cols)
     bias_array = (
         table.new_empty(0) if bias is None else bias.detach().contiguous()
     ).numpy()
-    _gather_sum(
-        table.detach().numpy(), index, pointer, bias_array, out.numpy(), _width(table)
-    )
+    args = (table.detach().numpy(), index, pointer, bias_array, out.numpy())
+    # Rows on PyTorch's threads (the kernel releases the GIL), by the work per row.
+    per_row = max(1, int(pointer[rows]) * cols // max(rows, 1))
+    _run(_gather_sum, args + (_width(table),), per_row, rows, _threads(), align=8)
     return out
 
 

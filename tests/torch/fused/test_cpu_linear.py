@@ -117,3 +117,36 @@ def test_index_arrays():
     active = cpu_linear.active_inputs(spikes(4, 10, 0.5))
     assert active.index.dtype == np.int32 and active.pointer.dtype == np.int64
     assert active.pointer[0] == 0 and np.all(np.diff(active.pointer) >= 0)
+
+
+def test_rows_split_over_threads_give_the_same_sums(monkeypatch):
+    """The gather-sums split their rows over threads: bit for bit the one-thread result
+    (each row is summed by one thread in the same order), also for ragged splits."""
+    from norse.torch.fused import cpu
+
+    x = spikes(203, 150, 0.2, torch.float64)
+    weight = torch.randn(40, 150, dtype=torch.float64)
+    bias = torch.randn(40, dtype=torch.float64)
+    grad_out = torch.randn(203, 40, dtype=torch.float64)
+    active = cpu_linear.active_inputs(x)
+    one = (
+        cpu_linear.binary_linear(active, weight, bias),
+        cpu_linear.binary_weight_grad(active, grad_out),
+    )
+    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1)
+    calls = []
+    run = cpu._run
+
+    def counted(kernel, args, steps, neurons, threads, align):
+        calls.append(cpu._ranges(steps, neurons, threads, align))
+        return run(kernel, args, steps, neurons, threads, align)
+
+    monkeypatch.setattr(cpu_linear, "_run", counted)
+    monkeypatch.setattr(cpu_linear, "_threads", lambda: 3)
+    three = (
+        cpu_linear.binary_linear(active, weight, bias),
+        cpu_linear.binary_weight_grad(active, grad_out),
+    )
+    assert [len(ranges) for ranges in calls] == [3, 3]
+    for a, b in zip(one, three):
+        assert torch.equal(a, b)
