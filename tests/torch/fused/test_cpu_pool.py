@@ -78,3 +78,23 @@ def test_property_equals_max_pool2d(batch, height, width, kh, kw, binary, seed):
     if binary:
         x = (x > 0.5).float()
     assert_same_as_torch(x, (kh, kw))
+
+
+def test_planes_split_over_threads(monkeypatch):
+    from norse.torch.fused import cpu
+
+    x = torch.randn(3, 7, 9, 10, requires_grad=True)
+    grad = torch.randn(3, 7, 4, 5)
+    one = (
+        cpu_pool.max_pool2d(x, 2, 2),
+        torch.autograd.grad(cpu_pool.max_pool2d(x, 2, 2), x, grad)[0],
+    )
+    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1)
+    monkeypatch.setattr(cpu_pool, "_threads", lambda: 4)
+    four = (
+        cpu_pool.max_pool2d(x, 2, 2),
+        torch.autograd.grad(cpu_pool.max_pool2d(x, 2, 2), x, grad)[0],
+    )
+    assert cpu._ranges(90, 21, 4, 1) == [(0, 6), (6, 12), (12, 18), (18, 21)]
+    for a, b in zip(one, four):
+        assert torch.equal(a, b)
