@@ -638,6 +638,8 @@ def _ranges(
 ) -> List[Tuple[int, int]]:
     """Splits ``range(neurons)`` into parts (multiples of ``align``, but the last), one
     per worker thread."""
+    if neurons == 0:
+        return [(0, 0)]
     parts = max(1, min(threads, (steps * neurons) // MIN_WORK_PER_THREAD))
     per = -(-neurons // parts)
     per = -(-per // align) * align

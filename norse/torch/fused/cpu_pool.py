@@ -105,7 +105,8 @@ def _forward(x: torch.Tensor, kh: int, kw: int) -> Tuple[torch.Tensor, torch.Ten
     out = x.new_empty(flat.shape[0], rows, cols)
     where = torch.empty(flat.shape[0], rows, cols, dtype=torch.uint8)
     args = (flat.numpy(), out.numpy(), where.numpy())
-    _run(_forward_kernel(kh, kw), args, flat[0].numel(), flat.shape[0], _threads(), 1)
+    plane = x.shape[-2] * x.shape[-1]
+    _run(_forward_kernel(kh, kw), args, plane, flat.shape[0], _threads(), 1)
     return out.reshape(*x.shape[:-2], rows, cols), where
 
 
@@ -142,7 +143,7 @@ class _MaxPool2d(torch.autograd.Function):
         flat = grad_out.contiguous().reshape(where.shape)
         grad_x = grad_out.new_empty(where.shape[0], *ctx.shape[-2:])
         args = (flat.numpy(), where.numpy(), grad_x.numpy())
-        planes, size = grad_x.shape[0], grad_x[0].numel()
+        planes, size = grad_x.shape[0], ctx.shape[-2] * ctx.shape[-1]
         _run(_backward_kernel(kh, kw), args, size, planes, _threads(), 1)
         return grad_x.reshape(ctx.shape), None, None
 

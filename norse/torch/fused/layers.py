@@ -96,6 +96,7 @@ def _pool_window(module: torch.nn.MaxPool2d, input: torch.Tensor):
         or _pair(module.dilation) != (1, 1)
         or input.shape[-2] < window[0]
         or input.shape[-1] < window[1]
+        or input.shape[-3] == 0  # PyTorch allows an empty batch only: its error
     ):
         return None
     kernels = _pool_kernels()

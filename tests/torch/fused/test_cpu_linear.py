@@ -150,3 +150,11 @@ def test_rows_split_over_threads_give_the_same_sums(monkeypatch):
     assert [len(ranges) for ranges in calls] == [3, 3]
     for a, b in zip(one, three):
         assert torch.equal(a, b)
+
+
+def test_no_rows():
+    active = cpu_linear.active_inputs(torch.zeros(0, 70))
+    out = cpu_linear.binary_linear(active, torch.randn(5, 70), torch.randn(5))
+    assert out.shape == (0, 5)
+    grad = cpu_linear.binary_weight_grad(active, torch.zeros(0, 5))
+    assert torch.equal(grad, torch.zeros(5, 70))

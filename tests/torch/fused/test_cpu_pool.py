@@ -98,3 +98,7 @@ def test_planes_split_over_threads(monkeypatch):
     assert cpu._ranges(90, 21, 4, 1) == [(0, 6), (6, 12), (12, 18), (18, 21)]
     for a, b in zip(one, four):
         assert torch.equal(a, b)
+
+
+def test_empty_batch():
+    assert_same_as_torch(torch.zeros(0, 3, 8, 8), (2, 2))

@@ -139,15 +139,29 @@ def test_max_pool_in_sequential_state_per_step(pool_calls):
     ],
 )
 def test_other_max_pools_run_as_they_are(pool, pool_calls):
-    x = conv_spikes()
+    _assert_as_module(pool, conv_spikes())
+    assert pool_calls == []
+
+
+@pytest.mark.parametrize("shape", [(4, 0, 2, 8, 8), (4, 2, 0, 8, 8)])
+def test_empty_inputs_behave_as_the_module(shape):
+    """PyTorch pools an empty batch but rejects empty channels: so does Lift."""
+    _assert_as_module(torch.nn.MaxPool2d(2), torch.zeros(shape))
+
+
+def _assert_as_module(pool, x):
+    """Lift(pool)(x) gives what pool gives step by step, or raises where it raises."""
     try:
-        expected = torch.stack([pool(step) for step in x])
+        expected = [pool(step) for step in x]
     except RuntimeError:
         with pytest.raises(RuntimeError):
             norse.Lift(pool)(x)
+        return
+    result = norse.Lift(pool)(x)
+    if expected:
+        assert torch.equal(result, torch.stack(expected))
     else:
-        assert torch.equal(norse.Lift(pool)(x), expected)
-    assert pool_calls == []
+        assert result.shape[0] == 0
 
 
 def test_max_pool_runs_as_it_is_when_it_must(pool_calls, monkeypatch):
