@@ -272,7 +272,8 @@ class _SpikeLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         input, weight = ctx.saved_tensors
-        grad_flat = grad_out.reshape(-1, weight.shape[0])
+        rows = input.numel() // weight.shape[1]  # (-1 is ambiguous with 0 outputs)
+        grad_flat = grad_out.reshape(rows, weight.shape[0])
         grad_input = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_input = (grad_flat @ weight).reshape(input.shape)

@@ -243,7 +243,7 @@ def _width(table: torch.Tensor) -> int:
     """Output columns per block of :func:`_gather_sum` (see :data:`BLOCK_BYTES`)."""
     rows, cols = table.shape
     width = BLOCK_BYTES // max(1, rows * table.element_size()) // 16 * 16
-    return min(cols, max(MIN_BLOCK_WIDTH, width))
+    return max(1, min(cols, max(MIN_BLOCK_WIDTH, width)))
 
 
 def gather_sum(

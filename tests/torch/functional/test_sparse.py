@@ -319,3 +319,13 @@ def test_tracing_and_dispatch_modes_see_pytorch_operations(count_sparse, recorde
     )
     other = spikes((6, 30), 0.1, seed=3)
     torch.testing.assert_close(traced(other), F.linear(other, weight))
+
+
+def test_layer_without_outputs():
+    x = spikes((4, 5), 0.5)
+    weight = weights(0, 5).requires_grad_()
+    for method in ("sparse", "auto", "dense"):
+        out = spike_linear(x, weight, method=method)
+        assert out.shape == (4, 0)
+        (grad,) = torch.autograd.grad(out.sum(), weight)
+        assert grad.shape == (0, 5)

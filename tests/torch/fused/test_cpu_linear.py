@@ -158,3 +158,11 @@ def test_no_rows():
     assert out.shape == (0, 5)
     grad = cpu_linear.binary_weight_grad(active, torch.zeros(0, 5))
     assert torch.equal(grad, torch.zeros(5, 70))
+
+
+def test_no_outputs():
+    x = spikes(4, 5, 0.5)
+    weight = torch.zeros(0, 5)
+    active = cpu_linear.active_inputs(x)
+    assert cpu_linear.binary_linear(active, weight, None).shape == (4, 0)
+    assert cpu_linear.binary_weight_grad(active, torch.zeros(4, 0)).shape == (0, 5)
