@@ -195,7 +195,7 @@ def scan(
     returns ``(outputs, v, i, b)``, with empty tensors for states the model lacks.
 
     In plain eager mode with nothing to differentiate (inference) it runs the
-    operator's implementation without the dispatcher (saves about 0.1 ms a call)."""
+    operator's implementation without the dispatcher (saves about 0.05 ms a call)."""
     if _plain_inference(x, states, params):
         return _neuron_scan(x, list(states), list(params), flags, record)
     return torch.ops.norse.neuron_scan(
