@@ -316,6 +316,20 @@ def _timed(function, warmup: int, repeat: int) -> dict:
     return _summary([1e3 * t for t in times])
 
 
+def _alternated(functions: dict, warmup: int, repeat: int) -> dict:
+    """:func:`_timed` of each of ``functions``, called in turn ``repeat`` times."""
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    times = {name: [] for name in functions}
+    for _ in range(repeat):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(1e3 * (time.perf_counter() - start))
+    return {name: _summary(values) for name, values in times.items()}
+
+
 def _summary(times_ms) -> dict:
     return {
         "median_ms": statistics.median(times_ms),
@@ -386,6 +400,14 @@ def worker(args) -> dict:
         measure("lif_fwd", forward)
         measure("lif_fwdbwd", forward_backward)
         measure("copy", data["lif"].clone)
+        # The same two again, alternated call by call: both under the same load and
+        # with the same cache history (each evicts part of the other's data).
+        for key, timing in _alternated(
+            {"lif_fwd_alt": forward, "copy_alt": data["lif"].clone},
+            args.warmup,
+            args.repeat,
+        ).items():
+            result["timing"][key] = timing
         result["lif_spike_rate"] = float(forward().mean())
 
     for name in ("mlp", "conv"):
@@ -577,6 +599,24 @@ def table(results: dict) -> str:
         else:
             cells += ["-", "-", ""]
         lines.append("| " + " | ".join(cells) + " |")
+        alternated = {
+            i: (
+                results[i]["timing"]["lif_fwd_alt"]["median_ms"],
+                results[i]["timing"]["copy_alt"]["median_ms"],
+            )
+            for i in impls
+            if "lif_fwd_alt" in results[i]["timing"]
+        }
+        if alternated:
+            lines.append("")
+            lines.append(
+                "LIF fwd and the copy alternated call by call (same load, same cache "
+                "history), medians in ms, fwd / copy: "
+                + "; ".join(
+                    f"{NAMES[i]} {fwd:.2f} / {copy:.2f} = {fwd / copy:.2f}x"
+                    for i, (fwd, copy) in alternated.items()
+                )
+            )
     lines += _per_impl(
         "Fastest single run (ms; less sensitive to other jobs on a shared machine):",
         (*ROWS, ("copy", "copy floor", None)),
