@@ -51,8 +51,9 @@ on the first fused CPU call; compiled kernels are cached on disk (``cache=True``
 
 Measured on a 2-core AMD EPYC (Zen 4) with 1 thread, LIF, ``T = 100``, 32,768 neurons,
 float32 (``benchmarks/RESULTS.md``): about 0.35 ns per neuron-step forward (0.6 ns
-before the time tiles) and 0.9-1.0 ns backward (1.5 ns with parameter gradients), against 1.0 and 4.4 ns for the earlier
-kernels with run-time flags.
+before the time tiles) and 0.9-1.0 ns backward (1.5 ns with parameter gradients),
+against 1.0 and 4.4 ns for the earlier kernels with run-time flags. :func:`_run` also
+splits the rows of the kernels of :mod:`.cpu_linear` and :mod:`.cpu_pool`.
 """
 
 import functools
