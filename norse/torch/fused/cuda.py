@@ -14,9 +14,9 @@ from its checkpoint into a record held in registers, ``(SEGMENT, BLOCK)`` per fi
 voltage before each step and the current driving it, plus the adaptive threshold for
 LSNN), and runs the adjoint recursion backwards over them. Where a ``(T, rows, M)``
 record in memory made the backward pass move about 22 bytes per neuron-step for
-float16 input, it now moves about 9 (the input read twice, the spike and input
+float16 input, it now moves about 10 (the input read twice, the spike and input
 gradients, the checkpoints); the price is the masked register writes and reads of the
-record, ``O(SEGMENT)`` operations per step. Not yet timed on a GPU
+record, ``O(SEGMENT)`` operations per step, and registers. Not yet timed on a GPU
 (``benchmarks/gpu_lif.py``): :data:`SEGMENT` is to be tuned there. Parameters shared
 by all neurons are passed as 7 values, not expanded to ``(7, M)``, and without
 parameter gradients nothing is written for them. Nothing is kept between forward and
@@ -41,8 +41,11 @@ BLOCK = 128
 NUM_WARPS = 4
 #: Steps per segment of the backward pass: the replay keeps the state at the start of
 #: every segment (``(T / SEGMENT, 3, M)``), and each program recomputes one segment at a
-#: time into a record in registers (see the module doc). A power of 2.
-SEGMENT = 16
+#: time into a record in registers (see the module doc). A power of 2. Registers per
+#: thread of the LIF backward kernel compiled for sm_90 (ptxas, float16 input): 32 with
+#: 4 steps, 45 with 8, 88 with 16 (the kernel with a record in memory used 32): 8 keeps
+#: most of the occupancy while the checkpoints cost 2 bytes per neuron-step.
+SEGMENT = 8
 #: The backward kernel leaves out the parameter gradients when none is wanted.
 OPTIONAL_PARAMETER_GRADIENTS = True
 

@@ -110,7 +110,7 @@ def test_per_neuron_parameters_and_broadcast_gradient(device):
         torch.testing.assert_close(value, expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("steps", [1, 16, 17, 40])  # segments of 16: partial, whole
+@pytest.mark.parametrize("steps", [1, 8, 9, 17, 40])  # segments of 8: partial, whole
 @pytest.mark.parametrize("name", ["lif", "lsnn"])
 @pytest.mark.parametrize("trainable", [False, True])
 def test_segments_of_the_backward_pass(device, steps, name, trainable):
@@ -118,7 +118,7 @@ def test_segments_of_the_backward_pass(device, steps, name, trainable):
     the initial state and (shared, trainable) parameters equal the reference's."""
     from norse.torch.fused import cuda
 
-    assert cuda.SEGMENT == 16
+    assert cuda.SEGMENT == 8
     p = {"lif": norse.LIFParameters, "lsnn": norse.LSNNParameters}[name]()
     if trainable:
         p = p._replace(v_th=torch.nn.Parameter(torch.tensor(0.9, device=device)))
