@@ -26,7 +26,8 @@ The model flags, the surrogate method and the recording mode are ``tl.constexpr`
 combination compiles once. This module imports Triton; :mod:`.autograd` imports it only
 for CUDA inputs (when Triton is installed, see :mod:`.neurons`). With
 ``TRITON_INTERPRET=1`` set before Triton is imported, the kernels run on CPU tensors, as
-the tests do without a GPU.
+the tests do without a GPU; ``tests/torch/fused/test_cuda_compile.py`` also compiles them
+for sm_90 there (registers, no spills).
 """
 
 import torch
