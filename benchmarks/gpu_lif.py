@@ -14,9 +14,14 @@ can be attributed; ``SEGMENT`` is the constant to tune.
 Timing: CUDA events around each call, medians of ``--repeat`` calls after warm-up, the
 fused path and the reference loop (``reference_only``, fewer repeats) timed in turn.
 
-Usage (one prepared run on a lent GPU, about a minute)::
+Usage (one prepared run on a lent GPU, a minute or two)::
 
-    python benchmarks/gpu_lif.py --json /tmp/gpu_lif.json
+    python benchmarks/gpu_lif.py --sweep --json /tmp/gpu_lif.json
+
+``--sweep`` also times the kernel configurations of :data:`SWEEP` (neurons per
+program, warps, segment length of the backward pass) in the same run, so that one lent
+GPU session both measures the target and picks the constants of
+:mod:`norse.torch.fused.cuda`.
 
 ``--smoke`` runs a tiny shape on the CPU through Triton's interpreter (the tests' route)
 to check the script without a GPU; its timings mean nothing. Not part of the test
@@ -24,6 +29,7 @@ suite.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -162,6 +168,106 @@ def run(args) -> dict:
     }
 
 
+#: Kernel configurations timed by ``--sweep`` (``cuda.BLOCK``, ``cuda.NUM_WARPS``,
+#: ``cuda.SEGMENT``): larger blocks give each thread several neurons (wider loads),
+#: longer segments fewer checkpoints but more registers. All compile for sm_90 without
+#: spills; registers per thread of the LIF forward / backward kernels (ptxas): 24 / 45,
+#: 32 / 72, 40 / 154, 40 / 164, 24 / 32, 24 / 88, 24 / 32, in this order.
+SWEEP = [
+    (128, 4, 8),
+    (256, 4, 8),
+    (512, 4, 8),
+    (1024, 8, 8),
+    (128, 4, 4),
+    (128, 4, 16),
+    (256, 8, 4),
+]
+
+
+@contextlib.contextmanager
+def _kernel_config(block: int, warps: int, segment: int):
+    from norse.torch.fused import cuda
+
+    saved = cuda.BLOCK, cuda.NUM_WARPS, cuda.SEGMENT
+    cuda.BLOCK, cuda.NUM_WARPS, cuda.SEGMENT = block, warps, segment
+    try:
+        yield
+    finally:
+        cuda.BLOCK, cuda.NUM_WARPS, cuda.SEGMENT = saved
+
+
+def sweep(args, result: dict, configs) -> list:
+    """Forward and forward + backward times of each kernel configuration (checked
+    against the reference pass of :func:`run` first), against the same floors."""
+    import norse.torch as norse
+    from norse.torch.fused import reference_only
+
+    device = "cpu" if args.smoke else "cuda"
+    dtype = getattr(torch, args.dtype)
+    generator = torch.Generator(device=device).manual_seed(0)
+    shape = (args.steps, args.batch, args.neurons)
+    x = (1.5 + torch.randn(shape, generator=generator, device=device)).to(dtype)
+    grad = torch.randn(x.shape, generator=generator, device=device).to(dtype)
+    layer = norse.LIF().to(device)
+    timer = _Timer(device)
+    floors = {row["pass"]: row["floor_ms"] for row in result["rows"]}
+    with reference_only():
+        x_ref = x.detach().requires_grad_()
+        reference, _ = layer(x_ref)
+        reference.backward(grad)
+    rows = []
+    for block, warps, segment in configs:
+        with _kernel_config(block, warps, segment):
+            x_ = x.detach().requires_grad_()
+            spikes, _ = layer(x_)
+            spikes.backward(grad)
+            error = (x_.grad.float() - x_ref.grad.float()).abs().max() / (
+                x_ref.grad.float().abs().max().clamp_min(1e-30)
+            )
+
+            def forward():
+                with torch.no_grad():
+                    layer(x)
+
+            def forward_backward():
+                x_ = x.detach().requires_grad_()
+                layer(x_)[0].backward(grad)
+
+            fwd = _median(timer, forward, args.warmup, args.repeat)
+            both = _median(timer, forward_backward, args.warmup, args.repeat)
+        rows.append(
+            {
+                "block": block,
+                "warps": warps,
+                "segment": segment,
+                "spikes_equal": bool(torch.equal(spikes, reference)),
+                "input_grad_max_relative_error": error.item(),
+                "forward_ms": fwd,
+                "forward_ratio": fwd / floors["forward"],
+                "forward_backward_ms": both,
+                "forward_backward_ratio": both / floors["forward+backward"],
+            }
+        )
+    return rows
+
+
+def sweep_table(rows: list) -> str:
+    lines = [
+        "| BLOCK | warps | SEGMENT | spikes equal | input grad error | fwd ms | "
+        "fwd / floor | fwd+bwd ms | fwd+bwd / floor |",
+        "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['block']} | {row['warps']} | {row['segment']} | "
+            f"{row['spikes_equal']} | {row['input_grad_max_relative_error']:.1e} | "
+            f"{row['forward_ms']:.3f} | "
+            f"{row['forward_ratio']:.2f}x | {row['forward_backward_ms']:.3f} | "
+            f"{row['forward_backward_ratio']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def table(result: dict) -> str:
     lines = [
         f"{result['device']}, torch {result['torch']}, LIF {result['shape']} "
@@ -195,6 +301,11 @@ def main() -> None:
     parser.add_argument("--reference-repeat", type=int, default=3)
     parser.add_argument("--json", help="also write the result to this file")
     parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also time the kernel configurations of SWEEP (block, warps, segment)",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help="tiny float32 run on the CPU through Triton's interpreter (no GPU)",
@@ -208,6 +319,11 @@ def main() -> None:
         sys.exit("no CUDA device: run on a GPU, or pass --smoke to check the script")
     result = run(args)
     print(table(result))
+    if args.sweep:
+        configs = SWEEP[:2] if args.smoke else SWEEP
+        result["sweep"] = sweep(args, result, configs)
+        print()
+        print(sweep_table(result["sweep"]))
     if args.json:
         with open(args.json, "w") as file:
             json.dump(result, file, indent=2)
