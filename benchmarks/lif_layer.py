@@ -121,6 +121,17 @@ def worker(args) -> dict:
     return result
 
 
+def worker_result(command: list) -> dict:
+    """Runs a benchmark worker process, ``command``, and returns the JSON object its
+    last output line holds. The worker runs outside this repository and without
+    ``PYTHONPATH``, so that Norse 1.1 does not see this repository on its path."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    output = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd="/", check=True
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def _run_worker(python: str, impl: str, args, extra=()) -> dict:
     command = [
         python,
@@ -139,12 +150,7 @@ def _run_worker(python: str, impl: str, args, extra=()) -> dict:
         str(args.threads),
         *extra,
     ]
-    # Norse 1.1 must not see this repository on its path.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    output = subprocess.run(
-        command, capture_output=True, text=True, env=env, cwd="/", check=True
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return worker_result(command)
 
 
 def main() -> None:

@@ -26,11 +26,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
-from lif_layer import import_norse  # this folder is on sys.path when run as a script
+from lif_layer import (  # this folder is on sys.path when run as a script
+    import_norse,
+    worker_result,
+)
 
 MODELS = ("LSNNRecurrent", "LIFRecurrent")
 IMPLEMENTATIONS = ("fused", "reference", "norse11")
@@ -75,12 +77,7 @@ def _run_worker(python: str, impl: str, args) -> dict:
     command = [python, os.path.abspath(__file__), "--impl", impl]
     for option in ("steps", "batch", "inputs", "hidden", "repeats", "threads"):
         command += [f"--{option}", str(getattr(args, option))]
-    # Norse 1.1 must not see this repository on its path.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    output = subprocess.run(
-        command, capture_output=True, text=True, env=env, cwd="/", check=True
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return worker_result(command)
 
 
 def main() -> None:
