@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Set, Tuple
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
@@ -125,6 +126,16 @@ class Fuzzer:
 
         return draw_tensor()
 
+
+#: The hypothesis settings of the fuzz test files, which set their own ``max_examples``:
+#: ``settings(settings.get_profile("fuzz"), max_examples=N)``. Derandomized, so that a
+#: run of the suite tries the same inputs every time.
+settings.register_profile(
+    "fuzz",
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 _FUZZER = Fuzzer()
 

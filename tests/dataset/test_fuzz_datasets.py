@@ -20,18 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from norse.dataset import cifar10, events, memory, mnist, speech_commands
 from norse.dataset import spiking_heidelberg as shd
 
-FUZZ = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = settings(settings.get_profile("fuzz"), max_examples=40)  # tests/conftest.py
 SPECIALS = (float("nan"), float("inf"), float("-inf"), 1e30, -1e30)
 NOT_NUMBERS = (None, "abc", [1.0, 2.0], {"x": 1}, True, object())
 JUNK = (*NOT_NUMBERS, 2.5)  # where a tensor or array belongs

@@ -13,18 +13,13 @@ import functools
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from norse.torch.models import ConvNet, ConvNet4, MobileNetV2
 from norse.torch.models.vgg import VGG, make_layers
 
-FUZZ = settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = settings(settings.get_profile("fuzz"), max_examples=12)  # tests/conftest.py
 NOT_NUMBERS = (None, "abc", [1.0, 2.0], {"x": 1}, True, object())
 BAD_COUNTS = st.sampled_from((0, -1, 2.0, float("nan"), *NOT_NUMBERS))
 #: A two-block MobileNetV2 setting (t, c, n, s): cheap, with a residual block.

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import norse.torch as norse  # noqa: E402
@@ -32,12 +32,7 @@ from norse.torch.utils import plot  # noqa: E402
 
 nir = pytest.importorskip("nir")
 
-FUZZ = settings(
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = settings(settings.get_profile("fuzz"), max_examples=30)  # tests/conftest.py
 NOT_NUMBERS = (None, "abc", [1.0, 2.0], {"x": 1}, True, object())
 JUNK = (*NOT_NUMBERS, 2.5, np.ones((2, 3)))  # where a tensor belongs
 BAD_NUMBERS = st.sampled_from(
