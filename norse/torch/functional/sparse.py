@@ -238,18 +238,12 @@ def _kernels_for(input: torch.Tensor, weight: torch.Tensor):
     plain tensors in eager mode: not traced by :func:`torch.compile` or
     :func:`torch.jit.trace`, no ``torch.func`` transform or dispatch mode, which must
     all see PyTorch operations), else ``None``."""
-    if (
-        input.device.type != "cpu"
-        or type(input) is not torch.Tensor
-        or torch.compiler.is_compiling()
-        or torch.jit.is_tracing()
-        or torch._C._are_functorch_transforms_active()
-        or torch._C._len_torch_dispatch_stack() > 0
-    ):
+    if input.device.type != "cpu" or type(input) is not torch.Tensor:
         return None
     kernels = _cpu_kernels()
     if (
         kernels is None
+        or not kernels.plain_eager()
         or input.dtype not in kernels.INPUT_DTYPES
         or weight.dtype not in kernels.WEIGHT_DTYPES
     ):

@@ -30,6 +30,8 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from norse.torch.fused import registry
+
 #: The kernel module of each device type (:mod:`.cpu`, :mod:`.cuda`), imported on first
 #: use; both provide ``scan_forward`` and ``scan_backward`` on tensors. (The tests route
 #: CPU tensors through the Triton kernels in interpreter mode by changing this.)
@@ -173,13 +175,7 @@ def _plain_inference(x: Tensor, states, params) -> bool:
         or any(t.requires_grad for t in params)
     ):
         return False
-    return (
-        type(x) is torch.Tensor  # not a fake or functional tensor
-        and not torch.compiler.is_compiling()
-        and not torch.jit.is_tracing()
-        and not torch._C._are_functorch_transforms_active()
-        and torch._C._len_torch_dispatch_stack() == 0  # no dispatch mode to see the op
-    )
+    return type(x) is torch.Tensor and registry.plain_eager()  # (not a fake tensor)
 
 
 def scan(

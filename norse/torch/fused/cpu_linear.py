@@ -40,6 +40,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from norse.torch.fused.cpu import _run, _threads
+from norse.torch.fused.registry import plain_eager  # noqa: F401 (when they may run)
 
 #: Inputs compared per vector step of :func:`_scan` (one 64-bit mask).
 LANES = 64

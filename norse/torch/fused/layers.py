@@ -50,11 +50,7 @@ def _replaceable(module: torch.nn.Module, input) -> bool:
             or nn_module._global_backward_hooks
             or nn_module._global_backward_pre_hooks
         )
-        and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
-        and not torch.compiler.is_compiling()
-        and not torch._C._are_functorch_transforms_active()
-        and torch._C._len_torch_dispatch_stack() == 0
+        and registry.plain_eager()
         and not _cpu_autocast()
     )
 

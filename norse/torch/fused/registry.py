@@ -27,6 +27,20 @@ _FACTORIES: Dict[Callable, List[Factory]] = {}
 _forced_reference = 0
 
 
+def plain_eager() -> bool:
+    """Whether PyTorch runs in plain eager mode: nothing traces the operations
+    (:func:`torch.compile`, :func:`torch.jit.trace` or ``script``), no ``torch.func``
+    transform or dispatch mode sees them. Only then may a fast path run code that is no
+    PyTorch operator (NumPy views of tensors, Numba kernels)."""
+    return not (
+        torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch._C._are_functorch_transforms_active()
+        or torch._C._len_torch_dispatch_stack() > 0
+    )
+
+
 def register(step_function: Callable, factory: Factory) -> None:
     """Registers ``factory`` as a fused implementation of ``step_function``."""
     _FACTORIES.setdefault(step_function, []).append(factory)
