@@ -73,3 +73,51 @@ def test_backward_without_parameter_gradients_gives_the_same_gradients(
     assert np.abs(results[0][0]).max() > 0
     for with_p, without_p in zip(*results):
         assert np.array_equal(with_p, without_p)
+
+
+def _lif_numpy(x, v, i, values):
+    """LIF in the reference order of operations, step by step in NumPy."""
+    am, a_s, vl, th, vr = values[:5]
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        j = i + x[t]
+        vd = v + am * ((vl - v) + j)
+        i = j - a_s * j
+        fired = vd - th > 0
+        out[t] = fired
+        v = np.where(fired, vr, vd)
+    return out, v, i
+
+
+def test_forward_paths_agree_beyond_one_chunk():
+    """Shared parameters without records run whole-row chunks in time tiles; per-neuron
+    parameters and state records take the per-step path with smaller chunks. All give
+    the NumPy reference, bit for bit, over more neurons than one chunk and a number of
+    steps that is no multiple of the tile."""
+    rng = np.random.default_rng(2)
+    steps = 2 * cpu.TIME_TILE + 1
+    neurons = cpu.TILED_FORWARD_CHUNK + cpu.FORWARD_CHUNK + 5
+    x = (2 * rng.standard_normal((steps, neurons)) + 0.5).astype(np.float32)
+    v0 = rng.random(neurons, dtype=np.float32)
+    i0 = rng.random(neurons, dtype=np.float32)
+    values = [np.float32(value) for value in (0.1, 0.2, 0.05, 1.0, -0.1, 0.0, 0.0)]
+    expected = _lif_numpy(x, v0, i0, values)
+    empty = np.empty((1, 0), np.float32)
+    for per_neuron, record in ((False, False), (True, False), (False, True)):
+        size = neurons if per_neuron else 1
+        params = [np.full(size, value, np.float32) for value in values]
+        rows = steps if record else 1
+        out = np.empty_like(x)
+        state_out = [np.empty((rows, neurons), np.float32) for _ in range(2)]
+        cpu.forward_arrays(
+            x,
+            [v0, i0, np.empty(0, np.float32)],
+            params,
+            SYN | LEAK | SPIKE,
+            out,
+            [*state_out, empty],
+        )
+        assert expected[0].any() and not expected[0].all()
+        assert np.array_equal(out, expected[0]), (per_neuron, record)
+        assert np.array_equal(state_out[0][-1], expected[1]), (per_neuron, record)
+        assert np.array_equal(state_out[1][-1], expected[2]), (per_neuron, record)

@@ -167,6 +167,88 @@ def test_inference_path_equals_the_operator_and_the_reference(
             assert torch.equal(a, b)
 
 
+def _numpy_calls(monkeypatch):
+    """The calls of the NumPy inference path (counted, then run)."""
+    from norse.torch.fused import neurons
+
+    calls = []
+    run_arrays = neurons._run_arrays
+
+    def counted(*args):
+        calls.append(args)
+        return run_arrays(*args)
+
+    monkeypatch.setattr(neurons, "_run_arrays", counted)
+    return calls
+
+
+INFERENCE_CASES = [
+    "default",  # float32 buffers
+    "trainable_per_neuron",  # nn.Parameter fields of shape (neurons,), under no_grad
+    "half_parameter",  # a 0-dim float16 field: rounds through PyTorch, not NumPy
+    "scalar_state_noncontiguous",
+    "record_states",
+    "dt",
+]
+
+
+@pytest.mark.parametrize("case", INFERENCE_CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_numpy_inference_path_equals_the_reference(name, dtype, case, monkeypatch):
+    """CPU inference skips the operator and runs the kernels on NumPy views, preparing
+    the parameters with NumPy (``dt * tau_inv`` rounded in the parameter's dtype, as
+    PyTorch rounds it): bit for bit the reference, for every form of parameter and
+    state the kernels take."""
+    module_type, parameter_type = MODELS[name][:2]
+    x = _input(name, (9, 2, 5), dtype=dtype)
+    state, kwargs = None, {}
+    if case == "trainable_per_neuron":
+        kwargs["p"] = _parameters(name, dtype=dtype, neurons=5)
+    elif case == "half_parameter":
+        field = parameter_type._fields[0]
+        default = getattr(parameter_type(), field)
+        kwargs["p"] = parameter_type(**{field: default.to(torch.float16) * 1.1})
+    elif case == "record_states":
+        kwargs["record_states"] = True
+    elif case == "dt":
+        kwargs["dt"] = 7.7e-4
+    module = module_type(**kwargs)
+    if case == "half_parameter":  # the module keeps the tensor as given
+        assert module.p[0].dtype == torch.float16
+    if case == "scalar_state_noncontiguous":
+        if name == "lsnn":
+            pytest.skip(
+                "LSNN's reference spikes from the state alone: a 0-dim first step"
+            )
+        x = _input(name, (9, 10, 2), dtype=dtype).transpose(1, 2)[:, :, ::2]
+        fields = type(module.initial_state(x))._fields
+        state = type(module.initial_state(x))(
+            *(torch.tensor(0.3 * (k + 1), dtype=dtype) for k in range(len(fields)))
+        )
+    calls = _numpy_calls(monkeypatch)
+    with torch.no_grad():
+        fast = module(x, state)
+    assert len(calls) == 1
+    with torch.no_grad(), reference_only():
+        reference = module(x, state)
+    assert fast[0].any() and torch.equal(fast[0], reference[0])
+    assert type(fast[1]) is type(reference[1])
+    for got, expected in zip(fast[1], reference[1]):
+        assert got.shape == expected.shape and torch.equal(got, expected)
+
+
+def test_numpy_inference_path_needs_nothing_to_differentiate(monkeypatch):
+    """Outside no_grad the path is taken only when nothing requires grad."""
+    calls = _numpy_calls(monkeypatch)
+    x = _input("lif", (5, 2, 3), dtype=torch.float32)
+    norse.LIF()(x)
+    assert len(calls) == 1
+    norse.LIF()(x.requires_grad_())
+    norse.LIF(_parameters("lif", dtype=torch.float32))(x.detach())
+    assert len(calls) == 1
+
+
 def test_lif_box_reset_subtract(assert_same):
     p = _parameters("lif_box", neurons=3, reset_method=reset_subtract)
     module = norse.LIFBox(p)
