@@ -675,6 +675,9 @@ def _run(
     """Runs ``kernel(*args, start, stop)`` over all neurons on up to ``threads`` threads
     (ranges of :func:`_ranges`)."""
     global _pool, _pool_pid
+    if threads == 1:
+        kernel(*args, 0, neurons)
+        return
     ranges = _ranges(steps, neurons, threads, align)
     if len(ranges) == 1:
         kernel(*args, 0, neurons)

@@ -171,6 +171,14 @@ _TORCH_DTYPES = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _numpy_backend():
+    """:mod:`.cpu`, imported on first use (it imports Numba)."""
+    from norse.torch.fused import cpu
+
+    return cpu
+
+
 def _plain_cpu_inference(model: _Model, x: torch.Tensor, state: Any, p: Any) -> bool:
     """Nothing to differentiate, plain eager mode (see :func:`.autograd.scan`) and the
     NumPy kernels as the CPU backend: the sequence can run on NumPy views directly."""
@@ -198,8 +206,7 @@ def _run_arrays(
     """:func:`_run` for CPU inference: the kernels of :mod:`.cpu` on NumPy views of the
     tensors, without the operator and the per-call tensors it needs (in a 1,024 x 32 x
     100 LIF forward those cost about 0.4 ms, half of the kernel's time)."""
-    from norse.torch.fused import cpu
-
+    cpu = _numpy_backend()
     steps = x.shape[0]
     shape = tuple(x.shape[1:])
     dtype = _NUMPY_DTYPES[x.dtype]

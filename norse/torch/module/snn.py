@@ -335,19 +335,27 @@ class _NeuronModule(torch.nn.Module):
             else torch.get_default_dtype()
         )
         p = self.p
+        device = input_tensor.device
         values = {}
         for field in self.state_type._fields:
             source = self.initial_values.get(field)
             if source is None:
-                values[field] = torch.zeros(
-                    shape, dtype=dtype, device=input_tensor.device
+                values[field] = torch.zeros(shape, dtype=dtype, device=device)
+                continue
+            start = getattr(p, source)
+            if (
+                isinstance(start, torch.Tensor)
+                and start.dim() == 0
+                and start.device.type == "cpu"
+            ):
+                # One exact value (item() is exact, the fill rounds as .to(dtype)).
+                values[field] = torch.full(
+                    shape, start.item(), dtype=dtype, device=device
                 )
             else:
-                start = torch.as_tensor(getattr(p, source)).detach()
+                start = torch.as_tensor(start).detach()
                 values[field] = (
-                    start.to(device=input_tensor.device, dtype=dtype)
-                    .expand(shape)
-                    .clone()
+                    start.to(device=device, dtype=dtype).expand(shape).clone()
                 )
         return self.state_type(**values)
 

@@ -217,6 +217,29 @@ def test_first_state_starts_at_rest():
     assert norse.IAFCell().initial_state(torch.zeros(2)).v.tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize(
+    "v_leak",
+    [
+        torch.tensor(0.1),  # float32 0-dim: float64 states get float32(0.1), widened
+        torch.tensor(0.1, dtype=torch.float64),  # rounded once to float32 states
+        torch.tensor(0.1, dtype=torch.float16),
+        torch.tensor([0.1, -0.2, 0.3]),  # per neuron: broadcast to the batch
+        torch.nn.Parameter(torch.tensor(0.3)),  # trainable: detached
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rest_state_rounds_the_parameter_as_a_conversion(v_leak, dtype):
+    """A shared start value fills the state directly; the values are those of
+    converting the parameter to the input's dtype."""
+    cell = norse.LIFCell(LIFParameters(v_leak=v_leak))
+    state = cell.initial_state(torch.zeros(2, 3, dtype=dtype))
+    expected = v_leak.detach().to(dtype).expand(2, 3)
+    assert state.v.dtype == dtype and not state.v.requires_grad
+    assert torch.equal(state.v, expected)
+    state.v.add_(1)  # a state of its own, not a view of the parameter
+    assert torch.equal(cell.p.v_leak.detach(), v_leak.detach())
+
+
 # --- bad input -------------------------------------------------------------------
 
 
