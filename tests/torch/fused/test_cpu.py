@@ -121,3 +121,51 @@ def test_forward_paths_agree_beyond_one_chunk():
         assert np.array_equal(out, expected[0]), (per_neuron, record)
         assert np.array_equal(state_out[0][-1], expected[1]), (per_neuron, record)
         assert np.array_equal(state_out[1][-1], expected[2]), (per_neuron, record)
+
+
+def _axpy_assembly():
+    """The assembly of a fresh (uncached) ``y += a * x`` loop."""
+    from numba import njit
+
+    @njit
+    def axpy(a, x, y):
+        for k in range(x.shape[0]):
+            y[k] = a * x[k] + y[k]
+
+    x = np.ones(64, np.float32)
+    axpy(np.float32(2), x, x.copy())
+    return next(iter(axpy.inspect_asm().values()))
+
+
+def test_interleaving_applies_inside_only():
+    """LLVM's interleave option is process-wide: set for the compilations inside the
+    context, LLVM's default before and after (other Numba code is unaffected)."""
+    before = _axpy_assembly()
+    with cpu._interleaving(1):
+        inside = _axpy_assembly()
+    after = _axpy_assembly()
+    assert inside.count("vaddps") != before.count("vaddps")
+    assert after.count("vaddps") == before.count("vaddps")
+
+
+def test_forward_kernel_compiles_interleaved(monkeypatch):
+    counts = []
+    original = cpu._interleaving
+
+    def counted(count):
+        counts.append(count)
+        return original(count)
+
+    monkeypatch.setattr(cpu, "_interleaving", counted)
+    kernel = cpu._forward_kernel.__wrapped__(SYN | LEAK | SPIKE)  # a new dispatcher
+    x = np.random.default_rng(3).normal(2.0, 3.0, (9, 16)).astype(np.float32)
+    values = [np.float32(value) for value in (0.1, 0.2, 0, 1, 0, 0, 0)]
+    params = [np.array([value]) for value in values]
+    empty = np.empty(0, np.float32)
+    state_out = (*(np.empty((1, 16), np.float32) for _ in range(2)), empty[None])
+    out = np.empty_like(x)
+    kernel(x, (empty,) * 3, tuple(params), out, state_out, 0, 16)
+    assert counts == [cpu.FORWARD_INTERLEAVE]
+    zero = np.zeros(16, np.float32)
+    expected = _lif_numpy(x, zero, zero, values)
+    assert expected[0].any() and np.array_equal(out, expected[0])
