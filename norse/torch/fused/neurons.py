@@ -160,10 +160,13 @@ def _lanes_array(
 
 def _state_array(value: torch.Tensor, neurons: int, dtype) -> np.ndarray:
     """A state tensor (of the state shape, or a scalar) as an ``(M,)`` array."""
-    value = value.detach()
     if value.dim() == 0:
         return np.full(neurons, value.item(), dtype)
-    return value.reshape(-1).contiguous().numpy()
+    if value.requires_grad:
+        value = value.detach()
+    if not value.is_contiguous():
+        value = value.contiguous()
+    return value.numpy().reshape(neurons)
 
 
 _TORCH_DTYPES = {
@@ -210,8 +213,9 @@ def _run_arrays(
     steps = x.shape[0]
     shape = tuple(x.shape[1:])
     dtype = _NUMPY_DTYPES[x.dtype]
-    flat = x.reshape(steps, -1)
-    neurons = flat.shape[1]
+    neurons = x.numel() // steps
+    if not x.is_contiguous():
+        x = x.contiguous()
     params = [
         np.zeros(1, dtype)
         if field is None
@@ -228,17 +232,17 @@ def _run_arrays(
         else:
             states.append(np.empty(0, dtype))
             state_out.append(np.empty((1, 0), dtype))
-    out = x.new_empty((steps, neurons))
+    out = x.new_empty(x.shape)
     cpu.forward_arrays(
-        flat.contiguous().numpy(),
+        x.numpy().reshape(steps, neurons),
         states,
         params,
         flags,
-        out.numpy(),
+        out.numpy().reshape(steps, neurons),
         state_out,
         threads=cpu._threads(),
     )
-    return out.reshape(x.shape), model.state_type(**values)
+    return out, model.state_type(**values)
 
 
 def _make_factory(model: _Model) -> Callable:

@@ -247,6 +247,17 @@ def test_numpy_inference_path_needs_nothing_to_differentiate(monkeypatch):
     norse.LIF()(x.requires_grad_())
     norse.LIF(_parameters("lif", dtype=torch.float32))(x.detach())
     assert len(calls) == 1
+    # Under no_grad, tensors that require grad are read all the same.
+    module = norse.LIF(_parameters("lif", dtype=torch.float32))
+    state = type(module.initial_state(x))(
+        *(value.requires_grad_() for value in module.initial_state(x))
+    )
+    with torch.no_grad():
+        fast = module(x, state)
+        with reference_only():
+            reference = module(x, state)
+    assert len(calls) == 2 and torch.equal(fast[0], reference[0])
+    assert all(torch.equal(a, b) for a, b in zip(fast[1], reference[1]))
 
 
 def test_lif_box_reset_subtract(assert_same):
