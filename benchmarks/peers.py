@@ -669,7 +669,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--impl", choices=IMPLS, help="worker mode: one implementation")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch threads")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=10,
+        help="untimed runs first: a new process takes several calls to settle (heap "
+        "growth, page faults: this repository's 1-ms LIF forward ran 6-11 ms in its "
+        "4th and 5th calls)",
+    )
     parser.add_argument("--repeat", type=int, default=10, help="timed repetitions")
     parser.add_argument("--long-steps", type=int, default=1000)
     parser.add_argument(
