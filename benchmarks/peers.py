@@ -305,9 +305,21 @@ def _peak_mib(function) -> float:
     return (_status_kib("VmHWM") - baseline) / 1024
 
 
-def _timed(function, warmup: int, repeat: int) -> dict:
-    for _ in range(warmup):
-        function()
+def _warm_up(functions, calls: int, seconds: float) -> None:
+    """Calls every function ``calls`` times, and on until ``seconds`` have passed: the
+    clock of a just-started process rises over its first ~10-20 ms of work (here the
+    copy of 12.5 MiB took 1.3 ms in its first calls, 0.7 ms later), so a count of
+    warm-up calls alone would time a 1-ms workload in that ramp and a 20-ms one not."""
+    start = time.perf_counter()
+    done = 0
+    while done < calls or time.perf_counter() - start < seconds:
+        for function in functions:
+            function()
+        done += 1
+
+
+def _timed(function, warmup: int, repeat: int, warmup_seconds: float = 0.0) -> dict:
+    _warm_up([function], warmup, warmup_seconds)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -316,11 +328,11 @@ def _timed(function, warmup: int, repeat: int) -> dict:
     return _summary([1e3 * t for t in times])
 
 
-def _alternated(functions: dict, warmup: int, repeat: int) -> dict:
+def _alternated(
+    functions: dict, warmup: int, repeat: int, warmup_seconds: float = 0.0
+) -> dict:
     """:func:`_timed` of each of ``functions``, called in turn ``repeat`` times."""
-    for _ in range(warmup):
-        for function in functions.values():
-            function()
+    _warm_up(list(functions.values()), warmup, warmup_seconds)
     times = {name: [] for name in functions}
     for _ in range(repeat):
         for name, function in functions.items():
@@ -381,7 +393,9 @@ def worker(args) -> dict:
     }
 
     def measure(name, function):
-        result["timing"][name] = _timed(function, args.warmup, args.repeat)
+        result["timing"][name] = _timed(
+            function, args.warmup, args.repeat, args.warmup_seconds
+        )
         result["peak_mib"][name] = _peak_mib(function)
 
     if selected & {"lif", "long"}:
@@ -406,6 +420,7 @@ def worker(args) -> dict:
             {"lif_fwd_alt": forward, "copy_alt": data["lif"].clone},
             args.warmup,
             args.repeat,
+            args.warmup_seconds,
         ).items():
             result["timing"][key] = timing
         result["lif_spike_rate"] = float(forward().mean())
@@ -464,6 +479,8 @@ def _run_worker(python: str, impl: str, args) -> dict:
         str(args.threads),
         "--warmup",
         str(args.warmup),
+        "--warmup-seconds",
+        str(args.warmup_seconds),
         "--repeat",
         str(args.repeat),
         "--long-steps",
@@ -677,6 +694,12 @@ def main() -> None:
         "growth, page faults: this repository's 1-ms LIF forward ran 6-11 ms in its "
         "4th and 5th calls)",
     )
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=0.5,
+        help="and warm-up runs until this much time has passed (see _warm_up)",
+    )
     parser.add_argument("--repeat", type=int, default=10, help="timed repetitions")
     parser.add_argument("--long-steps", type=int, default=1000)
     parser.add_argument(
@@ -752,7 +775,8 @@ def main() -> None:
     print()
     print(
         f"Medians of {args.rounds} x {args.repeat} runs (each worker process: "
-        f"{args.warmup} warm-ups, then {args.repeat} timed runs), ms per iteration "
+        f"at least {args.warmup} warm-ups and {args.warmup_seconds} s of them, then "
+        f"{args.repeat} timed runs), ms per iteration "
         "(ratio to the fastest peer in brackets); "
         f"{args.threads} PyTorch thread(s)."
     )

@@ -142,18 +142,21 @@ def _lanes_array(
 ) -> np.ndarray:
     """:func:`_as_lanes` as a NumPy array of ``dtype`` (a NumPy float type).
 
-    Numbers and one-element float32/float64 tensors take NumPy scalar operations, which
-    round as PyTorch's do (``scale * value`` in the tensor's dtype, then the
-    conversion); anything else goes through :func:`_as_lanes`."""
+    Numbers and one-element float32/float64 tensors take NumPy operations, which round
+    as PyTorch's do (``scale * value`` in the tensor's dtype, then the conversion);
+    anything else goes through :func:`_as_lanes`. Only called where nothing requires a
+    gradient or gradients are off (:func:`_plain_cpu_inference`), so that ``.numpy()``
+    may read any tensor."""
     if not isinstance(value, torch.Tensor):
         value = float(value) * scale if scale is not None else float(value)
         return np.array([value], dtype)
     if value.numel() == 1 and value.dtype in _NUMPY_DTYPES:
-        number = value.item()  # exact
+        # A NumPy view rather than .item(): no PyTorch operator to dispatch (a few
+        # microseconds each when the caches are cold from the previous pass).
+        array = value.numpy().reshape(1)
         if scale is not None:
-            own = _NUMPY_DTYPES[value.dtype]
-            number = own(scale) * own(number)
-        return np.array([number], dtype)
+            array = array * _NUMPY_DTYPES[value.dtype](scale)
+        return array.astype(dtype)  # a copy: never the parameter's memory
     lanes = _as_lanes(value.detach(), scale, x, shape, _TORCH_DTYPES[dtype])
     return lanes.contiguous().numpy()
 
@@ -161,7 +164,7 @@ def _lanes_array(
 def _state_array(value: torch.Tensor, neurons: int, dtype) -> np.ndarray:
     """A state tensor (of the state shape, or a scalar) as an ``(M,)`` array."""
     if value.dim() == 0:
-        return np.full(neurons, value.item(), dtype)
+        return np.full(neurons, value.numpy(), dtype)
     if value.requires_grad:
         value = value.detach()
     if not value.is_contiguous():
@@ -188,7 +191,11 @@ def _plain_cpu_inference(model: _Model, x: torch.Tensor, state: Any, p: Any) -> 
     if x.device.type != "cpu" or autograd.BACKENDS["cpu"] != _NUMPY_BACKEND:
         return False
     if torch.is_grad_enabled():
-        if x.requires_grad or any(value.requires_grad for value in state):
+        if x.requires_grad:
+            return False
+        if not isinstance(state, registry.Rest) and any(
+            value.requires_grad for value in state
+        ):
             return False
         for field in model.fields:
             value = getattr(p, field) if field is not None else None
@@ -223,10 +230,19 @@ def _run_arrays(
         for field, scaled in zip(model.fields, _SCALED_BY_DT)
     ]
     state_shape = (steps, *shape) if record_states else shape
+    rest = state.initial_values if isinstance(state, registry.Rest) else None
     states, state_out, values = [], [], {}
     for field in STATE_FIELDS:
         if field in model.state_type._fields:
-            states.append(_state_array(getattr(state, field), neurons, dtype))
+            if rest is None:
+                states.append(_state_array(getattr(state, field), neurons, dtype))
+            elif field in rest:  # starts at a parameter, as initial_state rounds it
+                start = _lanes_array(getattr(p, rest[field]), None, x, shape, dtype)
+                states.append(
+                    np.full(neurons, start[0], dtype) if start.size == 1 else start
+                )
+            else:
+                states.append(np.empty(0, dtype))  # the kernels start it at zero
             values[field] = x.new_empty(state_shape)
             state_out.append(values[field].numpy().reshape(-1, neurons))
         else:
@@ -245,6 +261,18 @@ def _run_arrays(
     return out, model.state_type(**values)
 
 
+def _rest_supported(
+    rest: registry.Rest, model: _Model, p: Any, x: torch.Tensor, shape: Tuple[int, ...]
+) -> bool:
+    """The module's rest state is one of this model's states, each field zero or a
+    supported parameter of ``p``."""
+    return rest.state_type is model.state_type and all(
+        field in model.state_type._fields
+        and _parameter_supported(getattr(p, source, None), x, shape)
+        for field, source in rest.initial_values.items()
+    )
+
+
 def _make_factory(model: _Model) -> Callable:
     """The registry factory of one model."""
     spike = (model.flags & SPIKE) != 0
@@ -252,9 +280,7 @@ def _make_factory(model: _Model) -> Callable:
     def factory(
         p: Any, input_tensor: torch.Tensor, state: Any, record_states: bool
     ) -> Optional[Callable]:
-        if not _supported_input(input_tensor) or not isinstance(
-            state, model.state_type
-        ):
+        if not _supported_input(input_tensor):
             return None
         shape = tuple(input_tensor.shape[1:])
         for field in model.fields:
@@ -262,9 +288,14 @@ def _make_factory(model: _Model) -> Callable:
                 getattr(p, field, None), input_tensor, shape
             ):
                 return None
-        for field in model.state_type._fields:
-            if not _state_supported(getattr(state, field), input_tensor, shape):
+        if isinstance(state, registry.Rest):
+            if not _rest_supported(state, model, p, input_tensor, shape):
                 return None
+        elif not isinstance(state, model.state_type) or not all(
+            _state_supported(getattr(state, field), input_tensor, shape)
+            for field in model.state_type._fields
+        ):
+            return None
         flags = model.flags
         method = 0
         if spike:
@@ -300,6 +331,8 @@ def _run(
     x = input_tensor
     if _plain_cpu_inference(model, x, state, p):
         return _run_arrays(model, flags, x, state, p, dt, record_states)
+    if isinstance(state, registry.Rest):
+        state = state.build(x)
     steps = x.shape[0]
     shape = tuple(x.shape[1:])
     # On CUDA, half-precision inputs are integrated in float32.

@@ -21,6 +21,32 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 import torch
 
 Kernel = Callable[[torch.Tensor, Any, Any, float, bool], Any]
+
+
+class Rest:
+    """The resting state of a feed-forward time module, not built yet.
+
+    Passed to :func:`find` and to the kernel in place of a state when the module starts
+    from rest with its own :meth:`initial_state`: a kernel that supports it needs no
+    state tensors (every field starts at zero, except those of ``initial_values``,
+    which start at the parameter they name, e.g. ``{"v": "v_leak"}``); any other use
+    calls ``build(input_tensor)``, the module's ``initial_state``. Factories that do
+    not know it return ``None`` (``isinstance(state, state_type)`` fails).
+    """
+
+    __slots__ = ("state_type", "initial_values", "build")
+
+    def __init__(
+        self,
+        state_type: type,
+        initial_values: Dict[str, str],
+        build: Callable[[torch.Tensor], Any],
+    ):
+        self.state_type = state_type
+        self.initial_values = initial_values
+        self.build = build
+
+
 Factory = Callable[[Any, torch.Tensor, Any, bool], Optional[Kernel]]
 
 _FACTORIES: Dict[Callable, List[Factory]] = {}

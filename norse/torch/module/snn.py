@@ -385,9 +385,25 @@ class _NeuronModule(torch.nn.Module):
             return self.activation_sparse
         return self.activation
 
+    def _starts_from_own_rest(self, state: Optional[Any]) -> bool:
+        """No state given, and the module builds it with :meth:`initial_state` as
+        defined here (not a ``state_fallback``, not an override)."""
+        return (
+            state is None
+            and getattr(self.state_fallback, "__func__", None)
+            is _NeuronModule.initial_state
+            and getattr(self.state_fallback, "__self__", None) is self
+        )
+
     def _resolve_state(
-        self, input_tensor: torch.Tensor, state: Optional[Any], min_dim: int
+        self,
+        input_tensor: torch.Tensor,
+        state: Optional[Any],
+        min_dim: int,
+        build: bool = True,
     ) -> Any:
+        """Checks the input, the parameters and ``state``; returns the state, built by
+        ``state_fallback`` when none is given (``None`` without ``build``)."""
         check_input(input_tensor, "input_tensor", min_dim)
         dtype = None
         if self.dtype_bound_tensors:
@@ -405,7 +421,7 @@ class _NeuronModule(torch.nn.Module):
                 shapes, self._state_shape(input_tensor), dtype, input_tensor.device
             )
         if state is None:
-            return self.state_fallback(input_tensor)
+            return self.state_fallback(input_tensor) if build else None
         _check_state_tree(
             state,
             self._state_shape(input_tensor),
@@ -594,17 +610,26 @@ class SNN(_NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
-        state = self._resolve_state(input_tensor, state, 1)
+        rest = self._starts_from_own_rest(state)
+        state = self._resolve_state(input_tensor, state, 1, build=not rest)
         if input_tensor.shape[0] == 0:
             raise ValueError("input_tensor must have at least one time step, got T=0")
         p = self.p
         activation = self._activation_for(input_tensor)
         if activation is self.activation and not anomaly.enabled:
+            # From rest, a fused kernel may start without building state tensors.
+            start = (
+                registry.Rest(self.state_type, self.initial_values, self.initial_state)
+                if rest
+                else state
+            )
             kernel = registry.find(
-                self.activation, p, input_tensor, state, self.record_states
+                self.activation, p, input_tensor, start, self.record_states
             )
             if kernel is not None:
-                return kernel(input_tensor, state, p, self.dt, self.record_states)
+                return kernel(input_tensor, start, p, self.dt, self.record_states)
+        if rest:
+            state = self.initial_state(input_tensor)
         return self._run_steps(
             lambda step_input, state: activation(step_input, state, p, self.dt),
             input_tensor,

@@ -260,6 +260,66 @@ def test_numpy_inference_path_needs_nothing_to_differentiate(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(fast[1], reference[1]))
 
 
+def _found_states(monkeypatch):
+    """The states that time modules hand to ``registry.find`` (recorded)."""
+    seen = []
+    find = registry.find
+
+    def recorded(step, p, x, state, *args, **kwargs):
+        seen.append(state)
+        return find(step, p, x, state, *args, **kwargs)
+
+    monkeypatch.setattr(registry, "find", recorded)
+    return seen
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_from_rest_the_kernels_build_no_state(grad, monkeypatch, assert_same):
+    """A module starting from its own rest state hands the kernels a ``registry.Rest``
+    (no state tensors for inference; built on demand for gradients): the same results
+    as the reference from ``initial_state``, per-neuron starting values included."""
+    seen = _found_states(monkeypatch)
+    p = _parameters("lif", dtype=torch.float64, neurons=5)
+    v_leak = torch.linspace(-0.2, 0.2, 5, dtype=torch.float64)
+    module = norse.LIF(p._replace(v_leak=v_leak))
+    x = _input("lif", (9, 2, 5))
+    if grad:
+        assert_same(_run(module, x, None, True), _run(module, x, None, False), 1e-9)
+    else:
+        with torch.no_grad():
+            fast = module(x)
+            with reference_only():
+                reference = module(x)
+        assert torch.equal(fast[0], reference[0])
+        assert all(torch.equal(a, b) for a, b in zip(fast[1], reference[1]))
+    assert any(isinstance(state, registry.Rest) for state in seen)
+
+
+def test_rest_is_not_used_for_own_fallbacks_or_overrides(monkeypatch):
+    """A ``state_fallback`` or an overridden ``initial_state`` builds the state."""
+    seen = _found_states(monkeypatch)
+    x = _input("lif", (4, 2, 3), dtype=torch.float32)
+
+    class Charged(norse.LIF):
+        def initial_state(self, input_tensor):
+            state = super().initial_state(input_tensor)
+            return state._replace(v=state.v + 0.9)
+
+    with torch.no_grad():
+        charged = Charged()(x)
+        with reference_only():
+            reference = Charged()(x)
+        resting = norse.LIF()(x)
+    assert torch.equal(charged[0], reference[0])
+    assert not torch.equal(charged[0], resting[0])
+    fallback = norse.LIF()
+    fallback.state_fallback = lambda input_tensor: Charged().initial_state(input_tensor)
+    with torch.no_grad():
+        assert torch.equal(fallback(x)[0], reference[0])
+    # Charged twice (fused, reference), the plain LIF from rest, the fallback.
+    assert [isinstance(state, registry.Rest) for state in seen] == [0, 0, 1, 0]
+
+
 def test_lif_box_reset_subtract(assert_same):
     p = _parameters("lif_box", neurons=3, reset_method=reset_subtract)
     module = norse.LIFBox(p)
