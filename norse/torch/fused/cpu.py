@@ -47,13 +47,16 @@ for the literal ``flags``, so the lane loops are straight-line code that LLVM in
 and vectorises (AVX2/AVX-512). Parameters shared by all neurons (the usual case) are
 held in registers rather than read per lane. The surrogate ``method`` stays a run-time
 argument, chosen per row outside the lane loops (:func:`_surrogate_rows`, compiled once
-per dtype), so one backward kernel serves every surrogate. Forward results are bit for
-bit those of the reference (no fast-math). Numba is imported only when this module is,
-on the first fused CPU call; compiled kernels are cached on disk (``cache=True``).
+per dtype), so one backward kernel serves every surrogate. The forward kernel is compiled
+with LLVM's vectoriser interleaving :data:`FORWARD_INTERLEAVE` vector iterations (see
+:func:`_interleaving`). Forward results are bit for bit those of the reference (no
+fast-math). Numba is imported only when this module is, on the first fused CPU call;
+compiled kernels are cached on disk (``cache=True``).
 
 Measured on a 2-core AMD EPYC (Zen 4) with 1 thread, LIF, ``T = 100``, 32,768 neurons,
-float32 (``benchmarks/RESULTS.md``): about 0.35 ns per neuron-step forward (0.6 ns
-before the time tiles) and 0.9-1.0 ns backward (1.5 ns with parameter gradients),
+float32 (``benchmarks/RESULTS.md``): about 0.2 ns per neuron-step forward, the time of
+copying the same bytes (0.6 ns before the time tiles, 0.35 before the interleaving and
+the whole-row chunks), and 0.9-1.0 ns backward (1.5 ns with parameter gradients),
 against 1.0 and 4.4 ns for the earlier kernels with run-time flags. :func:`_run` also
 splits the rows of the kernels of :mod:`.cpu_linear` and :mod:`.cpu_pool`.
 """
