@@ -184,16 +184,27 @@ def neurons():
 
 
 @pytest.fixture
-def event_driven_calls(monkeypatch):
+def counted_calls(monkeypatch):
+    """``count(owner, name)`` replaces ``owner.name`` for the test by a wrapper that
+    records the positional arguments of every call, then makes it; returns the list."""
+
+    def count(owner, name):
+        calls = []
+        original = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            calls.append(args)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+        return calls
+
+    return count
+
+
+@pytest.fixture
+def event_driven_calls(counted_calls):
     """The calls of the event-driven product of ``spike_linear`` (counted, then run)."""
     from norse.torch.functional import sparse
 
-    calls = []
-    event_driven = sparse._event_driven
-
-    def counted(*args):
-        calls.append(args)
-        return event_driven(*args)
-
-    monkeypatch.setattr(sparse, "_event_driven", counted)
-    return calls
+    return counted_calls(sparse, "_event_driven")

@@ -28,7 +28,7 @@ from norse.torch.functional.lif_box import (
 from norse.torch.functional.lsnn import LSNNParameters, lsnn_feed_forward_step
 from norse.torch.functional.reset import reset_subtract
 from norse.torch.functional.threshold import STOCHASTIC_METHODS
-from norse.torch.fused import reference_only, registry
+from norse.torch.fused import neurons, reference_only, registry
 from norse.torch.fused.spec import SURROGATE_CODES
 
 # (module, parameter type, step function, spiking)
@@ -167,21 +167,6 @@ def test_inference_path_equals_the_operator_and_the_reference(
             assert torch.equal(a, b)
 
 
-def _numpy_calls(monkeypatch):
-    """The calls of the NumPy inference path (counted, then run)."""
-    from norse.torch.fused import neurons
-
-    calls = []
-    run_arrays = neurons._run_arrays
-
-    def counted(*args):
-        calls.append(args)
-        return run_arrays(*args)
-
-    monkeypatch.setattr(neurons, "_run_arrays", counted)
-    return calls
-
-
 INFERENCE_CASES = [
     "default",  # float32 buffers
     "trainable_per_neuron",  # nn.Parameter fields of shape (neurons,), under no_grad
@@ -195,7 +180,7 @@ INFERENCE_CASES = [
 @pytest.mark.parametrize("case", INFERENCE_CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_numpy_inference_path_equals_the_reference(name, dtype, case, monkeypatch):
+def test_numpy_inference_path_equals_the_reference(name, dtype, case, counted_calls):
     """CPU inference skips the operator and runs the kernels on NumPy views, preparing
     the parameters with NumPy (``dt * tau_inv`` rounded in the parameter's dtype, as
     PyTorch rounds it): bit for bit the reference, for every form of parameter and
@@ -226,7 +211,7 @@ def test_numpy_inference_path_equals_the_reference(name, dtype, case, monkeypatc
         state = type(module.initial_state(x))(
             *(torch.tensor(0.3 * (k + 1), dtype=dtype) for k in range(len(fields)))
         )
-    calls = _numpy_calls(monkeypatch)
+    calls = counted_calls(neurons, "_run_arrays")
     with torch.no_grad():
         fast = module(x, state)
     assert len(calls) == 1
@@ -238,9 +223,9 @@ def test_numpy_inference_path_equals_the_reference(name, dtype, case, monkeypatc
         assert got.shape == expected.shape and torch.equal(got, expected)
 
 
-def test_numpy_inference_path_needs_nothing_to_differentiate(monkeypatch):
+def test_numpy_inference_path_needs_nothing_to_differentiate(counted_calls):
     """Outside no_grad the path is taken only when nothing requires grad."""
-    calls = _numpy_calls(monkeypatch)
+    calls = counted_calls(neurons, "_run_arrays")
     x = _input("lif", (5, 2, 3), dtype=torch.float32)
     norse.LIF()(x)
     assert len(calls) == 1
@@ -260,25 +245,12 @@ def test_numpy_inference_path_needs_nothing_to_differentiate(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(fast[1], reference[1]))
 
 
-def _found_states(monkeypatch):
-    """The states that time modules hand to ``registry.find`` (recorded)."""
-    seen = []
-    find = registry.find
-
-    def recorded(step, p, x, state, *args, **kwargs):
-        seen.append(state)
-        return find(step, p, x, state, *args, **kwargs)
-
-    monkeypatch.setattr(registry, "find", recorded)
-    return seen
-
-
 @pytest.mark.parametrize("grad", [False, True])
-def test_from_rest_the_kernels_build_no_state(grad, monkeypatch, assert_same):
+def test_from_rest_the_kernels_build_no_state(grad, counted_calls, assert_same):
     """A module starting from its own rest state hands the kernels a ``registry.Rest``
     (no state tensors for inference; built on demand for gradients): the same results
     as the reference from ``initial_state``, per-neuron starting values included."""
-    seen = _found_states(monkeypatch)
+    finds = counted_calls(registry, "find")
     p = _parameters("lif", dtype=torch.float64, neurons=5)
     v_leak = torch.linspace(-0.2, 0.2, 5, dtype=torch.float64)
     module = norse.LIF(p._replace(v_leak=v_leak))
@@ -292,12 +264,12 @@ def test_from_rest_the_kernels_build_no_state(grad, monkeypatch, assert_same):
                 reference = module(x)
         assert torch.equal(fast[0], reference[0])
         assert all(torch.equal(a, b) for a, b in zip(fast[1], reference[1]))
-    assert any(isinstance(state, registry.Rest) for state in seen)
+    assert any(isinstance(call[3], registry.Rest) for call in finds)
 
 
-def test_rest_is_not_used_for_own_fallbacks_or_overrides(monkeypatch):
+def test_rest_is_not_used_for_own_fallbacks_or_overrides(counted_calls):
     """A ``state_fallback`` or an overridden ``initial_state`` builds the state."""
-    seen = _found_states(monkeypatch)
+    finds = counted_calls(registry, "find")
     x = _input("lif", (4, 2, 3), dtype=torch.float32)
 
     class Charged(norse.LIF):
@@ -317,7 +289,7 @@ def test_rest_is_not_used_for_own_fallbacks_or_overrides(monkeypatch):
     with torch.no_grad():
         assert torch.equal(fallback(x)[0], reference[0])
     # Charged twice (fused, reference), the plain LIF from rest, the fallback.
-    assert [isinstance(state, registry.Rest) for state in seen] == [0, 0, 1, 0]
+    assert [isinstance(call[3], registry.Rest) for call in finds] == [0, 0, 1, 0]
 
 
 def test_lif_box_reset_subtract(assert_same):
