@@ -150,7 +150,7 @@ def _lanes_array(
     if not isinstance(value, torch.Tensor):
         value = float(value) * scale if scale is not None else float(value)
         return np.array([value], dtype)
-    if value.numel() == 1 and value.dtype in _NUMPY_DTYPES:
+    if value.numel() == 1 and value.dtype in _NUMPY_DTYPES and value.device == x.device:
         # A NumPy view rather than .item(): no PyTorch operator to dispatch (a few
         # microseconds each when the caches are cold from the previous pass).
         array = value.numpy().reshape(1)
@@ -197,7 +197,10 @@ def _plain_cpu_inference(model: _Model, x: torch.Tensor, state: Any, p: Any) -> 
             value.requires_grad for value in state
         ):
             return False
-        for field in model.fields:
+        sources = (
+            state.initial_values.values() if isinstance(state, registry.Rest) else ()
+        )
+        for field in (*model.fields, *sources):
             value = getattr(p, field) if field is not None else None
             if isinstance(value, torch.Tensor) and value.requires_grad:
                 return False

@@ -30,7 +30,7 @@ class Rest:
     from rest with its own :meth:`initial_state`: a kernel that supports it needs no
     state tensors (every field starts at zero, except those of ``initial_values``,
     which start at the parameter they name, e.g. ``{"v": "v_leak"}``); any other use
-    calls ``build(input_tensor)``, the module's ``initial_state``. Factories that do
+    calls ``build(input_tensor)`` (the module's ``initial_state``). Factories that do
     not know it return ``None`` (``isinstance(state, state_type)`` fails).
     """
 

@@ -619,7 +619,7 @@ class SNN(_NeuronModule):
         if activation is self.activation and not anomaly.enabled:
             # From rest, a fused kernel may start without building state tensors.
             start = (
-                registry.Rest(self.state_type, self.initial_values, self.initial_state)
+                registry.Rest(self.state_type, self.initial_values, self.state_fallback)
                 if rest
                 else state
             )
@@ -629,7 +629,7 @@ class SNN(_NeuronModule):
             if kernel is not None:
                 return kernel(input_tensor, start, p, self.dt, self.record_states)
         if rest:
-            state = self.initial_state(input_tensor)
+            state = self.state_fallback(input_tensor)
         return self._run_steps(
             lambda step_input, state: activation(step_input, state, p, self.dt),
             input_tensor,
