@@ -25,7 +25,7 @@ forward dynamics from the initial state (see :mod:`.cpu`, :mod:`.cuda`).
 """
 
 import importlib
-from typing import List, Sequence, Tuple
+from typing import Any, Iterable, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -166,16 +166,21 @@ torch.library.register_autograd(
 )
 
 
-def _plain_inference(x: Tensor, states, params) -> bool:
-    """No gradient to record; no tracing, compiling, ``torch.func`` transform or
-    dispatch mode that should see the operator."""
+def plain_inference(x: Tensor, *others: Iterable[Any]) -> bool:
+    """No gradient to record for ``x`` and the tensors among ``others`` (iterables,
+    read only while gradients are on); ``x`` a plain tensor (not a fake one); no
+    tracing, compiling, ``torch.func`` transform or dispatch mode that should see the
+    operator."""
     if torch.is_grad_enabled() and (
         x.requires_grad
-        or any(t.requires_grad for t in states)
-        or any(t.requires_grad for t in params)
+        or any(
+            isinstance(t, Tensor) and t.requires_grad
+            for values in others
+            for t in values
+        )
     ):
         return False
-    return type(x) is torch.Tensor and registry.plain_eager()  # (not a fake tensor)
+    return type(x) is torch.Tensor and registry.plain_eager()
 
 
 def scan(
@@ -192,7 +197,7 @@ def scan(
 
     In plain eager mode with nothing to differentiate (inference) it runs the
     operator's implementation without the dispatcher (saves about 0.05 ms a call)."""
-    if _plain_inference(x, states, params):
+    if plain_inference(x, states, params):
         return _neuron_scan(x, list(states), list(params), flags, record)
     return torch.ops.norse.neuron_scan(
         x, list(states), list(params), alpha, method, flags, record

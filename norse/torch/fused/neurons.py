@@ -177,34 +177,16 @@ _TORCH_DTYPES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
-def _numpy_backend():
-    """:mod:`.cpu`, imported on first use (it imports Numba)."""
-    from norse.torch.fused import cpu
-
-    return cpu
-
-
 def _plain_cpu_inference(model: _Model, x: torch.Tensor, state: Any, p: Any) -> bool:
-    """Nothing to differentiate, plain eager mode (see :func:`.autograd.scan`) and the
-    NumPy kernels as the CPU backend: the sequence can run on NumPy views directly."""
+    """:func:`.autograd.plain_inference` (nothing to differentiate, plain eager mode)
+    with the NumPy kernels as the CPU backend: the sequence can run on NumPy views
+    directly."""
     if x.device.type != "cpu" or autograd.BACKENDS["cpu"] != _NUMPY_BACKEND:
         return False
-    if torch.is_grad_enabled():
-        if x.requires_grad:
-            return False
-        if not isinstance(state, registry.Rest) and any(
-            value.requires_grad for value in state
-        ):
-            return False
-        sources = (
-            state.initial_values.values() if isinstance(state, registry.Rest) else ()
-        )
-        for field in (*model.fields, *sources):
-            value = getattr(p, field) if field is not None else None
-            if isinstance(value, torch.Tensor) and value.requires_grad:
-                return False
-    return type(x) is torch.Tensor and registry.plain_eager()
+    rest = isinstance(state, registry.Rest)
+    fields = (*model.fields, *(state.initial_values.values() if rest else ()))
+    parameters = (getattr(p, field) for field in fields if field is not None)
+    return autograd.plain_inference(x, () if rest else state, parameters)
 
 
 def _run_arrays(
@@ -219,7 +201,7 @@ def _run_arrays(
     """:func:`_run` for CPU inference: the kernels of :mod:`.cpu` on NumPy views of the
     tensors, without the operator and the per-call tensors it needs (in a 1,024 x 32 x
     100 LIF forward those cost about 0.4 ms, half of the kernel's time)."""
-    cpu = _numpy_backend()
+    cpu = autograd._backend(x)  # (:mod:`.cpu`, see _plain_cpu_inference)
     steps = x.shape[0]
     shape = tuple(x.shape[1:])
     dtype = _NUMPY_DTYPES[x.dtype]
