@@ -136,6 +136,7 @@ def run_pytest(root: Path, report: Path, workers: int, extra) -> int:
         "-p",
         "no:cacheprovider",
         "--import-mode=importlib",
+        "--continue-on-collection-errors",
         "--rootdir",
         str(root),
         "-o",
@@ -222,6 +223,9 @@ def main() -> int:
         return 0
 
     passing, differences = read_passing(), read_differences()
+    if args.pytest_args:  # a selection (-k ...): judge only the tests that ran
+        passing = {test for test in passing if test in results}
+        differences = {k: v for k, v in differences.items() if k in results}
     regressions = sorted(
         test
         for test in passing

@@ -27,4 +27,7 @@ def exp_filter_step(
     Returns:
         :math:`s_t`, broadcast from both inputs.
     """
+    if isinstance(parameter, (int, float)) and not isinstance(parameter, bool):
+        # a float factor, as in Norse 1.1 (integer values give a float result)
+        parameter = float(parameter)
     return parameter * old_value + new_value

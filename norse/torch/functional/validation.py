@@ -78,7 +78,9 @@ def validate_parameters(
                 )
             continue
         if not field.startswith("tau_") or not field.endswith("_inv"):
-            _check_number(value, f"{name}.{field}", positive=field == "alpha")
+            # alpha = 0 is a valid surrogate width (SuperSpike's derivative is then 1);
+            # Norse 1.1 accepts it
+            _check_number(value, f"{name}.{field}", nonnegative=field == "alpha")
             continue
         tensor = _parameter_tensor(
             value,
@@ -123,19 +125,21 @@ def _parameter_tensor(value: Any, name: str, expected: str) -> Optional[torch.Te
     )
 
 
-def _check_number(value: Any, name: str, positive: bool = False) -> None:
-    """A parameter value must be a real number or a real tensor without NaN (and > 0,
-    finite, if ``positive``; infinite values are allowed otherwise, e.g. ``v_th=inf``
-    for a neuron that never fires)."""
+def _check_number(value: Any, name: str, nonnegative: bool = False) -> None:
+    """A parameter value must be a real number or a real tensor without NaN (and >= 0,
+    finite, if ``nonnegative``; infinite values are allowed otherwise, e.g.
+    ``v_th=inf`` for a neuron that never fires)."""
     tensor = _parameter_tensor(value, name, "a number or a real tensor")
     if tensor is None:
         return
     if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
         raise ValueError(f"{name} must not be NaN, got {_describe(value)}")
-    if positive and not (
-        bool(torch.isfinite(tensor).all()) and bool((tensor > 0).all())
+    if nonnegative and not (
+        bool(torch.isfinite(tensor).all()) and bool((tensor >= 0).all())
     ):
-        raise ValueError(f"{name} must be positive and finite, got {_describe(value)}")
+        raise ValueError(
+            f"{name} must be non-negative and finite, got {_describe(value)}"
+        )
 
 
 def _fields_of(kind: type) -> str:

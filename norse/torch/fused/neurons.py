@@ -151,6 +151,8 @@ def _lanes_array(
         value = float(value) * scale if scale is not None else float(value)
         return np.array([value], dtype)
     if value.numel() == 1 and value.dtype in _NUMPY_DTYPES and value.device == x.device:
+        if value.requires_grad:  # a user's trainable tensor, read under no_grad
+            value = value.detach()
         # A NumPy view rather than .item(): no PyTorch operator to dispatch (a few
         # microseconds each when the caches are cold from the previous pass).
         array = value.numpy().reshape(1)
@@ -163,10 +165,10 @@ def _lanes_array(
 
 def _state_array(value: torch.Tensor, neurons: int, dtype) -> np.ndarray:
     """A state tensor (of the state shape, or a scalar) as an ``(M,)`` array."""
-    if value.dim() == 0:
-        return np.full(neurons, value.numpy(), dtype)
     if value.requires_grad:
         value = value.detach()
+    if value.dim() == 0:
+        return np.full(neurons, value.numpy(), dtype)
     if not value.is_contiguous():
         value = value.contiguous()
     return value.numpy().reshape(neurons)

@@ -24,7 +24,7 @@ from typing import Any, Dict, NamedTuple, Sequence, Tuple
 import torch
 
 from norse.torch.functional.validation import _describe, validate_parameters
-from norse.torch.module.snn import NeuronParameters
+from norse.torch.module.snn import NeuronParameters, track_rest_voltage
 
 
 def _is_namedtuple(value: Any) -> bool:
@@ -141,8 +141,10 @@ class NestedNeuronModule:
             if input_tensor.is_floating_point()
             else torch.get_default_dtype()
         )
-        return _build_state(
-            self.__dict__["_state_plan"], self.p, shape, dtype, input_tensor.device
+        return track_rest_voltage(
+            _build_state(
+                self.__dict__["_state_plan"], self.p, shape, dtype, input_tensor.device
+            )
         )
 
 

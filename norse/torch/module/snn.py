@@ -49,6 +49,8 @@ class NeuronParameters(torch.nn.Module):
 
     Tensor and float fields become buffers (``nn.Parameter`` fields stay trainable
     parameters); other fields (``method``, ``reset_method``...) are kept as they are.
+    A tensor that requires grad is kept itself (not copied), so that the caller's tensor
+    receives its gradient, as in Norse 1.1.
     :meth:`as_tuple` rebuilds the ``NamedTuple`` from the current values.
 
     Checkpoints without these entries (for example from Norse 1.1, which kept parameters
@@ -68,6 +70,10 @@ class NeuronParameters(torch.nn.Module):
             name = field if not hasattr(torch.nn.Module, field) else f"p_{field}"
             if isinstance(value, torch.nn.Parameter):
                 self.register_parameter(name, value)
+            elif isinstance(value, torch.Tensor) and value.requires_grad:
+                # The caller's own tensor, not a copy: it receives its gradient, as in
+                # Norse 1.1, which kept the tuple itself.
+                self.register_buffer(name, value)
             elif isinstance(value, torch.Tensor):
                 self.register_buffer(name, value.detach().clone())
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -117,6 +123,45 @@ class NeuronParameters(torch.nn.Module):
             f"{field}={value if not isinstance(value, torch.Tensor) or value.numel() > 1 else value.item()}"
             for field, value in zip(self._tuple_type._fields, self.as_tuple())
         )
+
+
+def spikes_as_float(input_tensor: Any) -> Any:
+    """Bool or integer input (spikes, dense or sparse) in the default float dtype.
+
+    Norse 1.1 accepts such input and computes in float32 (its states are float32), so
+    ``LIFCell()(torch.zeros(2, dtype=torch.bool))`` works; anything else is returned
+    as it is, for :func:`~norse.torch.functional.validation.check_input` to judge.
+    """
+    if (
+        isinstance(input_tensor, torch.Tensor)
+        and not input_tensor.is_floating_point()
+        and not input_tensor.is_complex()
+    ):
+        return input_tensor.to(torch.get_default_dtype())
+    return input_tensor
+
+
+def track_rest_voltage(state: Any) -> Any:
+    """Makes the voltage ``v`` of a freshly built resting state (or of its nested base
+    model, e.g. ``state.lif.v``) a leaf that requires grad, while gradients are on.
+
+    Norse 1.1 starts every neuron module this way, so that ``loss.backward()`` works
+    through a layer whose input and parameters need no gradient (e.g. the first layer
+    after an encoder). Under ``torch.no_grad()``/``inference_mode()`` nothing changes,
+    nor under :func:`torch.compile`, which cannot return such a tensor from a graph.
+    """
+    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return state
+    candidates = [getattr(state, "v", None)]
+    candidates += [
+        getattr(value, "v", None) for value in state if isinstance(value, tuple)
+    ]
+    for v in candidates:
+        if isinstance(v, torch.Tensor):
+            if v.is_leaf and v.is_floating_point() and not v.requires_grad:
+                v.requires_grad_(True)
+            break
+    return state
 
 
 def _merge_states(states: List[Any]) -> Any:
@@ -323,7 +368,8 @@ class _NeuronModule(torch.nn.Module):
 
     def initial_state(self, input_tensor: torch.Tensor) -> Any:
         """The resting state for ``input_tensor``: zeros, except the fields named in
-        :attr:`initial_values`, which start at their parameter (e.g. ``v = v_leak``)."""
+        :attr:`initial_values`, which start at their parameter (e.g. ``v = v_leak``).
+        While gradients are on, ``v`` requires grad (see :func:`track_rest_voltage`)."""
         if self.state_type is None:
             raise TypeError(
                 f"{type(self).__name__} defines no state_type; pass state_fallback"
@@ -357,7 +403,7 @@ class _NeuronModule(torch.nn.Module):
                 values[field] = (
                     start.to(device=device, dtype=dtype).expand(shape).clone()
                 )
-        return self.state_type(**values)
+        return track_rest_voltage(self.state_type(**values))
 
     def _run_steps(
         self, step: Callable, input_tensor: torch.Tensor, state: Any
@@ -558,6 +604,7 @@ class SNNCell(_NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
+        input_tensor = spikes_as_float(input_tensor)
         state = self._resolve_state(input_tensor, state, 0)
         out, state = self._activation_for(input_tensor)(
             input_tensor, state, self.p, self.dt
@@ -610,7 +657,10 @@ class SNN(_NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
-        rest = self._starts_from_own_rest(state)
+        input_tensor = spikes_as_float(input_tensor)
+        # From rest while gradients are on, the voltage requires grad (Norse 1.1): the
+        # state is built, so that no inference-only kernel takes the sequence.
+        rest = not torch.is_grad_enabled() and self._starts_from_own_rest(state)
         state = self._resolve_state(input_tensor, state, 1, build=not rest)
         if input_tensor.shape[0] == 0:
             raise ValueError("input_tensor must have at least one time step, got T=0")
@@ -691,6 +741,7 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
+        input_tensor = spikes_as_float(input_tensor)
         state = self._resolve_state(input_tensor, state, 1)
         out, state = self._activation_for(input_tensor)(
             input_tensor,
@@ -753,6 +804,7 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
     ) -> Tuple[torch.Tensor, Any]:
+        input_tensor = spikes_as_float(input_tensor)
         state = self._resolve_state(input_tensor, state, 2)
         activation = self._activation_for(input_tensor)
         if input_tensor.shape[0] == 0:

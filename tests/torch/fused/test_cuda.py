@@ -124,7 +124,8 @@ def test_segments_of_the_backward_pass(device, steps, name, trainable):
         p = p._replace(v_th=torch.nn.Parameter(torch.tensor(0.9, device=device)))
     module = MODULES[name](p)
     x = _input((steps, 2, 30), device) * (2.0 if name == "lsnn" else 1.0)
-    state = module.initial_state(x)
+    with torch.no_grad():
+        state = module.initial_state(x)
     state = type(state)(*[(s + 0.1).requires_grad_() for s in state])
     results = []
     for fused in (True, False):

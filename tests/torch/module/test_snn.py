@@ -10,6 +10,7 @@ import torch
 
 import norse.torch as norse
 from norse.torch.functional.lif import LIFParameters
+from norse.torch.fused.registry import reference_only
 
 # (cell, time module, recurrent cell or None, recurrent module or None, spiking?)
 MODELS = {
@@ -232,7 +233,8 @@ def test_rest_state_rounds_the_parameter_as_a_conversion(v_leak, dtype):
     """A shared start value fills the state directly; the values are those of
     converting the parameter to the input's dtype."""
     cell = norse.LIFCell(LIFParameters(v_leak=v_leak))
-    state = cell.initial_state(torch.zeros(2, 3, dtype=dtype))
+    with torch.no_grad():
+        state = cell.initial_state(torch.zeros(2, 3, dtype=dtype))
     expected = v_leak.detach().to(dtype).expand(2, 3)
     assert state.v.dtype == dtype and not state.v.requires_grad
     assert torch.equal(state.v, expected)
@@ -275,8 +277,8 @@ def test_wrong_state_type_device_and_dtype():
 
 
 def test_non_float_input_and_missing_time_dimension():
-    with pytest.raises(TypeError, match="floating-point.*torch.int64"):
-        norse.LIFCell()(torch.ones(3, dtype=torch.long))
+    with pytest.raises(TypeError, match="floating-point.*torch.complex64"):
+        norse.LIFCell()(torch.ones(3, dtype=torch.complex64))
     with pytest.raises(TypeError, match="must be a torch.Tensor"):
         norse.LIF()([1.0, 2.0])
     with pytest.raises(ValueError, match="at least 1 dimension"):
@@ -305,3 +307,63 @@ def test_invalid_parameters():
     cell = norse.LIFCell()
     with pytest.raises(ValueError, match="dt must be a positive"):
         cell.dt = 0
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int64, torch.uint8])
+@pytest.mark.parametrize("module", [norse.LIFCell, norse.LIF, norse.LIBoxCell])
+def test_bool_and_integer_spikes_are_computed_in_float32(module, dtype, sparse):
+    """Norse 1.1 accepts bool (and integer) spikes, dense or sparse, and returns float32
+    states (sparse output for sparse input): the same as the input as float32."""
+    spikes = torch.tensor([[1, 0, 1], [1, 1, 0]]).to(dtype)
+    given = spikes.to_sparse() if sparse else spikes
+    out, state = module()(given)
+    expected_out, expected_state = module()(spikes.float())
+    # LIF spikes stay sparse; the leaky integrator's output is its (dense) voltage
+    assert out.is_sparse is (sparse and module is not norse.LIBoxCell)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.to_dense() if out.is_sparse else out, expected_out)
+    for got, want in zip(state, expected_state):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [norse.LIFCell, norse.LIF, norse.LIBoxCell, norse.LIFRefracCell, norse.LSNN],
+)
+def test_backward_through_a_layer_whose_input_needs_no_gradient(module):
+    """As in Norse 1.1 the resting voltage requires grad while gradients are on, so the
+    output of a first layer can be differentiated; under no_grad nothing changes."""
+    x = torch.rand(4, 2, 3) * 3
+    out, _ = module()(x)
+    assert out.requires_grad
+    out.sum().backward()  # Norse 1.1 allows this
+    state = module().initial_state(x)
+    v = state.lif.v if hasattr(state, "lif") else state.v
+    assert v.is_leaf and v.requires_grad
+    with torch.no_grad():
+        assert not module()(x)[0].requires_grad
+    with torch.inference_mode():
+        assert not module()(x)[0].requires_grad
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_parameter_tensor_that_requires_grad_receives_its_gradient(fused):
+    """A parameter tuple holding the caller's tensor (not an nn.Parameter) trains it, as
+    in Norse 1.1; the module holds that tensor itself, so in-place updates show."""
+    tau = torch.tensor(150.0, requires_grad=True)
+    layer = norse.LIF(LIFParameters(tau_mem_inv=tau, v_th=torch.tensor(0.2)))
+    assert layer.p.tau_mem_inv is tau
+    x = torch.rand(20, 2, 3)
+    if fused:
+        out, _ = layer(x)
+    else:
+        with reference_only():
+            out, _ = layer(x)
+    out.sum().backward()
+    assert tau.grad is not None and tau.grad != 0
+    with torch.no_grad():
+        tau -= 10.0
+    assert float(layer.p.tau_mem_inv) == 140.0
+    assert "params.tau_mem_inv" in layer.state_dict()
