@@ -82,11 +82,16 @@ from typing import Any, Optional, Tuple
 
 import torch
 
+# The plain steps are importable from here as in Norse 1.1 (whose tests compare the
+# adjoint steps with them).
 from norse.torch.functional.lif import (
     LIFFeedForwardState,
     LIFParameters,
     LIFState,
     lif_feed_forward_step,
+    lif_feed_forward_step_sparse,  # noqa: F401 (re-exported)
+    lif_step,  # noqa: F401 (re-exported)
+    lif_step_sparse,  # noqa: F401 (re-exported)
 )
 
 

@@ -45,12 +45,17 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     save_factors,
     synaptic_current,
 )
+
+# heaviside and the plain step are importable from here as in Norse 1.1 (whose tests
+# compare the adjoint steps with the plain ones).
+from norse.torch.functional.heaviside import heaviside  # noqa: F401
 from norse.torch.functional.lif import LIFFeedForwardState, LIFState
 from norse.torch.functional.lif_refrac import (
     LIFRefracFeedForwardState,
     LIFRefracParameters,
     LIFRefracState,
     lif_refrac_feed_forward_step,
+    lif_refrac_step,  # noqa: F401 (re-exported)
 )
 
 
@@ -68,9 +73,9 @@ def lif_refrac_adjoint_forward(
     """The refractory LIF step for the adjoint functions; returns ``(z, v, i, rho)`` and
     saves the spike and release factors."""
     lif = p.lif
-    heaviside = p._replace(lif=lif._replace(method="heaviside"))
+    hard_threshold = p._replace(lif=lif._replace(method="heaviside"))
     state = LIFRefracFeedForwardState(LIFFeedForwardState(v, i), rho)
-    z, new = lif_refrac_feed_forward_step(current, state, heaviside, dt)
+    z, new = lif_refrac_feed_forward_step(current, state, hard_threshold, dt)
     i_jump = i + current
     inverse_slope = crossing_rate_inverse(
         z, lif.tau_mem_inv * (lif.v_leak - v + i_jump)

@@ -50,11 +50,15 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     save_factors,
     synaptic_current,
 )
+
+# The plain step is importable from here as in Norse 1.1 (whose tests compare the
+# adjoint steps with it).
 from norse.torch.functional.lsnn import (
     LSNNFeedForwardState,
     LSNNParameters,
     LSNNState,
     lsnn_feed_forward_step,
+    lsnn_step,  # noqa: F401 (re-exported)
 )
 
 

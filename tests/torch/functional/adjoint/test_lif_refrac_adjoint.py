@@ -20,6 +20,7 @@ from norse.torch.functional.adjoint.lif_refrac_adjoint import (
     lif_refrac_adjoint_step_sparse,
     lif_refrac_feed_forward_adjoint_step,
 )
+from norse.torch.functional.heaviside import heaviside
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters, LIFState
 from norse.torch.functional.lif_refrac import (
     LIFRefracFeedForwardState,
@@ -224,3 +225,40 @@ def test_recurrent_and_sparse_forms_equal_feed_forward():
     ):
         for expected, actual in zip(reference, run(step, sparse)):
             torch.testing.assert_close(actual, expected)
+
+
+def test_norse_names_and_forward_equal_the_plain_recurrent_step():
+    """Norse 1.1 exposes the plain steps in the adjoint modules; the adjoint recurrent
+    step runs the same forward pass as :func:`lif_refrac_step` with a Heaviside
+    threshold (Norse's own comparison of the two is not collected by its suite)."""
+    import norse.torch.functional.adjoint.lif_adjoint as lif_adjoint
+    import norse.torch.functional.adjoint.lif_refrac_adjoint as refrac_adjoint
+    import norse.torch.functional.adjoint.lsnn_adjoint as lsnn_adjoint
+    import norse.torch.functional.lif as lif
+    import norse.torch.functional.lif_refrac as lif_refrac
+    import norse.torch.functional.lsnn as lsnn
+
+    assert refrac_adjoint.lif_refrac_step is lif_refrac.lif_refrac_step
+    assert refrac_adjoint.heaviside is heaviside
+    for name in ("lif_step", "lif_step_sparse", "lif_feed_forward_step_sparse"):
+        assert getattr(lif_adjoint, name) is getattr(lif, name)
+    assert lsnn_adjoint.lsnn_step is lsnn.lsnn_step
+
+    torch.manual_seed(1)
+    p = LIFRefracParameters(LIFParameters(method="heaviside"), torch.tensor(5.0))
+    w_in, w_rec = torch.randn(10, 10), torch.randn(10, 10)
+    start = LIFRefracState(
+        LIFState(z=torch.zeros(10), v=torch.zeros(10), i=torch.zeros(10)),
+        rho=5 * torch.ones(10),
+    )
+    s0 = s1 = start
+    count = 0
+    for _ in range(100):
+        z0, s0 = lif_refrac_adjoint_step(torch.ones(1, 10), s0, w_in, w_rec, p)
+        z1, s1 = refrac_adjoint.lif_refrac_step(torch.ones(1, 10), s1, w_in, w_rec, p)
+        torch.testing.assert_close(z0, z1)
+        torch.testing.assert_close(s0.lif.v, s1.lif.v)
+        torch.testing.assert_close(s0.lif.i, s1.lif.i)
+        torch.testing.assert_close(s0.rho, s1.rho)
+        count += z0.sum()
+    assert count > 0
