@@ -7,8 +7,16 @@ threshold ``v_thresh = -10``, so every neuron spiked in the first step).
 In Norse 1.1 ``CobaLIFCell`` is the *recurrent* cell ``CobaLIFCell(input_size,
 hidden_size)``; it stays so here (and is also named :class:`CobaLIFRecurrentCell`). The
 other forms are added: :class:`CobaLIFFeedForwardCell`, :class:`CobaLIF` (feed-forward,
-with time) and :class:`CobaLIFRecurrent`.
+with time) and :class:`CobaLIFRecurrent`. As in Norse 1.1 the recurrent forms use the
+whole recurrent weight matrix (``autapses=True`` by default) and draw the default
+weights from ``N(0, 1/input_size)`` and
+``N(0, 1/hidden_size)``.
 """
+
+import operator
+from typing import Any, Dict, Optional
+
+import torch
 
 from norse.torch.functional.coba_lif import (
     CobaLIFFeedForwardState,
@@ -25,6 +33,31 @@ class _CobaLIFChecks(NestedNeuronModule):
     initial_values = {"v": "v_rest"}
     positive_parameters = ("c_m_inv",)
     nonnegative_parameters = ("g_l",)
+
+
+def _norse_weights(
+    input_size: int,
+    hidden_size: int,
+    input_weights: Optional[torch.Tensor],
+    recurrent_weights: Optional[torch.Tensor],
+) -> Dict[str, Any]:
+    """Norse 1.1's default CobaLIF weights (for sizes that are valid; invalid ones are
+    left to the generic checks, which name them)."""
+    try:  # ints, or one-element integer tensors (as the generic checks accept)
+        sizes = [operator.index(n) for n in (input_size, hidden_size)]
+    except TypeError:
+        sizes = [0]
+    valid = all(n > 0 for n in sizes) and not isinstance(input_size, bool)
+    input_size, hidden_size = sizes if valid else (input_size, hidden_size)
+    if valid and input_weights is None:
+        input_weights = torch.nn.Parameter(
+            torch.randn(hidden_size, input_size) / input_size**0.5
+        )
+    if valid and recurrent_weights is None:
+        recurrent_weights = torch.nn.Parameter(
+            torch.randn(hidden_size, hidden_size) / hidden_size**0.5
+        )
+    return {"input_weights": input_weights, "recurrent_weights": recurrent_weights}
 
 
 class CobaLIFFeedForwardCell(_CobaLIFChecks, SNNCell):
@@ -72,7 +105,12 @@ class CobaLIFRecurrentCell(_CobaLIFChecks, SNNRecurrentCell):
         hidden_size (int): number of neurons
         p (CobaLIFParameters): neuron parameters
         dt (float): time step, default 0.001
-        input_weights, recurrent_weights, autapses: see :class:`.SNNRecurrentCell`
+        input_weights (torch.Tensor): ``(hidden_size, input_size)``; default
+            ``N(0, 1/input_size)`` as in Norse 1.1
+        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``; default
+            ``N(0, 1/hidden_size)``
+        autapses (bool): self-connections, default True (Norse 1.1 uses the whole
+            recurrent matrix); False zeroes and masks the diagonal
 
     Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
 
@@ -92,6 +130,9 @@ class CobaLIFRecurrentCell(_CobaLIFChecks, SNNRecurrentCell):
         hidden_size: int,
         p: CobaLIFParameters = CobaLIFParameters(),
         dt: float = 0.001,
+        input_weights: Optional[torch.Tensor] = None,
+        recurrent_weights: Optional[torch.Tensor] = None,
+        autapses: bool = True,
         **kwargs,
     ):
         super().__init__(
@@ -101,6 +142,8 @@ class CobaLIFRecurrentCell(_CobaLIFChecks, SNNRecurrentCell):
             hidden_size=hidden_size,
             p=p,
             dt=dt,
+            autapses=autapses,
+            **_norse_weights(input_size, hidden_size, input_weights, recurrent_weights),
             **kwargs,
         )
 
@@ -114,7 +157,8 @@ class CobaLIFRecurrent(_CobaLIFChecks, SNNRecurrent):
     """A recurrently connected conductance-based LIF layer *with* time: input
     ``(T, batch, input_size)``.
 
-    Parameters: as :class:`CobaLIFRecurrentCell`, plus ``record_states``.
+    Parameters: as :class:`CobaLIFRecurrentCell` (also the Norse 1.1 weights and
+    ``autapses=True``), plus ``record_states``.
     """
 
     state_type = CobaLIFState
@@ -124,6 +168,9 @@ class CobaLIFRecurrent(_CobaLIFChecks, SNNRecurrent):
         input_size: int,
         hidden_size: int,
         p: CobaLIFParameters = CobaLIFParameters(),
+        input_weights: Optional[torch.Tensor] = None,
+        recurrent_weights: Optional[torch.Tensor] = None,
+        autapses: bool = True,
         **kwargs,
     ):
         super().__init__(
@@ -132,5 +179,7 @@ class CobaLIFRecurrent(_CobaLIFChecks, SNNRecurrent):
             input_size=input_size,
             hidden_size=hidden_size,
             p=p,
+            autapses=autapses,
+            **_norse_weights(input_size, hidden_size, input_weights, recurrent_weights),
             **kwargs,
         )

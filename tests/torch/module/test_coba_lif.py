@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+import norse.torch as norse
 from norse.torch.functional.coba_lif import CobaLIFParameters
 from norse.torch.module.coba_lif import (
     CobaLIF,
@@ -81,3 +82,32 @@ def test_compiled_recurrent_module_matches_eager():
     )(x)
     torch.testing.assert_close(out_eager, out_compiled)
     torch.testing.assert_close(state_eager.g_e, state_compiled.g_e)
+
+
+@pytest.mark.parametrize("module", [norse.CobaLIFCell, norse.CobaLIFRecurrent])
+def test_recurrent_forms_use_the_whole_recurrent_matrix_as_norse(module):
+    """Norse 1.1's CobaLIFCell keeps self-connections and draws its default weights
+    from N(0, 1/input_size) and N(0, 1/hidden_size); autapses=False still masks."""
+    torch.manual_seed(0)
+    layer = module(400, 300)
+    assert layer.autapses
+    assert layer.recurrent_weights.diagonal().abs().min() > 0
+    assert torch.equal(layer._effective_recurrent_weights(), layer.recurrent_weights)
+    assert abs(layer.input_weights.std().item() - 400**-0.5) < 0.002
+    assert abs(layer.recurrent_weights.std().item() - 300**-0.5) < 0.002
+    masked = module(4, 3, autapses=False)
+    assert torch.all(masked._effective_recurrent_weights().diagonal() == 0)
+
+
+def test_a_self_connection_drives_the_neuron_itself():
+    """Only the diagonal weight couples a single neuron's spike back to itself."""
+    weights = torch.tensor([[2.0]])
+    cell = norse.CobaLIFCell(1, 1, input_weights=weights, recurrent_weights=weights)
+    spiking = norse.CobaLIFState(
+        z=torch.ones(1, 1),
+        v=torch.full((1, 1), -65.0),
+        g_e=torch.zeros(1, 1),
+        g_i=torch.zeros(1, 1),
+    )
+    _, state = cell(torch.zeros(1, 1), spiking)
+    assert state.g_e.item() > 0  # the spike's own recurrent conductance
