@@ -374,10 +374,13 @@ def spike_latency_lif_encode(
 
 
 def _first_events(spikes: torch.Tensor) -> torch.Tensor:
-    events = spikes != 0
-    first = events & (torch.cumsum(events, dim=0) == 1)
+    """Zeroes every step after an element's first event. As in Norse 1.1 the gradient
+    passes at every step up to and including the first event (where the output *is*
+    the input), so an element that never spikes still gets one."""
+    events = (spikes != 0).to(torch.int32)
+    earlier = torch.cumsum(events, dim=0) - events
     return torch.where(
-        first, spikes, torch.zeros((), dtype=spikes.dtype, device=spikes.device)
+        earlier == 0, spikes, torch.zeros((), dtype=spikes.dtype, device=spikes.device)
     )
 
 
@@ -387,7 +390,8 @@ def spike_latency_encode(input_spikes: torch.Tensor) -> torch.Tensor:
     the input (`Van Rullen & Thorpe 2001 <https://doi.org/10.1162/08997660152002852>`_).
 
     Any non-zero value counts as a spike and is kept as it is (so signed events keep
-    their sign). The gradient passes to the kept spikes unchanged.
+    their sign). The gradient passes unchanged at every step up to and including the
+    first spike, as in Norse 1.1.
 
     Example:
         >>> spike_latency_encode(torch.as_tensor([[0, 1, 1], [1, 1, 1]]))

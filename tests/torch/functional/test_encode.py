@@ -353,10 +353,28 @@ def test_spike_latency_encode_keeps_signed_events():
     assert torch.equal(spike_latency_encode(spikes), expected)
 
 
-def test_spike_latency_encode_gradient_reaches_kept_spikes():
-    spikes = torch.tensor([[0.0, 1.0], [1.0, 1.0]], requires_grad=True)
+def test_spike_latency_encode_gradient_passes_up_to_the_first_spike():
+    """As in Norse 1.1: every step up to and including the first spike (where the
+    output is the input) passes the gradient; later steps do not."""
+    spikes = torch.tensor([[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]], requires_grad=True)
     spike_latency_encode(spikes).sum().backward()
-    assert torch.equal(spikes.grad, torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    assert torch.equal(spikes.grad, torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]))
+
+
+def test_spike_latency_lif_gradient_reaches_silent_inputs():
+    """Norse 1.1: the surrogate gradient of every step up to the first spike reaches the
+    current, also for a current that never spikes (the rate code's gradient, masked
+    after the first spike)."""
+    currents = torch.tensor([0.5, 1.5, 3.0], dtype=torch.float64, requires_grad=True)
+    weights = torch.linspace(1.0, 2.0, 30, dtype=torch.float64)[:, None]
+    (spike_latency_lif_encode(currents, 30) * weights).sum().backward()
+    latency_grad = currents.grad.clone()
+    currents.grad = None
+    rate = constant_current_lif_encode(currents, 30)
+    no_earlier = (torch.cumsum(rate, 0) - rate == 0).detach()
+    (rate * weights * no_earlier).sum().backward()
+    assert latency_grad[0] != 0  # 0.5 < v_th: never spikes
+    torch.testing.assert_close(latency_grad, currents.grad, rtol=0, atol=0)
 
 
 def test_spike_latency_encode_bad_input():
