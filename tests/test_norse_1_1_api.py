@@ -10,11 +10,7 @@ from pathlib import Path
 import pytest
 
 # Names deliberately not provided, with the reason.
-NOT_PROVIDED = {
-    # Norse 1.1's internal NamedTuple metaclass machinery; our parameter tuples are plain
-    # NamedTuples registered on modules instead.
-    ("norse.torch.utils", "pytree"),
-}
+NOT_PROVIDED: set = set()
 
 NAMES = [
     tuple(line.split())
