@@ -3,8 +3,8 @@ r"""Export of Norse networks to NIR, the Neuromorphic Intermediate Representatio
 ``to_nir`` turns a network into a ``nir.NIRGraph`` that other simulators and
 neuromorphic hardware read (``nir.write(path, graph)`` saves it). NIR describes neurons
 by continuous-time equations with time constants in **seconds**; a simulator with time
-step ``dt`` integrates them with explicit Euler steps, the input ``S`` being the value
-arriving in that step:
+step ``dt`` integrates them with explicit Euler steps (current first, then voltage), the
+input ``S`` being the value arriving in that step:
 
 ================  ===================  ==================================================
 Norse module      NIR node             parameters
@@ -17,8 +17,10 @@ Norse module      NIR node             parameters
 ``/LIFBox``                            ``v_threshold``, ``v_reset``
 ``LIBoxCell``     ``LI``               ``tau = 1/tau_mem_inv``, ``r = 1``, ``v_leak``
 ``/LIBox``
-``IAFCell/IAF``   ``IF``               ``r = 1/dt``, ``v_threshold``, ``v_reset``
-``Linear``        ``Affine``/``Linear``  weight (and bias)
+``IAFCell/IAF``   ``IF``               ``r = 1``, ``v_threshold``, ``v_reset``
+``CubaLIF``       ``CubaLIF``          the module ``from_nir`` builds, with its ``w_in``
+                                       and ``r``
+``Linear``        ``Affine``           weight, bias (zeros without bias, as Norse 1.1)
 ``Conv1d/2d``     ``Conv1d/2d``        weight, bias, stride, padding, dilation, groups
 ``Flatten``       ``Flatten``          dimensions counted without batch (and time)
 ``AvgPool2d``     ``AvgPool2d``        kernel, stride, padding
@@ -27,18 +29,24 @@ Norse module      NIR node             parameters
 
 Why ``w_in = tau_syn/dt``: NIR's synapse is :math:`\tau_{syn}\dot I = -I + w_{in} S`;
 one Euler step adds :math:`\frac{dt}{\tau_{syn}} w_{in} S` to the current, while Norse's
-synapse adds the input itself (``i <- i + input``). Likewise ``r = 1/dt`` for ``IF``
-because NIR integrates :math:`\dot v = R I` while Norse's IAF adds the input to ``v``.
+synapse adds the input itself (``i <- i + input``). ``IF`` nodes have no time constant:
+every simulator that writes them (Norse 1.1, sinabs) and every one that reads them
+means ``v <- v + r * S`` per step, which is what Norse's IAF does with ``r = 1``.
 With these values a NIR simulator running at the module's ``dt`` reproduces Norse step
 for step, and ``norse.torch.from_nir`` gives back the same network.
+``time_scaling_factor`` multiplies every time constant: the graph then runs at steps of
+``time_scaling_factor * dt``.
 
 Parameter arrays have the size of the layer (``(features,)`` after a linear layer,
 ``(C, H, W)`` after a convolution): scalar Norse parameters are broadcast. ``torch.nn``
 layers whose output does not depend on the time step (``Identity``, ``Dropout``) are
 left out. Unsupported modules (``MaxPool2d``: NIR has no max pooling; recurrent cells;
-other neuron models) raise a ``ValueError`` naming the module.
+other neuron models) raise a ``ValueError`` naming the module. NIR's spiking nodes
+reset to ``v_reset``: a layer that subtracts the threshold instead is exported with a
+warning (``from_nir(..., reset_method=reset_subtract)`` restores it).
 """
 
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -155,45 +163,79 @@ def _array(value: Any, shape: Shape, what: str) -> np.ndarray:
         ) from None
 
 
-def _neuron_node(module: torch.nn.Module, shape: Shape, scale: Any, where: str):
+def _reset_name(reset_method: Any) -> str:
+    return getattr(reset_method, "__name__", repr(reset_method))
+
+
+def _warn_reset(reset_method: Any, where: str) -> None:
+    """NIR's spiking nodes reset to ``v_reset``; another reset method is not stored."""
+    if reset_method is not reset_value:
+        warnings.warn(
+            f"{where}: NIR's neurons reset to v_reset; reset_method="
+            f"{_reset_name(reset_method)} is not stored in the graph (import it with "
+            f"from_nir(..., reset_method={_reset_name(reset_method)}))",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+def _neuron_node(
+    module: torch.nn.Module, shape: Shape, scale: Any, where: str, time_scale: float
+):
     """The NIR node of a Norse neuron layer with ``shape`` neurons; ``scale`` multiplies
-    the input (1 unless the layer came from an ``InputScale``)."""
+    the input (1 unless the layer came from an ``InputScale``) and ``time_scale`` every
+    time constant."""
     nir = _nir()
-    p, dt = module.p, module.dt
+    from norse.torch.utils.import_nir import IF, CubaLIF  # (imports this module)
 
     def arr(value, field):
         return _array(value, shape, f"{where}: p.{field}")
 
+    def tau(value, field):
+        return time_scale / arr(value, field)
+
     scale = _array(scale, shape, f"{where}: the input scale")
-    if isinstance(module, (LIFCell, LIF)):
-        tau_syn = 1.0 / arr(p.tau_syn_inv, "tau_syn_inv")
+    if isinstance(module, CubaLIF):
+        synapse, lif = module.synapse.p, module.lif.p
+        if not np.all(arr(synapse.v_leak, "v_leak of the synapse") == 0):
+            raise ValueError(
+                f"{where}: NIR's CubaLIF synapse decays to 0, but this one has "
+                f"v_leak={synapse.v_leak}"
+            )
+        _warn_reset(lif.reset_method, where)
         return nir.CubaLIF(
-            tau_syn=tau_syn,
-            tau_mem=1.0 / arr(p.tau_mem_inv, "tau_mem_inv"),
+            tau_syn=tau(synapse.tau_mem_inv, "tau_mem_inv of the synapse"),
+            tau_mem=tau(lif.tau_mem_inv, "tau_mem_inv"),
+            r=arr(module.r, "r"),
+            v_leak=arr(lif.v_leak, "v_leak"),
+            v_threshold=arr(lif.v_th, "v_th"),
+            v_reset=arr(lif.v_reset, "v_reset"),
+            w_in=scale * arr(module.w_in, "w_in"),
+        )
+    p, dt = module.p, module.dt
+    if isinstance(module, (LIFCell, LIF)):
+        # Norse's current jumps by the input: w_in = tau_syn/dt in NIR's units
+        return nir.CubaLIF(
+            tau_syn=tau(p.tau_syn_inv, "tau_syn_inv"),
+            tau_mem=tau(p.tau_mem_inv, "tau_mem_inv"),
             r=np.ones(shape),
             v_leak=arr(p.v_leak, "v_leak"),
             v_threshold=arr(p.v_th, "v_th"),
             v_reset=arr(p.v_reset, "v_reset"),
-            w_in=scale * tau_syn / dt,
+            w_in=scale / (dt * arr(p.tau_syn_inv, "tau_syn_inv")),
         )
     if isinstance(module, (LICell, LI)):
-        tau_syn = 1.0 / arr(p.tau_syn_inv, "tau_syn_inv")
         return nir.CubaLI(
-            tau_syn=tau_syn,
-            tau_mem=1.0 / arr(p.tau_mem_inv, "tau_mem_inv"),
+            tau_syn=tau(p.tau_syn_inv, "tau_syn_inv"),
+            tau_mem=tau(p.tau_mem_inv, "tau_mem_inv"),
             r=np.ones(shape),
             v_leak=arr(p.v_leak, "v_leak"),
-            w_in=scale * tau_syn / dt,
+            w_in=scale / (dt * arr(p.tau_syn_inv, "tau_syn_inv")),
         )
     if isinstance(module, (LIFBoxCell, LIFBox)):
-        if p.reset_method is not reset_value:
-            raise ValueError(
-                f"{where}: NIR's LIF resets the voltage to v_reset; a LIFBox with "
-                f"reset_method={getattr(p.reset_method, '__name__', p.reset_method)} "
-                "cannot be exported"
-            )
+        _warn_reset(p.reset_method, where)
         return nir.LIF(
-            tau=1.0 / arr(p.tau_mem_inv, "tau_mem_inv"),
+            tau=tau(p.tau_mem_inv, "tau_mem_inv"),
             r=scale,
             v_leak=arr(p.v_leak, "v_leak"),
             v_threshold=arr(p.v_th, "v_th"),
@@ -201,20 +243,24 @@ def _neuron_node(module: torch.nn.Module, shape: Shape, scale: Any, where: str):
         )
     if isinstance(module, (LIBoxCell, LIBox)):
         return nir.LI(
-            tau=1.0 / arr(p.tau_mem_inv, "tau_mem_inv"),
+            tau=tau(p.tau_mem_inv, "tau_mem_inv"),
             r=scale,
             v_leak=arr(p.v_leak, "v_leak"),
         )
     if isinstance(module, (IAFCell, IAF)):
+        # IF has no time constant: r is the weight of the input in every step
+        if isinstance(module, IF):
+            _warn_reset(module.reset_method, where)
+            scale = scale * arr(module.r, "r")
         return nir.IF(
-            r=scale / dt,
+            r=scale,
             v_threshold=arr(p.v_th, "v_th"),
             v_reset=arr(p.v_reset, "v_reset"),
         )
     return None
 
 
-_NEURONS = (
+_CELLS = (
     LIFCell,
     LIF,
     LICell,
@@ -226,6 +272,15 @@ _NEURONS = (
     IAFCell,
     IAF,
 )
+
+
+def _neurons() -> Tuple[type, ...]:
+    """The neuron layers the export knows: Norse's cells and time modules, and the
+    ``CubaLIF`` module that ``from_nir`` builds (imported here, as it imports this
+    module)."""
+    from norse.torch.utils.import_nir import CubaLIF
+
+    return (*_CELLS, CubaLIF)
 
 
 # --------------------------------------------------------------------------------------
@@ -248,26 +303,30 @@ def _unsupported(module: torch.nn.Module, where: str) -> ValueError:
         reason = (
             "supported are Linear, Conv1d, Conv2d, Flatten, AvgPool2d, LPPool2d with "
             "norm_type 1, and the neuron layers LIF, LI, LIFBox, LIBox, IAF (cells or "
-            "time modules)"
+            "time modules) and from_nir's CubaLIF"
         )
     return ValueError(f"to_nir cannot export {where} ({name}): {reason}")
 
 
 def _layer_node(
-    module: torch.nn.Module, shape: Shape, leading: int, where: str
+    module: torch.nn.Module,
+    shape: Shape,
+    leading: int,
+    where: str,
+    time_scale: float = 1.0,
 ) -> Tuple[Any, Shape]:
     """The NIR node of one layer whose input (without batch/time) has ``shape``, and
-    the shape of its output."""
+    the shape of its output; ``time_scale`` multiplies the time constants."""
     nir = _nir()
     if isinstance(module, Lift):
-        return _layer_node(module.lifted_module, shape, leading, where)
+        return _layer_node(module.lifted_module, shape, leading, where, time_scale)
     if isinstance(module, InputScale):
-        node = _neuron_node(module.layer, shape, module.scale, where)
+        node = _neuron_node(module.layer, shape, module.scale, where, time_scale)
         if node is None:
             raise _unsupported(module.layer, where)
         return node, shape
-    if isinstance(module, _NEURONS):
-        return _neuron_node(module, shape, 1.0, where), shape
+    if isinstance(module, _neurons()):
+        return _neuron_node(module, shape, 1.0, where, time_scale), shape
     if isinstance(module, torch.nn.Linear):
         if shape and shape[-1] != module.in_features:
             raise ValueError(
@@ -275,9 +334,14 @@ def _layer_node(
                 f"has shape {shape}"
             )
         out = (*shape[:-1], module.out_features) if shape else (module.out_features,)
-        if module.bias is None:
-            return nir.Linear(weight=_numpy(module.weight)), out
-        return nir.Affine(weight=_numpy(module.weight), bias=_numpy(module.bias)), out
+        weight = _numpy(module.weight)
+        # an Affine node also without bias, as Norse 1.1 wrote (its readers expect one)
+        bias = (
+            _numpy(module.bias)
+            if module.bias is not None
+            else np.zeros(module.out_features, dtype=weight.dtype)
+        )
+        return nir.Affine(weight=weight, bias=bias), out
     if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
         dims = 1 if isinstance(module, torch.nn.Conv1d) else 2
         _need_shape(shape, dims + 1, module, where)
@@ -410,16 +474,40 @@ def _time_first(module: torch.nn.Module) -> bool:
     return any(isinstance(m, (SNN, SNNRecurrent, Lift)) for m in module.modules())
 
 
+def _positive(value: Any, name: str) -> float:
+    """``value`` as a float, which must be positive and finite."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value < float("inf")
+    ):
+        raise ValueError(f"{name} must be a positive, finite float, got {value!r}")
+    return float(value)
+
+
 def _check_dt(module: torch.nn.Module, dt: Optional[float]) -> None:
+    """Norse 1.1's ``dt`` argument: accepted, but the export writes each layer's own
+    time step; a layer that runs with another one gets a warning."""
     if dt is None:
         return
+    dt = _positive(dt, "dt")
     for name, layer in module.named_modules():
         layer_dt = getattr(layer, "dt", None)
-        if isinstance(layer, _NEURONS) and abs(layer_dt - dt) > 1e-12 * dt:
-            raise ValueError(
+        if (
+            isinstance(layer, _CELLS)
+            and isinstance(layer_dt, float)
+            and abs(layer_dt - dt) > 1e-9 * dt
+        ):
+            warnings.warn(
                 f"to_nir got dt={dt}, but layer {name or type(layer).__name__} runs with "
-                f"dt={layer_dt}; the export uses each layer's own dt, so leave dt out "
-                "or set the layers' dt"
+                f"dt={layer_dt}: the graph describes the layer as it runs (time "
+                "constants in seconds, input weights for its own dt). Norse 1.1 "
+                "multiplied the time constants by dt; to rescale time, pass "
+                "time_scaling_factor",
+                UserWarning,
+                stacklevel=3,
             )
 
 
@@ -428,23 +516,29 @@ def _input_shape(
     leaves: Sequence[Tuple[str, torch.nn.Module]],
     sample_data: Optional[torch.Tensor],
     leading: int,
-) -> Shape:
+) -> Tuple[Shape, int]:
+    """The shape of one input without batch (and time), and the number of leading
+    dimensions of ``sample_data`` that are not features."""
     if sample_data is not None:
         if not isinstance(sample_data, torch.Tensor):
             raise TypeError(
                 f"sample_data must be a torch.Tensor, got {type(sample_data).__name__}"
             )
+        if leading == 1 and sample_data.dim() == 1:
+            # one input without a batch dimension, as Norse 1.1 accepted it (the NIR
+            # paper exports with to_nir(model, data[0]))
+            return tuple(sample_data.shape), 0
         if sample_data.dim() <= leading:
             layout = "(T, batch, ...)" if leading == 2 else "(batch, ...)"
             raise ValueError(
                 f"sample_data must have the shape {layout} of the network's input, got "
                 f"shape {tuple(sample_data.shape)}"
             )
-        return tuple(sample_data.shape[leading:])
+        return tuple(sample_data.shape[leading:]), leading
     first = leaves[0][1] if leaves else module
     first = first.lifted_module if isinstance(first, Lift) else first
     if isinstance(first, torch.nn.Linear):
-        return (first.in_features,)
+        return (first.in_features,), leading
     raise ValueError(
         f"to_nir needs sample_data to know the input size of the first layer "
         f"({type(first).__name__}); pass one input batch, e.g. "
@@ -457,28 +551,45 @@ def to_nir(
     sample_data: Optional[torch.Tensor] = None,
     model_name: str = "norse",
     dt: Optional[float] = None,
+    time_scaling_factor: float = 1.0,
+    type_check: bool = True,
 ) -> "nir.NIRGraph":
     """Exports a Norse network to a NIR graph.
+
+    The graph reproduces the network step for step when a simulator integrates NIR's
+    equations with explicit Euler steps of ``time_scaling_factor * dt`` seconds
+    (``dt``: each layer's own time step). ``IF`` nodes add ``r * input`` to the voltage
+    in every step.
 
     Parameters:
         module (torch.nn.Module): a single layer, a ``torch.nn.Sequential`` or
             ``SequentialState`` chain (nested chains and
             ``Lift`` are unrolled), or another module whose
             ``forward`` torch.fx can trace (then exported through ``nirtorch``)
-        sample_data (torch.Tensor): one input of the network, ``(batch, ...)`` or, for
-            networks with time modules or ``Lift``, ``(T, batch, ...)``; used for the
-            sizes of the layers. May be left out when the first layer is ``Linear``.
-        model_name (str): stored in the graph's metadata
-        dt (float): optional check: every neuron layer must run with this time step
-            (the export always uses each layer's own ``dt``)
+        sample_data (torch.Tensor): one input of the network, ``(batch, ...)`` (or one
+            unbatched 1D input) or, for networks with time modules or ``Lift``,
+            ``(T, batch, ...)``; used for the sizes of the layers. May be left out when
+            the first layer is ``Linear``.
+        model_name (str): the name of the node of a single layer, and stored in the
+            graph's metadata
+        dt (float): Norse 1.1's argument, accepted for compatibility: the export
+            always writes each layer's own time step, and warns when a layer runs with
+            another ``dt`` (Norse 1.1 multiplied the time constants by it)
+        time_scaling_factor (float): multiplies every time constant (as in Norse
+            after 1.1), so that the graph runs at steps of ``time_scaling_factor * dt``
+            seconds; 1 (the default) keeps the network's own time
+        type_check (bool): check the types (shapes) of the graph's edges, as
+            ``nir.NIRGraph`` does
 
     Returns:
-        A ``nir.NIRGraph`` with an ``input`` and an ``output`` node; the nodes of a
-            chain are named after the layers' positions (``"0"``, ``"1"``, ``"2_0"`` for
-            layer 0 of a nested chain at position 2).
+        A ``nir.NIRGraph`` with an ``input`` and an ``output`` node; the node of a
+            single layer is named ``model_name``, the nodes of a chain after the
+            layers' positions (``"0"``, ``"1"``, ``"2_0"`` for layer 0 of a nested chain
+            at position 2).
 
     Raises:
-        ValueError: naming the layer that NIR cannot express, or a missing input size.
+        ValueError: naming the layer that NIR cannot express, a missing input size, or
+            a ``dt`` or ``time_scaling_factor`` that is not a positive, finite number.
 
     Example:
         >>> import torch, norse.torch as norse
@@ -494,31 +605,39 @@ def to_nir(
         raise TypeError(
             f"module must be a torch.nn.Module, got {type(module).__name__}"
         )
+    time_scale = _positive(time_scaling_factor, "time_scaling_factor")
+    if not isinstance(type_check, bool):
+        raise TypeError(f"type_check must be a bool, got {type_check!r}")
     _check_dt(module, dt)
     metadata = {"model_name": str(model_name), "framework": "norse"}
     leading = 2 if _time_first(module) else 1
 
     if not _is_chain(module) and not _is_layer(module):
-        return _trace(module, sample_data, leading, metadata)
+        return _trace(module, sample_data, leading, metadata, time_scale, type_check)
 
     leaves = _leaves(module, "")
-    shape = _input_shape(module, leaves, sample_data, leading)
+    if not _is_chain(module) and leaves:
+        # a single layer: its node is named after the model, as in Norse 1.1
+        leaves = [(str(model_name), leaves[0][1])]
+    shape, batch_dims = _input_shape(module, leaves, sample_data, leading)
     nodes: Dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
     edges: List[Tuple[str, str]] = []
     previous = "input"
     for name, leaf in leaves:
         key = name.replace(".", "_")
-        if key in nodes:
+        if key in nodes or key == "output":
             key = f"{key}_{len(nodes)}"
-        node, shape = _layer_node(leaf, shape, leading, f"layer {name!r}")
+        node, shape = _layer_node(leaf, shape, leading, f"layer {name!r}", time_scale)
         nodes[key] = node
         edges.append((previous, key))
         previous = key
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     edges.append((previous, "output"))
     if sample_data is not None:
-        _check_output(module, sample_data, shape, leading)
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+        _check_output(module, sample_data, shape, batch_dims)
+    return nir.NIRGraph(
+        nodes=nodes, edges=edges, metadata=metadata, type_check=type_check
+    )
 
 
 def _is_layer(module: torch.nn.Module) -> bool:
@@ -532,7 +651,7 @@ def _is_layer(module: torch.nn.Module) -> bool:
 def _layer_kind(module: torch.nn.Module) -> type:
     inner = module.lifted_module if isinstance(module, Lift) else module
     known = (
-        *_NEURONS,
+        *_neurons(),
         InputScale,
         Scale,
         SumPool2d,
@@ -556,19 +675,22 @@ def _layer_kind(module: torch.nn.Module) -> type:
 
 
 @torch.no_grad()
-def _check_output(module, sample_data, shape, leading) -> None:
+def _check_output(module, sample_data, shape, batch_dims) -> None:
+    """The network's output on ``sample_data`` must have the graph's output ``shape``
+    after its ``batch_dims`` leading dimensions."""
     output = module(sample_data)
     if isinstance(output, tuple):
         output = output[0]
-    if isinstance(output, torch.Tensor) and tuple(output.shape[leading:]) != shape:
+    if isinstance(output, torch.Tensor) and tuple(output.shape[batch_dims:]) != shape:
+        layout = {0: "(features...)", 1: "(batch, ...)", 2: "(T, batch, ...)"}
         raise ValueError(
             f"the exported graph ends in shape {shape}, but the network's output has "
             f"shape {tuple(output.shape)}; is sample_data laid out as the network "
-            f"expects ({'(T, batch, ...)' if leading == 2 else '(batch, ...)'})?"
+            f"expects ({layout[batch_dims]})?"
         )
 
 
-def _trace(module, sample_data, leading, metadata):
+def _trace(module, sample_data, leading, metadata, time_scale, type_check):
     """Exports a module with its own ``forward`` by tracing it with torch.fx
     (through ``nirtorch``); the layer sizes come from running ``sample_data``."""
     import nirtorch
@@ -600,17 +722,19 @@ def _trace(module, sample_data, leading, metadata):
                 f"{type(layer).__name__} was not called on sample_data, so its size is "
                 "unknown"
             )
-        return _layer_node(layer, shapes[id(layer)], leading, type(layer).__name__)[0]
+        where = type(layer).__name__
+        return _layer_node(layer, shapes[id(layer)], leading, where, time_scale)[0]
 
     kinds = {type(layer) for layer in module.modules() if _is_layer(layer)}
     module_map: Dict[type, Callable] = {kind: convert for kind in kinds}
-    stateful = {kind for kind in kinds if issubclass(kind, (*_NEURONS, InputScale))}
+    stateful = {kind for kind in kinds if issubclass(kind, (*_neurons(), InputScale))}
     stateful |= {Lift}
     try:
         graph = nirtorch.torch_to_nir(
             module,
             module_map,
             default_dict={},
+            type_check=type_check,
             stateful_modules=stateful,
             concrete_args=None,
         )

@@ -1,19 +1,24 @@
 r"""Import of NIR graphs (the Neuromorphic Intermediate Representation) as Norse networks.
 
-``from_nir`` reads a ``nir.NIRGraph`` (or a file written by ``nir.write``) and
-builds modules that run one time step per call, ``output, state = model(x, state)``,
-with time step ``dt``. NIR's neurons are continuous-time equations with time constants
-in seconds; each becomes the Norse layer with the same explicit Euler step:
+``from_nir`` reads a ``nir.NIRGraph`` (or a file written by ``nir.write``) and builds
+modules that run one time step per call, ``output, state = model(x, state)``. NIR's
+neurons are continuous-time equations with time constants in seconds; each becomes the
+Norse layer that integrates them with explicit Euler steps of ``dt`` seconds, the
+synaptic current first and then the voltage (the order of NIR's reference simulations,
+snnTorch, Rockpool and Norse 1.1's importer):
 
 ==============  ===========================================================================
 NIR node        Norse module
 ==============  ===========================================================================
-``CubaLIF``     ``LIFCell`` (``tau_syn_inv = 1/tau_syn``,
-                ``tau_mem_inv = 1/tau_mem``, ``v_leak``, ``v_th``, ``v_reset``)
-``CubaLI``      ``LICell``
-``LIF``         ``LIFBoxCell`` (``tau_mem_inv = 1/tau``)
-``LI``          ``LIBoxCell``
-``IF``          ``IAFCell``
+``CubaLIF``     :class:`CubaLIF`: ``synapse`` (``LIBoxCell``,
+                ``tau_mem_inv = 1/tau_syn``, ``v_leak = 0``) fed with ``w_in * S``, then
+                ``lif`` (``LIFBoxCell``, ``tau_mem_inv = 1/tau_mem``, ``v_leak``,
+                ``v_th``, ``v_reset``, ``reset_method``) fed with ``r * I``
+``CubaLI``      ``LICell`` (input scaled by ``r * w_in * dt / tau_syn`` when that is not 1)
+``LIF``         ``LIFBoxCell`` (``tau_mem_inv = 1/tau``; input scaled by ``r``)
+``LI``          ``LIBoxCell`` (input scaled by ``r``)
+``IF``          ``IAFCell``; :class:`IF` (an ``IAFCell``) when ``r`` is not 1 or the
+                reset subtracts: ``v <- v + r * S`` every step, whatever ``dt``
 ``Affine``      ``torch.nn.Linear`` (``Linear``: without bias)
 ``Conv1d/2d``   ``torch.nn.Conv1d/2d``
 ``Flatten``     ``torch.nn.Flatten`` over the feature dimensions (negative indices, so the
@@ -23,44 +28,159 @@ NIR node        Norse module
 ``Scale``       ``Scale``
 ==============  ===========================================================================
 
-The input weights of the nodes are honoured exactly: a Norse synapse adds its input to
-the current, which NIR's :math:`\tau_{syn}\dot I = -I + w_{in} S` does in one Euler step
-when :math:`w_{in} = \tau_{syn}/dt` (and ``r = 1``); ``LIF``/``LI`` take ``r = 1`` and
-``IF`` takes ``r = 1/dt``. Any other value (from another simulator, or another ``dt``)
-becomes an ``InputScale`` around the layer that multiplies its input by
-``r * w_in * dt / tau_syn`` (``CubaLIF``/``CubaLI``), ``r`` (``LIF``/``LI``) or
-``r * dt`` (``IF``). Parameters that are equal for all neurons become scalars.
+Conventions (docs/nir.md explains them per simulator that writes NIR):
+
+* ``dt`` (seconds, default 0.001 as in Norse 1.1) is the Euler step of every leaky node.
+  Graphs store no time step: pass the one the graph was written for (snnTorch writes
+  for 0.0001 s, Rockpool for its modules' ``dt``, sinabs counts time in steps, dt = 1).
+* ``IF`` has no time constant. Every simulator that writes it (Norse, sinabs) means
+  ``v <- v + r * S`` per step, and so does this import, at any ``dt``.
+* ``r`` and ``w_in`` are honoured as NIR's equations define them (Norse 1.1 dropped ``r``
+  of ``LIF``, ``LI`` and ``IF`` nodes).
+* The state starts at rest: voltages at ``v_leak`` (``v_reset`` for ``IF``), currents
+  at 0. ``reset_method`` sets how every spiking node resets (``LIF``, ``CubaLIF``,
+  ``IF``); NIR's own reset is :func:`~norse.torch.functional.reset.reset_value`.
 
 A graph that is a chain (input, layers one after the other, output) becomes a
-``SequentialState``; other graphs (branches, recurrence) are wired by
-``nirtorch`` into a ``torch.fx.GraphModule`` with the same calling convention. Nodes
-NIR defines but Norse cannot run (``Delay``, ``Threshold``, ``I``) raise a
-``ValueError`` naming the node.
+``SequentialState``; other graphs (branches, recurrence) are wired by ``nirtorch`` into
+a ``torch.fx.GraphModule`` with the same calling convention. Nodes NIR defines but Norse
+cannot run (``Delay``, ``Threshold``, ``I``) raise a ``ValueError`` naming the node.
 """
 
+import functools
+import numbers
 import pathlib
 import warnings
 from collections import OrderedDict
-from typing import Any, Dict, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
-from norse.torch.functional.iaf import IAFParameters
+from norse.torch.functional.iaf import IAFFeedForwardState, IAFParameters
 from norse.torch.functional.leaky_integrator import LIParameters
 from norse.torch.functional.leaky_integrator_box import LIBoxParameters
-from norse.torch.functional.lif import LIFParameters
 from norse.torch.functional.lif_box import LIFBoxParameters
 from norse.torch.functional.reset import ResetMethod, reset_value
+from norse.torch.functional.threshold import threshold
 from norse.torch.module.iaf import IAFCell
 from norse.torch.module.leaky_integrator import LICell
 from norse.torch.module.leaky_integrator_box import LIBoxCell
-from norse.torch.module.lif import LIFCell
 from norse.torch.module.lif_box import LIFBoxCell
 from norse.torch.module.sequential import SequentialState
 from norse.torch.utils.export_nir import InputScale, Scale, SumPool2d, _nir
 
-__all__ = ["from_nir"]
+__all__ = ["from_nir", "CubaLIF", "IF"]
+
+
+def _to_tensor(tensor: Union[np.ndarray, torch.Tensor, numbers.Number]) -> torch.Tensor:
+    """A NIR parameter as a tensor, as Norse 1.1 converts them.
+
+    Parameters:
+        tensor: a tensor (returned as it is), a number (a float32 scalar) or an array
+            (a float32 tensor of the same shape)
+    """
+    if isinstance(tensor, torch.Tensor):
+        return tensor
+    if isinstance(tensor, numbers.Number):
+        return torch.as_tensor(tensor, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(tensor)).float()
+
+
+# --------------------------------------------------------------------------------------
+# Modules of the NIR nodes that have no single Norse cell
+
+
+class CubaLIF(torch.nn.Module):
+    r"""NIR's current-based LIF node, one Euler step of ``dt`` per call.
+
+    .. math::
+        I &\leftarrow I + \frac{dt}{\tau_{syn}} (-I + w_{in} S) \\
+        v &\leftarrow v + \frac{dt}{\tau_{mem}} (v_{leak} - v + r I)
+
+    followed by the spike :math:`z = \Theta(v - v_{th})` and the reset of ``lif``'s
+    ``reset_method``. The current is the state of ``synapse``, the voltage that of
+    ``lif``; the state is the pair ``(synapse state, lif state)``, as in Norse 1.1.
+
+    Parameters:
+        w_in (torch.Tensor): input weight (scalar or one per neuron)
+        synapse (LIBoxCell): the current, ``tau_mem_inv = 1/tau_syn`` and ``v_leak = 0``
+        r (torch.Tensor): weight of the current on the voltage
+        lif (LIFBoxCell): the voltage and the spikes
+    """
+
+    def __init__(
+        self,
+        w_in: torch.Tensor,
+        synapse: LIBoxCell,
+        r: torch.Tensor,
+        lif: LIFBoxCell,
+    ):
+        super().__init__()
+        # buffers, so that .to(device) moves them with the cells
+        self.register_buffer("w_in", torch.as_tensor(w_in))
+        self.register_buffer("r", torch.as_tensor(r))
+        self.synapse = synapse
+        self.lif = lif
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[Tuple[Any, Any]] = None
+    ) -> Tuple[torch.Tensor, Tuple[Any, Any]]:
+        if state is None:
+            state = (None, None)
+        current, synapse_state = self.synapse(self.w_in * input_tensor, state[0])
+        spikes, lif_state = self.lif(self.r * current, state[1])
+        return spikes, (synapse_state, lif_state)
+
+
+def _if_step(
+    input_tensor: torch.Tensor,
+    state: IAFFeedForwardState,
+    p: IAFParameters,
+    dt: float,
+    reset_method: ResetMethod = reset_value,
+) -> Tuple[torch.Tensor, IAFFeedForwardState]:
+    """One step of an integrate-and-fire neuron that resets by ``reset_method``."""
+    v = state.v + input_tensor
+    z = threshold(v - p.v_th, p.method, p.alpha)
+    return z, IAFFeedForwardState(v=reset_method(z, v, p.v_reset, p.v_th))
+
+
+class IF(IAFCell):
+    r"""NIR's IF node: an ``IAFCell`` whose input is weighted by ``r``.
+
+    Every call adds :math:`r S` to the voltage (IF nodes have no time constant, and
+    every simulator that writes them means one such step per time step), then spikes
+    where :math:`v > v_{th}` and resets by ``reset_method``.
+
+    Parameters:
+        p (IAFParameters): threshold, reset value and surrogate gradient
+        r (torch.Tensor): input weight (scalar or one per neuron)
+        reset_method (ResetMethod): ``reset_value`` (NIR's) or ``reset_subtract``
+        dt (float): time step (s); the dynamics do not depend on it
+    """
+
+    def __init__(
+        self,
+        p: IAFParameters = IAFParameters(),
+        r: Union[float, torch.Tensor] = 1.0,
+        reset_method: ResetMethod = reset_value,
+        dt: float = 0.001,
+    ):
+        super().__init__(p, dt=dt)
+        self.register_buffer("r", torch.as_tensor(r, dtype=torch.get_default_dtype()))
+        self.reset_method = reset_method
+        if reset_method is not reset_value:
+            self.activation = functools.partial(_if_step, reset_method=reset_method)
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[IAFFeedForwardState] = None
+    ) -> Tuple[torch.Tensor, IAFFeedForwardState]:
+        return super().forward(input_tensor * self.r, state)
+
+
+# --------------------------------------------------------------------------------------
+# Parameters
 
 
 def _tensor(value: Any) -> torch.Tensor:
@@ -77,21 +197,56 @@ def _weight(value: Any) -> torch.nn.Parameter:
     )
 
 
+def _is_one(value: Any) -> bool:
+    return bool(
+        np.allclose(np.asarray(value, dtype=np.float64), 1.0, rtol=1e-6, atol=0)
+    )
+
+
 def _scaled(layer: torch.nn.Module, scale: Any) -> torch.nn.Module:
-    scale = np.asarray(scale, dtype=np.float64)
-    if np.allclose(scale, 1.0, rtol=1e-9, atol=0.0):
+    if _is_one(scale):
         return layer
     return InputScale(_tensor(scale), layer)
 
 
 def _inverse(value: Any, name: str, where: str) -> torch.Tensor:
+    """``1 / value`` for a time constant (seconds). Norse 1.1 imports any value (its own
+    tests use random, negative ones), so other values only warn."""
     array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or not np.all(array > 0):
-        raise ValueError(
-            f"{where}: {name} must hold positive, finite time constants (seconds), got "
-            f"values from {array.min()} to {array.max()}"
+    if not np.all(np.isfinite(array) & (array > 0)):
+        warnings.warn(
+            f"{where}: {name} should hold positive, finite time constants (seconds), "
+            f"got values from {np.nanmin(array)} to {np.nanmax(array)}; the imported "
+            "layer's dynamics diverge",
+            RuntimeWarning,
+            stacklevel=4,
         )
-    return _tensor(1.0 / array)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _tensor(1.0 / array)
+
+
+def _cell(kind: type, p: Any, dt: float) -> torch.nn.Module:
+    """``kind(p, dt=dt)``, also for inverse time constants that Norse's cells reject
+    (not positive or not finite: ``_inverse`` warned about them). Those are set after
+    construction, as Norse 1.1 imported them."""
+    bad = {
+        field: value
+        for field, value in zip(p._fields, p)
+        if field.startswith("tau_")
+        and not bool((torch.isfinite(value) & (value > 0)).all())
+    }
+    if not bad:
+        return kind(p, dt=dt)
+    placeholders = {field: torch.ones_like(value) for field, value in bad.items()}
+    cell = kind(p._replace(**placeholders), dt=dt)
+    with torch.no_grad():
+        for field, value in bad.items():
+            getattr(cell.params, field).copy_(value)
+    return cell
+
+
+# --------------------------------------------------------------------------------------
+# Nodes
 
 
 def _int_or_tuple(value: Any):
@@ -122,11 +277,79 @@ def _flatten(node, where: str) -> torch.nn.Flatten:
     return torch.nn.Flatten(start - rank, end - rank)
 
 
+def _neuron(
+    node: Any, where: str, dt: float, reset_method: ResetMethod
+) -> Optional[torch.nn.Module]:
+    """The Norse module of a neuron node (None for other nodes)."""
+    nir = _nir()
+    if isinstance(node, nir.CubaLIF):
+        synapse = _cell(
+            LIBoxCell,
+            LIBoxParameters(
+                tau_mem_inv=_inverse(node.tau_syn, "tau_syn", where),
+                # NIR's synapse decays to 0 (Norse 1.1 let it decay to v_leak)
+                v_leak=torch.tensor(0.0),
+            ),
+            dt,
+        )
+        lif = _cell(
+            LIFBoxCell,
+            LIFBoxParameters(
+                tau_mem_inv=_inverse(node.tau_mem, "tau_mem", where),
+                v_leak=_tensor(node.v_leak),
+                v_th=_tensor(node.v_threshold),
+                v_reset=_tensor(node.v_reset),
+                reset_method=reset_method,
+            ),
+            dt,
+        )
+        return CubaLIF(_tensor(node.w_in), synapse, _tensor(node.r), lif)
+    if isinstance(node, nir.CubaLI):
+        # LICell adds its input to the current, which NIR's synapse does in one Euler
+        # step when w_in = tau_syn/dt; the current reaches the voltage times r
+        p = LIParameters(
+            tau_syn_inv=_inverse(node.tau_syn, "tau_syn", where),
+            tau_mem_inv=_inverse(node.tau_mem, "tau_mem", where),
+            v_leak=_tensor(node.v_leak),
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = (
+                np.asarray(node.r, dtype=np.float64)
+                * np.asarray(node.w_in, dtype=np.float64)
+                * dt
+                / np.asarray(node.tau_syn, dtype=np.float64)
+            )
+        return _scaled(_cell(LICell, p, dt), scale)
+    if isinstance(node, nir.LIF):
+        p = LIFBoxParameters(
+            tau_mem_inv=_inverse(node.tau, "tau", where),
+            v_leak=_tensor(node.v_leak),
+            v_th=_tensor(node.v_threshold),
+            v_reset=_tensor(node.v_reset),
+            reset_method=reset_method,
+        )
+        return _scaled(_cell(LIFBoxCell, p, dt), node.r)
+    if isinstance(node, nir.LI):
+        p = LIBoxParameters(
+            tau_mem_inv=_inverse(node.tau, "tau", where), v_leak=_tensor(node.v_leak)
+        )
+        return _scaled(_cell(LIBoxCell, p, dt), node.r)
+    if isinstance(node, nir.IF):
+        p = IAFParameters(v_th=_tensor(node.v_threshold), v_reset=_tensor(node.v_reset))
+        if _is_one(node.r) and reset_method is reset_value:
+            return IAFCell(p, dt=dt)
+        return IF(p, r=_tensor(node.r), reset_method=reset_method, dt=dt)
+    return None
+
+
 def _convert(
     node: Any, where: str, dt: float, reset_method: ResetMethod
 ) -> torch.nn.Module:
     """The Norse module of one NIR node."""
     nir = _nir()
+    neuron = _neuron(node, where, dt, reset_method)
+    if neuron is not None:
+        return neuron
     if isinstance(node, (nir.Affine, nir.Linear)):
         weight = np.asarray(node.weight)
         if weight.ndim != 2:
@@ -134,7 +357,7 @@ def _convert(
                 f"{where}: only 2D {type(node).__name__} weights are supported, got "
                 f"shape {weight.shape}"
             )
-        has_bias = isinstance(node, nir.Affine)
+        has_bias = isinstance(node, nir.Affine) and node.bias is not None
         layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias)
         layer.weight = _weight(weight)
         if has_bias:
@@ -171,40 +394,6 @@ def _convert(
         )
     if isinstance(node, nir.Scale):
         return Scale(_tensor(node.scale))
-    if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
-        # current-based: one Euler step adds dt/tau_syn * w_in * S to the current,
-        # which reaches the voltage multiplied by r
-        taus = dict(
-            tau_syn_inv=_inverse(node.tau_syn, "tau_syn", where),
-            tau_mem_inv=_inverse(node.tau_mem, "tau_mem", where),
-            v_leak=_tensor(node.v_leak),
-        )
-        scale = (
-            np.asarray(node.r) * np.asarray(node.w_in) * dt / np.asarray(node.tau_syn)
-        )
-        if isinstance(node, nir.CubaLI):
-            return _scaled(LICell(LIParameters(**taus), dt=dt), scale)
-        p = LIFParameters(
-            **taus, v_th=_tensor(node.v_threshold), v_reset=_tensor(node.v_reset)
-        )
-        return _scaled(LIFCell(p, dt=dt), scale)
-    if isinstance(node, nir.LIF):
-        p = LIFBoxParameters(
-            tau_mem_inv=_inverse(node.tau, "tau", where),
-            v_leak=_tensor(node.v_leak),
-            v_th=_tensor(node.v_threshold),
-            v_reset=_tensor(node.v_reset),
-            reset_method=reset_method,
-        )
-        return _scaled(LIFBoxCell(p, dt=dt), node.r)
-    if isinstance(node, nir.LI):
-        p = LIBoxParameters(
-            tau_mem_inv=_inverse(node.tau, "tau", where), v_leak=_tensor(node.v_leak)
-        )
-        return _scaled(LIBoxCell(p, dt=dt), node.r)
-    if isinstance(node, nir.IF):
-        p = IAFParameters(v_th=_tensor(node.v_threshold), v_reset=_tensor(node.v_reset))
-        return _scaled(IAFCell(p, dt=dt), np.asarray(node.r) * dt)
     if isinstance(node, (nir.Input, nir.Output)):
         return torch.nn.Identity()
     raise ValueError(
@@ -214,7 +403,11 @@ def _convert(
     )
 
 
-def _chain(graph) -> Union[list, None]:
+# --------------------------------------------------------------------------------------
+# Graphs
+
+
+def _chain(graph) -> Optional[List[str]]:
     """The node names from input to output when the graph is a simple chain."""
     nir = _nir()
     if any(isinstance(node, nir.NIRGraph) for node in graph.nodes.values()):
@@ -250,11 +443,16 @@ def from_nir(
     Parameters:
         node: a ``nir.NIRGraph``, a single NIR node, or the path of a file
             written by ``nir.write``
-        ignore_warnings (bool): silence warnings while building the modules (e.g. that
-            ``dt`` is large for a time constant)
-        reset_method (ResetMethod): how ``LIF`` nodes reset (NIR's is
-            ``reset_value``)
-        dt (float): the time step (seconds) of the Norse layers
+        ignore_warnings (bool): silence the warnings of the import (time constants
+            that are not positive, a ``dt`` too large for a time constant)
+        reset_method (ResetMethod): how the spiking nodes (``LIF``, ``CubaLIF``,
+            ``IF``) reset: :func:`~norse.torch.functional.reset.reset_value` (to
+            ``v_reset``, NIR's reset) or
+            :func:`~norse.torch.functional.reset.reset_subtract` (``v - v_threshold``,
+            as snnTorch, sinabs and Rockpool reset by default)
+        dt (float): the Euler step (seconds) of the leaky nodes: the step the graph
+            was written for (snnTorch: 0.0001; sinabs: 1, its time constants count
+            steps). ``IF`` nodes add ``r * S`` per step at any ``dt``.
 
     Returns:
         A module called once per time step, ``output, state = model(x, state)``
@@ -265,7 +463,10 @@ def from_nir(
             sequence.
 
     Raises:
-        ValueError: for NIR nodes that Norse cannot run, naming the node.
+        ValueError: for NIR nodes that Norse cannot run, naming the node, or a ``dt``
+            that is not a positive, finite number.
+        TypeError: for a ``node`` that is no NIR node or path, or a ``reset_method``
+            that is not callable.
 
     Example:
         >>> import numpy as np, nir, torch, norse.torch as norse
@@ -282,6 +483,11 @@ def from_nir(
             f"dt must be a positive float (finite, in seconds), got {dt!r}"
         )
     dt = float(dt)
+    if not callable(reset_method):
+        raise TypeError(
+            "reset_method must be a reset function such as reset_value or "
+            f"reset_subtract (norse.torch.functional.reset), got {reset_method!r}"
+        )
     if isinstance(node, (str, pathlib.Path)):
         node = nir.read(node)
     if not isinstance(node, nir.NIRNode):

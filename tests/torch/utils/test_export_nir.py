@@ -1,5 +1,7 @@
 """NIR export: the nodes' numbers mean, under NIR's equations, what Norse computes."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +16,9 @@ from norse.torch.utils.export_nir import to_nir  # noqa: E402
 
 
 def _simulate_nir(node, inputs: np.ndarray, dt: float) -> np.ndarray:
-    """NIR's equations for one neuron node, explicit Euler with step ``dt`` (the input
-    ``S`` is the value of the step; the voltage starts at ``v_leak``, or 0 for IF).
+    """NIR's equations for one neuron node, explicit Euler with step ``dt``, current
+    before voltage (the input ``S`` is the value of the step; the voltage starts at
+    ``v_leak``, or ``v_reset`` for IF, which adds ``r * S`` per step whatever ``dt``).
     Returns the spikes (or the voltage of LI nodes) of every step."""
     shape = inputs.shape[1:]
     current = np.zeros(shape)
@@ -30,7 +33,7 @@ def _simulate_nir(node, inputs: np.ndarray, dt: float) -> np.ndarray:
         elif isinstance(node, (nir.LIF, nir.LI)):
             v = v + dt / node.tau * (node.v_leak - v + node.r * s)
         elif isinstance(node, nir.IF):
-            v = v + dt * node.r * s
+            v = v + node.r * s
         if isinstance(node, (nir.CubaLI, nir.LI)):
             outputs.append(v.copy())
             continue
@@ -98,7 +101,7 @@ def test_neuron_nodes_reproduce_norse_under_nir_equations(name, dt):
         inputs = inputs * 0.2
 
     graph = to_nir(cell, sample_data=inputs[0])
-    node = graph.nodes[name.lower()]
+    node = graph.nodes["norse"]  # a single layer is named after model_name
     assert type(node).__name__ == node_type
     for field in ("tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in"):
         if hasattr(node, field):
@@ -109,7 +112,7 @@ def test_neuron_nodes_reproduce_norse_under_nir_equations(name, dt):
     for step in inputs:
         out, state = cell(step, state)
         outputs.append(out)
-    norse_out = torch.stack(outputs).double().numpy()
+    norse_out = torch.stack(outputs).detach().double().numpy()
     nir_out = _simulate_nir(node, inputs.double().numpy(), dt)
     if node_type in ("CubaLI", "LI"):
         np.testing.assert_allclose(nir_out, norse_out, rtol=1e-4, atol=1e-5)
@@ -128,8 +131,9 @@ def test_time_constants_are_seconds_and_w_in_depends_on_dt():
         np.testing.assert_allclose(node.tau_mem, [0.01, 0.01])
         np.testing.assert_allclose(node.w_in, [0.005 / dt] * 2)
         np.testing.assert_allclose(node.r, [1.0, 1.0])
+    # IF has no time constant: r weighs the input of one step, at any dt
     iaf = to_nir(norse.SequentialState(torch.nn.Linear(3, 2), norse.IAFCell(dt=1e-4)))
-    np.testing.assert_allclose(iaf.nodes["1"].r, [1e4, 1e4])
+    np.testing.assert_allclose(iaf.nodes["1"].r, [1.0, 1.0])
 
 
 def test_time_modules_export_like_cells():
@@ -163,13 +167,15 @@ def test_layer_sizes_through_conv_pool_and_flatten():
         "1": ("LIF", (4, 5, 5)),
         "2": ("AvgPool2d", (4, 2, 2)),
         "3": ("Flatten", (16,)),
-        "4": ("Linear", (5,)),
+        "4": ("Affine", (5,)),
         "5": ("LI", (5,)),
         "output": ("Output", (5,)),
     }
     assert graph.nodes["1"].tau.shape == (4, 5, 5)
     assert graph.nodes["3"].start_dim == 0 and graph.nodes["3"].end_dim == -1
     assert isinstance(graph.nodes["0"].weight, np.ndarray)
+    # Linear without bias: an Affine node with zero bias, as Norse 1.1 wrote it
+    np.testing.assert_array_equal(graph.nodes["4"].bias, np.zeros(5))
 
 
 def test_per_neuron_parameters_are_kept():
@@ -240,14 +246,6 @@ def test_traced_module_with_its_own_forward():
             r"LIFRecurrentCell\): recurrent layers",
         ),
         (
-            norse.SequentialState(
-                torch.nn.Linear(2, 2),
-                norse.LIFBoxCell(norse.LIFBoxParameters(reset_method=reset_subtract)),
-            ),
-            None,
-            "reset_method=reset_subtract",
-        ),
-        (
             norse.SequentialState(torch.nn.Conv2d(1, 2, 3), norse.LIFCell()),
             None,
             r"needs sample_data to know the input size of the first layer \(Conv2d\)",
@@ -269,8 +267,110 @@ def test_clear_errors_name_the_layer(model, sample, message):
         to_nir(model, sample_data=sample)
 
 
-def test_dt_argument_must_match_the_layers():
+def test_dt_argument_is_accepted_and_warns_when_a_layer_differs():
+    """Norse 1.1 accepted any dt (it multiplied the time constants by it); the graph
+    describes every layer with its own dt, and a different dt warns."""
     model = norse.SequentialState(torch.nn.Linear(2, 2), norse.LIFCell(dt=5e-4))
     assert to_nir(model, dt=5e-4).nodes["1"].w_in[0] == pytest.approx(10.0)
-    with pytest.raises(ValueError, match="layer 1 runs with dt=0.0005"):
-        to_nir(model, dt=1e-3)
+    with pytest.warns(UserWarning, match=r"layer 1 runs with dt=0\.0005"):
+        graph = to_nir(model, dt=1e-3)
+    assert graph.nodes["1"].w_in[0] == pytest.approx(10.0)
+    np.testing.assert_allclose(graph.nodes["1"].tau_mem, [0.01, 0.01])
+    for bad in (0, -1e-3, float("nan"), float("inf"), "0.001", [0.001], True):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(f"dt must be a positive, finite float, got {bad!r}"),
+        ):
+            to_nir(model, dt=bad)
+
+
+def test_the_node_of_a_single_layer_is_named_after_the_model():
+    """Norse 1.1 named it model_name ("norse" by default); a bare Linear without bias
+    becomes an Affine node with zero bias (Norse 1.1's test reads its bias)."""
+    graph = to_nir(torch.nn.Linear(2, 3, bias=False), torch.randn(1, 2))
+    assert list(graph.nodes) == ["input", "norse", "output"]
+    assert graph.edges == [("input", "norse"), ("norse", "output")]
+    node = graph.nodes["norse"]
+    assert isinstance(node, nir.Affine) and node.weight.shape == (3, 2)
+    np.testing.assert_array_equal(node.bias, np.zeros(3))
+    graph = to_nir(norse.LIFBoxCell(), torch.zeros(4, 3), model_name="lif")
+    assert list(graph.nodes) == ["input", "lif", "output"]
+    assert graph.nodes["lif"].tau.shape == (3,)
+
+
+def test_one_unbatched_sample_as_in_the_nir_paper():
+    """The NIR paper's Norse notebook: to_nir(model, torch.tensor(d[0]), "lif") with a
+    one-element sample; the graph holds its published lif_norse.nir parameters."""
+    model = norse.SequentialState(
+        torch.nn.Linear(1, 1, bias=False),
+        norse.LIFBoxCell(
+            p=norse.LIFBoxParameters(
+                tau_mem_inv=torch.tensor([400]), v_th=torch.tensor([0.1])
+            ),
+            dt=0.0001,
+        ),
+    )
+    model[0].weight.data.fill_(1)
+    d = torch.zeros(1000, 1)
+    graph = to_nir(model, d[0].clone(), "lif")
+    assert graph.metadata["model_name"] == "lif"
+    np.testing.assert_array_equal(graph.nodes["input"].input_type["input"], [1])
+    np.testing.assert_array_equal(graph.nodes["output"].output_type["output"], [1])
+    lif = graph.nodes["1"]
+    np.testing.assert_allclose(lif.tau, [0.0025])  # seconds, as in lif_norse.nir
+    np.testing.assert_allclose(lif.r, [1.0])
+    np.testing.assert_allclose(lif.v_threshold, [0.1])
+    np.testing.assert_allclose(lif.v_leak, [0.0])
+    # an unbatched sample of the wrong size is still an error
+    with pytest.raises(ValueError, match="takes 1 features"):
+        to_nir(model, torch.zeros(2), "lif")
+
+
+def test_time_scaling_factor_multiplies_the_time_constants():
+    """Norse after 1.1: time_scaling_factor=s writes every time constant times s; the
+    graph then reproduces the network at steps of s * dt (input weights unchanged)."""
+    dt, s = 1e-3, 0.5
+    cell = NEURONS["LIFCell"][0](dt)
+    plain = to_nir(cell, torch.zeros(1, 5)).nodes["norse"]
+    node = to_nir(cell, torch.zeros(1, 5), time_scaling_factor=s).nodes["norse"]
+    np.testing.assert_allclose(node.tau_mem, plain.tau_mem * s)
+    np.testing.assert_allclose(node.tau_syn, plain.tau_syn * s)
+    np.testing.assert_allclose(node.tau_mem, np.full(5, s / 80.0))
+    np.testing.assert_allclose(node.w_in, plain.w_in)
+    np.testing.assert_allclose(node.r, plain.r)
+    inputs = torch.rand(50, 2, 5, generator=torch.Generator().manual_seed(1)) * 3.0
+    outputs, state = [], None
+    for step in inputs:
+        out, state = cell(step, state)
+        outputs.append(out)
+    norse_out = torch.stack(outputs).detach().double().numpy()
+    assert norse_out.sum() > 10
+    np.testing.assert_array_equal(
+        _simulate_nir(node, inputs.double().numpy(), s * dt), norse_out
+    )
+    box = to_nir(norse.LIBoxCell(), torch.zeros(1, 2), time_scaling_factor=2.0)
+    np.testing.assert_allclose(box.nodes["norse"].tau, [0.02, 0.02])
+    iaf = to_nir(norse.IAFCell(), torch.zeros(1, 2), time_scaling_factor=2.0)
+    np.testing.assert_allclose(iaf.nodes["norse"].r, [1.0, 1.0])
+    for bad in (0, -1.0, float("nan"), "1", None):
+        with pytest.raises(ValueError, match="time_scaling_factor must be a positive"):
+            to_nir(cell, torch.zeros(1, 5), time_scaling_factor=bad)
+
+
+def test_type_check_argument():
+    model = norse.SequentialState(torch.nn.Linear(3, 2), norse.LIFCell())
+    assert set(to_nir(model, type_check=False).nodes) == {"input", "0", "1", "output"}
+    with pytest.raises(TypeError, match="type_check must be a bool, got 'no'"):
+        to_nir(model, type_check="no")
+
+
+def test_a_subtracting_reset_is_exported_with_a_warning():
+    """NIR's LIF node resets to v_reset; Norse 1.1 exported a subtracting LIFBox without
+    a word, here it warns (and from_nir can restore the reset)."""
+    model = norse.SequentialState(
+        torch.nn.Linear(2, 2),
+        norse.LIFBoxCell(norse.LIFBoxParameters(reset_method=reset_subtract)),
+    )
+    with pytest.warns(UserWarning, match="reset_method=reset_subtract is not stored"):
+        graph = to_nir(model)
+    assert isinstance(graph.nodes["1"], nir.LIF)

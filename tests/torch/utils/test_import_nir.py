@@ -1,5 +1,7 @@
 """NIR import, and round trips export -> nir.write -> nir.read -> import."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +11,9 @@ import norse.torch as norse
 nir = pytest.importorskip("nir")
 pytest.importorskip("nirtorch")
 
+from norse.torch.functional.reset import reset_subtract  # noqa: E402
 from norse.torch.utils.export_nir import InputScale, SumPool2d  # noqa: E402
-from norse.torch.utils.import_nir import from_nir  # noqa: E402
+from norse.torch.utils.import_nir import IF, CubaLIF, _to_tensor, from_nir  # noqa: E402
 
 
 def _round_trip(model, sample, tmp_path, dt=0.001):
@@ -59,13 +62,14 @@ def test_whole_time_network_round_trip(tmp_path):
     inputs = _spiking_inputs((30, 2, 2, 8, 8))
     imported = _round_trip(model, inputs, tmp_path)
     assert isinstance(imported, norse.SequentialState)
+    # LIF -> NIR's CubaLIF -> Norse 1.1's CubaLIF module (synapse, then LIF box cell)
     assert [type(m).__name__ for m in imported] == [
         "Conv2d",
-        "LIFCell",
+        "CubaLIF",
         "LPPool2d",
         "Flatten",
         "Linear",
-        "LIFCell",
+        "CubaLIF",
         "Linear",
         "LICell",
     ]
@@ -94,6 +98,7 @@ def test_whole_cell_network_round_trip_with_box_and_iaf_neurons(tmp_path):
     inputs = _spiking_inputs((40, 3, 1, 4, 4), seed=2)
     imported = _round_trip(model, inputs[0], tmp_path, dt=dt)
     assert [type(m).__name__ for m in imported][5] == "IAFCell"
+    assert imported[1].p.v_th.item() == pytest.approx(0.2)
     expected = _step_through(model, inputs)
     spikes = _step_through(model[:6], inputs)
     assert spikes.sum() > 20
@@ -118,22 +123,29 @@ def test_parameters_and_shapes_of_imported_layers():
             tau_syn=np.full(3, 0.004),
             tau_mem=np.array([0.01, 0.02, 0.04]),
             r=np.ones(3),
-            v_leak=np.zeros(3),
+            v_leak=np.full(3, 0.1),
             v_threshold=np.full(3, 0.7),
-            w_in=np.full(3, 4.0),  # = tau_syn / dt: no extra scaling
+            w_in=np.full(3, 4.0),
         ),
     )
     model = from_nir(graph, dt=0.001)
     cell = model[1]
-    assert isinstance(cell, norse.LIFCell) and cell.dt == 0.001
-    assert cell.p.tau_syn_inv.item() == pytest.approx(250.0)  # uniform -> scalar
-    torch.testing.assert_close(cell.p.tau_mem_inv, torch.tensor([100.0, 50.0, 25.0]))
-    assert cell.p.v_th.item() == pytest.approx(0.7)
+    assert isinstance(cell, CubaLIF)
+    assert isinstance(cell.synapse, norse.LIBoxCell) and cell.synapse.dt == 0.001
+    assert isinstance(cell.lif, norse.LIFBoxCell) and cell.lif.dt == 0.001
+    assert cell.synapse.p.tau_mem_inv.item() == pytest.approx(250.0)  # uniform: scalar
+    assert cell.synapse.p.v_leak.item() == 0.0  # NIR's current decays to 0
+    torch.testing.assert_close(
+        cell.lif.p.tau_mem_inv, torch.tensor([100.0, 50.0, 25.0])
+    )
+    assert cell.lif.p.v_th.item() == pytest.approx(0.7)
+    assert cell.lif.p.v_leak.item() == pytest.approx(0.1)
+    assert cell.w_in.item() == 4.0 and cell.r.item() == 1.0
 
 
-def test_foreign_input_weights_become_an_input_scale():
-    """A CubaLIF with w_in = 1 and r = 2 (another simulator's convention): the
-    imported layer follows NIR's equations, checked by hand for one step."""
+def test_cuba_lif_input_weights_follow_nir_equations():
+    """A CubaLIF with w_in = 1 and r = 2 (another simulator's convention), checked by
+    hand for two steps: current first, then the voltage with the new current."""
     node = nir.CubaLIF(
         tau_syn=np.full(2, 0.005),
         tau_mem=np.full(2, 0.01),
@@ -143,22 +155,117 @@ def test_foreign_input_weights_become_an_input_scale():
         w_in=np.ones(2),
     )
     layer = from_nir(node, dt=0.001)
-    assert isinstance(layer, InputScale) and isinstance(layer.layer, norse.LIFCell)
-    _, state = layer(torch.ones(1, 2))
-    # NIR Euler: I = dt/tau_syn * w_in * S = 0.2; v = dt/tau_mem * r * I = 0.04.
-    # Norse keeps r * I as its current, before the decay of this step (x 0.8).
-    torch.testing.assert_close(state.v, torch.full((1, 2), 0.04))
-    torch.testing.assert_close(state.i, torch.full((1, 2), 0.4 * 0.8))
+    assert isinstance(layer, CubaLIF)
+    _, (synapse, lif) = layer(torch.ones(1, 2))
+    # I = dt/tau_syn * w_in * S = 0.2; v = dt/tau_mem * r * I = 0.1 * 0.4 = 0.04
+    torch.testing.assert_close(synapse.v, torch.full((1, 2), 0.2))
+    torch.testing.assert_close(lif.v, torch.full((1, 2), 0.04))
+    _, (synapse, lif) = layer(torch.zeros(1, 2), (synapse, lif))
+    # I = 0.2 * (1 - 0.2) = 0.16; v = 0.04 + 0.1 * (-0.04 + 2 * 0.16) = 0.068
+    torch.testing.assert_close(synapse.v, torch.full((1, 2), 0.16))
+    torch.testing.assert_close(lif.v, torch.full((1, 2), 0.068))
 
 
-def test_if_node_scale_and_dt():
+def test_foreign_input_weights_of_li_and_cuba_li_become_an_input_scale():
+    li = from_nir(nir.LI(tau=np.full(2, 0.01), r=np.full(2, 3.0), v_leak=np.zeros(2)))
+    assert isinstance(li, InputScale) and isinstance(li.layer, norse.LIBoxCell)
+    out, _ = li(torch.ones(1, 2))
+    torch.testing.assert_close(out, torch.full((1, 2), 0.3))  # dt/tau * r * S
+    cuba = from_nir(
+        nir.CubaLI(
+            tau_syn=np.full(2, 0.005),
+            tau_mem=np.full(2, 0.01),
+            r=np.full(2, 2.0),
+            v_leak=np.zeros(2),
+            w_in=np.ones(2),
+        )
+    )
+    assert isinstance(cuba, InputScale) and isinstance(cuba.layer, norse.LICell)
+    out, _ = cuba(torch.ones(1, 2))
+    torch.testing.assert_close(out, torch.full((1, 2), 0.04))  # as the CubaLIF above
+
+
+def test_if_node_adds_r_times_the_input_per_step_at_any_dt():
     node = nir.IF(r=np.ones(2), v_threshold=np.ones(2))
-    layer = from_nir(node, dt=0.5)  # dv = dt * r * S = 0.5 S
-    assert isinstance(layer, InputScale)
-    spikes, state = layer(torch.ones(1, 2))
-    assert spikes.sum() == 0 and state.v.tolist() == [[0.5, 0.5]]
-    spikes, _ = layer(torch.full((1, 2), 1.5), state)
-    assert spikes.tolist() == [[1.0, 1.0]]
+    for dt in (1e-4, 0.001, 0.5):
+        layer = from_nir(node, dt=dt)
+        assert type(layer) is norse.IAFCell  # r = 1: Norse's own cell
+        spikes, state = layer(torch.full((1, 2), 0.6))
+        assert spikes.sum() == 0
+        torch.testing.assert_close(state.v, torch.full((1, 2), 0.6))
+        spikes, _ = layer(torch.full((1, 2), 0.6), state)
+        assert spikes.tolist() == [[1.0, 1.0]]
+    weighted = from_nir(nir.IF(r=np.array([0.5, 2.0]), v_threshold=np.ones(2)))
+    assert isinstance(weighted, IF) and isinstance(weighted, norse.IAFCell)
+    spikes, state = weighted(torch.full((1, 2), 0.6))
+    assert spikes.tolist() == [[0.0, 1.0]]
+    torch.testing.assert_close(state.v, torch.tensor([[0.3, 0.0]]))
+
+
+def test_reset_method_is_honoured_by_every_spiking_node():
+    """reset_subtract: v - v_threshold after a spike, for LIF, CubaLIF and IF nodes
+    (Norse 1.1 ignored it for LIF and IF; this package ignored it for CubaLIF)."""
+    n = 2
+    nodes = {
+        "LIF": nir.LIF(
+            tau=np.full(n, 0.01),
+            r=np.ones(n),
+            v_leak=np.zeros(n),
+            v_threshold=np.ones(n),
+        ),
+        "CubaLIF": nir.CubaLIF(
+            tau_syn=np.full(n, 0.005),
+            tau_mem=np.full(n, 0.01),
+            r=np.ones(n),
+            v_leak=np.zeros(n),
+            v_threshold=np.ones(n),
+            w_in=np.full(n, 5.0),
+        ),
+        "IF": nir.IF(r=np.ones(n), v_threshold=np.ones(n)),
+    }
+    for name, node in nodes.items():
+        values = {}
+        for reset in (None, reset_subtract):
+            kwargs = {} if reset is None else {"reset_method": reset}
+            layer = from_nir(nir.NIRGraph.from_list(node), **kwargs)[0]
+            state = None
+            for _ in range(3):  # strong enough for one spike in the first step
+                spikes, state = layer(torch.full((1, n), 40.0), state)
+                if spikes.sum() > 0:
+                    break
+            assert spikes.sum() == n, name
+            voltage = state[1].v if name == "CubaLIF" else state.v
+            values[reset] = voltage
+        assert values[None].tolist() == [[0.0] * n], name  # back to v_reset = 0
+        assert (values[reset_subtract] > 0.5).all(), name  # v - 1 with v well above 1
+
+
+def test_norse_1_1_to_tensor():
+    a = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32)
+    assert torch.equal(_to_tensor(a), torch.tensor(a))
+    assert _to_tensor(np.ones(2)).dtype == torch.float32  # float64 arrays too
+    t = torch.tensor([0.3, -12.0], dtype=torch.float64)
+    assert _to_tensor(t) is t  # tensors as they are
+    assert _to_tensor(2).dtype == torch.float32 and _to_tensor(2).item() == 2.0
+
+
+def test_time_constants_norse_1_1_imported_warn_instead_of_failing():
+    """Norse 1.1 imports any time constant (its tests use random ones); the import
+    warns and builds the layer with them."""
+    node = nir.LIF(
+        tau=np.array([-0.5, 0.01]),
+        r=np.ones(2),
+        v_leak=np.zeros(2),
+        v_threshold=np.ones(2),
+    )
+    with pytest.warns(RuntimeWarning, match="node 'lif': tau should hold positive"):
+        model = from_nir(nir.NIRGraph.from_list(node))
+    torch.testing.assert_close(model.lif.p.tau_mem_inv, torch.tensor([-2.0, 100.0]))
+    spikes, _ = model(torch.ones(1, 2))
+    assert spikes.shape == (1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_nir(nir.NIRGraph.from_list(node), ignore_warnings=True)
 
 
 def test_sum_pooling_with_padding_and_flatten_of_unknown_rank():
@@ -229,8 +336,8 @@ def test_unsupported_nodes_and_bad_arguments():
     )
     with pytest.raises(ValueError, match=r"node 'i'.*NIR's I node"):
         from_nir(graph)
-    with pytest.raises(ValueError, match="tau must hold positive"):
-        from_nir(nir.LI(tau=np.zeros(2), r=np.ones(2), v_leak=np.zeros(2)))
+    with pytest.raises(TypeError, match="reset_method must be a reset function"):
+        from_nir(graph, reset_method="subtract")
     with pytest.raises(ValueError, match="dt must be a positive float"):
         from_nir(graph, dt=0)
     with pytest.raises(TypeError, match="takes a NIR graph"):
