@@ -225,11 +225,13 @@ def _cpu_kernels():
     """:mod:`norse.torch.fused.cpu_linear` (Numba kernels), or ``None`` without Numba."""
     global _KERNELS
     if _KERNELS is None:
-        try:
+        from norse.torch.fused import registry
+
+        _KERNELS = False
+        if registry.backend_available("cpu"):
             from norse.torch.fused import cpu_linear
-        except ImportError:
-            cpu_linear = False
-        _KERNELS = cpu_linear
+
+            _KERNELS = cpu_linear
     return _KERNELS or None
 
 

@@ -66,11 +66,11 @@ def _pool_kernels():
     """:mod:`.cpu_pool`, or ``None`` without Numba."""
     global _POOL_KERNELS
     if _POOL_KERNELS is None:
-        try:
+        _POOL_KERNELS = False
+        if registry.backend_available("cpu"):
             from norse.torch.fused import cpu_pool
-        except ImportError:
-            cpu_pool = False
-        _POOL_KERNELS = cpu_pool
+
+            _POOL_KERNELS = cpu_pool
     return _POOL_KERNELS or None
 
 

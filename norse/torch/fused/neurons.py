@@ -69,24 +69,15 @@ class _Model(NamedTuple):
     fields: Tuple[Optional[str], ...]
 
 
-@functools.lru_cache(maxsize=None)
-def _triton_available() -> bool:
-    try:
-        import triton  # noqa: F401
-    except Exception:  # not installed, or unusable with this PyTorch/driver
-        return False
-    return True
-
-
 def _supported_input(x: Any) -> bool:
     if not isinstance(x, torch.Tensor) or x.layout != torch.strided:
         return False
     if x.dim() < 1 or x.numel() == 0:
         return False
     if x.device.type == "cpu":
-        return x.dtype in _CPU_DTYPES
+        return x.dtype in _CPU_DTYPES and registry.backend_available("cpu")
     if x.device.type == "cuda":
-        return x.dtype in _CUDA_DTYPES and _triton_available()
+        return x.dtype in _CUDA_DTYPES and registry.backend_available("cuda")
     return False
 
 

@@ -152,15 +152,6 @@ _MODELS: Tuple[_RecurrentModel, ...] = (
 )
 
 
-@functools.lru_cache(maxsize=None)
-def _numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except Exception:  # not installed, or unusable with this NumPy
-        return False
-    return True
-
-
 def _kernels(model: int) -> Tuple[Callable, Callable, Any]:
     """The forward and backward step kernels of ``model`` and the module
     :mod:`.cpu_recurrent` (imports Numba on first use)."""
@@ -450,7 +441,7 @@ def _make_factory(code: int) -> Callable:
             or x.numel() == 0
             or not isinstance(state, model.state_type)
             or not _weights_supported(x, input_weights, recurrent_weights)
-            or not _numba_available()
+            or not registry.backend_available("cpu")
         ):
             return None
         shape = (*x.shape[1:-1], recurrent_weights.shape[0])

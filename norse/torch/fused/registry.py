@@ -15,7 +15,9 @@ record_states, input_weights, recurrent_weights)`` (see :mod:`.recurrent`).
 """
 
 import contextlib
+import importlib
 import os
+import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
@@ -108,3 +110,49 @@ def reference_only() -> Iterator[None]:
         yield
     finally:
         _forced_reference -= 1
+
+
+#: The module whose import makes the fused kernels of a device type usable: the Numba
+#: kernels (Numba and llvmlite) on the CPU, Triton on CUDA.
+_BACKEND_MODULES = {"cpu": "norse.torch.fused.cpu", "cuda": "triton"}
+_BACKEND_PACKAGES = {"cpu": "numba", "cuda": "triton"}
+
+
+_AVAILABLE: Dict[str, bool] = {}
+
+
+def backend_available(device_type: str) -> bool:
+    """Whether the fused kernels of ``device_type`` (``"cpu"``, ``"cuda"``) can run.
+
+    A backend that is missing or broken (not installed, or failing to import with this
+    NumPy, PyTorch or driver) is reported once, with a ``RuntimeWarning`` naming the
+    cause; every layer then runs the reference step loop, which gives the same results,
+    only slower. :func:`torch.compile` cannot trace the import: a graph compiled before
+    any eager call assumes the backend (the kernels' operator imports it when it runs).
+    """
+    available = _AVAILABLE.get(device_type)
+    if available is None:
+        if torch.compiler.is_compiling():
+            return device_type in _BACKEND_MODULES
+        available = _AVAILABLE[device_type] = _load_backend(device_type)
+    return available
+
+
+def _load_backend(device_type: str) -> bool:
+    module = _BACKEND_MODULES.get(device_type)
+    if module is None:
+        return False
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # ImportError, or any failure while loading
+        package = _BACKEND_PACKAGES[device_type]
+        warnings.warn(
+            f"norse: the fused {device_type.upper()} kernels are unavailable "
+            f"({type(error).__name__}: {error}); layers run the reference step loop "
+            f"instead (same results, slower). Install or repair {package} "
+            f"(pip install {package}) for the fast path.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    return True
