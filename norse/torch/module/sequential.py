@@ -6,31 +6,56 @@ it keeps one state per layer and returns them as a list. :class:`RecurrentSequen
 feeds the output of a chain back into its input at the next call.
 """
 
+import inspect
 from collections import OrderedDict
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
 from norse.torch.fused.layers import apply_layer
+from norse.torch.module.snn import _NeuronModule
 from norse.torch.utils.state import _is_module_stateful
+
+
+def _is_layer_stateful(module: torch.nn.Module) -> bool:
+    """Whether :class:`SequentialState` calls ``module`` as ``module(x, state)``.
+
+    Norse 1.1's rule: its ``forward`` takes a ``state`` argument, or it is a
+    ``torch.nn.RNNBase``. :func:`~norse.torch.utils.state._is_module_stateful` adds
+    ``torch.compile`` wrappers (judged by the module they wrap) and modules that declare
+    ``is_stateful`` (:class:`.Lift`); a neuron module follows Norse's rule as well, so
+    the encoders (``forward(x)``) are called without a state.
+    """
+    inner = getattr(module, "_orig_mod", module)
+    if isinstance(inner, _NeuronModule) and not isinstance(
+        getattr(inner, "is_stateful", None), bool
+    ):
+        try:
+            return "state" in inspect.signature(inner.forward).parameters
+        except (TypeError, ValueError):  # a forward without a signature
+            return True
+    return _is_module_stateful(module)
 
 
 class SequentialState(torch.nn.Sequential):
     """A ``torch.nn.Sequential`` that threads the states of its stateful layers.
 
     A layer is *stateful* when it is called as ``layer(x, state)`` and returns
-    ``(output, state)``: the neuron modules of this library, modules whose ``forward``
-    has a ``state`` argument, ``torch.nn.RNN``/``LSTM``/``GRU``, and a :class:`.Lift` of
-    any of these. Other layers are called as ``layer(x)``; a plain ``torch.nn.Linear``
-    or ``torch.nn.MaxPool2d`` through :func:`~norse.torch.fused.layers.apply_layer`,
-    which runs faster equivalents on the CPU (the event-driven product for binary spike
-    input with low activity; Numba max-pooling), with the same results.
+    ``(output, state)``. As in Norse 1.1, these are the modules whose ``forward`` has a
+    ``state`` argument (every neuron module; not the encoders, whose ``forward`` takes
+    only the input) and ``torch.nn.RNN``/``LSTM``/``GRU``; also a :class:`.Lift` of any
+    of these and a ``torch.compile`` of any of these. Other layers are called as
+    ``layer(x)``; a plain ``torch.nn.Linear`` or ``torch.nn.MaxPool2d`` through
+    :func:`~norse.torch.fused.layers.apply_layer`, which runs faster equivalents on the
+    CPU (the event-driven product for binary spike input with low activity; Numba
+    max-pooling), with the same results.
 
     ``forward(input, state=None)`` returns ``(output, states)`` where ``states`` has one
     entry per layer: the new state of a stateful layer, ``None`` for the others. Pass
     ``states`` back in on the next call to continue from where the chain stopped;
-    ``None`` (the default) starts every layer from its initial state. The list passed in
-    is not modified.
+    ``None`` (the default) starts every layer from its initial state. As in Norse 1.1, a
+    list passed in is updated in place (the new states are written into it) and
+    returned; ``list(states)`` passes a copy instead.
 
     Parameters:
         *args (torch.nn.Module): the layers, in order (or one ``OrderedDict`` of named
@@ -68,19 +93,34 @@ class SequentialState(torch.nn.Sequential):
     def _update_stateful_flags(self) -> None:
         self._flagged_modules = tuple(self._modules.values())
         self._stateful_flags = [
-            _is_module_stateful(module) for module in self._flagged_modules
+            _is_layer_stateful(module) for module in self._flagged_modules
         ]
 
     @property
     def stateful_layers(self) -> List[bool]:
         """For every layer, whether it takes and returns a state (kept up to date when
-        layers are appended, inserted, replaced or removed)."""
+        layers are appended, inserted, replaced or removed).
+
+        Assigning a list (or setting an entry) overrides the detection for the current
+        layers, as in Norse 1.1, where this is a plain list.
+        """
         modules = tuple(self._modules.values())
         if len(modules) != len(self._flagged_modules) or any(
             a is not b for a, b in zip(modules, self._flagged_modules)
         ):
             self._update_stateful_flags()
         return self._stateful_flags
+
+    @stateful_layers.setter
+    def stateful_layers(self, flags: Sequence[bool]) -> None:
+        flags = list(flags)
+        if len(flags) != len(self._modules):
+            raise ValueError(
+                f"stateful_layers must hold one flag per layer ({len(self._modules)}), "
+                f"got {len(flags)}"
+            )
+        self._flagged_modules = tuple(self._modules.values())
+        self._stateful_flags = flags
 
     def register_forward_state_hooks(
         self,
@@ -125,49 +165,69 @@ class SequentialState(torch.nn.Sequential):
 
         Parameters:
             input_tensor (torch.Tensor): input of the first layer
-            state (Optional[list]): one entry per layer (``None`` for stateless layers
-                and for layers that should start from their initial state), or ``None``
+            state (Optional[list]): one entry per layer (``None`` for layers that should
+                start from their initial state; entries of stateless layers are
+                ignored), or ``None``. A list is updated in place with the new states.
 
         Returns:
             ``(output, states)``; ``output`` is the list of every layer's output when
-            ``return_hidden`` is set.
+            ``return_hidden`` is set. ``states`` is the list passed in (a new list when
+            ``state`` is ``None`` or a tuple).
         """
         flags = self.stateful_layers
-        if state is None:
-            states: List[Any] = [None] * len(flags)
-        elif isinstance(state, (list, tuple)) and not hasattr(state, "_fields"):
-            if len(state) != len(flags):
-                raise ValueError(
-                    f"state must hold one entry per layer ({len(flags)}), "
-                    f"got {len(state)} entries"
+        states: Any = [None] * len(flags) if state is None else state
+        if isinstance(states, tuple) and any(flags):
+            if hasattr(states, "_fields"):
+                raise TypeError(
+                    "state must be a list with one entry per layer (or None), got "
+                    f"{type(states).__name__}; a single layer's state goes in a list, "
+                    "e.g. [None, state]"
                 )
-            states = list(state)
-        else:
-            raise TypeError(
-                "state must be a list with one entry per layer (or None), "
-                f"got {type(state).__name__}"
-            )
+            states = list(states)  # a tuple cannot take the new states
 
         hidden = []
         for index, (module, stateful) in enumerate(zip(self, flags)):
             if stateful:
-                result = module(input_tensor, states[index])
-                if not isinstance(result, tuple) or len(result) != 2:
+                result = module(input_tensor, _entry(states, index, module))
+                if not isinstance(result, (tuple, list)) or len(result) != 2:
                     raise TypeError(
                         f"layer {index} ({type(module).__name__}) takes a state, so it must "
                         f"return (output, state), got {type(result).__name__}"
                     )
-                input_tensor, states[index] = result
+                input_tensor = result[0]
+                _store(states, index, result[1])
             else:
-                if states[index] is not None:
-                    raise ValueError(
-                        f"state[{index}] is given, but layer {index} "
-                        f"({type(module).__name__}) takes no state; pass None there"
-                    )
                 input_tensor = apply_layer(module, input_tensor)
             if self.return_hidden:
                 hidden.append(input_tensor)
         return (hidden if self.return_hidden else input_tensor), states
+
+
+def _entry(states: Any, index: int, module: torch.nn.Module) -> Any:
+    """``states[index]``, with an error that says what ``state`` should be."""
+    try:
+        return states[index]
+    except IndexError:
+        given = f"{len(states)} entries" if hasattr(states, "__len__") else "no entry"
+        raise IndexError(
+            f"state has {given}, but layer {index} ({type(module).__name__}) takes a "
+            "state; pass one entry per layer"
+        ) from None
+    except TypeError:  # not subscriptable
+        raise TypeError(
+            "state must be a list with one entry per layer (or None), "
+            f"got {type(states).__name__}"
+        ) from None
+
+
+def _store(states: Any, index: int, value: Any) -> None:
+    try:
+        states[index] = value
+    except TypeError:
+        raise TypeError(
+            "state must be a list with one entry per layer (or None), the new states "
+            f"are written into it; got {type(states).__name__}"
+        ) from None
 
 
 class RecurrentSequentialState(NamedTuple):
@@ -213,7 +273,7 @@ class RecurrentSequential(torch.nn.Module):
                 f"output_modules must be an int or a non-empty list of ints, got {output_modules!r}"
             )
         for index in indices:
-            if isinstance(index, bool) or not isinstance(index, int):
+            if not isinstance(index, int):
                 raise TypeError(
                     f"output_modules must hold ints, got {type(index).__name__}"
                 )

@@ -1,11 +1,19 @@
 """SequentialState and RecurrentSequential: state threading, hooks, errors."""
 
 from collections import OrderedDict
+from types import MappingProxyType
 
 import pytest
 import torch
 
 from norse.torch.functional.lif import LIFFeedForwardState
+from norse.torch.module.encode import (
+    ConstantCurrentLIFEncoder,
+    PoissonEncoder,
+    PoissonEncoderStep,
+    SpikeLatencyEncoder,
+    SpikeLatencyLIFEncoder,
+)
 from norse.torch.module.leaky_integrator import LI
 from norse.torch.module.lif import LIF, LIFCell, LIFRecurrent
 from norse.torch.module.lift import Lift
@@ -53,11 +61,23 @@ def test_two_calls_with_states_equal_one_call():
             torch.testing.assert_close(a.v, b.v)
 
 
-def test_state_list_passed_in_is_not_modified():
+def test_state_list_is_updated_in_place():
+    # Norse 1.1 writes the new states into the list passed in (its "Getting started"
+    # page reads them from there) and returns that list
     model = SequentialState(torch.nn.Linear(1, 1), LIF())
     states = [None, None]
     _, returned = model(torch.ones(3, 1, 1), states)
-    assert states == [None, None] and returned is not states
+    assert returned is states
+    assert states[0] is None and isinstance(states[1], LIFFeedForwardState)
+    first = states[1]
+    kept = list(states)  # a copy is not touched by the next call
+    model(torch.ones(3, 1, 1), states)
+    assert states[1] is not first and kept[1] is first
+    # a tuple cannot be updated: its states come back in a new list
+    given = (None, first)
+    _, returned = model(torch.ones(3, 1, 1), given)
+    assert isinstance(returned, list) and given == (None, first)
+    torch.testing.assert_close(returned[1].v, states[1].v)
 
 
 def test_lifted_cell_threads_its_state():
@@ -155,17 +175,40 @@ def test_forward_state_hooks():
         model.register_forward_state_hooks("hook")
 
 
+def test_state_lists_norse_accepts():
+    model = SequentialState(torch.nn.Linear(1, 1), LIF(), torch.nn.ReLU())
+    x = torch.ones(2, 1, 1)
+    # entries of stateless layers are ignored and kept, as in Norse 1.1
+    marker = object()
+    _, states = model(x, [marker, None, "kept"])
+    assert states[0] is marker and states[2] == "kept"
+    # a list without entries for trailing stateless layers, or with extra entries
+    _, states = model(x, [None, None])
+    assert len(states) == 2 and isinstance(states[1], LIFFeedForwardState)
+    _, states = model(x, [None, None, None, "extra"])
+    assert states[3] == "extra"
+    # without stateful layers the state is not read at all
+    stateless = SequentialState(torch.nn.Linear(1, 1))
+    assert stateless(x, ("anything",))[1] == ("anything",)
+
+
 def test_errors():
     with pytest.raises(TypeError, match="argument 1 is function"):
         SequentialState(torch.nn.ReLU(), lambda x: x)
     model = SequentialState(torch.nn.Linear(1, 1), LIF())
     x = torch.ones(2, 1, 1)
-    with pytest.raises(ValueError, match="one entry per layer \\(2\\), got 1"):
+    with pytest.raises(
+        IndexError, match="state has 1 entries, but layer 1 \\(LIF\\) takes a state"
+    ):
         model(x, [None])
-    with pytest.raises(TypeError, match="list with one entry per layer"):
+    with pytest.raises(
+        TypeError, match="list with one entry per layer.*LIFFeedForward"
+    ):
         model(x, LIFFeedForwardState(torch.zeros(1, 1), torch.zeros(1, 1)))
-    with pytest.raises(ValueError, match="layer 0 \\(Linear\\) takes no state"):
-        model(x, [torch.zeros(1), None])
+    with pytest.raises(TypeError, match="list with one entry per layer.*got int"):
+        model(x, 3)
+    with pytest.raises(TypeError, match="written into it; got mappingproxy"):
+        model(x, MappingProxyType({0: None, 1: None}))  # read-only
 
     class Bad(torch.nn.Module):
         def forward(self, x, state=None):
@@ -173,6 +216,61 @@ def test_errors():
 
     with pytest.raises(TypeError, match="layer 0 \\(Bad\\)"):
         SequentialState(Bad())(x)
+    with pytest.raises(ValueError, match="one flag per layer \\(2\\), got 1"):
+        model.stateful_layers = [True]
+
+
+def test_encoders_are_called_without_a_state():
+    """Norse 1.1's rule: a layer is stateful when its forward takes ``state``; the
+    encoders' forward takes only the input (Norse's high-performance-computing
+    notebook chains ConstantCurrentLIFEncoder with neuron layers)."""
+    torch.manual_seed(0)
+    model = SequentialState(
+        ConstantCurrentLIFEncoder(8),
+        torch.nn.Linear(3, 2),
+        LIF(),
+    )
+    assert model.stateful_layers == [False, False, True]
+    out, states = model(torch.rand(4, 3) * 10)
+    assert out.shape == (8, 4, 2) and states[0] is None
+    for encoder in (
+        PoissonEncoder(5),
+        PoissonEncoderStep(),
+        SpikeLatencyLIFEncoder(5),
+        SpikeLatencyEncoder(),
+    ):
+        assert SequentialState(encoder).stateful_layers == [False], encoder
+
+
+def test_stateful_rule_of_norse_and_its_extensions():
+    class WithState(torch.nn.Module):
+        def forward(self, x, state=None):
+            return [x + 1, "new"]  # a list is unpacked like a tuple
+
+    class CellWithoutState(LIFCell):
+        def forward(self, x):
+            return x * 2
+
+    model = SequentialState(
+        WithState(),
+        CellWithoutState(),
+        Lift(LIFCell()),
+        Lift(torch.nn.Linear(1, 1)),
+        torch.nn.GRU(1, 1),
+    )
+    assert model.stateful_layers == [True, False, True, False, True]
+    out, states = model(torch.ones(3, 2, 1))
+    assert states[0] == "new" and states[1] is None and states[3] is None
+    assert states[4].shape == (1, 2, 1)
+
+    # assigning the flags overrides the detection (a plain list in Norse 1.1)
+    model = SequentialState(WithState(), torch.nn.ReLU())
+    model.stateful_layers = [False, False]
+    with pytest.raises(TypeError):  # now called as layer(x) and returns a list
+        model(torch.ones(1))
+    model.stateful_layers[0] = True
+    out, states = model(torch.ones(1))
+    assert states == ["new", None]
 
 
 def test_recurrent_sequential_stateful():
@@ -216,9 +314,18 @@ def test_recurrent_sequential_errors():
         RecurrentSequential(torch.nn.ReLU(), output_modules=1)
     with pytest.raises(TypeError, match="output_modules"):
         RecurrentSequential(torch.nn.ReLU(), output_modules="last")
+    assert RecurrentSequential(torch.nn.ReLU(), torch.nn.ReLU(), output_modules=True)
     m = RecurrentSequential(torch.nn.Linear(2, 3))
     _, state = m(torch.ones(1, 2))
     with pytest.raises(ValueError, match="fed-back output has shape"):
         m(torch.ones(1, 2), state)
     with pytest.raises(TypeError, match="RecurrentSequentialState"):
         m(torch.ones(1, 2), [None])
+
+
+def test_state_list_is_updated_in_place_when_compiled():
+    model = SequentialState(torch.nn.Linear(3, 4), LIF())
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    states = [None, None]
+    _, returned = compiled(torch.rand(4, 2, 3), states)
+    assert returned is states and isinstance(states[1], LIFFeedForwardState)
