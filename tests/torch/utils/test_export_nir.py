@@ -374,3 +374,61 @@ def test_a_subtracting_reset_is_exported_with_a_warning():
     with pytest.warns(UserWarning, match="reset_method=reset_subtract is not stored"):
         graph = to_nir(model)
     assert isinstance(graph.nodes["1"], nir.LIF)
+
+
+def test_the_modules_from_nir_builds_export_to_the_same_nodes():
+    """CubaLIF (Norse 1.1's module), IF with r, LIF with r: graph -> from_nir -> to_nir
+    gives back every parameter, also through the traced path."""
+    graph = nir.NIRGraph.from_list(
+        nir.Affine(weight=np.ones((3, 2)), bias=np.zeros(3)),
+        nir.CubaLIF(
+            tau_syn=np.full(3, 0.004),
+            tau_mem=np.array([0.01, 0.02, 0.04]),
+            r=np.full(3, 2.0),
+            v_leak=np.zeros(3),
+            v_threshold=np.full(3, 0.7),
+            w_in=np.full(3, 3.0),
+        ),
+        nir.Affine(weight=np.ones((2, 3)), bias=np.zeros(2)),
+        nir.IF(r=np.array([0.5, 2.0]), v_threshold=np.ones(2)),
+        nir.LIF(
+            tau=np.full(2, 0.01),
+            r=np.full(2, 3.0),
+            v_leak=np.zeros(2),
+            v_threshold=np.ones(2),
+        ),
+    )
+    model = norse.from_nir(graph)
+    exported = to_nir(model)
+    assert list(exported.nodes) == list(graph.nodes)
+    fields = ("tau_syn", "tau_mem", "tau", "r", "w_in", "v_leak", "v_threshold")
+    for name, node in graph.nodes.items():
+        assert type(exported.nodes[name]) is type(node), name
+        for field in fields + ("weight", "bias"):
+            if hasattr(node, field):
+                np.testing.assert_allclose(
+                    getattr(exported.nodes[name], field),
+                    getattr(node, field),
+                    rtol=1e-6,
+                    err_msg=f"{name}.{field}",
+                )
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 3)
+            self.cuba = model[1]
+
+        def forward(self, x):
+            z, _ = self.cuba(self.fc(x))
+            return z
+
+    traced = to_nir(Net(), torch.zeros(1, 2), time_scaling_factor=2.0)
+    node = traced.nodes["cuba"]
+    assert isinstance(node, nir.CubaLIF)
+    np.testing.assert_allclose(node.w_in, [3.0] * 3)
+    np.testing.assert_allclose(node.tau_mem, [0.02, 0.04, 0.08], rtol=1e-6)
+
+    subtracting = norse.from_nir(graph, reset_method=reset_subtract)
+    with pytest.warns(UserWarning, match="reset_method=reset_subtract is not stored"):
+        to_nir(subtracting)
