@@ -24,7 +24,9 @@ def test_lif_cell_aot_eager():
     torch.manual_seed(0)
     cell = LIFCell()
     compiled = torch.compile(cell, backend="aot_eager", fullgraph=True)
-    x = torch.rand(3, 4) * 6
+    # An input that requires grad: with nothing at all to differentiate, the resting
+    # voltage is made a leaf outside the graph (see the next test)
+    x = (torch.rand(3, 4) * 6).requires_grad_()
     z, s = compiled(x)
     z, s = compiled(x, s)
     ez, es = cell(x)
@@ -32,6 +34,22 @@ def test_lif_cell_aot_eager():
     assert z.sum() > 0
     torch.testing.assert_close(z, ez)
     _assert_states_equal(s, es)
+
+
+def test_compiled_layer_with_nothing_to_differentiate_still_backpropagates():
+    """Norse 1.1's resting voltage requires grad, also under torch.compile (its own
+    LIFBox compile test calls backward on such a layer): it is made a leaf outside the
+    graph, and only where nothing else requires grad (no graph break otherwise)."""
+    cell = LIFCell()
+    compiled = torch.compile(cell, backend="aot_eager")
+    x = torch.rand(3, 4) * 6
+    z, s = compiled(x)
+    z, s = compiled(x, s)
+    assert z.requires_grad
+    (z.sum() + s.v.sum()).backward()
+    with torch.no_grad():
+        assert torch._dynamo.explain(cell)(x).graph_break_count == 0
+    assert torch._dynamo.explain(cell)(x.requires_grad_()).graph_break_count == 0
 
 
 def test_lif_time_module_forward_and_backward_aot_eager():

@@ -144,7 +144,9 @@ class NestedNeuronModule:
         return track_rest_voltage(
             _build_state(
                 self.__dict__["_state_plan"], self.p, shape, dtype, input_tensor.device
-            )
+            ),
+            input_tensor,
+            self,
         )
 
 

@@ -141,27 +141,42 @@ def spikes_as_float(input_tensor: Any) -> Any:
     return input_tensor
 
 
-def track_rest_voltage(state: Any) -> Any:
+def track_rest_voltage(
+    state: Any,
+    input_tensor: Optional[torch.Tensor] = None,
+    module: Optional[torch.nn.Module] = None,
+) -> Any:
     """Makes the voltage ``v`` of a freshly built resting state (or of its nested base
     model, e.g. ``state.lif.v``) a leaf that requires grad, while gradients are on.
 
     Norse 1.1 starts every neuron module this way, so that ``loss.backward()`` works
     through a layer whose input and parameters need no gradient (e.g. the first layer
-    after an encoder). Under ``torch.no_grad()``/``inference_mode()`` nothing changes,
-    nor under :func:`torch.compile`, which cannot return such a tensor from a graph.
+    after an encoder). Under ``torch.no_grad()``/``inference_mode()`` nothing changes.
+    :func:`torch.compile` cannot make a tensor of its graph a leaf: there this happens
+    outside the graph (a graph break), and only where it matters: when neither
+    ``input_tensor`` nor a tensor of ``module`` requires grad.
     """
-    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+    if not torch.is_grad_enabled():
         return state
     candidates = [getattr(state, "v", None)]
     candidates += [
         getattr(value, "v", None) for value in state if isinstance(value, tuple)
     ]
-    for v in candidates:
-        if isinstance(v, torch.Tensor):
-            if v.is_leaf and v.is_floating_point() and not v.requires_grad:
-                v.requires_grad_(True)
-            break
+    v = next((c for c in candidates if isinstance(c, torch.Tensor)), None)
+    if v is None or not v.is_floating_point() or v.requires_grad:
+        return state
+    if torch.compiler.is_compiling():
+        others = () if module is None else (*module.parameters(), *module.buffers())
+        if not any(t is not None and t.requires_grad for t in (input_tensor, *others)):
+            _require_grad_eagerly(v)
+    elif v.is_leaf:
+        v.requires_grad_(True)
     return state
+
+
+@torch.compiler.disable
+def _require_grad_eagerly(v: torch.Tensor) -> None:
+    v.requires_grad_(True)
 
 
 def _merge_states(states: List[Any]) -> Any:
@@ -328,10 +343,14 @@ class _NeuronModule(torch.nn.Module):
     def _set_neuron_parameters(self, p: Any) -> None:
         self._check_parameter_structure(p)
         if isinstance(p, tuple) and hasattr(p, "_fields"):
+            methods = tuple(self.extra_methods)
+            method = getattr(p, "method", None)
+            if self._expected_parameter_type() is None and isinstance(method, str):
+                # A user's own model on the generic forms: its step function reads
+                # ``method`` (Norse 1.1 checks nothing here)
+                methods += (method,)
             validate_parameters(
-                p,
-                self.__dict__.get("_dt", 0.001),
-                extra_methods=tuple(self.extra_methods),
+                p, self.__dict__.get("_dt", 0.001), extra_methods=methods
             )
         self.params = NeuronParameters(p)
 
@@ -361,7 +380,21 @@ class _NeuronModule(torch.nn.Module):
             self._set_neuron_parameters(self.p)
 
     def extra_repr(self) -> str:
-        return f"dt={self.dt}"
+        return f"p={self.p}, dt={self.dt}"
+
+    def __repr__(self) -> str:
+        # As Norse 1.1: the parameters print in one line (``p=...``), not as the child
+        # module that holds them.
+        lines = self.extra_repr().split("\n")
+        children = [
+            f"({name}): " + repr(module).replace("\n", "\n  ")
+            for name, module in self._modules.items()
+            if name != "params"
+        ]
+        if not children and len(lines) == 1:
+            return f"{self._get_name()}({lines[0]})"
+        body = "\n  ".join([line for line in lines if line] + children)
+        return f"{self._get_name()}(\n  {body}\n)"
 
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
         raise NotImplementedError
@@ -403,7 +436,7 @@ class _NeuronModule(torch.nn.Module):
                 values[field] = (
                     start.to(device=device, dtype=dtype).expand(shape).clone()
                 )
-        return track_rest_voltage(self.state_type(**values))
+        return track_rest_voltage(self.state_type(**values), input_tensor, self)
 
     def _run_steps(
         self, step: Callable, input_tensor: torch.Tensor, state: Any
@@ -649,7 +682,8 @@ class SNN(_NeuronModule):
         self.record_states = record_states
 
     def extra_repr(self) -> str:
-        return f"dt={self.dt}, record_states={self.record_states}"
+        recorded = ", record_states=True" if self.record_states else ""
+        return f"p={self.p}, dt={self.dt}{recorded}"
 
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
         return tuple(input_tensor.shape[1:])
@@ -732,7 +766,7 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
     def extra_repr(self) -> str:
         return (
             f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
-            f"autapses={self.autapses}, dt={self.dt}"
+            f"p={self.p}, autapses={self.autapses}, dt={self.dt}"
         )
 
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
@@ -793,9 +827,10 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
         self.record_states = record_states
 
     def extra_repr(self) -> str:
+        recorded = ", record_states=True" if self.record_states else ""
         return (
             f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
-            f"autapses={self.autapses}, dt={self.dt}, record_states={self.record_states}"
+            f"p={self.p}, autapses={self.autapses}, dt={self.dt}{recorded}"
         )
 
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:

@@ -154,7 +154,7 @@ def test_bad_inputs_raise_clear_errors():
         IzhikevichRecurrentCell(2, 3, "tonic")
     layer = Izhikevich(izk.tonic_spiking)
     with pytest.raises(TypeError, match="floating-point"):
-        layer(torch.ones(3, 2, dtype=torch.long))
+        layer(torch.ones(3, 2, dtype=torch.complex64))
     _, s = layer(torch.ones(3, 2, 4))
     with pytest.raises(ValueError, match="shape"):
         layer(torch.ones(3, 5, 4), s)

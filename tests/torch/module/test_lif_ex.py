@@ -58,7 +58,9 @@ def test_bad_input_errors(forms):
 def test_compiled_time_module_matches_eager():
     torch.manual_seed(0)
     layer = LIFEx()
-    x = torch.rand(5, 2, 3) * 2
+    # requires grad: with nothing to differentiate the resting voltage becomes a leaf
+    # outside the graph (Norse 1.1), which fullgraph=True forbids
+    x = (torch.rand(5, 2, 3) * 2).requires_grad_()
     out_eager, state_eager = layer(x)
     out_compiled, state_compiled = torch.compile(
         layer, backend="aot_eager", fullgraph=True
