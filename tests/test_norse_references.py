@@ -19,6 +19,7 @@ unexplained mismatches are strict xfails listed in :data:`EXPECTED_FAILURES`.
 """
 
 import fnmatch
+import functools
 import json
 import sys
 import warnings
@@ -97,12 +98,14 @@ RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}
 GRAD_RTOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 
-def _stored(family: str):
+@functools.lru_cache(maxsize=None)
+def _stored(family: str) -> Dict[str, np.ndarray]:
+    """The arrays of ``<family>.npz`` (empty if it is missing)."""
     path = REFERENCES / f"{family}.npz"
-    return np.load(path) if path.exists() else None
-
-
-_NPZ = {f: _stored(f) for f in sorted({c.family for c in reference_cases.CASES})}
+    if not path.exists():
+        return {}
+    with np.load(path) as npz:
+        return {key: npz[key] for key in npz.files}
 
 
 def _params():
@@ -251,12 +254,8 @@ def test_recordings_match_the_cases():
     """Every case is recorded, from its current spec, and nothing else is."""
     index = json.loads((REFERENCES / "index.json").read_text())
     assert index["norse"] == "1.1.0"
-    recorded = {
-        key.split("|")[0]
-        for npz in _NPZ.values()
-        if npz is not None
-        for key in npz.files
-    }
+    families = {case.family for case in reference_cases.CASES}
+    recorded = {key.split("|")[0] for f in families for key in _stored(f)}
     names = {case.name for case in reference_cases.CASES}
     assert len(names) == len(reference_cases.CASES), "duplicate case names"
     tags = {tag for case in reference_cases.CASES for _, tag in case.known}
@@ -269,8 +268,8 @@ def test_recordings_match_the_cases():
 
 @pytest.mark.parametrize("case", list(_params()))
 def test_matches_norse(case):
-    npz = _NPZ[case.family]
-    if npz is None or f"{case.name}|meta" not in npz.files:
+    npz = _stored(case.family)
+    if f"{case.name}|meta" not in npz:
         pytest.fail("not recorded: run scripts/record_norse_references.py")
     meta, stored = reference_replay.load_case(case.name, npz)
     assert meta["spec"] == case.spec(), "the case changed since it was recorded"

@@ -104,7 +104,7 @@ class Case:
     callable object (a module). ``steps``: call it that many times (threading
     :class:`Step`/:class:`Carry` arguments); 0 calls it once. ``seed``:
     ``torch.manual_seed`` right before the first call. ``known``: ``(key pattern,
-    reason)`` pairs of deliberate differences from Norse 1.1 (see the test)."""
+    tag)`` pairs of deliberate differences from Norse 1.1 (see the cases' REASONS)."""
 
     name: str
     fn: Any
@@ -312,6 +312,12 @@ class Result:
 def run(case: Case, stored: Optional[Dict[str, torch.Tensor]] = None) -> Result:
     """Runs ``case`` in the installed ``norse``: with fresh random leaves (recording) or
     with ``stored`` leaf values (replaying)."""
+    # A seeded case reseeds the global generator: restore it afterwards.
+    with torch.random.fork_rng(devices=[], enabled=case.seed is not None):
+        return _run(case, stored)
+
+
+def _run(case: Case, stored: Optional[Dict[str, torch.Tensor]]) -> Result:
     builder = _Builder(case, stored)
     result = Result(builder.values, {}, {}, {})
     try:
