@@ -168,15 +168,13 @@ def track_rest_voltage(
     if torch.compiler.is_compiling():
         others = () if module is None else (*module.parameters(), *module.buffers())
         if not any(t is not None and t.requires_grad for t in (input_tensor, *others)):
-            _require_grad_eagerly(v)
+            # imported here: torch.compiler.disable loads TorchDynamo (and Triton)
+            from norse.torch.module._outside_graph import require_grad
+
+            require_grad(v)
     elif v.is_leaf:
         v.requires_grad_(True)
     return state
-
-
-@torch.compiler.disable
-def _require_grad_eagerly(v: torch.Tensor) -> None:
-    v.requires_grad_(True)
 
 
 def _merge_states(states: List[Any]) -> Any:
