@@ -36,61 +36,55 @@ sys.path.insert(0, str(REFERENCES))
 import reference_cases  # noqa: E402
 import reference_replay  # noqa: E402
 
-# The cases that fail today: reason -> case-name patterns (fnmatch). Strict xfails, so a
-# fix shows up as XPASS and its entry must go. The known gaps (a)-(g) of issue 13 pass
+# The cases that differ from Norse: reason -> case-name patterns (fnmatch). Strict xfails,
+# so a change shows up as XPASS and its entry must go. "deliberate" entries are listed on
+# docs/compatibility.md. The known gaps (a)-(g) of issue 13 pass
 # now and have no entry; their cases: (a) */scalar and */tensor-state of every module and
 # lif/LIFCell/parameter-fields, (b) */default-nograd, (c) lif/*/bool-input,
 # (d) lif_box/*/alpha-0, (e) filter/exp_filter_step/int, (f) coba_lif/CobaLIFCell/no-input,
 # (g) encode/spike_latency_lif_encode/*.
 EXPECTED_FAILURES: Dict[str, List[str]] = {
-    "under investigation: Norse builds the first state in float32 (LIF/LI time modules, "
-    "the recurrent LIF forms) or keeps it 0-d float32 (LIFAdExCell: exp() of the first step "
-    "in float32); here it has the input's dtype (module/snn.py initial_state)": [
+    # Deliberate (docs/compatibility.md, "Precision"): Norse 1.1 rounds these through
+    # float32 even for float64 input; here everything stays in the input's dtype.
+    "deliberate (precision): Norse builds the first state in float32 (LIF/LI time "
+    "modules, the recurrent LIF forms) or keeps it 0-d float32 (LIFAdExCell: exp() of the "
+    "first step in float32); here it has the input's dtype": [
         "lif/LIF/scalar", "lif/LIFRecurrentCell/scalar", "lif/LIFRecurrent/scalar",
         "li/LI/scalar", "lif_refrac/LIFRefracRecurrent/scalar", "lif_adex/LIFAdExCell/default*",
         "sequential/SequentialState/time",
     ],
-    "under investigation: state fields of the fused time modules all require grad "
-    "(Norse: only those that depend on a leaf that does)": [
-        "lif/LIF/default-nograd", "li/LI/default-nograd", "lsnn/LSNN/default-nograd",
-        "lsnn/LSNNRecurrent/default*",
-    ],
-    "under investigation: Norse's IAF first state is p.v_reset itself (its gradient "
-    "includes the start); here a detached copy (module/iaf.py initial_values)": [
-        "iaf/IAF*/scalar",
-    ],
-    "under investigation: float parameter fields (Izhikevich presets) become float32 "
-    "buffers (module/snn.py NeuronParameters); Norse keeps the Python floats": [
-        *(f"izhikevich/IzhikevichCell/{preset}" for preset in reference_cases.PRESETS
-          if preset not in ("dap", "accomodation", "inhibition_induced_bursting")),
-        "izhikevich/Izhikevich*/default",
-    ],
-    "under investigation: Norse's Izhikevich cell starts from the behaviour's state "
-    "tensors (gradient to s.v, s.u); here from detached copies (module/izhikevich.py)": [
-        "izhikevich/IzhikevichCell/random", "izhikevich/Izhikevich/random",
-    ],
-    "under investigation: create_izhikevich_spiking_behavior's s.v requires grad in Norse": [
-        "izhikevich/create_izhikevich_spiking_behavior/call",
-    ],
-    "under investigation: Norse's constant-current and Poisson encoders return float32 "
-    "for any input; here the input's dtype": [
+    "deliberate (precision): Norse's constant-current and Poisson encoders return "
+    "float32 for any input; here the input's dtype": [
         "encode/constant_current_lif_encode/*", "encode/ConstantCurrentLIFEncoder/*",
         "encode/poisson_encode*/[gm]*", "encode/PoissonEncoder*/manual_seed",
     ],
-    "under investigation: Norse's population_encode centres are float32 "
+    "deliberate (precision): Norse's population_encode centres are float32 "
     "(torch.linspace of a tensor scale)": [
         "encode/population_encode/default", "encode/population_encode/functions",
     ],
-    "under investigation: stdp_sensor_step multiplies dt by the float32 default "
-    "tau (0.01 rounded to float32); Norse multiplies tau by the state first": [
+    "deliberate (precision): Norse's stdp_sensor_step rounds dt * tau to float32 "
+    "differently (the product's order)": [
         "stdp/stdp_sensor_step/default",
     ],
-    "under investigation: Norse's heavi_erfc divides by a float32 sqrt(pi)": [
+    "deliberate (precision): Norse's heavi_erfc divides by a float32 sqrt(pi)": [
         "*heavi_erfc*",
     ],
-    "under investigation: lif_step_integral returns every step's spikes; Norse 1.1 "
-    "returns the last step's only": [
+    "deliberate (precision): Norse's preset behaviours start at u = float32(v) * b "
+    "rounded in float32 arithmetic; here u = v * b rounded once to float32": [
+        f"izhikevich/IzhikevichCell/{preset}" for preset in (
+            "phasic_spiking", "phasic_bursting", "class_2_exc", "subthreshold_oscillation",
+            "inhibition_induced_spiking", "resonator", "rebound_spike", "rebound_burst",
+            "threshold_variability", "bistability",
+        )
+    ],
+    "deliberate: lif_step_integral returns every step's spikes, as Norse's docstring "
+    "says; Norse 1.1 returns the last step's only": [
         "lif/lif_step_integral/scalar",
+    ],
+    "not fixed yet: the state fields of the fused time modules all require grad "
+    "(Norse: only those that depend on a tensor that does); values and gradients agree": [
+        "lif/LIF/default-nograd", "li/LI/default-nograd", "lsnn/LSNN/default-nograd",
+        "lsnn/LSNNRecurrent/default*",
     ],
 }  # fmt: skip
 

@@ -587,6 +587,8 @@ def izhikevich_cases() -> List[Case]:
                             f"{iz}.izhikevich_recurrent_step", Step(spikes),
                             Carry(tree(f"{iz}.IzhikevichRecurrentState", rec_state, (B, H))),
                             w_in, w_rec, p_rec, known=known))  # fmt: skip
+    # dap's changed reset (d) shows only after its first spike: a longer drive
+    long_drive = T((40, B, N), 100.0, 500.0)
     for preset in PRESETS:
         changed = preset in ("dap", "accomodation", "inhibition_induced_bursting")
         known = ALPHA_GRADS + ((("out:*", PRESETS_CHANGED),) if changed else ())
@@ -594,7 +596,7 @@ def izhikevich_cases() -> List[Case]:
             _steps(
                 f"izhikevich/IzhikevichCell/{preset}",
                 call(f"{M}.izhikevich.IzhikevichCell", Ref(f"{iz}.{preset}")),
-                Step(drive),
+                Step(long_drive if preset == "dap" else drive),
                 Carry(None),
                 known=known,
             )

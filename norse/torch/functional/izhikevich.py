@@ -160,8 +160,10 @@ def create_izhikevich_spiking_behavior(
     p = IzhikevichParameters(a=a, b=b, c=c, d=d, tau_inv=tau_inv)
     return IzhikevichSpikingBehavior(
         p=p,
+        # v requires grad, as in Norse 1.1 (a gradient w.r.t. the start)
         s=IzhikevichState(
-            v=torch.tensor(float(v_rest)), u=torch.tensor(float(u_rest) * p.b)
+            v=torch.tensor(float(v_rest), requires_grad=True),
+            u=torch.tensor(float(u_rest) * p.b),
         ),
     )
 

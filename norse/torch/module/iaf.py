@@ -1,6 +1,8 @@
 r"""Integrate-and-fire (IAF) layers in the four module forms.
 
-Equations: :mod:`norse.torch.functional.iaf`. The first state has ``v = v_reset``.
+Equations: :mod:`norse.torch.functional.iaf`. The first state has ``v = v_reset``; the
+feed-forward forms start from ``p.v_reset`` itself, so a trainable ``v_reset`` also gets
+the gradient of the start (as in Norse 1.1).
 """
 
 from norse.torch.functional.iaf import (
@@ -23,6 +25,7 @@ class IAFCell(SNNCell):
 
     state_type = IAFFeedForwardState
     initial_values = {"v": "v_reset"}
+    differentiable_initial_values = True  # Norse 1.1 starts from p.v_reset itself
 
     def __init__(self, p: IAFParameters = IAFParameters(), **kwargs):
         super().__init__(
@@ -35,6 +38,7 @@ class IAF(SNN):
 
     state_type = IAFFeedForwardState
     initial_values = {"v": "v_reset"}
+    differentiable_initial_values = True  # Norse 1.1 starts from p.v_reset itself
 
     def __init__(self, p: IAFParameters = IAFParameters(), **kwargs):
         super().__init__(

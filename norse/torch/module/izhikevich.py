@@ -23,7 +23,13 @@ from norse.torch.functional.izhikevich import (
     izhikevich_feed_forward_step,
     izhikevich_recurrent_step,
 )
-from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
+from norse.torch.module.snn import (
+    SNN,
+    SNNCell,
+    SNNRecurrent,
+    SNNRecurrentCell,
+    track_rest_voltage,
+)
 
 
 def _check_behavior(spiking_method: Any) -> IzhikevichSpikingBehavior:
@@ -66,20 +72,24 @@ class _IzhikevichForm:
             else torch.get_default_dtype()
         )
 
+        recurrent = self.state_type is IzhikevichRecurrentState
+
         def full(value: Any) -> torch.Tensor:
-            value = torch.as_tensor(value).detach()
+            value = torch.as_tensor(value)
+            if recurrent:  # Norse 1.1's recurrent forms start from detached copies
+                value = value.detach()
             return (
                 value.to(device=input_tensor.device, dtype=dtype).expand(shape).clone()
             )
 
+        # The feed-forward forms start from the behaviour's state itself (a gradient
+        # reaches s.v and s.u, as in Norse 1.1); the voltage requires grad.
         s = self.spiking_method.s
-        v = full(s.v)
-        # As in Norse 1.1 the initial voltage requires grad, so that a layer without
-        # trainable parameters can still be differentiated (gradient w.r.t. the start).
-        v.requires_grad_(True)
-        if self.state_type is IzhikevichRecurrentState:
-            return IzhikevichRecurrentState(z=full(0.0), v=v, u=full(s.u))
-        return IzhikevichState(v=v, u=full(s.u))
+        if recurrent:
+            state = IzhikevichRecurrentState(z=full(0.0), v=full(s.v), u=full(s.u))
+        else:
+            state = IzhikevichState(v=full(s.v), u=full(s.u))
+        return track_rest_voltage(state, input_tensor, self)
 
 
 class _IzhikevichRecurrentForm(_IzhikevichForm):

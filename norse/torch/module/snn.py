@@ -77,7 +77,11 @@ class NeuronParameters(torch.nn.Module):
             elif isinstance(value, torch.Tensor):
                 self.register_buffer(name, value.detach().clone())
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.register_buffer(name, torch.as_tensor(float(value)))
+                # float64: a Python float keeps its precision (as in Norse 1.1, which
+                # kept the float); a 0-dim tensor does not promote float32 inputs
+                self.register_buffer(
+                    name, torch.as_tensor(float(value), dtype=torch.float64)
+                )
             else:
                 self._static[field] = value
                 continue
@@ -277,6 +281,9 @@ class _NeuronModule(torch.nn.Module):
 
     state_type: Optional[type] = None
     initial_values: Dict[str, str] = {}
+    #: Whether the fields of :attr:`initial_values` keep the gradient path to their
+    #: parameter (Norse 1.1's IAF starts from ``p.v_reset`` itself) or start from a copy.
+    differentiable_initial_values: bool = False
     #: ``method`` values besides the surrogates of :mod:`.threshold` that the model accepts.
     extra_methods: Sequence[str] = ()
     #: The parameter ``NamedTuple`` type that ``p`` must match (``None``: the type of the
@@ -421,6 +428,12 @@ class _NeuronModule(torch.nn.Module):
                 continue
             start = getattr(p, source)
             if (
+                self.differentiable_initial_values
+                and isinstance(start, torch.Tensor)
+                and start.requires_grad
+            ):
+                values[field] = start.to(device=device, dtype=dtype).expand(shape) * 1
+            elif (
                 isinstance(start, torch.Tensor)
                 and start.dim() == 0
                 and start.device.type == "cpu"
