@@ -191,6 +191,7 @@ from norse.torch.functional.lif_refrac import (
     LIFRefracState,
     lif_refrac_feed_forward_step,
     lif_refrac_step,
+    lif_refrac_step_sparse,
 )
 from norse.torch.functional.lsnn import (
     LSNNFeedForwardState,

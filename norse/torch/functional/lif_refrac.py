@@ -27,6 +27,7 @@ from norse.torch.functional.lif import (
     LIFState,
     lif_feed_forward_step,
     lif_step,
+    lif_step_sparse,
 )
 from norse.torch.functional.threshold import Alpha, threshold
 
@@ -151,4 +152,26 @@ def lif_refrac_step(
         input_tensor, state.lif, input_weights, recurrent_weights, p.lif, dt
     )
     v, z, rho = compute_refractory_update(state, z_lif, lif_state.v, p)
+    return z, LIFRefracState(LIFState(z, v, lif_state.i), rho)
+
+
+def lif_refrac_step_sparse(
+    input_tensor: torch.Tensor,
+    state: LIFRefracState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    p: LIFRefracParameters = LIFRefracParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFRefracState]:
+    """:func:`lif_refrac_step` for sparse input spikes (see
+    :func:`~norse.torch.functional.lif.lif_step_sparse`): the same dynamics, the spikes
+    (returned and in ``state.lif.z``) sparse. Norse 1.1 has this name, but its version
+    fails (it subtracts the sparse spikes from a number).
+    """
+    z_lif, lif_state = lif_step_sparse(
+        input_tensor, state.lif, input_weights, recurrent_weights, p.lif, dt
+    )
+    dense = z_lif.to_dense() if z_lif.is_sparse else z_lif
+    v, z, rho = compute_refractory_update(state, dense, lif_state.v, p)
+    z = z.to_sparse()
     return z, LIFRefracState(LIFState(z, v, lif_state.i), rho)

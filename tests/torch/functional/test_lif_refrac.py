@@ -154,3 +154,30 @@ def test_gradcheck_feed_forward_and_recurrent():
     assert torch.stack(spikes).sum() > 0  # refractory periods inside the checked run
     assert torch.autograd.gradcheck(feed_forward, (x, v0))
     assert torch.autograd.gradcheck(recurrent, (x, v0, w_in))
+
+
+def test_sparse_step_equals_the_dense_step_with_sparse_spikes():
+    """Norse 1.1's name (whose version fails): the dense step's dynamics, sparse spikes."""
+    from norse.torch.functional.adjoint import lif_refrac_adjoint
+    from norse.torch.functional.lif import LIFState
+    from norse.torch.functional.lif_refrac import (
+        LIFRefracState,
+        lif_refrac_step,
+        lif_refrac_step_sparse,
+    )
+
+    assert lif_refrac_adjoint.lif_refrac_step_sparse is lif_refrac_step_sparse
+    torch.manual_seed(0)
+    state = LIFRefracState(
+        LIFState(torch.zeros(2, 3), torch.full((2, 3), 0.99), torch.full((2, 3), 3.0)),
+        torch.tensor([[0.0, 2.0, 0.0], [1.0, 0.0, 0.0]]),
+    )
+    spikes = (torch.rand(2, 4) > 0.5).float()
+    weights = torch.rand(3, 4), torch.rand(3, 3)
+    z, s = lif_refrac_step(spikes, state, *weights)
+    z_sparse, s_sparse = lif_refrac_step_sparse(spikes.to_sparse(), state, *weights)
+    assert z_sparse.is_sparse and s_sparse.lif.z.is_sparse and z.sum() > 0
+    assert torch.equal(z_sparse.to_dense(), z)
+    torch.testing.assert_close(s_sparse.lif.v, s.lif.v)
+    torch.testing.assert_close(s_sparse.lif.i, s.lif.i)
+    assert torch.equal(s_sparse.rho, s.rho)

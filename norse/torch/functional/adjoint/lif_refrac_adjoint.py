@@ -56,6 +56,7 @@ from norse.torch.functional.lif_refrac import (
     LIFRefracState,
     lif_refrac_feed_forward_step,
     lif_refrac_step,  # noqa: F401 (re-exported)
+    lif_refrac_step_sparse,  # noqa: F401 (re-exported)
 )
 
 
