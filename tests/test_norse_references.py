@@ -81,11 +81,6 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "says; Norse 1.1 returns the last step's only": [
         "lif/lif_step_integral/scalar",
     ],
-    "not fixed yet: the state fields of the fused time modules all require grad "
-    "(Norse: only those that depend on a tensor that does); values and gradients agree": [
-        "lif/LIF/default-nograd", "li/LI/default-nograd", "lsnn/LSNN/default-nograd",
-        "lsnn/LSNNRecurrent/default*",
-    ],
 }  # fmt: skip
 
 RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}

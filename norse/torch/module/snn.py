@@ -181,6 +181,68 @@ def track_rest_voltage(
     return state
 
 
+#: Results of :func:`_reference_grad_flags`, by step function and requires_grad flags.
+_GRAD_FLAGS: Dict[Tuple, Tuple[bool, ...]] = {}
+#: Steps probed at most: the flags settle within a few steps (each field's depends on
+#: the fields of the step before).
+_PROBED_STEPS = 8
+
+
+def _leaves(value: Any) -> List[Any]:
+    if isinstance(value, tuple):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def _probe(value: Any) -> Any:
+    """``value`` with every tensor replaced by zeros on the CPU (same shape, dtype and
+    ``requires_grad``). (Not the meta device: step functions make CPU constants.)"""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_probe(item) for item in value))
+    if isinstance(value, torch.Tensor):
+        probe = torch.zeros(value.shape, dtype=value.dtype)
+        return probe.requires_grad_() if value.requires_grad else probe
+    return value
+
+
+def _reference_grad_flags(
+    step: Callable, input_tensor: torch.Tensor, state: Any, args: Tuple, record: bool
+) -> Tuple[bool, ...]:
+    """Which fields of the state that the reference loop returns require grad.
+
+    A fused kernel returns every state field from one autograd node, so all of them
+    would require grad; the reference (and Norse 1.1) leaves a field that depends on no
+    tensor requiring grad without (e.g. LIF's current ``i`` for an input without one,
+    whose ``.numpy()`` then works). Found by running the step on zeros, once per step
+    function and pattern of flags."""
+    flags = lambda tree: tuple(  # noqa: E731
+        isinstance(leaf, torch.Tensor) and leaf.requires_grad for leaf in _leaves(tree)
+    )
+    steps = min(input_tensor.shape[0], _PROBED_STEPS)
+    key = (step, steps, record, input_tensor.requires_grad, flags(state), flags(args))
+    found = _GRAD_FLAGS.get(key)
+    if found is None:
+        # fork_rng: stochastic surrogates must not draw from the caller's generator
+        with torch.enable_grad(), torch.random.fork_rng(devices=[]):
+            x = _probe(input_tensor[0])
+            probe, probe_args = _probe(state), _probe(args)
+            seen = [False] * len(_leaves(state))
+            for _ in range(steps):
+                _, probe = step(x, probe, *probe_args)
+                seen = [a or b for a, b in zip(seen, flags(probe))]
+        found = _GRAD_FLAGS[key] = tuple(seen) if record else flags(probe)
+    return found
+
+
+def _detach_like_reference(state: Any, flags: Tuple[bool, ...]) -> Any:
+    """``state`` (a flat state tuple) with the fields of ``flags`` False detached."""
+    if all(flags) or len(flags) != len(state):
+        return state
+    return type(state)(
+        *(value if keep else value.detach() for value, keep in zip(state, flags))
+    )
+
+
 def _merge_states(states: List[Any]) -> Any:
     """Stacks a list of (possibly nested) state tuples along a new first dimension."""
     first = states[0]
@@ -722,7 +784,17 @@ class SNN(_NeuronModule):
                 self.activation, p, input_tensor, start, self.record_states
             )
             if kernel is not None:
-                return kernel(input_tensor, start, p, self.dt, self.record_states)
+                out, final = kernel(input_tensor, start, p, self.dt, self.record_states)
+                if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+                    flags = _reference_grad_flags(
+                        self.activation,
+                        input_tensor,
+                        start,
+                        (p, self.dt),
+                        self.record_states,
+                    )
+                    final = _detach_like_reference(final, flags)
+                return out, final
         if rest:
             state = self.state_fallback(input_tensor)
         return self._run_steps(
@@ -864,7 +936,17 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
                 self.activation, p, input_tensor, state, self.record_states, weights
             )
             if kernel is not None:
-                return kernel(input_tensor, state, p, self.dt, False, *weights)
+                out, final = kernel(input_tensor, state, p, self.dt, False, *weights)
+                if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+                    flags = _reference_grad_flags(
+                        self.activation,
+                        input_tensor,
+                        state,
+                        (*weights, p, self.dt),
+                        False,
+                    )
+                    final = _detach_like_reference(final, flags)
+                return out, final
         return self._run_steps(
             lambda step_input, state: activation(
                 step_input, state, input_weights, recurrent_weights, p, self.dt

@@ -367,3 +367,24 @@ def test_parameter_tensor_that_requires_grad_receives_its_gradient(fused):
         tau -= 10.0
     assert float(layer.p.tau_mem_inv) == 140.0
     assert "params.tau_mem_inv" in layer.state_dict()
+
+
+@pytest.mark.parametrize("record_states", [False, True])
+@pytest.mark.parametrize(
+    "make", [norse.LIF, norse.LI, norse.LSNN, lambda: norse.LSNNRecurrent(3, 3)]
+)
+def test_fused_states_require_grad_as_the_reference(make, record_states):
+    """A fused kernel returns every state field from one autograd node; fields that
+    depend on nothing requiring grad (LIF's current for an input without grad) come
+    back without, as from the reference loop and in Norse 1.1 (so .numpy() works)."""
+    layer = make()
+    layer.record_states = record_states
+    for x in (torch.rand(6, 2, 3), torch.rand(6, 2, 3).requires_grad_()):
+        _, fused = layer(x)
+        with reference_only():
+            _, reference = layer(x)
+        got = {f: t.requires_grad for f, t in zip(fused._fields, fused)}
+        want = {f: t.requires_grad for f, t in zip(reference._fields, reference)}
+        assert got == want
+    _, state = norse.LIF()(torch.rand(6, 2, 3))
+    state.i.numpy()  # no gradient to record for the current
