@@ -62,10 +62,6 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "(torch.linspace of a tensor scale)": [
         "encode/population_encode/default", "encode/population_encode/functions",
     ],
-    "deliberate (precision): Norse's stdp_sensor_step rounds dt * tau to float32 "
-    "differently (the product's order)": [
-        "stdp/stdp_sensor_step/default",
-    ],
     "deliberate (precision): Norse's heavi_erfc divides by a float32 sqrt(pi)": [
         "*heavi_erfc*",
     ],

@@ -70,6 +70,8 @@ def stdp_sensor_step(
     Returns:
         The new :class:`STDPSensorState`.
     """
-    a_pre = state.a_pre - dt * p.tau_c_inv * state.a_pre + z_pre * p.eta_p
-    a_post = state.a_post - dt * p.tau_ac_inv * state.a_post + z_post * p.eta_m
+    # Norse 1.1's order of operations: tau times the trace first, so a float32 tau
+    # meets float64 traces as a float64 value (dt * tau would round it to float32)
+    a_pre = state.a_pre + dt * (p.tau_c_inv * -state.a_pre) + z_pre * p.eta_p
+    a_post = state.a_post + dt * (p.tau_ac_inv * -state.a_post) + z_post * p.eta_m
     return STDPSensorState(a_pre, a_post)
