@@ -347,3 +347,24 @@ def test_unsupported_nodes_and_bad_arguments():
 def test_infinite_dt_is_rejected():
     with pytest.raises(ValueError, match=r"dt must be a positive float \(finite"):
         from_nir(nir.IF(r=np.ones(2), v_threshold=np.ones(2)), dt=float("inf"))
+
+
+def test_v_reset_of_if_and_lif_nodes_is_honoured():
+    """A spiking IF or LIF node returns to its own v_reset after a spike (Norse 1.1
+    dropped v_reset: its cells reset to 0)."""
+    n = 2
+    nodes = {
+        "LIF": nir.LIF(
+            tau=np.full(n, 0.01),
+            r=np.ones(n),
+            v_leak=np.zeros(n),
+            v_threshold=np.ones(n),
+            v_reset=np.full(n, -0.5),
+        ),
+        "IF": nir.IF(r=np.ones(n), v_threshold=np.ones(n), v_reset=np.full(n, -0.5)),
+    }
+    for name, node in nodes.items():
+        layer = from_nir(nir.NIRGraph.from_list(node))[0]
+        spikes, state = layer(torch.full((1, n), 40.0))
+        assert spikes.sum() == n, name
+        assert state.v.tolist() == [[-0.5] * n], name
