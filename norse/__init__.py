@@ -1,9 +1,9 @@
 """Norse: deep learning with spiking neural networks (SNNs) on PyTorch.
 
 The public API lives in :mod:`norse.torch` (``import norse.torch as norse``). As in Norse
-1.1, ``import norse`` also gives ``norse.torch``, ``norse.dataset`` and ``norse.task``;
-they are imported on first access, so ``import norse`` alone stays cheap (it does not
-import PyTorch).
+1.1, ``import norse`` also gives ``norse.torch``, ``norse.dataset``, ``norse.task`` and
+``norse.utils``; they are imported on first access, so ``import norse`` alone stays cheap
+(it does not import PyTorch).
 """
 
 import importlib as _importlib
@@ -14,7 +14,7 @@ from typing import List as _List
 # that checks Norse's version) and before any later Norse release.
 __version__ = "1.1.0.post1"
 
-__all__ = ["dataset", "task", "torch"]
+__all__ = ["dataset", "task", "torch", "utils"]
 
 
 def __getattr__(name: str) -> _Any:

@@ -33,15 +33,15 @@ def test_import_norse_is_cheap_and_gives_the_subpackages():
         model = norse.torch.SequentialState(torch.nn.Linear(2, 3), norse.torch.LI())
         out, states = model(torch.ones(4, 1, 2))
         print(tuple(out.shape), type(states[1]).__name__)
-        print(norse.dataset.__name__, norse.task.__name__)
+        print(norse.dataset.__name__, norse.task.__name__, norse.utils.__name__)
         print(sorted(name for name in dir(norse) if not name.startswith("_")))
         """
     )
     assert out.splitlines() == [
         "False False",  # neither PyTorch nor norse.torch imported by `import norse`
         "(4, 1, 3) LIState",
-        "norse.dataset norse.task",
-        "['dataset', 'task', 'torch']",
+        "norse.dataset norse.task norse.utils",
+        "['dataset', 'task', 'torch', 'utils']",
     ]
 
 
@@ -49,10 +49,10 @@ def test_star_import_and_unknown_names():
     out = _run(
         """
         from norse import *
-        print(torch.__name__, dataset.__name__, task.__name__)
+        print(torch.__name__, dataset.__name__, task.__name__, utils.__name__)
         """
     )
-    assert out.split() == ["norse.torch", "norse.dataset", "norse.task"]
+    assert out.split() == ["norse.torch", "norse.dataset", "norse.task", "norse.utils"]
     with pytest.raises(AttributeError, match="module 'norse' has no attribute 'nope'"):
         norse.nope
 
