@@ -77,6 +77,18 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "says; Norse 1.1 returns the last step's only": [
         "lif/lif_step_integral/scalar",
     ],
+    "under investigation: the models chain their layers with SequentialState, which "
+    "returns (output, list of every layer's state); Norse 1.1's make_layers and "
+    "ConvBNReLU are torch.nn.Sequential and return what their last layer returns (the "
+    "output, or LIF's (spikes, LIFFeedForwardState)); norse/torch/models/vgg.py:166 "
+    "and norse/torch/models/mobilenet.py:77 (their docstrings call it deliberate)": [
+        "models/make_layers/*", "models/ConvBNReLU/*",
+    ],
+    "under investigation: Norse 1.1's MobileNetV2 raises TypeError where a residual block "
+    "follows a ConvBNReLU (tuple + Tensor); here it runs (norse/torch/models/"
+    "mobilenet.py:143-145, its docstring calls it deliberate)": [
+        "models/mobilenet_v2/residual-after-lif",
+    ],
 }  # fmt: skip
 
 RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}
@@ -258,5 +270,12 @@ def test_matches_norse(case):
         pytest.fail("not recorded: run scripts/record_norse_references.py")
     meta, stored = reference_replay.load_case(case.name, npz)
     assert meta["spec"] == case.spec(), "the case changed since it was recorded"
-    problems = compare(case, meta, stored)
+    # One thread, as the recording: the same order of float32 sums (and no OpenMP
+    # overhead on the tiny tensors of the cases).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        problems = compare(case, meta, stored)
+    finally:
+        torch.set_num_threads(threads)
     assert not problems, "\n".join(problems)

@@ -27,7 +27,7 @@ import dataclasses
 import fnmatch
 from typing import Any, Dict, List, Optional, Tuple
 
-from reference_replay import Call, Carry, Case, Gen, Ref, Step, T, call
+from reference_replay import Call, Carry, Case, Gen, Ref, Step, T, Weights, call
 
 B, N, H, STEPS = 2, 3, 4, 5  # batch, features, hidden neurons, time steps
 F = "norse.torch.functional"
@@ -1040,6 +1040,52 @@ def receptive_field_cases() -> List[Case]:
     ]  # fmt: skip
 
 
+def model_cases() -> List[Case]:
+    """The networks of ``norse.torch.models`` (float32): weights drawn from a seed and
+    stored as leaves (``Weights``), in evaluation mode where dropout would draw."""
+    models = "norse.torch.models"
+    conv = f"{models}.conv"
+    images = T((8, 1, 1, 16, 16), 0.0, 20.0, dtype="float32")
+    return [
+        _once("models/ConvNet/tanh",
+              Weights(call(f"{conv}.ConvNet", feature_size=16, method="tanh")), images),
+        _once("models/ConvNet/default",
+              Weights(call(f"{conv}.ConvNet", feature_size=16), store=False), images,
+              known=ALPHA_GRADS),
+        _once("models/ConvNet4/default",
+              Weights(call(f"{conv}.ConvNet4", feature_size=16), store=False), images,
+              known=ALPHA_GRADS),
+        _once("models/VGG/small-features",
+              Weights(call(f"{models}.vgg.VGG", call(f"{models}.vgg.make_layers", [512, "M"]),
+                           num_classes=3), store=False, eval=True, scale=10.0),
+              T((8, 1, 3, 14, 14), 0.0, 8.0, dtype="float32"), known=ALPHA_GRADS),
+        _once("models/make_layers/batch-norm",
+              Weights(call(f"{models}.vgg.make_layers", [4, "M", 8], batch_norm=True),
+                      store=False), T((STEPS, B, 3, 6, 6), 0.0, 8.0, dtype="float32"),
+              known=ALPHA_GRADS),
+        _once("models/make_layers/lif-last",
+              Weights(call(f"{models}.vgg.make_layers", [4]), store=False),
+              T((STEPS, B, 3, 6, 6), 0.0, 8.0, dtype="float32"), known=ALPHA_GRADS),
+        _once("models/MobileNetV2/small",
+              Weights(call(f"{models}.mobilenet.MobileNetV2", num_classes=3, width_mult=0.5,
+                           inverted_residual_setting=[[1, 8, 2, 1]]),
+                      store=False, eval=True, scale=3.0),
+              T((10, 1, 3, 16, 16), 0.0, 8.0, dtype="float32"), known=ALPHA_GRADS),
+        _once("models/mobilenet_v2/residual-after-lif",
+              Weights(call(f"{models}.mobilenet.mobilenet_v2", num_classes=3, width_mult=0.25,
+                           inverted_residual_setting=[[1, 8, 1, 1]]), store=False, eval=True),
+              T((3, 1, 3, 16, 16), 0.0, 8.0, dtype="float32"), known=ALPHA_GRADS),
+        _once("models/ConvBNReLU/train",
+              Weights(call(f"{models}.mobilenet.ConvBNReLU", 3, 4, Ref("torch.nn.BatchNorm2d")),
+                      store=False), T((STEPS, B, 3, 6, 6), 0.0, 8.0, dtype="float32"),
+              known=ALPHA_GRADS),
+        _once("models/InvertedResidual/train",
+              Weights(call(f"{models}.mobilenet.InvertedResidual", 4, 4, 1, 2,
+                           Ref("torch.nn.BatchNorm2d")), store=False),
+              T((STEPS, B, 4, 6, 6), 0.0, 8.0, dtype="float32"), known=ALPHA_GRADS),
+    ]  # fmt: skip
+
+
 # Deliberate differences by case: (case pattern, key pattern, tag of REASONS).
 DELIBERATE = [
     ("lif_adex_refrac/[lL][iI][fF]*", "out:*", ADEX_REFRAC),
@@ -1086,6 +1132,6 @@ CASES: List[Case] = [
         + lif_extra_cases() + leaky_integrator_cases() + lif_box_cases() + encoder_cases() + adjoint_cases() + izhikevich_cases()
         + coba_cases() + adex_refrac_cases() + encode_cases() + decode_cases()
         + stdp_cases() + plasticity_cases() + composition_cases() + elementwise_cases()
-        + receptive_field_cases()
+        + receptive_field_cases() + model_cases()
     )
 ]  # fmt: skip

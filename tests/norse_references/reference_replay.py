@@ -8,7 +8,8 @@ both environments can load it; dotted paths are resolved when a case runs, in wh
 
 A case (:class:`Case`) is data: the callable, its arguments as a tree of spec nodes
 (:class:`T` random leaf tensors, :class:`Call` objects built from a dotted path,
-:class:`Ref` objects looked up by path, :class:`Gen` seeded generators, plus
+:class:`Ref` objects looked up by path, :class:`Gen` seeded generators, :class:`Weights`
+modules with seeded or stored weights, plus
 :class:`Step`/:class:`Carry` for calls repeated over time), and how often to call it.
 Running a case gives three flat ``{key: tensor}`` maps: the leaf inputs, every tensor of
 every result (outputs and state fields, per step) and the gradient of a fixed weighted
@@ -66,6 +67,25 @@ def call(
 ) -> Call:
     """A :class:`Call` with keyword arguments written naturally."""
     return Call(path, args, tuple(kwargs.items()), tuple((attrs or {}).items()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """``module`` (a :class:`Call`) built right after ``torch.manual_seed(seed)`` (the
+    global generator is restored afterwards), every parameter multiplied by ``scale``
+    (to drive deep networks to spike), in evaluation mode with ``eval``. With
+    ``store`` every parameter it drew becomes a stored leaf under its name in the state
+    dict (``<key>@<name>``), replaced by the stored value on replay (a parameter that
+    this package lacks fails the case), requiring a gradient with ``grad``. Without
+    ``store`` the parameters are neither stored nor differentiated: both packages must
+    draw the same numbers."""
+
+    module: Call
+    seed: int = 0
+    store: bool = True
+    grad: bool = True
+    eval: bool = False
+    scale: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +204,33 @@ class _Builder:
             self.leaves[key] = tensor
         return tensor
 
+    def weights(self, node: Weights, key: str) -> torch.nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(node.seed)
+            made = self.build(node.module, key)
+        if node.scale != 1.0:
+            with torch.no_grad():
+                for parameter in made.parameters():
+                    parameter.mul_(node.scale)
+        if node.eval:
+            made.eval()
+        if not node.store:
+            made.requires_grad_(False)
+            return made
+        if self.stored is None:
+            names = [name for name, _ in made.named_parameters()]
+        else:
+            names = [k.split("@", 1)[1] for k in self.stored if k.startswith(f"{key}@")]
+        for name in names:
+            leaf_key, target = f"{key}@{name}", _part(made, name)
+            value = target.detach() if self.stored is None else self.stored[leaf_key]
+            self.values[leaf_key] = value.clone()
+            target.data = value.clone()
+            target.requires_grad_(node.grad)
+            if node.grad:
+                self.leaves[leaf_key] = target
+        return made
+
     def build(self, node: Any, key: str) -> Any:
         if isinstance(node, T):
             return self.leaf(node, key)
@@ -201,6 +248,8 @@ class _Builder:
                 if target.requires_grad:
                     self.leaves[f"{key}@{name}"] = target
             return made
+        if isinstance(node, Weights):
+            return self.weights(node, key)
         if isinstance(node, Ref):
             return resolve(node.path)
         if isinstance(node, Gen):
