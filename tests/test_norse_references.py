@@ -89,6 +89,21 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "mobilenet.py:143-145, its docstring calls it deliberate)": [
         "models/mobilenet_v2/residual-after-lif",
     ],
+    "under investigation: Norse 1.1's spatio_temporal_parameters raises RuntimeError "
+    "(torch.cartesian_prod of the 2-d spatial rows); here it returns the (n, 6) rows "
+    "(norse/torch/functional/receptive_field.py:330-353, its docstring notes it)": [
+        "receptive_field/spatio_temporal_parameters/call",
+    ],
+    "under investigation: Norse 1.1's SpatialReceptiveField2d(aggregate=False) raises "
+    "AttributeError (self.fields); here it builds per-channel fields "
+    "(norse/torch/module/receptive_field.py:126,139-142)": [
+        "receptive_field/SpatialReceptiveField2d/no-aggregate",
+    ],
+    "under investigation: Norse 1.1's spatial_parameters (in the Sampled/Parameterized "
+    "fields) rejects derivatives given as a tensor with ValueError; here an (m, 2) "
+    "tensor is accepted (norse/torch/functional/receptive_field.py:183-192)": [
+        "receptive_field/*/derivatives-tensor",
+    ],
 }  # fmt: skip
 
 RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}

@@ -1040,6 +1040,81 @@ def receptive_field_cases() -> List[Case]:
     ]  # fmt: skip
 
 
+def receptive_field_module_cases() -> List[Case]:
+    """The derivative helpers, the sampled and parameterized spatial fields (their
+    generating parameters are the module's own, stored as leaves) and the temporal
+    receptive field (float32)."""
+    rf, mrf = f"{F}.receptive_field", f"{M}.receptive_field"
+
+    def f32(shape=(), lo=-1.0, hi=1.0, grad=True) -> T:
+        return T(shape, lo, hi, dtype="float32", grad=grad)
+
+    # fmt: off
+    field = call(f"{rf}.spatial_receptive_field", f32((), 1.0, 2.0, False),
+                 f32((), 0.0, 3.0, False), f32((), 0.5, 2.0, False), 7)
+    combos = call("torch.tensor", [[1.5, 0.3, 1.2, 0.0, 0.0], [2.0, 1.0, 0.7, 1.0, 0.0]])
+    generators = {"scales": f32((2,), 1.0, 2.0, False), "angles": f32((2,), 0.0, 3.0, False),
+                  "ratios": call("torch.tensor", [0.5, 1.0])}
+    image = f32((B, 2, 9, 9))
+    cases = [
+        _once("receptive_field/derive_kernel/call", f"{rf}.derive_kernel", f32((7, 7)),
+              f32((), 0.0, 3.0)),
+        _once("receptive_field/calculate_normalization/gamma", f"{rf}.calculate_normalization",
+              2, f32((), 0.5, 2.0), 0.5),
+        _once("receptive_field/calculate_normalization/default",
+              f"{rf}.calculate_normalization", 1, 1.5),
+        _once("receptive_field/derive_spatial_receptive_field_single/dx-dy",
+              f"{rf}.derive_spatial_receptive_field_single", field, f32((), 1.0, 2.0),
+              f32((), 0.0, 3.0), 2, 1),
+        _once("receptive_field/derive_spatial_receptive_field/list",
+              f"{rf}.derive_spatial_receptive_field", field, f32((), 1.0, 2.0),
+              f32((), 0.0, 3.0), [(0, 0), (1, 0), (0, 2)]),
+        _once("receptive_field/spatio_temporal_parameters/call",
+              f"{rf}.spatio_temporal_parameters", call("torch.tensor", [1.0, 2.0]),
+              call("torch.tensor", [0.0, 1.0]), call("torch.tensor", [0.5, 1.0]), 1,
+              call("torch.tensor", [1.0, 4.0])),
+        _once("receptive_field/SpatialReceptiveField2d/optimized",
+              Weights(call(f"{mrf}.SpatialReceptiveField2d", 2, 5, combos, domain=2.0,
+                           padding=1)), image),
+        _once("receptive_field/SpatialReceptiveField2d/no-aggregate",
+              f"{mrf}.SpatialReceptiveField2d", 2, 5, combos, aggregate=False,
+              optimize_fields=False),
+    ]
+    for cls in ("SampledSpatialReceptiveField2d", "ParameterizedSpatialReceptiveField2d"):
+        cases += [
+            _once(f"receptive_field/{cls}/optimized",
+                  Weights(call(f"{mrf}.{cls}", 2, 5, **generators, derivatives=1, domain=3.0)),
+                  image),
+            _once(f"receptive_field/{cls}/fixed-list",
+                  Weights(call(f"{mrf}.{cls}", 2, 5, **generators, derivatives=[(0, 0), (1, 1)],
+                               optimize_scales=False, optimize_angles=False)), image),
+            _once(f"receptive_field/{cls}/derivatives-tensor", f"{mrf}.{cls}", 2, 5,
+                  **generators, derivatives=call("torch.tensor", [[0, 0]])),
+        ]
+    temporal = f"{mrf}.TemporalReceptiveField"
+    cases += [
+        _steps("receptive_field/TemporalReceptiveField/default",
+               Weights(call(temporal, (N,), 3)), Step(f32((STEPS, B, N), 0.0, 50.0)),
+               Carry(None)),
+        _steps("receptive_field/TemporalReceptiveField/2d-min-scale",
+               Weights(call(temporal, (2, 3), 2, min_scale=2.0, c=1.2, dt=0.002)),
+               Step(f32((STEPS, B, 2, 3), 0.0, 50.0)), Carry(None)),
+        _steps("receptive_field/TemporalReceptiveField/max-scale",
+               Weights(call(temporal, (N,), 3, max_scale=4.0), store=False),
+               Step(f32((STEPS, B, N), 0.0, 50.0)), Carry(None),
+               known=(("out:*", TEMPORAL_SCALES), ("grad:*", TEMPORAL_SCALES))),
+        _steps("receptive_field/TemporalReceptiveField/time-constants",
+               Weights(call(temporal, (N,), 2, time_constants=f32((2, N), 50.0, 200.0, False))),
+               Step(f32((STEPS, B, N), 0.0, 50.0)), Carry(None)),
+        _steps("receptive_field/TemporalReceptiveField/lif-box",
+               Weights(call(temporal, (N,), 2, activation=Ref(f"{M}.lif_box.LIFBoxCell"),
+                            activation_state_map=Ref(f"{F}.lif_box.LIFBoxParameters"))),
+               Step(f32((STEPS, B, N), 0.0, 2.0)), Carry(None), known=ALPHA_GRADS),
+    ]
+    # fmt: on
+    return cases
+
+
 def model_cases() -> List[Case]:
     """The networks of ``norse.torch.models`` (float32): weights drawn from a seed and
     stored as leaves (``Weights``), in evaluation mode where dropout would draw."""
@@ -1048,7 +1123,8 @@ def model_cases() -> List[Case]:
     images = T((8, 1, 1, 16, 16), 0.0, 20.0, dtype="float32")
     return [
         _once("models/ConvNet/tanh",
-              Weights(call(f"{conv}.ConvNet", feature_size=16, method="tanh")), images),
+              Weights(call(f"{conv}.ConvNet", feature_size=16, method="tanh"), init=False),
+              images),
         _once("models/ConvNet/default",
               Weights(call(f"{conv}.ConvNet", feature_size=16), store=False), images,
               known=ALPHA_GRADS),
@@ -1132,6 +1208,6 @@ CASES: List[Case] = [
         + lif_extra_cases() + leaky_integrator_cases() + lif_box_cases() + encoder_cases() + adjoint_cases() + izhikevich_cases()
         + coba_cases() + adex_refrac_cases() + encode_cases() + decode_cases()
         + stdp_cases() + plasticity_cases() + composition_cases() + elementwise_cases()
-        + receptive_field_cases() + model_cases()
+        + receptive_field_cases() + receptive_field_module_cases() + model_cases()
     )
 ]  # fmt: skip

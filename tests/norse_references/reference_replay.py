@@ -76,9 +76,10 @@ class Weights:
     (to drive deep networks to spike), in evaluation mode with ``eval``. With
     ``store`` every parameter it drew becomes a stored leaf under its name in the state
     dict (``<key>@<name>``), replaced by the stored value on replay (a parameter that
-    this package lacks fails the case), requiring a gradient with ``grad``. Without
-    ``store`` the parameters are neither stored nor differentiated: both packages must
-    draw the same numbers."""
+    this package lacks fails the case), requiring a gradient with ``grad``; with
+    ``init`` the values as constructed are also results (under the same keys), so that
+    the construction is compared too. Without ``store`` the parameters are neither
+    stored nor differentiated: both packages must draw the same numbers."""
 
     module: Call
     seed: int = 0
@@ -86,6 +87,7 @@ class Weights:
     grad: bool = True
     eval: bool = False
     scale: float = 1.0
+    init: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,6 +189,7 @@ class _Builder:
         self.stored = stored
         self.values: Dict[str, torch.Tensor] = {}
         self.leaves: Dict[str, torch.Tensor] = {}
+        self.initial: Dict[str, torch.Tensor] = {}  # parameters as constructed
 
     def leaf(self, node: T, key: str) -> torch.Tensor:
         if self.stored is None:
@@ -223,6 +226,8 @@ class _Builder:
             names = [k.split("@", 1)[1] for k in self.stored if k.startswith(f"{key}@")]
         for name in names:
             leaf_key, target = f"{key}@{name}", _part(made, name)
+            if node.init:
+                self.initial[leaf_key] = target.detach().clone()
             value = target.detach() if self.stored is None else self.stored[leaf_key]
             self.values[leaf_key] = value.clone()
             target.data = value.clone()
@@ -391,6 +396,7 @@ def _run(case: Case, stored: Optional[Dict[str, torch.Tensor]]) -> Result:
                 )
                 flatten(out, f"t{step}", result.outputs, result.types)
                 carried = {id(c): _part(out, c.out) for c in carries}
+        result.outputs.update(builder.initial)
     except Exception as error:  # recorded: the other side must fail the same way
         result.error = f"{type(error).__name__}: {error}"
         return result
