@@ -51,7 +51,7 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "first step in float32); here it has the input's dtype": [
         "lif/LIF/scalar", "lif/LIFRecurrentCell/scalar", "lif/LIFRecurrent/scalar",
         "li/LI/scalar", "lif_refrac/LIFRefracRecurrent/scalar", "lif_adex/LIFAdExCell/default*",
-        "sequential/SequentialState/time",
+        "sequential/SequentialState/time", "lift/Lift/LIFRecurrentCell",
     ],
     "deliberate (precision): Norse's constant-current and Poisson encoders return "
     "float32 for any input; here the input's dtype": [

@@ -960,6 +960,63 @@ def composition_cases() -> List[Case]:
     ]  # fmt: skip
 
 
+def lift_cases() -> List[Case]:
+    """``lift`` of every feed-forward step function and ``Lift`` of every cell, with
+    0-d random parameters (``alpha=1``: the gradients are comparable)."""
+    # fmt: off
+    cases = []
+    refrac_known = {
+        "lif_adex_refrac": (("out:*", ADEX_REFRAC), ("grad:*", ADEX_REFRAC)),
+        "lif_mc_refrac": (("out:*", MC_REFRAC), ("grad:*", MC_REFRAC)),
+    }
+    for n in NEURONS:
+        known = refrac_known.get(n.family, ())
+        x = T((STEPS, B, N), *n.drive)
+        state = tree(*n.ff_state, (B, N))
+        if n.ff_step and n.family not in ("lif", "li"):
+            extra = {"g_coupling": _coupling(N)} if n.coupling else {}
+            cases.append(_once(
+                f"lift/lift/{n.family}", call(f"{F}.lift.lift", Ref(n.ff_step),
+                                              p=tree(*n.params, ())),
+                x, state=state, **extra, known=known))
+        if n.cell and n.family != "lif":
+            cases.append(_once(f"lift/Lift/{_name(n.cell)}",
+                               call(f"{M}.lift.Lift", call(n.cell, p=tree(*n.params, ()))),
+                               x, known=known))
+    iz = f"{F}.izhikevich"
+    behaviour = call(f"{iz}.IzhikevichSpikingBehavior", p=tree(IZP, IZ_P, ()),
+                     s=tree(IZ_STATE, IZ_FF, ()))
+    lif_p = tree(LIFP, LIF_P, ())
+    spikes = T((STEPS, B, N), spikes=0.5)
+    cases += [
+        _once("lift/lift/izhikevich",
+              call(f"{F}.lift.lift", Ref(f"{iz}.izhikevich_feed_forward_step"),
+                   p=tree(IZP, IZ_P, ())),
+              T((STEPS, B, N), 0.0, 40.0), state=tree(IZ_STATE, IZ_FF, (B, N))),
+        _once("lift/lift/lif-recurrent",
+              call(f"{F}.lift.lift", Ref(f"{F}.lif.lif_step"), p=lif_p), spikes,
+              state=tree(*_neuron("lif").rec_state, (B, H)),
+              input_weights=T((H, N), -1.0, 3.0), recurrent_weights=T((H, H))),
+        _once("lift/Lift/IzhikevichCell",
+              call(f"{M}.lift.Lift", call(f"{M}.izhikevich.IzhikevichCell", behaviour)),
+              T((STEPS, B, N), 0.0, 150.0)),
+        _once("lift/Lift/LIFRecurrentCell",
+              call(f"{M}.lift.Lift", call(f"{M}.lif.LIFRecurrentCell", N, H, p=lif_p,
+                                          input_weights=T((H, N), -1.0, 3.0, param=True),
+                                          recurrent_weights=T((H, H), param=True))),
+              spikes),
+        _once("lift/Lift/sequential-state",
+              call(f"{M}.lift.Lift", call(f"{M}.sequential.SequentialState",
+                                          call("torch.nn.Linear", N, H, attrs={
+                                              "weight": T((H, N), -1.0, 2.0),
+                                              "bias": T((H,), -0.5, 0.5)}),
+                                          call(f"{M}.lif.LIFCell", p=lif_p))),
+              T((STEPS, B, N), -2.0, 8.0)),
+    ]
+    # fmt: on
+    return cases
+
+
 def elementwise_cases() -> List[Case]:
     """Thresholds and surrogate gradients, logic, reset and the exponential filter."""
     th, lg, rs = f"{F}.threshold", f"{F}.logical", f"{F}.reset"
@@ -1207,7 +1264,8 @@ CASES: List[Case] = [
         [case for n in NEURONS for case in neuron_cases(n)]
         + lif_extra_cases() + leaky_integrator_cases() + lif_box_cases() + encoder_cases() + adjoint_cases() + izhikevich_cases()
         + coba_cases() + adex_refrac_cases() + encode_cases() + decode_cases()
-        + stdp_cases() + plasticity_cases() + composition_cases() + elementwise_cases()
+        + stdp_cases() + plasticity_cases() + composition_cases() + lift_cases()
+        + elementwise_cases()
         + receptive_field_cases() + receptive_field_module_cases() + model_cases()
     )
 ]  # fmt: skip
