@@ -52,6 +52,7 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
         "lif/LIF/scalar", "lif/LIFRecurrentCell/scalar", "lif/LIFRecurrent/scalar",
         "li/LI/scalar", "lif_refrac/LIFRefracRecurrent/scalar", "lif_adex/LIFAdExCell/default*",
         "sequential/SequentialState/time", "lift/Lift/LIFRecurrentCell",
+        "sequential/SequentialState/rnn", "sequential/RecurrentSequential/initial-cache",
     ],
     "deliberate (precision): Norse's constant-current and Poisson encoders return "
     "float32 for any input; here the input's dtype": [
@@ -103,6 +104,13 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "fields) rejects derivatives given as a tensor with ValueError; here an (m, 2) "
     "tensor is accepted (norse/torch/functional/receptive_field.py:183-192)": [
         "receptive_field/*/derivatives-tensor",
+    ],
+    "under investigation: Norse 1.1's RecurrentSequential adds the fed-back cache with "
+    "torch.stack((x, cache)), which raises TypeError for a list of outputs "
+    "(output_modules a list) or a state without cache; here a list is summed and a "
+    "missing cache skipped (norse/torch/module/sequential.py:295-303)": [
+        "sequential/RecurrentSequential/output-list",
+        "sequential/RecurrentSequential/state-without-cache",
     ],
 }  # fmt: skip
 

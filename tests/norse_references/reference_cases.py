@@ -960,6 +960,24 @@ def composition_cases() -> List[Case]:
     ]  # fmt: skip
 
 
+def _float32(node: Any) -> Any:
+    """``node`` with every float leaf in float32 (to meet the float32 weights a module
+    draws)."""
+    if isinstance(node, T):
+        return (
+            dataclasses.replace(node, dtype="float32")
+            if node.dtype == "float64"
+            else node
+        )
+    if isinstance(node, Call):
+        return dataclasses.replace(
+            node,
+            args=tuple(_float32(a) for a in node.args),
+            kwargs=tuple((k, _float32(v)) for k, v in node.kwargs),
+        )
+    return node
+
+
 def lift_cases() -> List[Case]:
     """``lift`` of every feed-forward step function and ``Lift`` of every cell, with
     0-d random parameters (``alpha=1``: the gradients are comparable)."""
@@ -1015,6 +1033,113 @@ def lift_cases() -> List[Case]:
     ]
     # fmt: on
     return cases
+
+
+def container_cases() -> List[Case]:
+    """SequentialState and RecurrentSequential beyond the basics, the regularization
+    variants and the base classes of ``norse.torch.module.snn`` with Norse's own step
+    functions."""
+    # fmt: off
+    seq, reg, snn = f"{M}.sequential", f"{F}.regularization", f"{M}.snn"
+    lif_p = tree(LIFP, LIF_P, ())
+    x = T((STEPS, B, N), -2.0, 8.0)
+    spikes = T((STEPS, B, N), spikes=0.5)
+    ff_state = tree(f"{F}.lif.LIFFeedForwardState", LIF_FF, (B, N))
+    rec_state = tree(*_neuron("lif").rec_state, (B, H))
+
+    def linear(inputs: int, outputs: int) -> Call:
+        return call("torch.nn.Linear", inputs, outputs, attrs={
+            "weight": T((outputs, inputs), -1.0, 2.0), "bias": T((outputs,), -0.5, 0.5)})
+
+    rnn = call("torch.nn.RNN", N, H, attrs={
+        "weight_ih_l0": T((H, N)), "weight_hh_l0": T((H, H)), "bias_ih_l0": T((H,)),
+        "bias_hh_l0": T((H,))})
+    lif_rec = {"input_weights": T((H, N), -1.0, 3.0, param=True),
+               "recurrent_weights": T((H, H), param=True)}
+    step_voltages = call(f"{F}.lif.LIFFeedForwardState", T((STEPS, B, N)), T((STEPS, B, N)))
+    return [
+        _steps("sequential/SequentialState/initial-state",
+               call(f"{seq}.SequentialState", linear(N, N), call(f"{M}.lif.LIFCell", p=lif_p)),
+               Step(x), Carry([None, ff_state])),
+        _once("sequential/SequentialState/rnn",
+              call(f"{seq}.SequentialState", rnn, call(f"{M}.lif.LIF", p=lif_p),
+                   return_hidden=True), x),
+        _once("sequential/SequentialState/seeded",
+              Weights(call(f"{seq}.SequentialState",
+                           call(f"{M}.lift.Lift", call("torch.nn.Conv2d", 2, 3, 2)),
+                           call("torch.nn.Flatten", 2),
+                           call(f"{M}.lif.LIFRecurrent", 24, H, p=_float32(lif_p))), seed=5),
+              T((STEPS, B, 2, 3, 5), -2.0, 8.0, dtype="float32")),
+        _steps("sequential/RecurrentSequential/output-0",
+               call(f"{seq}.RecurrentSequential", linear(N, N),
+                    call(f"{M}.lif.LIFCell", p=lif_p), output_modules=0),
+               Step(x), Carry(None)),
+        _steps("sequential/RecurrentSequential/output-list",
+               call(f"{seq}.RecurrentSequential", linear(N, N),
+                    call(f"{M}.lif.LIFCell", p=lif_p), output_modules=[0, 1]),
+               Step(x), Carry(None)),
+        _steps("sequential/RecurrentSequential/initial-cache",
+               call(f"{seq}.RecurrentSequential", linear(N, H),
+                    call(f"{M}.lif.LIFRecurrentCell", H, N, p=lif_p, **{
+                        "input_weights": T((N, H), -1.0, 3.0, param=True),
+                        "recurrent_weights": T((N, N), param=True)})),
+               Step(x), Carry(call(f"{seq}.RecurrentSequentialState",
+                                   T((B, N), 0.0, 1.0), [None, None]))),
+        _steps("sequential/RecurrentSequential/state-without-cache",
+               call(f"{seq}.RecurrentSequential", linear(N, N), call(f"{M}.lif.LIFCell", p=lif_p)),
+               Step(x), Carry(call(f"{seq}.RecurrentSequentialState"))),
+        _once("sequential/RecurrentSequentialState/call", f"{seq}.RecurrentSequentialState",
+              T((B, N))),
+        _once("regularization/spike_accumulator/default", f"{reg}.spike_accumulator",
+              T((B, N), spikes=0.5), None),
+        _once("regularization/voltage_accumulator/state", f"{reg}.voltage_accumulator",
+              T((B, N), spikes=0.5), call(f"{F}.lif.LIFFeedForwardState", T((B, N)), T((B, N))),
+              T((B, N))),
+        _once("regularization/regularize_step/spikes-state", f"{reg}.regularize_step",
+              T((B, N), spikes=0.5), None, state=T(())),
+        _steps("regularization/RegularizationCell/initial-state",
+               call(f"{M}.regularization.RegularizationCell", state=T((), 0.0, 5.0)),
+               Step(T((STEPS, B, N), spikes=0.5)), Step(step_voltages)),
+        _steps("regularization/RegularizationCell/voltages-state",
+               call(f"{M}.regularization.RegularizationCell", Ref(f"{reg}.voltage_accumulator"),
+                    T((B, N))),
+               Step(T((STEPS, B, N), spikes=0.5)), Step(step_voltages)),
+        _steps("snn/SNNCell/state", call(f"{snn}.SNNCell", Ref(f"{F}.lif.lif_feed_forward_step"),
+                                         Ref("torch.zeros_like"), lif_p, dt=0.0005),
+               Step(x), Carry(ff_state)),
+        _steps("snn/SNNCell/fallback",
+               call(f"{snn}.SNNCell", Ref(f"{F}.leaky_integrator_box.li_box_feed_forward_step"),
+                    Ref(f"{F}.leaky_integrator_box.LIBoxState"),
+                    tree(f"{F}.leaky_integrator_box.LIBoxParameters",
+                         _only(LIF_P, "tau_mem_inv", "v_leak"), ())),
+               Step(x), Carry(None)),
+        _once("snn/SNN/record-states",
+              call(f"{snn}.SNN", Ref(f"{F}.lif.lif_feed_forward_step"), Ref("torch.zeros_like"),
+                   lif_p, record_states=True), x, ff_state),
+        _steps("snn/SNNRecurrentCell/weights",
+               call(f"{snn}.SNNRecurrentCell", Ref(f"{F}.lif.lif_step"), Ref("torch.zeros_like"),
+                    N, H, lif_p, **lif_rec), Step(spikes), Carry(rec_state)),
+        _steps("snn/SNNRecurrentCell/seeded",
+               Weights(call(f"{snn}.SNNRecurrentCell", Ref(f"{F}.lif.lif_step"),
+                            Ref("torch.zeros_like"), N, H, _float32(lif_p), autapses=True),
+                       seed=6),
+               Step(_float32(spikes)), Carry(_float32(rec_state))),
+        _once("snn/SNNRecurrent/record-states",
+              call(f"{snn}.SNNRecurrent", Ref(f"{F}.lif.lif_step"), Ref("torch.zeros_like"),
+                   N, H, lif_p, record_states=True, **lif_rec), spikes, rec_state),
+        _once("lif/LIF/record-states", call(f"{M}.lif.LIF", p=lif_p, record_states=True),
+              x, ff_state),
+        _once("lif/LIFRecurrent/autapses",
+              call(f"{M}.lif.LIFRecurrent", N, H, p=lif_p, autapses=True, **lif_rec),
+              spikes, rec_state),
+        _steps("lif/LIFRecurrentCell/seeded",
+               Weights(call(f"{M}.lif.LIFRecurrentCell", N, H, p=_float32(lif_p)), seed=7),
+               Step(_float32(spikes)), Carry(_float32(rec_state))),
+        _once("lsnn/LSNNRecurrent/seeded-record-states",
+              Weights(call(f"{M}.lsnn.LSNNRecurrent", N, H, record_states=True,
+                           p=_float32(tree(*_neuron("lsnn").params, ()))), seed=8),
+              _float32(spikes), _float32(tree(*_neuron("lsnn").rec_state, (B, H)))),
+    ]  # fmt: on
 
 
 def elementwise_cases() -> List[Case]:
@@ -1265,7 +1390,7 @@ CASES: List[Case] = [
         + lif_extra_cases() + leaky_integrator_cases() + lif_box_cases() + encoder_cases() + adjoint_cases() + izhikevich_cases()
         + coba_cases() + adex_refrac_cases() + encode_cases() + decode_cases()
         + stdp_cases() + plasticity_cases() + composition_cases() + lift_cases()
-        + elementwise_cases()
+        + container_cases()        + elementwise_cases()
         + receptive_field_cases() + receptive_field_module_cases() + model_cases()
     )
 ]  # fmt: skip
