@@ -112,6 +112,19 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
         "sequential/RecurrentSequential/output-list",
         "sequential/RecurrentSequential/state-without-cache",
     ],
+    "under investigation: Norse 1.1's lif_refrac_step_sparse and "
+    "lif_refrac_adjoint_step_sparse raise RuntimeError (a 0-d parameter plus sparse "
+    "spikes); here they run (norse/torch/functional/lif_refrac.py:158-177, "
+    "norse/torch/functional/adjoint/lif_refrac_adjoint.py:335-353; docstrings note it)": [
+        "lif_refrac/lif_refrac_step_sparse/scalar",
+        "adjoint/lif_refrac_adjoint_step_sparse/scalar",
+    ],
+    "under investigation: norse.torch.functional.adjoint.lif_mc_adjoint and "
+    "lif_mc_refrac_adjoint (Norse 1.1 modules whose forward runs; their backward "
+    "calls the missing torch.linear) do not exist here (norse/torch/functional/adjoint/ "
+    "has no such files)": [
+        "adjoint/lif_mc_adjoint_step/*", "adjoint/lif_mc_refrac_adjoint/*",
+    ],
 }  # fmt: skip
 
 RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}

@@ -1142,6 +1142,70 @@ def container_cases() -> List[Case]:
     ]  # fmt: on
 
 
+def sparse_and_adjoint_cases() -> List[Case]:
+    """The sparse steps and modules (sparse input), the sparse and multi-compartment
+    adjoint steps, and the current encoders beyond ``lif_current_encoder``."""
+    # fmt: off
+    adj = f"{F}.adjoint"
+    lif, refrac, mc = _neuron("lif"), _neuron("lif_refrac"), _neuron("lif_mc")
+    lif_p, refrac_p = tree(LIFP, LIF_P, ()), tree(*refrac.params, ())
+
+    def sparse(shape, **kwargs) -> Call:
+        return call("torch.Tensor.to_sparse", T(shape, grad=False, **kwargs))
+
+    weights = (T((H, N), -1.0, 3.0), T((H, H)))
+    ex_p = tree(f"{F}.lif_ex.LIFExParameters", {**LIF_P, "delta_T": (0.3, 1.0)}, (N,))
+    adjoint = (("grad:*", ADJOINT),)
+    return [
+        _once("lif_refrac/lif_refrac_step_sparse/scalar", f"{F}.lif_refrac.lif_refrac_step_sparse",
+              sparse((B, N), spikes=0.5), tree(*refrac.rec_state, (B, H)), *weights, refrac_p),
+        _steps("lif/LIFCell/sparse", call(f"{M}.lif.LIFCell", p=lif_p),
+               Step(sparse((STEPS, B, N), lo=0.0, hi=8.0)), Carry(tree(*lif.ff_state, (B, N)))),
+        _steps("lif/LIFCell/sparse-no-state", call(f"{M}.lif.LIFCell", p=lif_p),
+               Step(sparse((STEPS, B, N), lo=0.0, hi=8.0)), Carry(None)),
+        _steps("lif/LIFRecurrentCell/sparse",
+               call(f"{M}.lif.LIFRecurrentCell", N, H, p=lif_p,
+                    input_weights=T((H, N), -1.0, 3.0, param=True),
+                    recurrent_weights=T((H, H), param=True)),
+               Step(sparse((STEPS, B, N), spikes=0.5)), Carry(tree(*lif.rec_state, (B, H)))),
+        _once("lif/LIF/sparse", call(f"{M}.lif.LIF", p=lif_p),
+              sparse((STEPS, B, N), lo=0.0, hi=8.0), tree(*lif.ff_state, (B, N))),
+        _steps("lif_refrac/LIFRefracRecurrentCell/sparse",
+               call(f"{M}.lif_refrac.LIFRefracRecurrentCell", N, H, p=refrac_p,
+                    input_weights=T((H, N), -1.0, 3.0, param=True),
+                    recurrent_weights=T((H, H), param=True)),
+               Step(sparse((STEPS, B, N), spikes=0.5)), Carry(tree(*refrac.rec_state, (B, H)))),
+        _once("adjoint/lif_feed_forward_adjoint_step_sparse/scalar",
+              f"{adj}.lif_adjoint.lif_feed_forward_adjoint_step_sparse",
+              sparse((B, N), lo=0.0, hi=8.0), tree(*lif.ff_state, (B, N)), lif_p, known=adjoint),
+        _once("adjoint/lif_adjoint_step_sparse/scalar", f"{adj}.lif_adjoint.lif_adjoint_step_sparse",
+              sparse((B, N), spikes=0.5), tree(*lif.rec_state, (B, H)), *weights, lif_p,
+              known=adjoint),
+        _once("adjoint/lif_refrac_adjoint_step_sparse/scalar",
+              f"{adj}.lif_refrac_adjoint.lif_refrac_adjoint_step_sparse",
+              sparse((B, N), spikes=0.5), tree(*refrac.rec_state, (B, H)), *weights, refrac_p,
+              known=adjoint),
+        _steps("adjoint/lif_mc_adjoint_step/scalar", f"{adj}.lif_mc_adjoint.lif_mc_adjoint_step",
+               Step(T((STEPS, B, N), spikes=0.5)), Carry(tree(*mc.rec_state, (B, H))), *weights,
+               _coupling(H), lif_p, known=adjoint),
+        _steps("adjoint/lif_mc_refrac_adjoint/scalar",
+               f"{adj}.lif_mc_refrac_adjoint.lif_mc_refrac_adjoint",
+               Step(T((STEPS, B, N), spikes=0.5)), Carry(tree(*refrac.rec_state, (B, H))),
+               *weights, _coupling(H), refrac_p, known=adjoint),
+        _steps("lif_ex/lif_ex_current_encoder/tensor", f"{F}.lif_ex.lif_ex_current_encoder",
+               Step(T((STEPS, B, N), -2.0, 8.0)), Carry(T((B, N), -0.5, 0.9)), ex_p, dt=0.0005),
+        _once("lif_adex/lif_adex_current_encoder/default", f"{F}.lif_adex.lif_adex_current_encoder",
+              T((B, N), 0.0, 8.0), T((B, N), -0.5, 0.9), T((B, N), -0.5, 0.5),
+              known=(("out:out.2", ADEX_ENCODER), ("grad:*", ADEX_ENCODER))),
+        _once("lif_adex/lif_adex_current_encoder/tensor", f"{F}.lif_adex.lif_adex_current_encoder",
+              T((B, N), 0.0, 8.0), T((B, N), -0.5, 0.9), T((B, N), -0.5, 0.5),
+              tree(ADEXP, ADEX_P, (N,)), dt=0.0005,
+              known=(("out:out.2", ADEX_ENCODER), ("grad:*", ADEX_ENCODER))),
+        _once("lif_box/LIFBoxState/call", f"{F}.lif_box.LIFBoxState", T((B, N), spikes=0.5),
+              T((B, N))),
+    ]  # fmt: on
+
+
 def elementwise_cases() -> List[Case]:
     """Thresholds and surrogate gradients, logic, reset and the exponential filter."""
     th, lg, rs = f"{F}.threshold", f"{F}.logical", f"{F}.reset"
@@ -1390,7 +1454,7 @@ CASES: List[Case] = [
         + lif_extra_cases() + leaky_integrator_cases() + lif_box_cases() + encoder_cases() + adjoint_cases() + izhikevich_cases()
         + coba_cases() + adex_refrac_cases() + encode_cases() + decode_cases()
         + stdp_cases() + plasticity_cases() + composition_cases() + lift_cases()
-        + container_cases()        + elementwise_cases()
+        + container_cases() + sparse_and_adjoint_cases() + elementwise_cases()
         + receptive_field_cases() + receptive_field_module_cases() + model_cases()
     )
 ]  # fmt: skip
