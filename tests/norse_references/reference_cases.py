@@ -1249,6 +1249,18 @@ def elementwise_cases() -> List[Case]:
         _once(f"threshold/threshold/{method}", f"{th}.threshold", x, method, 0.7)
         for method in ("heaviside", "triangle", "tanh", "circ", "heavi_erfc")
     ]
+    # The autograd functions themselves, with a 0-d tensor parameter that asks for a
+    # gradient (Norse's backward passes return none for it).
+    cases += [
+        _once(f"threshold/{cls}/apply", f"{module}.{cls}.apply", x, T((), lo, hi),
+              seed=12 if cls in ("Logistic", "CircDist") else None)
+        for module, cls, lo, hi in (
+            (f"{F}.superspike", "SuperSpike", 1.0, 1.0), (th, "Triangle", 0.5, 1.5),
+            (th, "HeaviTanh", 0.5, 2.0), (th, "HeaviCirc", 0.3, 1.0),
+            (th, "HeaviErfc", 0.5, 2.0), (th, "Logistic", 0.5, 2.0),
+            (th, "CircDist", 0.3, 1.0),
+        )
+    ]  # fmt: skip
     return cases
 
 
