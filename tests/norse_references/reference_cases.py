@@ -1375,7 +1375,8 @@ def receptive_field_module_cases() -> List[Case]:
 
 def model_cases() -> List[Case]:
     """The networks of ``norse.torch.models`` (float32): weights drawn from a seed and
-    stored as leaves (``Weights``), in evaluation mode where dropout would draw."""
+    stored as leaves (``Weights``; VGG's 10^8 are only drawn), in evaluation mode where
+    dropout would draw, scaled where the deep networks would not spike."""
     models = "norse.torch.models"
     conv = f"{models}.conv"
     images = T((8, 1, 1, 16, 16), 0.0, 20.0, dtype="float32")
@@ -1389,10 +1390,10 @@ def model_cases() -> List[Case]:
         _once("models/ConvNet4/default",
               Weights(call(f"{conv}.ConvNet4", feature_size=16), store=False), images,
               known=ALPHA_GRADS),
-        _once("models/VGG/small-features",
-              Weights(call(f"{models}.vgg.VGG", call(f"{models}.vgg.make_layers", [512, "M"]),
-                           num_classes=3), store=False, eval=True, scale=10.0),
-              T((8, 1, 3, 14, 14), 0.0, 8.0, dtype="float32"), known=ALPHA_GRADS),
+        _once("models/vgg11_bn/tiny",
+              Weights(call(f"{models}.vgg.vgg11_bn", num_classes=3), store=False, eval=True,
+                      scale=5.0),
+              T((12, 1, 3, 32, 32), 0.0, 8.0, dtype="float32", grad=False)),
         _once("models/make_layers/batch-norm",
               Weights(call(f"{models}.vgg.make_layers", [4, "M", 8], batch_norm=True),
                       store=False), T((STEPS, B, 3, 6, 6), 0.0, 8.0, dtype="float32"),
