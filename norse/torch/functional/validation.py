@@ -46,7 +46,8 @@ def validate_parameters(
 ) -> None:
     """Checks a neuron parameter tuple.
 
-    * every ``tau_*_inv`` field is finite and strictly positive (inverse time constant, 1/s);
+    * every ``tau_*_inv`` field is a number (inverse time constant, 1/s): NaN raises,
+      negative or infinite values warn (Norse 1.1 accepts them), 0 means no decay;
     * ``method`` (if present) is a known surrogate or one of ``extra_methods``;
     * ``dt`` is a positive number;
     * warns when ``dt * tau_inv >= 1``: the explicit Euler step then overshoots and the
@@ -89,11 +90,22 @@ def validate_parameters(
         )
         if tensor is None:
             continue
-        if not bool(torch.isfinite(tensor).all()) or not bool((tensor > 0).all()):
+        if bool(torch.isnan(tensor).any()):
             raise ValueError(
-                f"{name}.{field} must be a positive, finite inverse time constant "
-                f"(1/s), got {_describe(value)}"
+                f"{name}.{field} must be an inverse time constant (1/s), not NaN, "
+                f"got {_describe(value)}"
             )
+        if not bool(torch.isfinite(tensor).all()) or bool((tensor < 0).any()):
+            # Norse 1.1 accepts these (its own NIR tests import random negative time
+            # constants), so they only warn; 0 (no decay) is an ordinary value.
+            warnings.warn(
+                f"{name}.{field} = {_describe(value)}: a negative or infinite inverse "
+                f"time constant makes the state grow without bound or the Euler step "
+                f"diverge; a decay needs a positive, finite value (1/s)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            continue
         if tensor.numel() == 0:
             continue  # per-neuron values of an empty layer; their shape is checked later
         largest = float(tensor.max()) * dt

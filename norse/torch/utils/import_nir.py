@@ -226,23 +226,13 @@ def _inverse(value: Any, name: str, where: str) -> torch.Tensor:
 
 
 def _cell(kind: type, p: Any, dt: float) -> torch.nn.Module:
-    """``kind(p, dt=dt)``, also for inverse time constants that Norse's cells reject
-    (not positive or not finite: ``_inverse`` warned about them). Those are set after
-    construction, as Norse 1.1 imported them."""
-    bad = {
-        field: value
-        for field, value in zip(p._fields, p)
-        if field.startswith("tau_")
-        and not bool((torch.isfinite(value) & (value > 0)).all())
-    }
-    if not bad:
+    """``kind(p, dt=dt)``: :func:`_inverse` has already warned about time constants
+    that are not positive and finite (the cell accepts them too, as Norse 1.1 does)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*inverse time constant", category=RuntimeWarning
+        )
         return kind(p, dt=dt)
-    placeholders = {field: torch.ones_like(value) for field, value in bad.items()}
-    cell = kind(p._replace(**placeholders), dt=dt)
-    with torch.no_grad():
-        for field, value in bad.items():
-            getattr(cell.params, field).copy_(value)
-    return cell
 
 
 # --------------------------------------------------------------------------------------

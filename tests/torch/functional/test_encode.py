@@ -301,7 +301,7 @@ def test_constant_current_lif_bad_arguments():
         constant_current_lif_encode(torch.ones(2), 3, dt=0)
     with pytest.raises(ValueError, match="tau_mem_inv"):
         constant_current_lif_encode(
-            torch.ones(2), 3, p=LIFParameters(tau_mem_inv=torch.tensor(-1.0))
+            torch.ones(2), 3, p=LIFParameters(tau_mem_inv=torch.tensor(float("nan")))
         )
 
 

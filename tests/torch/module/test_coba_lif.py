@@ -58,7 +58,7 @@ def test_record_states_and_backward(forms):
 
 
 def test_bad_input_errors(forms):
-    with pytest.raises(ValueError, match="p.tau_syn_exc_inv"):
+    with pytest.warns(RuntimeWarning, match="p.tau_syn_exc_inv"):
         CobaLIFCell(2, 3, CobaLIFParameters(tau_syn_exc_inv=torch.tensor(-0.2)))
     with pytest.raises(ValueError, match="p.c_m_inv must be positive"):
         CobaLIF(CobaLIFParameters(c_m_inv=torch.tensor(0.0)))

@@ -127,7 +127,9 @@ def test_lif_encoder_parameters_move_with_the_module():
 
 def test_lif_encoder_parameter_and_dt_validation():
     with pytest.raises(ValueError, match="tau_mem_inv"):
-        ConstantCurrentLIFEncoder(5, p=LIFParameters(tau_mem_inv=torch.tensor(0.0)))
+        ConstantCurrentLIFEncoder(
+            5, p=LIFParameters(tau_mem_inv=torch.tensor(float("nan")))
+        )
     with pytest.raises(ValueError, match="method"):
         SpikeLatencyLIFEncoder(5, p=LIFParameters(method="nope"))
     with pytest.raises(ValueError, match="dt"):

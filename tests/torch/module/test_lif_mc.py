@@ -64,7 +64,7 @@ def test_record_states_and_backward(forms):
 
 
 def test_bad_input_errors(forms):
-    with pytest.raises(ValueError, match="p.tau_syn_inv"):
+    with pytest.warns(RuntimeWarning, match="p.tau_syn_inv"):
         LIFMCRecurrentCell(2, 3, LIFParameters(tau_syn_inv=torch.tensor(-1.0)))
     with pytest.raises(ValueError, match=r"g_coupling must have shape \(3, 3\)"):
         LIFMCRecurrentCell(2, 3, g_coupling=torch.zeros(2, 2))

@@ -42,7 +42,7 @@ def test_record_states_and_backward(forms):
 
 
 def test_bad_input_errors(forms):
-    with pytest.raises(ValueError, match="p.tau_adapt_inv"):
+    with pytest.warns(RuntimeWarning, match="p.tau_adapt_inv"):
         LSNNCell(LSNNParameters(tau_adapt_inv=torch.tensor(-1.0)))
     with pytest.raises(ValueError, match="p.method"):
         LSNN(LSNNParameters(method="adjoint_typo"))

@@ -290,10 +290,17 @@ def test_non_float_input_and_missing_time_dimension():
 
 
 def test_invalid_parameters():
-    with pytest.raises(ValueError, match=r"p.tau_mem_inv must be a positive.*got -100"):
+    with pytest.raises(ValueError, match=r"p.tau_mem_inv must be .*not NaN.*got nan"):
+        norse.LIFCell(LIFParameters(tau_mem_inv=torch.tensor(float("nan"))))
+    # Norse 1.1 accepts negative and infinite inverse time constants: a warning here
+    with pytest.warns(RuntimeWarning, match=r"p.tau_mem_inv = -100.*grow"):
         norse.LIFCell(LIFParameters(tau_mem_inv=torch.tensor(-100.0)))
-    with pytest.raises(ValueError, match="p.tau_syn_inv.*got 0"):
-        norse.LIF(LIFParameters(tau_syn_inv=0.0))
+    with pytest.warns(RuntimeWarning, match=r"p.tau_syn_inv = inf"):
+        norse.LIF(LIFParameters(tau_syn_inv=float("inf")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0: no decay, an ordinary value
+        out, _ = norse.LIF(LIFParameters(tau_syn_inv=0.0))(torch.ones(3, 2))
+    assert torch.isfinite(out).all()
     with pytest.raises(ValueError, match="p.method must be one of.*got 'nope'"):
         norse.LIF(LIFParameters(method="nope"))
     with pytest.raises(ValueError, match="dt must be a positive"):
