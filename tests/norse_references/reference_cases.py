@@ -1139,7 +1139,47 @@ def container_cases() -> List[Case]:
               Weights(call(f"{M}.lsnn.LSNNRecurrent", N, H, record_states=True,
                            p=_float32(tree(*_neuron("lsnn").params, ()))), seed=8),
               _float32(spikes), _float32(tree(*_neuron("lsnn").rec_state, (B, H)))),
-    ]  # fmt: on
+    ] + seeded_weight_cases()  # fmt: on
+
+
+def seeded_weight_cases() -> List[Case]:
+    """Every module that draws its own weights, drawn from a seed (float32): the drawn
+    values are compared, then replaced by Norse's and differentiated."""
+    # fmt: off
+    spikes = T((STEPS, B, N), spikes=0.5, dtype="float32")
+    cases = [
+        _steps(f"{n.family}/{_name(n.rec_cell)}/seeded",
+               Weights(call(n.rec_cell, N, H, p=_float32(tree(*n.params, ()))), seed=index,
+                       scale=6.0),
+               Step(spikes), Carry(None))
+        for index, n in enumerate(NEURONS) if n.rec_cell and n.family not in ("lif", "lsnn")
+    ]
+    iz = f"{F}.izhikevich"
+    behaviour = call(f"{iz}.IzhikevichSpikingBehavior", p=_float32(tree(IZP, IZ_P, ())),
+                     s=_float32(tree(IZ_STATE, IZ_FF, ())))
+    coba = f"{F}.coba_lif.CobaLIFParameters"
+    li_p = _float32(tree(f"{F}.leaky_integrator.LIParameters",
+                         _only(LIF_P, "tau_syn_inv", "tau_mem_inv", "v_leak"), ()))
+    cases += [
+        _steps("izhikevich/IzhikevichRecurrentCell/seeded",
+               Weights(call(f"{M}.izhikevich.IzhikevichRecurrentCell", N, H, behaviour,
+                            autapses=True), seed=20, scale=30.0),
+               Step(T((STEPS, B, N), spikes=0.5, dtype="float32")), Carry(None)),
+        _steps("coba_lif/CobaLIFCell/seeded",
+               Weights(call(f"{M}.coba_lif.CobaLIFCell", N, H,
+                            p=_float32(tree(coba, COBA_P, ()))), seed=21, scale=20.0),
+               Step(spikes), Carry(None), known=(("out:*", COBA), ("grad:*", COBA))),
+        _steps("li/LILinearCell/seeded",
+               Weights(call(f"{M}.leaky_integrator.LILinearCell", N, H, p=li_p), seed=22),
+               Step(spikes), Carry(None)),
+        _once("filter/ExpFilter/seeded",
+              Weights(call(f"{M}.exp_filter.ExpFilter", N, H), seed=23),
+              T((STEPS, B, N), dtype="float32")),
+        _once("conv/LConv2d/seeded", Weights(call(f"{M}.conv.LConv2d", 2, 3, 3), seed=24),
+              T((STEPS, B, 2, 6, 6), dtype="float32")),
+    ]
+    # fmt: on
+    return cases
 
 
 def sparse_and_adjoint_cases() -> List[Case]:
