@@ -125,6 +125,20 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "has no such files)": [
         "adjoint/lif_mc_adjoint_step/*", "adjoint/lif_mc_refrac_adjoint/*",
     ],
+    "under investigation: Norse 1.1's LIFParameters and LIFBoxParameters are "
+    "norse.torch.utils.pytree.StateTuple classes (broadcast, float, int, to, cpu, cuda); "
+    "here they are plain NamedTuples without those methods (norse/torch/functional/"
+    "lif.py:33, norse/torch/functional/lif_box.py:20)": [
+        "lif/LIFParameters.*", "lif_box/LIFBoxParameters.*",
+    ],
+    "under investigation: norse.torch.utils: Norse 1.1's broadcast_input raises "
+    "AttributeError for a Python number and clone_tensor raises ValueError for one; "
+    "here both accept numbers (norse/torch/utils/pytree.py:274-275, "
+    "norse/torch/utils/clone.py:6-8), and clone_tensor lacks Norse's device argument "
+    "(TypeError here)": [
+        "utils/broadcast_input/number", "utils/clone_tensor/number",
+        "utils/clone_tensor/device",
+    ],
 }  # fmt: skip
 
 RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}

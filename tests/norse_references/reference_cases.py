@@ -1243,6 +1243,28 @@ def sparse_and_adjoint_cases() -> List[Case]:
               known=(("out:out.2", ADEX_ENCODER), ("grad:*", ADEX_ENCODER))),
         _once("lif_box/LIFBoxState/call", f"{F}.lif_box.LIFBoxState", T((B, N), spikes=0.5),
               T((B, N))),
+        # The state-tuple methods of the parameters (norse.torch.utils.pytree.StateTuple)
+        _once("lif/LIFParameters.broadcast/scalar", f"{LIFP}.broadcast", lif_p, T((B, N))),
+        _once("lif/LIFParameters.broadcast/same-shape", f"{LIFP}.broadcast",
+              tree(LIFP, LIF_P, (B, N)), T((B, N))),
+        _once("lif/LIFParameters.broadcast/mismatch", f"{LIFP}.broadcast",
+              tree(LIFP, LIF_P, (N,)), T((B, H))),
+        _once("lif/LIFParameters.float/scalar", f"{LIFP}.float", lif_p),
+        _once("lif/LIFParameters.int/scalar", f"{LIFP}.int", tree(LIFP, LIF_P, (N,))),
+        _once("lif/LIFParameters.to/cpu", f"{LIFP}.to", lif_p, "cpu"),
+        _once("utils/broadcast_input/scalar", "norse.torch.utils.pytree.broadcast_input",
+              T(()), T((B, N))),
+        _once("utils/broadcast_input/number", "norse.torch.utils.pytree.broadcast_input",
+              0.5, T((B, N))),
+        _once("utils/clone_tensor/tensor", "norse.torch.utils.clone.clone_tensor", T((B, N))),
+        _once("utils/clone_tensor/number", "norse.torch.utils.clone.clone_tensor", 0.5),
+        _once("utils/clone_tensor/device", "norse.torch.utils.clone.clone_tensor", T((B, N)),
+              "cpu"),
+        _once("lif_box/LIFBoxParameters.broadcast/scalar",
+              f"{F}.lif_box.LIFBoxParameters.broadcast",
+              tree(f"{F}.lif_box.LIFBoxParameters",
+                   _only(LIF_P, "tau_mem_inv", "v_leak", "v_th", "v_reset", "alpha"), ()),
+              T((B, N))),
     ]  # fmt: on
 
 
