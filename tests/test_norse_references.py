@@ -139,6 +139,12 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
         "utils/broadcast_input/number", "utils/clone_tensor/number",
         "utils/clone_tensor/device",
     ],
+    "under investigation: SpatialReceptiveField2d with optimize_fields=True does not "
+    "load Norse 1.1's state dict (strict): 'self._source = parameters' registers the "
+    "rf_parameters Parameter a second time, as parameter '_source', so the state dict "
+    "has a key Norse's lacks (norse/torch/module/receptive_field.py:156)": [
+        "receptive_field/SpatialReceptiveField2d/optimized",
+    ],
 }  # fmt: skip
 
 RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}

@@ -1455,7 +1455,7 @@ def model_cases() -> List[Case]:
         _once("models/vgg11_bn/tiny",
               Weights(call(f"{models}.vgg.vgg11_bn", num_classes=3), store=False, eval=True,
                       scale=5.0),
-              T((12, 1, 3, 32, 32), 0.0, 8.0, dtype="float32", grad=False)),
+              T((12, 1, 3, 32, 32), 0.0, 9.0, floor=True, dtype="float32", grad=False)),
         _once("models/make_layers/batch-norm",
               Weights(call(f"{models}.vgg.make_layers", [4, "M", 8], batch_norm=True),
                       store=False), T((STEPS, B, 3, 6, 6), 0.0, 8.0, dtype="float32"),

@@ -73,13 +73,15 @@ def call(
 class Weights:
     """``module`` (a :class:`Call`) built right after ``torch.manual_seed(seed)`` (the
     global generator is restored afterwards), every parameter multiplied by ``scale``
-    (to drive deep networks to spike), in evaluation mode with ``eval``. With
-    ``store`` every parameter it drew becomes a stored leaf under its name in the state
-    dict (``<key>@<name>``), replaced by the stored value on replay (a parameter that
-    this package lacks fails the case), requiring a gradient with ``grad``; with
-    ``init`` the values as constructed are also results (under the same keys), so that
-    the construction is compared too. Without ``store`` the parameters are neither
-    stored nor differentiated: both packages must draw the same numbers."""
+    (to drive deep networks to spike), in evaluation mode with ``eval``.
+
+    With ``store`` its state dict (parameters and buffers, under Norse's names) is
+    recorded as inputs ``<key>@<name>`` and loaded on replay with
+    ``load_state_dict(strict=True)``: a key that this package does not accept fails the
+    case. The parameters are then leaves that require a gradient (with ``grad``); with
+    ``init`` the values as constructed (before loading) are also results under the same
+    keys, so that the construction is compared too. Without ``store`` nothing is stored
+    or differentiated: both packages must draw the same numbers."""
 
     module: Call
     seed: int = 0
@@ -220,20 +222,27 @@ class _Builder:
         if not node.store:
             made.requires_grad_(False)
             return made
+        ours = made.state_dict(keep_vars=True)
         if self.stored is None:
-            names = [name for name, _ in made.named_parameters()]
+            state = {name: value.detach().clone() for name, value in ours.items()}
         else:
-            names = [k.split("@", 1)[1] for k in self.stored if k.startswith(f"{key}@")]
-        for name in names:
-            leaf_key, target = f"{key}@{name}", _part(made, name)
-            if node.init:
-                self.initial[leaf_key] = target.detach().clone()
-            value = target.detach() if self.stored is None else self.stored[leaf_key]
-            self.values[leaf_key] = value.clone()
-            target.data = value.clone()
-            target.requires_grad_(node.grad)
-            if node.grad:
-                self.leaves[leaf_key] = target
+            state = {
+                k.split("@", 1)[1]: value
+                for k, value in self.stored.items()
+                if k.startswith(f"{key}@")
+            }
+        for name, value in state.items():
+            if node.init and name in ours:
+                self.initial[f"{key}@{name}"] = ours[name].detach().clone()
+            self.values[f"{key}@{name}"] = value.clone()
+        if self.stored is not None:
+            made.load_state_dict(state, strict=True)
+        parameters = dict(made.named_parameters())
+        for name in state:
+            if name in parameters:
+                parameters[name].requires_grad_(node.grad)
+                if node.grad:
+                    self.leaves[f"{key}@{name}"] = parameters[name]
         return made
 
     def build(self, node: Any, key: str) -> Any:
