@@ -1182,6 +1182,42 @@ def seeded_weight_cases() -> List[Case]:
     return cases
 
 
+def initial_state_cases() -> List[Case]:
+    """``initial_state`` of every neuron module, for a float32 input (the state a module
+    starts from without one: values, dtypes, ``requires_grad`` flags)."""
+    paths = [
+        (path, recurrent, time)
+        for n in NEURONS
+        for path, recurrent, time in (
+            (n.cell, False, False), (n.time, False, True),
+            (n.rec_cell, True, False), (n.rec_time, True, True),
+        )
+        if path
+    ]  # fmt: skip
+    iz = f"{M}.izhikevich"
+    paths += [
+        (f"{iz}.IzhikevichCell", False, False),
+        (f"{iz}.Izhikevich", False, True),
+        (f"{iz}.IzhikevichRecurrentCell", True, False),
+        (f"{iz}.IzhikevichRecurrent", True, True),
+    ]
+    cases = []
+    for path, recurrent, time in paths:
+        ctor: tuple = (N, H) if recurrent else ()
+        if "izhikevich" in path:
+            ctor += (Ref(f"{F}.izhikevich.tonic_spiking"),)
+        shape = (STEPS, B, N) if time else (B, N)
+        cases.append(
+            _once(
+                f"initial_state/{_name(path)}/float32",
+                f"{path}.initial_state",
+                call(path, *ctor),
+                T(shape, dtype="float32"),
+            )
+        )
+    return cases
+
+
 def sparse_and_adjoint_cases() -> List[Case]:
     """The sparse steps and modules (sparse input), the sparse and multi-compartment
     adjoint steps, and the current encoders beyond ``lif_current_encoder``."""
@@ -1532,7 +1568,8 @@ CASES: List[Case] = [
         + lif_extra_cases() + leaky_integrator_cases() + lif_box_cases() + encoder_cases() + adjoint_cases() + izhikevich_cases()
         + coba_cases() + adex_refrac_cases() + encode_cases() + decode_cases()
         + stdp_cases() + plasticity_cases() + composition_cases() + lift_cases()
-        + container_cases() + sparse_and_adjoint_cases() + elementwise_cases()
+        + container_cases() + sparse_and_adjoint_cases() + initial_state_cases()
+        + elementwise_cases()
         + receptive_field_cases() + receptive_field_module_cases() + model_cases()
     )
 ]  # fmt: skip
