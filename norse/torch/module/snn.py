@@ -194,6 +194,12 @@ def _leaves(value: Any) -> List[Any]:
     return [value]
 
 
+def _requires_grad_flags(tree: Any) -> Tuple[bool, ...]:
+    return tuple(
+        isinstance(leaf, torch.Tensor) and leaf.requires_grad for leaf in _leaves(tree)
+    )
+
+
 def _probe(value: Any) -> Any:
     """``value`` with every tensor replaced by zeros on the CPU (same shape, dtype and
     ``requires_grad``). (Not the meta device: step functions make CPU constants.)"""
@@ -214,12 +220,16 @@ def _reference_grad_flags(
     would require grad; the reference (and Norse 1.1) leaves a field that depends on no
     tensor requiring grad without (e.g. LIF's current ``i`` for an input without one,
     whose ``.numpy()`` then works). Found by running the step on zeros, once per step
-    function and pattern of flags."""
-    flags = lambda tree: tuple(  # noqa: E731
-        isinstance(leaf, torch.Tensor) and leaf.requires_grad for leaf in _leaves(tree)
-    )
+    function, pattern of flags and non-tensor arguments."""
+    flags = _requires_grad_flags
     steps = min(input_tensor.shape[0], _PROBED_STEPS)
+    # The other leaves (method, reset_method, dt, numbers) decide the graph too: a
+    # Heaviside threshold, for one, gives spikes without a gradient
+    settings = tuple(
+        leaf for leaf in _leaves(args) if not isinstance(leaf, torch.Tensor)
+    )
     key = (step, steps, record, input_tensor.requires_grad, flags(state), flags(args))
+    key += settings
     found = _GRAD_FLAGS.get(key)
     if found is None:
         # fork_rng: stochastic surrogates must not draw from the caller's generator
@@ -494,7 +504,9 @@ class _NeuronModule(torch.nn.Module):
                 and isinstance(start, torch.Tensor)
                 and start.requires_grad
             ):
-                values[field] = start.to(device=device, dtype=dtype).expand(shape) * 1
+                values[field] = (
+                    start.to(device=device, dtype=dtype).expand(shape).clone()
+                )
             elif (
                 isinstance(start, torch.Tensor)
                 and start.dim() == 0
@@ -531,6 +543,24 @@ class _NeuronModule(torch.nn.Module):
         return torch.stack(outputs), (
             _merge_states(states) if self.record_states else state
         )
+
+    def _as_reference_returns(
+        self,
+        result: Tuple[torch.Tensor, Any],
+        input_tensor: torch.Tensor,
+        state: Any,
+        args: Tuple,
+        record: bool,
+    ) -> Tuple[torch.Tensor, Any]:
+        """A fused kernel's ``(output, state)`` with the state's ``requires_grad`` flags
+        of the reference loop (see :func:`_reference_grad_flags`)."""
+        out, final = result
+        if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            flags = _reference_grad_flags(
+                self.activation, input_tensor, state, args, record
+            )
+            final = _detach_like_reference(final, flags)
+        return out, final
 
     def _activation_for(self, input_tensor: torch.Tensor) -> Callable:
         if input_tensor.is_sparse and self.activation_sparse is not None:
@@ -784,17 +814,10 @@ class SNN(_NeuronModule):
                 self.activation, p, input_tensor, start, self.record_states
             )
             if kernel is not None:
-                out, final = kernel(input_tensor, start, p, self.dt, self.record_states)
-                if torch.is_grad_enabled() and not torch.compiler.is_compiling():
-                    flags = _reference_grad_flags(
-                        self.activation,
-                        input_tensor,
-                        start,
-                        (p, self.dt),
-                        self.record_states,
-                    )
-                    final = _detach_like_reference(final, flags)
-                return out, final
+                result = kernel(input_tensor, start, p, self.dt, self.record_states)
+                return self._as_reference_returns(
+                    result, input_tensor, start, (p, self.dt), self.record_states
+                )
         if rest:
             state = self.state_fallback(input_tensor)
         return self._run_steps(
@@ -936,17 +959,10 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
                 self.activation, p, input_tensor, state, self.record_states, weights
             )
             if kernel is not None:
-                out, final = kernel(input_tensor, state, p, self.dt, False, *weights)
-                if torch.is_grad_enabled() and not torch.compiler.is_compiling():
-                    flags = _reference_grad_flags(
-                        self.activation,
-                        input_tensor,
-                        state,
-                        (*weights, p, self.dt),
-                        False,
-                    )
-                    final = _detach_like_reference(final, flags)
-                return out, final
+                result = kernel(input_tensor, state, p, self.dt, False, *weights)
+                return self._as_reference_returns(
+                    result, input_tensor, state, (*weights, p, self.dt), False
+                )
         return self._run_steps(
             lambda step_input, state: activation(
                 step_input, state, input_weights, recurrent_weights, p, self.dt

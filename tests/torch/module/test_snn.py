@@ -395,3 +395,17 @@ def test_fused_states_require_grad_as_the_reference(make, record_states):
         assert got == want
     _, state = norse.LIF()(torch.rand(6, 2, 3))
     state.i.numpy()  # no gradient to record for the current
+
+
+def test_fused_state_flags_follow_the_threshold_method():
+    """With a Heaviside threshold the spikes carry no gradient, with a surrogate they
+    do: the flags of one layer must not be taken for the other (same step function)."""
+    x = torch.rand(6, 2, 3, dtype=torch.float64).requires_grad_()
+    for method in ("heaviside", "super", "heaviside"):
+        layer = norse.LIFRecurrent(3, 4, p=LIFParameters(method=method)).double()
+        _, fused = layer(x)
+        with reference_only():
+            _, reference = layer(x)
+        got = [t.requires_grad for t in fused]
+        assert got == [t.requires_grad for t in reference], method
+        assert fused.z.requires_grad is (method != "heaviside")
