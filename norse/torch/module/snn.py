@@ -230,7 +230,10 @@ def _reference_grad_flags(
     )
     key = (step, steps, record, input_tensor.requires_grad, flags(state), flags(args))
     key += settings
-    found = _GRAD_FLAGS.get(key)
+    try:
+        found = _GRAD_FLAGS.get(key)
+    except TypeError:  # an unhashable setting (a user's own parameter type): no cache
+        key, found = None, None
     if found is None:
         # fork_rng: stochastic surrogates must not draw from the caller's generator
         with torch.enable_grad(), torch.random.fork_rng(devices=[]):
@@ -240,7 +243,9 @@ def _reference_grad_flags(
             for _ in range(steps):
                 _, probe = step(x, probe, *probe_args)
                 seen = [a or b for a, b in zip(seen, flags(probe))]
-        found = _GRAD_FLAGS[key] = tuple(seen) if record else flags(probe)
+        found = tuple(seen) if record else flags(probe)
+        if key is not None:
+            _GRAD_FLAGS[key] = found
     return found
 
 
