@@ -2,8 +2,9 @@
 
 ``scripts/record_norse_references.py`` records each case on real Norse 1.1.0 and
 ``tests/test_norse_references.py`` replays it on this package (``reference_replay.py``
-defines the spec nodes ``T``, ``call``, ``Ref``, ``Gen``, ``Step``, ``Carry``). Case names
-are ``family/callable/variant``; the family names the ``.npz`` file that stores it.
+defines the spec nodes ``T``, ``call``, ``Ref``, ``Gen``, ``Weights``, ``Step``,
+``Carry``). Case names are ``family/callable/variant``; the family names the ``.npz``
+file that stores it.
 
 Neuron models are rows of :data:`NEURONS` (parameter ranges, state fields, step functions,
 modules) from which every form is generated: the feed-forward and recurrent step
