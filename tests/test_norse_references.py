@@ -78,91 +78,52 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "says; Norse 1.1 returns the last step's only": [
         "lif/lif_step_integral/scalar",
     ],
-    "under investigation: the models chain their layers with SequentialState, which "
-    "returns (output, list of every layer's state); Norse 1.1's make_layers and "
-    "ConvBNReLU are torch.nn.Sequential and return what their last layer returns (the "
-    "output, or LIF's (spikes, LIFFeedForwardState)); norse/torch/models/vgg.py:166 "
-    "and norse/torch/models/mobilenet.py:77 (their docstrings call it deliberate)": [
+    # Deliberate (docs/compatibility.md): Norse 1.1 raises (or returns a tuple that the
+    # next layer cannot take) where this package runs.
+    "deliberate: the model zoo's blocks are SequentialState and return (output, list "
+    "of states); Norse 1.1's make_layers and ConvBNReLU are torch.nn.Sequential and "
+    "pass LIF's (spikes, state) tuple on, so its MobileNetV2 residual blocks fail": [
         "models/make_layers/*", "models/ConvBNReLU/*",
-    ],
-    "under investigation: Norse 1.1's MobileNetV2 raises TypeError where a residual block "
-    "follows a ConvBNReLU (tuple + Tensor); here it runs (norse/torch/models/"
-    "mobilenet.py:143-145, its docstring calls it deliberate)": [
         "models/mobilenet_v2/residual-after-lif",
     ],
-    "under investigation: Norse 1.1's spatio_temporal_parameters raises RuntimeError "
-    "(torch.cartesian_prod of the 2-d spatial rows); here it returns the (n, 6) rows "
-    "(norse/torch/functional/receptive_field.py:330-353, its docstring notes it)": [
+    "deliberate: calls that raise in Norse 1.1 run here (spatio_temporal_parameters, "
+    "SpatialReceptiveField2d(aggregate=False), derivatives as a tensor, "
+    "RecurrentSequential with a list of outputs or no cache, the sparse refractory "
+    "steps, broadcast_input and clone_tensor of a number)": [
         "receptive_field/spatio_temporal_parameters/call",
-    ],
-    "under investigation: Norse 1.1's SpatialReceptiveField2d(aggregate=False) raises "
-    "AttributeError (self.fields); here it builds per-channel fields "
-    "(norse/torch/module/receptive_field.py:126,139-142)": [
         "receptive_field/SpatialReceptiveField2d/no-aggregate",
-    ],
-    "under investigation: Norse 1.1's spatial_parameters (in the Sampled/Parameterized "
-    "fields) rejects derivatives given as a tensor with ValueError; here an (m, 2) "
-    "tensor is accepted (norse/torch/functional/receptive_field.py:183-192)": [
         "receptive_field/*/derivatives-tensor",
-    ],
-    "under investigation: Norse 1.1's RecurrentSequential adds the fed-back cache with "
-    "torch.stack((x, cache)), which raises TypeError for a list of outputs "
-    "(output_modules a list) or a state without cache; here a list is summed and a "
-    "missing cache skipped (norse/torch/module/sequential.py:295-303)": [
         "sequential/RecurrentSequential/output-list",
         "sequential/RecurrentSequential/state-without-cache",
-    ],
-    "under investigation: Norse 1.1's lif_refrac_step_sparse and "
-    "lif_refrac_adjoint_step_sparse raise RuntimeError (a 0-d parameter plus sparse "
-    "spikes); here they run (norse/torch/functional/lif_refrac.py:158-177, "
-    "norse/torch/functional/adjoint/lif_refrac_adjoint.py:335-353; docstrings note it)": [
         "lif_refrac/lif_refrac_step_sparse/scalar",
         "adjoint/lif_refrac_adjoint_step_sparse/scalar",
-    ],
-    "under investigation: norse.torch.functional.adjoint.lif_mc_adjoint and "
-    "lif_mc_refrac_adjoint (Norse 1.1 modules whose forward runs; their backward "
-    "calls the missing torch.linear) do not exist here (norse/torch/functional/adjoint/ "
-    "has no such files)": [
-        "adjoint/lif_mc_adjoint_step/*", "adjoint/lif_mc_refrac_adjoint/*",
-    ],
-    "under investigation: Norse 1.1's LIFParameters and LIFBoxParameters are "
-    "norse.torch.utils.pytree.StateTuple classes (broadcast, float, int, to, cpu, cuda); "
-    "here they are plain NamedTuples without those methods (norse/torch/functional/"
-    "lif.py:33, norse/torch/functional/lif_box.py:20)": [
-        "lif/LIFParameters.*", "lif_box/LIFBoxParameters.*",
-    ],
-    "under investigation: norse.torch.utils: Norse 1.1's broadcast_input raises "
-    "AttributeError for a Python number and clone_tensor raises ValueError for one; "
-    "here both accept numbers (norse/torch/utils/pytree.py:274-275, "
-    "norse/torch/utils/clone.py:6-8), and clone_tensor lacks Norse's device argument "
-    "(TypeError here)": [
         "utils/broadcast_input/number", "utils/clone_tensor/number",
-        "utils/clone_tensor/device",
     ],
-    "under investigation: SpatialReceptiveField2d with optimize_fields=True does not "
-    "load Norse 1.1's state dict (strict): 'self._source = parameters' registers the "
-    "rf_parameters Parameter a second time, as parameter '_source', so the state dict "
-    "has a key Norse's lacks (norse/torch/module/receptive_field.py:156)": [
-        "receptive_field/SpatialReceptiveField2d/optimized",
-    ],
-    "under investigation: initial_state returns every field at the input's shape; "
-    "Norse 1.1's returns some fields as 0-d tensors that broadcast at the first step "
-    "(v = clone(v_leak) or v_reset, LSNN's b, the Izhikevich behaviour's own state s); "
-    "the first-step results agree (norse/torch/module/snn.py:473-518, "
-    "norse/torch/module/izhikevich.py:67)": [
+    "deliberate: initial_state returns every field at the state's shape; Norse 1.1 "
+    "returns some as 0-d tensors (v = clone(v_leak) or v_reset, LSNN's b, the "
+    "Izhikevich behaviour's state) next to full-shape ones; the first-step results "
+    "agree": [
         f"initial_state/{module}/float32" for module in (
             "LIFCell", "LICell", "LIBoxCell", "LIFBoxCell", "IAFCell", "IAF", "LSNNCell",
             "LSNNRecurrentCell", "LIFAdExCell", "LIFRefracRecurrentCell",
             "LIFAdExRefracCell", "IzhikevichCell", "Izhikevich",
         )
     ],
-    "under investigation: ConvNet's float64 output voltages differ from Norse 1.1's in "
-    "the last float32 bit (6e-8 relative; the float32 cases pass at 1e-5): the "
-    "convolutions, fc1 and the read-out weights run on all steps at once (time folded "
-    "into the batch, other float32 sums) and the float32 voltages are converted at the "
-    "end (norse/torch/models/conv.py:60,117-130), where Norse 1.1 multiplies step by "
-    "step": [
+    "deliberate (precision): ConvNet runs its convolutions and linear layers on all "
+    "steps at once (time folded into the batch: other float32 sums); float64 output "
+    "voltages differ from Norse 1.1's in the last float32 bit (the float32 cases agree)": [
         "models/ConvNet/float64-output",
+    ],
+    # Not fixed yet (listed in the issue's note)
+    "not fixed yet: norse.torch.functional.adjoint.lif_mc_adjoint and "
+    "lif_mc_refrac_adjoint do not exist here (Norse 1.1's forward runs; its backward "
+    "calls the missing torch.linear)": [
+        "adjoint/lif_mc_adjoint_step/*", "adjoint/lif_mc_refrac_adjoint/*",
+    ],
+    "not fixed yet: Norse 1.1's LIFParameters and LIFBoxParameters are "
+    "norse.torch.utils.pytree.StateTuple classes (broadcast, float, int, to, cpu, cuda); "
+    "here they are plain NamedTuples": [
+        "lif/LIFParameters.*", "lif_box/LIFBoxParameters.*",
     ],
 }  # fmt: skip
 

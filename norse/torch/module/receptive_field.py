@@ -148,12 +148,18 @@ class SpatialReceptiveField2d(torch.nn.Module):
         changed = (
             not _same(parameters, self.rf_parameters_previous)
             or getattr(self, "_source", None) is not parameters
+            # written in place (load_state_dict, an optimiser) even with equal values:
+            # the cached weights' graph holds the old version
+            or self.__dict__.get("_source_version") != parameters._version
         )
         if not (changed or self.has_updated):
             return
         self.weights = self._compute_weights()
         self.rf_parameters_previous = _snapshot(parameters)
-        self._source = parameters
+        # Not an attribute assignment: a Parameter would be registered a second time
+        # (as '_source'), and Norse 1.1's checkpoints would no longer load strictly.
+        self.__dict__["_source"] = parameters
+        self.__dict__["_source_version"] = parameters._version
         self.has_updated = False
         _flag_on_backward(self.weights, self)
 

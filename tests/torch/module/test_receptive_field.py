@@ -197,3 +197,29 @@ def test_bad_arguments():
         m(torch.ones(1, 3, 9, 9))
     with pytest.raises(ValueError, match="n_scales"):
         TemporalReceptiveField((2,), n_scales=2, time_constants=torch.ones(3, 2))
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+def test_state_dict_keys_stay_those_of_norse_after_a_forward(optimize):
+    """The cache of the parameters' identity is no module attribute: the trained field
+    parameters appear once, so Norse 1.1's checkpoints load strictly (and ours too)."""
+    parameters = torch.tensor([[1.0, 0.3, 1.5, 1, 0]])
+    m = SpatialReceptiveField2d(1, 7, parameters, optimize_fields=optimize)
+    before = set(m.state_dict())
+    m(torch.rand(1, 1, 9, 9))
+    assert set(m.state_dict()) == before
+    assert len(list(m.parameters())) == (1 if optimize else 0)
+    SpatialReceptiveField2d(1, 7, parameters, optimize_fields=optimize).load_state_dict(
+        m.state_dict(), strict=True
+    )
+
+
+def test_fields_after_loading_equal_values_in_place_still_backpropagate():
+    """load_state_dict writes the parameters in place; with equal values the cached
+    fields must still be recomputed (their graph holds the old version)."""
+    m = SpatialReceptiveField2d(
+        1, 7, torch.tensor([[1.0, 0.3, 1.5, 1, 0]]), optimize_fields=True
+    )
+    m.load_state_dict(m.state_dict(), strict=True)
+    m(torch.rand(2, 1, 9, 9)).sum().backward()
+    assert m.rf_parameters.grad is not None
