@@ -62,3 +62,6 @@ from norse.torch.utils.tensorboard import (  # noqa: E402,F401
 # NIR export and import (the nir and nirtorch packages are imported on first use)
 from norse.torch.utils.export_nir import to_nir  # noqa: E402,F401
 from norse.torch.utils.import_nir import from_nir  # noqa: E402,F401
+
+# ONNX export of one time step (torch.onnx and onnxscript are used on the first call)
+from norse.torch.utils.export_onnx import to_onnx  # noqa: E402,F401

@@ -4,3 +4,13 @@ from norse.torch.utils import (
 from norse.torch.utils import (
     pytree,
 )  # Norse 1.1 path: norse.torch.utils.pytree.StateTuple and its metaclass
+
+
+def __getattr__(name: str):
+    # ONNX export of one time step, imported on first use: the neuron modules import
+    # this package, and the exporter imports them.
+    if name == "to_onnx":
+        from norse.torch.utils.export_onnx import to_onnx
+
+        return to_onnx
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
