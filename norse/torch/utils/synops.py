@@ -659,7 +659,7 @@ class SynOpCounter:
         neuron module belong to it."""
         inside: List[str] = []
         for name, module in self.model.named_modules():
-            if any(name.startswith(prefix + ".") for prefix in inside):
+            if any(prefix == "" or name.startswith(prefix + ".") for prefix in inside):
                 continue
             label = name or "(root)"
             if isinstance(module, _NeuronModule):

@@ -155,7 +155,10 @@ def test_conv2d_effective_and_dense_ops_match_a_brute_force_count(options):
         return out.sum().item()
 
     assert row.effective_acs == brute(spikes, (conv.weight != 0).float()) / 3
-    assert row.dense_ops == brute(torch.ones_like(spikes), torch.ones_like(conv.weight)) / 3
+    assert (
+        row.dense_ops
+        == brute(torch.ones_like(spikes), torch.ones_like(conv.weight)) / 3
+    )
 
 
 def test_membrane_updates_are_one_per_neuron_and_step_in_every_form():
@@ -251,6 +254,14 @@ def test_lif_encoder_membranes_are_counted():
     encoder = norse.ConstantCurrentLIFEncoder(7)
     result = count_synops(encoder, torch.rand(2, 3), batch_dim=0)
     assert result.membrane_updates == 7 * 3
+
+
+def test_trainable_per_neuron_parameters_are_no_unknown_weights():
+    tau = torch.nn.Parameter(torch.full((2, 3), 100.0))  # one per neuron of (2, 3)
+    lif = norse.LIF(norse.LIFParameters(tau_mem_inv=tau))
+    for model in (lif, norse.SequentialState(lif)):
+        result = count_synops(model, torch.rand(4, 1, 2, 3))
+        assert result.uncounted == () and result.membrane_updates == 4 * 6
 
 
 def test_a_module_used_twice_is_one_row_with_two_calls():
