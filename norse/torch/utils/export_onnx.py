@@ -131,7 +131,8 @@ class StateTensor:
         output_name (str): the graph output that returns its next value,
             e.g. ``next_state_1_v``
         shape (Tuple[Optional[int], ...]): its shape, ``None`` for the (dynamic) batch
-            dimension
+            dimension (the first for the neuron cells; ``DelayCell``'s ring buffer,
+            ``(length, batch, ...)``, has it second)
         dtype (np.dtype): its numpy dtype
         rest (np.ndarray): its resting value for one batch entry: the shape without the
             batch dimension (the whole shape for a tensor without batch dimension)
@@ -144,18 +145,23 @@ class StateTensor:
     rest: np.ndarray
 
     @property
+    def batch_axis(self) -> Optional[int]:
+        """The position of the batch dimension, ``None`` if there is none."""
+        return self.shape.index(None) if None in self.shape else None
+
+    @property
     def batched(self) -> bool:
-        """Whether the first dimension is the batch."""
-        return bool(self.shape) and self.shape[0] is None
+        """Whether the tensor has a (dynamic) batch dimension."""
+        return self.batch_axis is not None
 
     def initial(self, batch_size: int) -> np.ndarray:
         """The resting value for ``batch_size`` batch entries, of shape ``shape`` with
         ``batch_size`` for the batch dimension."""
-        if not self.batched:
+        axis = self.batch_axis
+        if axis is None:
             return self.rest.copy()
-        return np.ascontiguousarray(
-            np.broadcast_to(self.rest, (batch_size, *self.rest.shape))
-        )
+        shape = tuple(batch_size if size is None else size for size in self.shape)
+        return np.broadcast_to(np.expand_dims(self.rest, axis), shape).copy()
 
     def metadata(self) -> Dict[str, Any]:
         """The JSON object of this tensor in the ``norse.state`` metadata entry."""
@@ -678,23 +684,30 @@ def _state_tensors(
     for (path, tensor), (_, wider) in pairs:
         input_name = _name(STATE_PREFIX, path)
         names.append(input_name)
-        batched = (
-            dynamic
-            and tensor.dim() > 0
-            and tensor.shape[0] == batch
-            and wider.dim() == tensor.dim()
-            and wider.shape[0] == batch + 1
-            and wider.shape[1:] == tensor.shape[1:]
+        # The batch dimension is the one that grows with the batch of the input.
+        grown = [
+            axis
+            for axis in range(tensor.dim())
+            if wider.dim() == tensor.dim() and wider.shape[axis] != tensor.shape[axis]
+        ]
+        axis = (
+            grown[0]
+            if dynamic
+            and len(grown) == 1
+            and (tensor.shape[grown[0]], wider.shape[grown[0]]) == (batch, batch + 1)
+            else None
         )
         array = tensor.detach().cpu().numpy()
+        shape: List[Optional[int]] = list(array.shape)
+        if axis is not None:
+            shape[axis] = None
         states.append(
             StateTensor(
                 input_name=input_name,
                 output_name=_name(NEXT_STATE_PREFIX, path),
-                shape=((None,) if batched else ())
-                + tuple(tensor.shape[1:] if batched else tensor.shape),
+                shape=tuple(shape),
                 dtype=array.dtype,
-                rest=np.array(array[0] if batched else array),
+                rest=np.array(array if axis is None else np.take(array, 0, axis)),
             )
         )
     duplicates = {name for name in names if names.count(name) > 1}
@@ -813,7 +826,10 @@ def _export(
         dynamic_shapes = ({0: dim},)
         if states:
             dynamic_shapes += (
-                tuple({0: dim} if state.batched else None for state in states),
+                tuple(
+                    {state.batch_axis: dim} if state.batched else None
+                    for state in states
+                ),
             )
     try:
         program = torch.export.export(
@@ -862,14 +878,17 @@ def _export(
 
 
 def _name_batch_dimension(graph: Any) -> None:
-    """Calls the dynamic first dimension of the graph's inputs and outputs ``batch``
+    """Calls the dynamic dimension of the graph's inputs and outputs ``batch``
     (the exporter names it after an internal symbol such as ``s33``)."""
     import onnx_ir  # the IR of torch.onnx's exporter (a dependency of onnxscript)
 
     for value in (*graph.inputs, *graph.outputs):
         shape = value.shape
-        if shape is not None and len(shape) > 0 and not isinstance(shape[0], int):
-            value.shape = onnx_ir.Shape(["batch", *list(shape)[1:]])
+        if shape is not None and not all(isinstance(size, int) for size in shape):
+            # the batch is the only dynamic dimension
+            value.shape = onnx_ir.Shape(
+                [size if isinstance(size, int) else "batch" for size in shape]
+            )
 
 
 def _flat(value: Any, node: _Node) -> List[torch.Tensor]:

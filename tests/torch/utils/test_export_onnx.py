@@ -233,6 +233,22 @@ def test_a_sample_of_one_batch_entry_exports_a_dynamic_batch(tmp_path):
     _round_trip(model, step, inputs(4)[:10])
 
 
+def test_a_state_with_the_batch_in_its_second_dimension(tmp_path):
+    # DelayCell's ring buffer is (length, batch, ...)
+    model = norse.SequentialState(
+        torch.nn.Linear(3, 4), norse.DelayCell(torch.tensor([0, 1, 2, 3]))
+    )
+    step = to_onnx(model, torch.zeros(2, 3), tmp_path / "delay.onnx")
+    buffer = step.states[0]
+    assert buffer.input_name == "state_1_buffer"
+    assert buffer.shape == (5, None, 4) and buffer.batch_axis == 1
+    assert step.initial_state(6)["state_1_buffer"].shape == (5, 6, 4)
+    assert step.initial_state(6)["state_1_index"].shape == ()
+    _assert_same_state(_rest_from_metadata(step.path, 6), step.initial_state(6))
+    torch.manual_seed(3)
+    _round_trip(model, step, torch.randn(12, 6, 3))
+
+
 def test_names_follow_the_layers_and_state_fields(exported):
     _, step, _ = exported["refractory"]
     assert step.input_names == (
@@ -282,31 +298,56 @@ def test_initial_state_is_the_rest_state(exported):
         step.initial_state(0)
 
 
+def _rest_from_metadata(path: str, batch_size: int) -> Dict[str, np.ndarray]:
+    """The rest state built from the file alone, as docs/onnx.md does it."""
+    metadata = _session(path).get_modelmeta().custom_metadata_map
+    state = {}
+    for tensor in json.loads(metadata[METADATA_KEY]):
+        shape = [batch_size if size is None else size for size in tensor["shape"]]
+        rest = np.asarray(tensor["rest"], dtype=tensor["dtype"])
+        if rest.ndim and None in tensor["shape"]:
+            rest = np.expand_dims(rest, tensor["shape"].index(None))
+        state[tensor["input"]] = np.broadcast_to(rest, shape).copy()
+    return state
+
+
+def _assert_same_state(actual: Dict[str, np.ndarray], expected: Dict[str, np.ndarray]):
+    assert list(actual) == list(expected)
+    for name, value in expected.items():
+        assert actual[name].shape == value.shape, name
+        assert actual[name].dtype == value.dtype, name
+        np.testing.assert_array_equal(actual[name], value, err_msg=name)
+
+
 def test_metadata_holds_the_rest_state(exported):
     _, step, _ = exported["mlp_lif_li"]
-    session = _session(step.path)
-    entries = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+    entries = json.loads(
+        _session(step.path).get_modelmeta().custom_metadata_map[METADATA_KEY]
+    )
     assert [entry["input"] for entry in entries] == list(step.state_names)
     assert [entry["output"] for entry in entries] == list(step.next_state_names)
-    for entry in entries:
-        built = np.full(
-            [3 if size is None else size for size in entry["shape"]],
-            entry["rest"],
-            dtype=entry["dtype"],
-        )
-        np.testing.assert_array_equal(built, step.initial_state(3)[entry["input"]])
+    assert entries[0] == {
+        "input": "state_1_v",
+        "output": "next_state_1_v",
+        "dtype": "float32",
+        "shape": [None, 32],
+        "rest": pytest.approx(0.1),
+    }
+    _assert_same_state(_rest_from_metadata(step.path, 3), step.initial_state(3))
 
 
 def test_per_neuron_rest_values_in_the_metadata(tmp_path):
     v_leak = torch.linspace(-0.5, 0.5, 4)
     model = norse.LIFCell(LIFParameters(v_leak=v_leak))
     step = to_onnx(model, torch.zeros(2, 4), tmp_path / "leak.onnx")
-    session = _session(step.path)
-    entries = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+    entries = json.loads(
+        _session(step.path).get_modelmeta().custom_metadata_map[METADATA_KEY]
+    )
     assert entries[0]["rest"] == pytest.approx(v_leak.tolist())
     np.testing.assert_array_equal(
         step.initial_state(3)["state_v"], np.stack([v_leak.numpy()] * 3)
     )
+    _assert_same_state(_rest_from_metadata(step.path, 3), step.initial_state(3))
 
 
 def test_export_leaves_the_training_flags(tmp_path):
