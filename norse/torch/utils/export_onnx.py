@@ -63,6 +63,7 @@ import dataclasses
 import json
 import os
 import re
+from importlib.util import find_spec
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -747,8 +748,8 @@ def to_onnx(
         sample_input (torch.Tensor): one time step of input, ``(batch, ...)``; it sets
             the dtype and all dimensions but the batch
         path (str or os.PathLike): the ONNX file to write
-        dynamic_batch (bool): make the batch dimension (the first) dynamic (default);
-            with ``False`` every shape is that of ``sample_input``
+        dynamic_batch (bool): make the batch dimension (the first of the input)
+            dynamic (default); with ``False`` every shape is that of ``sample_input``
         opset_version (Optional[int]): ONNX opset (>= 18), default: the exporter's
 
     Returns:
@@ -760,8 +761,15 @@ def to_onnx(
             stochastic threshold, random numbers, tensor-dependent Python control flow,
             an operator without ONNX translation), or for sparse ``sample_input``.
         TypeError, ValueError: for arguments of the wrong type or value.
+        ImportError: without the ``onnx`` and ``onnxscript`` packages.
     """
     sample_input = _check_arguments(module, sample_input, path, opset_version)
+    missing = [name for name in ("onnx", "onnxscript") if find_spec(name) is None]
+    if missing:
+        raise ImportError(
+            f"to_onnx needs the packages {' and '.join(missing)} (torch.onnx's "
+            f"exporter): pip install {' '.join(missing)}"
+        )
     if not isinstance(dynamic_batch, bool):
         raise TypeError(f"dynamic_batch must be a bool, got {dynamic_batch!r}")
     _check_tree(module, None)

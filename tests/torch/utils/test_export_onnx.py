@@ -497,6 +497,19 @@ def test_bad_keyword_arguments(tmp_path):
         to_onnx(cell, x, tmp_path / "a.onnx", opset_version=9)
 
 
+def test_missing_exporter_packages_are_named(tmp_path, monkeypatch):
+    from norse.torch.utils import export_onnx
+
+    real = export_onnx.find_spec
+    monkeypatch.setattr(
+        export_onnx,
+        "find_spec",
+        lambda name: None if name == "onnxscript" else real(name),
+    )
+    with pytest.raises(ImportError, match="pip install onnxscript"):
+        to_onnx(norse.LIFCell(), torch.zeros(2, 3), tmp_path / "x.onnx")
+
+
 def test_exported_names_are_public():
     assert norse.to_onnx is to_onnx
     from norse.torch import utils
