@@ -50,7 +50,7 @@ import csv
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -742,8 +742,13 @@ class SynOpCounter:
             tally = self._tallies[name] = _Tally(name, type(module).__name__)
         return tally
 
-    def _make_hook(self, name: str, module: torch.nn.Module, role: str):
-        def hook(module, args, kwargs, output):
+    def _make_hook(
+        self, name: str, module: torch.nn.Module, role: str
+    ) -> Callable[..., None]:
+        """The forward hook of ``module`` (``role``: ``"linear"``, ``"conv"``,
+        ``"neuron"``, ``"activation"`` or ``"unknown"``)."""
+
+        def hook(module, args, kwargs, output) -> None:
             if self._probing:
                 return
             with torch.no_grad():
@@ -993,7 +998,9 @@ def _neurobench_class() -> type:
         def __call__(self, batch: torch.Tensor) -> torch.Tensor:
             x = batch.transpose(0, 1) if self.time_first else batch
             out = _first_tensor(self.net(x))
-            return out.transpose(0, 1) if self.time_first else out
+            if self.time_first and out is not None and out.dim() >= 2:
+                return out.transpose(0, 1)
+            return out
 
         def activation_layers(self) -> List[Dict[str, Any]]:
             layers = super().activation_layers()
