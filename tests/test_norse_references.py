@@ -120,11 +120,6 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "calls the missing torch.linear)": [
         "adjoint/lif_mc_adjoint_step/*", "adjoint/lif_mc_refrac_adjoint/*",
     ],
-    "not fixed yet: Norse 1.1's LIFParameters and LIFBoxParameters are "
-    "norse.torch.utils.pytree.StateTuple classes (broadcast, float, int, to, cpu, cuda); "
-    "here they are plain NamedTuples": [
-        "lif/LIFParameters.*", "lif_box/LIFBoxParameters.*",
-    ],
 }  # fmt: skip
 
 RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}

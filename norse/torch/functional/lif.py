@@ -27,10 +27,14 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.state_tuple import (
+    MultipleInheritanceNamedTupleMeta,
+    StateTuple,
+)
 from norse.torch.functional.threshold import threshold
 
 
-class LIFParameters(NamedTuple):
+class LIFParameters(StateTuple, metaclass=MultipleInheritanceNamedTupleMeta):
     """Parameters of a LIF neuron.
 
     Parameters:

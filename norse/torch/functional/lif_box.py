@@ -14,10 +14,14 @@ from typing import NamedTuple, Tuple
 import torch
 
 from norse.torch.functional.reset import ResetMethod, reset_value
+from norse.torch.functional.state_tuple import (
+    MultipleInheritanceNamedTupleMeta,
+    StateTuple,
+)
 from norse.torch.functional.threshold import threshold
 
 
-class LIFBoxParameters(NamedTuple):
+class LIFBoxParameters(StateTuple, metaclass=MultipleInheritanceNamedTupleMeta):
     """Parameters of a box LIF neuron.
 
     Parameters:

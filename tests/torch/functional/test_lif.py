@@ -143,3 +143,17 @@ def test_current_encoder_matches_closed_form():
     for n, (z, v) in enumerate(trace[:6], start=1):
         assert z == 0 and v == pytest.approx(2 * (1 - 0.9**n), rel=1e-5)
     assert trace[6] == (1.0, 0.0)
+
+
+def test_lif_and_lif_box_parameters_are_state_tuples_as_in_norse():
+    """Norse 1.1's LIFParameters/LIFBoxParameters carry StateTuple's methods."""
+    from norse.torch.functional.lif_box import LIFBoxParameters
+    from norse.torch.utils.pytree import StateTuple
+
+    for parameters in (LIFParameters(), LIFBoxParameters()):
+        assert isinstance(parameters, StateTuple) and isinstance(parameters, tuple)
+        wide = parameters.to(torch.float64)
+        assert type(wide) is type(parameters) and wide.v_th.dtype == torch.float64
+        assert wide.method == parameters.method
+        assert parameters.broadcast(torch.zeros(2, 3)).v_th.shape == (2, 3)
+        assert parameters._replace(method="tanh").method == "tanh"
