@@ -115,10 +115,9 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
         "models/ConvNet/float64-output",
     ],
     # Not fixed yet (listed in the issue's note)
-    "not fixed yet: norse.torch.functional.adjoint.lif_mc_adjoint and "
-    "lif_mc_refrac_adjoint do not exist here (Norse 1.1's forward runs; its backward "
-    "calls the missing torch.linear)": [
-        "adjoint/lif_mc_adjoint_step/*", "adjoint/lif_mc_refrac_adjoint/*",
+    "not fixed yet: norse.torch.functional.adjoint.lif_mc_refrac_adjoint does not "
+    "exist here (Norse 1.1's forward runs; its backward calls the missing torch.linear)": [
+        "adjoint/lif_mc_refrac_adjoint/*",
     ],
 }  # fmt: skip
 

@@ -19,6 +19,8 @@ LIF (:mod:`.lif_adjoint`)               ``lif_feed_forward_adjoint_step``, ``lif
 refractory LIF (:mod:`.lif_refrac_adjoint`)  ``lif_refrac_feed_forward_adjoint_step``,
                                         ``lif_refrac_adjoint_step`` (+ ``_sparse``)
 LSNN (:mod:`.lsnn_adjoint`)             ``lsnn_feed_forward_adjoint_step``, ``lsnn_adjoint_step``
+multi-compartment LIF                   ``lif_mc_adjoint_step`` (the LIF adjoint and the
+(:mod:`.lif_mc_adjoint`)                transpose of the linear coupling)
 ======================================  ======================================================
 
 The modules select them with ``p.method = "adjoint"`` (``LIFCell``, ``LIF``,
