@@ -25,7 +25,15 @@ Norse module      NIR node             parameters
 ``Flatten``       ``Flatten``          dimensions counted without batch (and time)
 ``AvgPool2d``     ``AvgPool2d``        kernel, stride, padding
 ``LPPool2d(1,.)`` ``SumPool2d``        kernel, stride
+quantised layers  the layer's own      what its ``nir_nodes`` returns (see below)
 ================  ===================  ==================================================
+
+Quantised networks (:func:`norse.torch.quantization.quantize`) export with integer
+weights: a layer with a ``nir_nodes(shape, where, time_scale)`` method is exported by it,
+and a synapse gives two nodes, an ``Affine``/``Conv`` node with integer (int8) weights
+and int32 biases followed by a ``Scale`` node (``"<name>_scale"``) holding the scale of
+every output channel; its neurons have integer thresholds. The node metadata hold the
+fixed-point formats (see :mod:`norse.torch.quantization`).
 
 Why ``w_in = tau_syn/dt``: NIR's synapse is :math:`\tau_{syn}\dot I = -I + w_{in} S`;
 one Euler step adds :math:`\frac{dt}{\tau_{syn}} w_{in} S` to the current, while Norse's
@@ -320,6 +328,10 @@ def _layer_node(
     nir = _nir()
     if isinstance(module, Lift):
         return _layer_node(module.lifted_module, shape, leading, where, time_scale)
+    if callable(getattr(module, "nir_nodes", None)):
+        # a layer that exports itself (the quantised layers): one node, or a list of
+        # (name suffix, node) pairs chained in order
+        return module.nir_nodes(shape, where, time_scale)
     if isinstance(module, InputScale):
         node = _neuron_node(module.layer, shape, module.scale, where, time_scale)
         if node is None:
@@ -471,7 +483,10 @@ def _is_chain(module: torch.nn.Module) -> bool:
 
 def _time_first(module: torch.nn.Module) -> bool:
     """Whether the network takes ``(T, batch, ...)``: it holds a time module or Lift."""
-    return any(isinstance(m, (SNN, SNNRecurrent, Lift)) for m in module.modules())
+    return any(
+        isinstance(m, (SNN, SNNRecurrent, Lift)) or getattr(m, "nir_time_first", False)
+        for m in module.modules()
+    )
 
 
 def _positive(value: Any, name: str) -> float:
@@ -628,9 +643,12 @@ def to_nir(
         if key in nodes or key == "output":
             key = f"{key}_{len(nodes)}"
         node, shape = _layer_node(leaf, shape, leading, f"layer {name!r}", time_scale)
-        nodes[key] = node
-        edges.append((previous, key))
-        previous = key
+        parts = node if isinstance(node, list) else [("", node)]
+        for suffix, part in parts:
+            part_key = f"{key}_{suffix}" if suffix else key
+            nodes[part_key] = part
+            edges.append((previous, part_key))
+            previous = part_key
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     edges.append((previous, "output"))
     if sample_data is not None:
@@ -650,6 +668,8 @@ def _is_layer(module: torch.nn.Module) -> bool:
 
 def _layer_kind(module: torch.nn.Module) -> type:
     inner = module.lifted_module if isinstance(module, Lift) else module
+    if callable(getattr(inner, "nir_nodes", None)):
+        return type(inner)
     known = (
         *_neurons(),
         InputScale,
@@ -723,7 +743,13 @@ def _trace(module, sample_data, leading, metadata, time_scale, type_check):
                 "unknown"
             )
         where = type(layer).__name__
-        return _layer_node(layer, shapes[id(layer)], leading, where, time_scale)[0]
+        node = _layer_node(layer, shapes[id(layer)], leading, where, time_scale)[0]
+        if isinstance(node, list):
+            raise ValueError(
+                f"{where} exports to several NIR nodes, which only chains support: "
+                "export a SequentialState/Sequential chain"
+            )
+        return node
 
     kinds = {type(layer) for layer in module.modules() if _is_layer(layer)}
     module_map: Dict[type, Callable] = {kind: convert for kind in kinds}
