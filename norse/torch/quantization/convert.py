@@ -302,6 +302,7 @@ def _assign_formats(
                 current = config.input_format or _input_format(unit, config, calibrated)
             unit.input_format = current
             unit.output_format = following[0].format
+            unit.weight_scales()  # fills the weight_scale buffer
             current = following[0].format
         elif isinstance(unit, _QuantNeuron):
             current = SPIKES if unit.spiking else unit.format
