@@ -154,3 +154,29 @@ def test_unconverted_layer_explains_itself():
     quant = QuantLinear(torch.nn.Linear(3, 2))
     with pytest.raises(RuntimeError, match="quantize"):
         quant(torch.ones(1, 3))
+
+
+def test_requantisation_kernel_equals_the_torch_operations(monkeypatch):
+    from norse.torch.quantization import _kernels
+
+    torch.manual_seed(8)
+    layer = torch.nn.Conv2d(2, 3, 3)
+    quant = QuantConv2d(layer, weight_bits=6)
+    quant.input_format = FixedPoint(bits=8, frac_bits=4)
+    quant.output_format = FixedPoint(bits=8, frac_bits=6)  # [-2, 2): some saturate
+    x = torch.randn(4, 2, 7, 7) * 3
+    results = []
+    for available in (True, False):
+        monkeypatch.setattr(_kernels, "AVAILABLE", available)
+        quant.zero_grad()
+        output = quant(x)
+        (
+            output
+            * torch.randn(output.shape, generator=torch.Generator().manual_seed(0))
+        ).sum().backward()
+        results.append((output, quant.weight.grad.clone(), quant.bias.grad.clone()))
+    kernel, reference = results
+    assert torch.equal(kernel[0], reference[0])
+    assert (kernel[0] == 2 - 2**-6).any() and (kernel[0] == -2).any()
+    for got, expected in zip(kernel[1:], reference[1:]):
+        assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
