@@ -169,7 +169,12 @@ def main() -> None:
         help="implementations measured on the long sequences (the loops take minutes)",
     )
     parser.add_argument("--memory-only", action="store_true")
-    parser.add_argument("--norse11-python", default="/work/refvenv/bin/python")
+    parser.add_argument(
+        "--norse11-python",
+        default=os.environ.get("NORSE11_PYTHON", ""),
+        help="interpreter of a venv with norse==1.1.0 (default: $NORSE11_PYTHON; "
+        "skipped when not given)",
+    )
     args = parser.parse_args()
     if args.impl is not None:
         print(json.dumps(worker(args)))

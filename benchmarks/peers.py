@@ -43,7 +43,7 @@ Usage::
 
     .venv/bin/python benchmarks/peers.py                   # driver, ~6 min
     .venv/bin/python benchmarks/peers.py --skip-long       # ~2-3 min
-    /work/peervenv/bin/python benchmarks/peers.py --impl snntorch   # one worker, JSON
+    $PEER_PYTHON benchmarks/peers.py --impl snntorch   # one worker, JSON
 
 Not part of the test suite.
 """
@@ -729,8 +729,18 @@ def main() -> None:
         help="source tree of this library imported by the 'norse' worker",
     )
     parser.add_argument("--ours-python", default=os.path.join(REPO, ".venv/bin/python"))
-    parser.add_argument("--norse11-python", default="/work/refvenv/bin/python")
-    parser.add_argument("--peer-python", default="/work/peervenv/bin/python")
+    parser.add_argument(
+        "--norse11-python",
+        default=os.environ.get("NORSE11_PYTHON", ""),
+        help="interpreter of a venv with norse==1.1.0 (default: $NORSE11_PYTHON; "
+        "skipped when not given)",
+    )
+    parser.add_argument(
+        "--peer-python",
+        default=os.environ.get("PEER_PYTHON", ""),
+        help="interpreter of a venv with snnTorch and SpikingJelly (default: "
+        "$PEER_PYTHON; skipped when not given)",
+    )
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     if args.skip_long:

@@ -90,7 +90,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--norse11-python", default="/work/refvenv/bin/python")
+    parser.add_argument(
+        "--norse11-python",
+        default=os.environ.get("NORSE11_PYTHON", ""),
+        help="interpreter of a venv with norse==1.1.0 (default: $NORSE11_PYTHON; "
+        "skipped when not given)",
+    )
     args = parser.parse_args()
     if args.impl is not None:
         print(json.dumps(worker(args)))

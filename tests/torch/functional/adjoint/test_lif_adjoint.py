@@ -200,7 +200,7 @@ def test_recurrent_spike_gradient_converges_to_continuous_time(adjoint):
 
 
 # Norse 1.1's gradients for the scenarios of _norse_scenario, recorded with Norse 1.1
-# (/work/refvenv) by running _norse_scenario with Norse 1.1's
+# (in a venv with norse==1.1.0) by running _norse_scenario with Norse 1.1's
 # ``norse.torch.functional.adjoint.lif_adjoint.lif_feed_forward_adjoint_step`` as ``step``
 # and printing ``[g.tolist() for g in ...]`` at full precision. tau_syn = tau_mem and no
 # input while spiking: the settings in which Norse 1.1's adjoint is consistent.
