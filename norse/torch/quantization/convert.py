@@ -29,6 +29,7 @@ from norse.torch.module.lift import Lift
 from norse.torch.module.sequential import SequentialState
 from norse.torch.quantization.fixed_point import SPIKES, FixedPoint, _check_int
 from norse.torch.quantization.layers import (
+    SHAPE_LAYERS,
     QuantConv1d,
     QuantConv2d,
     QuantLinear,
@@ -56,13 +57,6 @@ _SYNAPSES = {
     torch.nn.Conv2d: QuantConv2d,
 }
 _NEURONS = {LIF: QuantLIF, LIFCell: QuantLIFCell, LI: QuantLI, LICell: QuantLICell}
-_SHAPE_LAYERS = (
-    torch.nn.Flatten,
-    torch.nn.Unflatten,
-    torch.nn.MaxPool1d,
-    torch.nn.MaxPool2d,
-    torch.nn.Identity,
-)
 _BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
 
 
@@ -225,7 +219,7 @@ def _convert_layers(
                 decay_bits=config.decay_bits,
             )
             layers.append(Lift(quant) if lifted else quant)
-        elif isinstance(module, _SHAPE_LAYERS):
+        elif isinstance(module, SHAPE_LAYERS):
             if getattr(module, "return_indices", False):
                 raise ValueError(
                     f"quantize cannot convert {where}: return_indices=True"
@@ -291,7 +285,7 @@ def _assign_formats(
     for index, unit in enumerate(units):
         if isinstance(unit, _QuantSynapse):
             following = [
-                u for u in units[index + 1 :] if not isinstance(u, _SHAPE_LAYERS)
+                u for u in units[index + 1 :] if not isinstance(u, SHAPE_LAYERS)
             ]
             if not following or not isinstance(following[0], _QuantNeuron):
                 raise ValueError(

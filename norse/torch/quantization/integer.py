@@ -29,19 +29,14 @@ from norse.torch.functional.leaky_integrator import LIState
 from norse.torch.functional.lif import LIFFeedForwardState
 from norse.torch.module.lift import Lift
 from norse.torch.quantization.fixed_point import SPIKES, FixedPoint, round_shift
-from norse.torch.quantization.layers import ACCUMULATOR_BITS, _QuantSynapse
+from norse.torch.quantization.layers import (
+    ACCUMULATOR_BITS,
+    SHAPE_LAYERS,
+    _QuantSynapse,
+)
 from norse.torch.quantization.neurons import _QuantNeuron
 
 __all__ = ["IntegerNetwork", "IntegerSynapse", "IntegerNeuron", "to_integer"]
-
-#: The layers without parameters that run on integers as they are.
-_SHAPE_LAYERS = (
-    torch.nn.Flatten,
-    torch.nn.Unflatten,
-    torch.nn.MaxPool1d,
-    torch.nn.MaxPool2d,
-    torch.nn.Identity,
-)
 
 
 def _check_integer(x: torch.Tensor, where: str) -> torch.Tensor:
@@ -286,7 +281,7 @@ def to_integer(model: torch.nn.Module) -> IntegerNetwork:
             layers.append(IntegerNeuron(inner, inner.time_first or lifted))
             input_format = input_format or inner.format
             current = SPIKES if inner.spiking else inner.format
-        elif isinstance(inner, _SHAPE_LAYERS):
+        elif isinstance(inner, SHAPE_LAYERS):
             if current is None:
                 raise ValueError(
                     f"{where}: the network must start with a quantised layer"

@@ -52,6 +52,16 @@ __all__ = ["QuantLinear", "QuantConv1d", "QuantConv2d"]
 
 #: The accumulator is a signed 32-bit integer.
 ACCUMULATOR_BITS = 32
+
+#: The layers without parameters that quantisation and the integer network pass through
+#: unchanged (they move or select values, so integers stay integers).
+SHAPE_LAYERS = (
+    torch.nn.Flatten,
+    torch.nn.Unflatten,
+    torch.nn.MaxPool1d,
+    torch.nn.MaxPool2d,
+    torch.nn.Identity,
+)
 _INT32_MAX = 2**31 - 1
 
 
