@@ -114,11 +114,6 @@ EXPECTED_FAILURES: Dict[str, List[str]] = {
     "voltages differ from Norse 1.1's in the last float32 bit (the float32 cases agree)": [
         "models/ConvNet/float64-output",
     ],
-    # Not fixed yet (listed in the issue's note)
-    "not fixed yet: norse.torch.functional.adjoint.lif_mc_refrac_adjoint does not "
-    "exist here (Norse 1.1's forward runs; its backward calls the missing torch.linear)": [
-        "adjoint/lif_mc_refrac_adjoint/*",
-    ],
 }  # fmt: skip
 
 RTOL = {torch.float64: 1e-12, torch.float32: 1e-5}

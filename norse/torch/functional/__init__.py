@@ -231,6 +231,10 @@ from norse.torch.functional.adjoint.lif_refrac_adjoint import (
     lif_refrac_adjoint_step_sparse,
     lif_refrac_feed_forward_adjoint_step,
 )
+from norse.torch.functional.adjoint.lif_mc_refrac_adjoint import (
+    LIFMCRefracAdjointFunction,
+    lif_mc_refrac_adjoint,
+)
 from norse.torch.functional.adjoint.lsnn_adjoint import (
     LSNNAdjointFunction,
     LSNNFeedForwardAdjointFunction,

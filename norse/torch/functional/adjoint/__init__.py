@@ -21,6 +21,9 @@ refractory LIF (:mod:`.lif_refrac_adjoint`)  ``lif_refrac_feed_forward_adjoint_s
 LSNN (:mod:`.lsnn_adjoint`)             ``lsnn_feed_forward_adjoint_step``, ``lsnn_adjoint_step``
 multi-compartment LIF                   ``lif_mc_adjoint_step`` (the LIF adjoint and the
 (:mod:`.lif_mc_adjoint`)                transpose of the linear coupling)
+refractory multi-compartment LIF        ``lif_mc_refrac_adjoint`` (EventProp's jump
+(:mod:`.lif_mc_refrac_adjoint`)         condition through the coupling; the release time
+                                        in the gradient of ``rho``)
 ======================================  ======================================================
 
 The modules select them with ``p.method = "adjoint"`` (``LIFCell``, ``LIF``,
