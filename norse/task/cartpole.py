@@ -221,7 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     history: List[Dict[str, float]] = []
     first = 0
     if args.resume and checkpoint_path.exists():
-        checkpoint = torch.load(checkpoint_path, weights_only=False, map_location="cpu")
+        checkpoint = harness.load_checkpoint(checkpoint_path)
         policy.load_state_dict(checkpoint["policy"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         history = list(checkpoint["history"])

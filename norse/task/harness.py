@@ -14,6 +14,7 @@ import contextlib
 import copy
 import json
 import os
+import pickle
 import random
 import shlex
 import sys
@@ -209,6 +210,52 @@ def atomic_save(obj: Any, path: Path) -> None:
         torch.save(obj, stream)
 
 
+#: What a checkpoint may hold besides tensors, containers and plain Python values: the
+#: NumPy generator state (``numpy.random.get_state()`` holds a ``uint32`` array) and
+#: ``numpy.float64`` metrics (JSON takes them, so an ``evaluate`` may return them).
+#: These only rebuild arrays and scalars; none runs other code.
+_CHECKPOINT_GLOBALS = [
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.uint32)),
+    type(np.dtype(np.float64)),
+    # the rebuilding functions pickle names (numpy.core in NumPy 1, numpy._core in 2)
+    np.zeros(0).__reduce__()[0],
+    np.float64(0).__reduce__()[0],
+]
+
+
+def load_checkpoint(path: Path) -> Dict[str, Any]:
+    """Loads a checkpoint written by :func:`atomic_save` onto the CPU, refusing any
+    whose pickle would call other code.
+
+    ``torch.load(weights_only=True)`` rebuilds only tensors, containers, plain Python
+    values and the few NumPy types of a generator state; a file that names anything else
+    (a crafted pickle's ``__reduce__`` can name any function) raises
+    :class:`pickle.UnpicklingError` naming the file and what it asked for.
+    """
+    path = Path(path)
+    # scoped: the allowlist does not outlive this load
+    with torch.serialization.safe_globals(_CHECKPOINT_GLOBALS):
+        try:
+            return torch.load(path, weights_only=True, map_location="cpu")
+        except pickle.UnpicklingError as error:
+            try:
+                wanted = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+            except Exception:  # not a torch.save zip file
+                wanted = []
+            # torch's own message also suggests weights_only=False: keep only its cause
+            _, _, cause = str(error).partition("WeightsUnpickler error:")
+            cause = next((line for line in cause.splitlines() if line.strip()), "")
+            asked = f"it names {', '.join(wanted)}" if wanted else cause.strip()
+            raise pickle.UnpicklingError(
+                f"refusing to load checkpoint {path}: it holds more than tensors, "
+                "plain values and NumPy generator states, and unpickling it could run "
+                f"code ({asked}). Only if you trust where it came from, load it with "
+                "torch.load(path, weights_only=False) yourself."
+            ) from error
+
+
 def _atomic_write_text(text: str, path: Path) -> None:
     """Writes ``text`` to ``path`` atomically (as :func:`atomic_save`)."""
     with _atomic_file(path, "w") as stream:
@@ -360,7 +407,7 @@ def fit(
         Path(output_dir) / "metrics.jsonl" if output_dir and context.is_main else None
     )
     if resume and checkpoint_path is not None and checkpoint_path.exists():
-        checkpoint = torch.load(checkpoint_path, weights_only=False, map_location="cpu")
+        checkpoint = load_checkpoint(checkpoint_path)
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if scheduler is not None and checkpoint.get("scheduler") is not None:

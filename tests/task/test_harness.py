@@ -1,5 +1,8 @@
 import json
+import pathlib
+import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,6 +65,61 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
     assert not list((tmp_path / "split").glob("*.tmp"))
+
+
+class _WritesAFile:
+    """A crafted payload: unpickling it calls ``Path.write_text`` (any function would do)."""
+
+    def __init__(self, target: pathlib.Path):
+        self.target = target
+
+    def __reduce__(self):
+        return pathlib.Path.write_text, (self.target, "ran")
+
+
+# a plain pickle makes torch warn about its protocol before refusing it
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_load_checkpoint_refuses_a_pickle_that_runs_code(tmp_path, writer):
+    marker = tmp_path / "marker.txt"
+    path = tmp_path / "checkpoint.pt"
+    payload = {"epoch": 0, "model": _WritesAFile(marker)}
+    with open(path, "wb") as stream:
+        (torch.save if writer == "torch.save" else pickle.dump)(payload, stream)
+    # the payload is real: an unrestricted load runs it
+    with open(path, "rb") as stream:
+        if writer == "torch.save":
+            torch.load(stream, weights_only=False)
+        else:
+            pickle.load(stream)
+    assert marker.read_text() == "ran"
+    marker.unlink()
+
+    with pytest.raises(pickle.UnpicklingError) as caught:
+        harness.load_checkpoint(path)
+    message = str(caught.value)
+    assert str(path) in message and "refusing" in message
+    if writer == "torch.save":
+        assert "pathlib" in message  # names what it asked for
+    assert not marker.exists()
+    # the NumPy allowlist was scoped to the load
+    assert np.ndarray not in torch.serialization.get_safe_globals()
+
+
+def test_load_checkpoint_reads_generator_states(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    harness.atomic_save(
+        {
+            "rng_per_rank": [harness._rng_states()],
+            "history": [{"accuracy": np.float64(0.5)}],
+        },
+        path,
+    )
+    checkpoint = harness.load_checkpoint(path)
+    assert checkpoint["history"] == [{"accuracy": 0.5}]
+    states = checkpoint["rng_per_rank"][0]
+    harness._set_rng_states(states)
+    assert harness._rng_states()["numpy"][1].tolist() == states["numpy"][1].tolist()
 
 
 def test_atomic_save_leaves_old_checkpoint_on_failure(tmp_path):
