@@ -169,6 +169,10 @@ def threshold(x: torch.Tensor, method: str, alpha: Alpha) -> torch.Tensor:
     Raises:
         ValueError: if ``method`` is unknown.
     """
+    if torch.overrides.has_torch_function_unary(x):
+        # Lets a TorchFunctionMode see the threshold as one operation (as
+        # torch.nn.functional does), e.g. to compile a step into a fused kernel.
+        return torch.overrides.handle_torch_function(threshold, (x,), x, method, alpha)
     function = _FUNCTIONS.get(method)
     if function is None:
         if method == "heaviside":

@@ -86,19 +86,27 @@ def find(
     state: Any,
     record_states: bool,
     weights: Sequence[torch.Tensor] = (),
+    dt: Optional[float] = None,
 ) -> Optional[Kernel]:
-    """The first registered kernel that supports this configuration, or ``None``.
+    """The first registered kernel that supports this configuration, else (for a
+    feed-forward step, given ``dt``) one generated from the step function itself
+    (:mod:`.generate`), or ``None``.
 
     ``weights``: for recurrent steps, ``(input_weights, recurrent_weights)``, passed on
     to the factories (see the module doc)."""
-    factories = _FACTORIES.get(step_function)
-    if not factories or not enabled():
+    if not enabled():
         return None
-    for factory in factories:
+    for factory in _FACTORIES.get(step_function, ()):
         kernel = factory(p, input_tensor, state, record_states, *weights)
         if kernel is not None:
             return kernel
-    return None
+    if dt is None or weights or not isinstance(dt, (int, float)):
+        return None
+    from norse.torch.fused import generate
+
+    return generate.kernel_for(
+        step_function, p, input_tensor, state, record_states, float(dt)
+    )
 
 
 @contextlib.contextmanager

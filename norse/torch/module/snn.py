@@ -816,7 +816,12 @@ class SNN(_NeuronModule):
                 else state
             )
             kernel = registry.find(
-                self.activation, p, input_tensor, start, self.record_states
+                self.activation,
+                p,
+                input_tensor,
+                start,
+                self.record_states,
+                dt=self.dt,
             )
             if kernel is not None:
                 result = kernel(input_tensor, start, p, self.dt, self.record_states)

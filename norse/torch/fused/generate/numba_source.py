@@ -1,0 +1,278 @@
+"""Numba source of the fused forward and backward kernels of a traced step.
+
+Layout (``T`` steps, ``M`` neurons with the batch): input ``x`` ``(T, M)``, initial
+state fields ``(M,)``, parameters ``(M,)`` (per neuron) or ``(1,)`` (shared). Neurons
+run in chunks of :data:`CHUNK` contiguous lanes; each chunk loops over time with its
+state in a lane buffer, so that every step touches one contiguous run per chunk and the
+lane loop can vectorise. ``lo, hi``: the neuron range of this call (threads split it).
+
+``forward(x, S..., P..., out, R..., record, lo, hi)`` writes the outputs and, per state
+field, ``R`` ``(T, M)`` (every step, ``record``) or ``(1, M)`` (the final state).
+
+``backward(GO, GS..., x, S..., P..., GX, GS0..., GP..., record, lo, hi)`` is
+backpropagation through time: per chunk it replays the forward pass, keeping the state
+at the start of every step in a chunk-local ``(T, CHUNK)`` buffer (nothing is stored
+between forward and backward but the inputs), then walks back in time applying the
+derived vector-Jacobian product. ``GS``: gradients of the state outputs (shaped like
+``R``); ``GX`` ``(T, M)``; ``GS0`` ``(M,)``; ``GP``: per-neuron parameter gradients
+``(M,)`` (the caller sums those of shared parameters).
+"""
+
+from typing import Dict, List, Sequence
+
+import torch
+
+from norse.torch.fused.generate.derive import Adjoint
+from norse.torch.fused.generate.expressions import Dialect, lines, literal_value, name
+from norse.torch.fused.generate.trace import ARITY, Graph, Node
+
+#: Lanes per chunk: long runs amortise the per-row loop set-up; the chunk's state
+#: buffers stay in L1 (forward) or its per-step record in L2 (backward).
+FORWARD_CHUNK = 1024
+BACKWARD_CHUNK = 256
+CHUNK = BACKWARD_CHUNK
+
+_NUMPY = {
+    torch.float32: "np.float32",
+    torch.float64: "np.float64",
+    torch.bool: "np.bool_",
+}
+
+
+class NumbaDialect(Dialect):
+    def type_name(self, dtype: torch.dtype) -> str:
+        return _NUMPY[dtype]
+
+    def literal(self, value: float, dtype: torch.dtype) -> str:
+        text = literal_value(value)
+        if text in ("nan", "inf", "-inf"):
+            text = {"nan": "np.nan", "inf": "np.inf", "-inf": "-np.inf"}[text]
+        return f"{_NUMPY[dtype]}({text})"
+
+    def cast(self, expression: str, dtype: torch.dtype) -> str:
+        return f"{_NUMPY[dtype]}({expression})"
+
+    def select(self, condition: str, a: str, b: str) -> str:
+        return f"({a} if {condition} else {b})"
+
+    def function(self, name: str, argument: str, dtype: torch.dtype) -> str:
+        if name == "abs":
+            return f"abs({argument})"
+        return f"np.{'power' if name == 'pow' else name}({argument})"
+
+    def logical(self, op: str, a: str, b) -> str:
+        if op == "not":
+            return f"(not {a})"
+        return f"({a} {op} {b})"
+
+
+def _dependencies(graph: Graph, roots: Sequence[int]) -> List[int]:
+    """The nodes ``roots`` depend on, in graph order."""
+    seen = set()
+    stack = [r for r in roots if r is not None]
+    while stack:
+        index = stack.pop()
+        if index in seen:
+            continue
+        seen.add(index)
+        node = graph.nodes[index]
+        if node.op in ARITY:
+            stack.extend(a for a in node.args[: ARITY[node.op]] if a is not None)
+    return sorted(seen)
+
+
+class Layout:
+    """Which leaves a kernel takes, and how it names them."""
+
+    def __init__(self, graph: Graph, params: Sequence[str]) -> None:
+        self.states = list(graph.states)
+        self.params = list(params)
+        self.lane_params = {f for f in params if graph.nodes[graph.params[f]].lane}
+
+
+def _leaf_names(graph: Graph, layout: Layout) -> Dict[int, str]:
+    names = {graph.input: "xv"}
+    for k, field in enumerate(layout.states):
+        names[graph.states[field]] = f"s{k}"
+    for k, field in enumerate(layout.params):
+        index = graph.params[field]
+        names[index] = f"P{k}[lane]" if field in layout.lane_params else f"q{k}"
+    return names
+
+
+def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
+    """The forward kernel; ``record``: whether it writes the state of every step."""
+    dialect = NumbaDialect()
+    leaves = _leaf_names(graph, layout)
+    body_nodes = _dependencies(graph, [graph.output, *graph.new_states.values()])
+
+    def leaf(index: int, node: Node) -> str:
+        return leaves[index]
+
+    states = layout.states
+    s_args = "".join(f"S{k}, " for k in range(len(states)))
+    p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
+    r_args = "".join(f"R{k}, " for k in range(len(states)))
+    src = [
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        f"def forward_{'record' if record else 'final'}(x, {s_args}{p_args}out, {r_args}lo, hi):",
+        "    steps = x.shape[0]",
+    ]
+    for k, field in enumerate(layout.params):
+        if field not in layout.lane_params:
+            src.append(f"    q{k} = P{k}[0]")
+    for k, field in enumerate(states):
+        src.append(f"    B{k} = np.empty({FORWARD_CHUNK}, S{k}.dtype)")
+    src += [
+        f"    for c0 in range(lo, hi, {FORWARD_CHUNK}):",
+        f"        width = min({FORWARD_CHUNK}, hi - c0)",
+        "        for j in range(width):",
+    ]
+    for k in range(len(states)):
+        src.append(f"            B{k}[j] = S{k}[c0 + j]")
+    src += [
+        "        for t in range(steps):",
+        "            for j in range(width):",
+        "                lane = c0 + j",
+        "                xv = x[t, lane]",
+    ]
+    for k in range(len(states)):
+        src.append(f"                s{k} = B{k}[j]")
+    body = lines(graph, body_nodes, dialect, leaf)
+    src += [f"                {line}" for line in body]
+    src.append(
+        f"                out[t, lane] = {_value(graph, graph.output, dialect, leaves)}"
+    )
+    for k, field in enumerate(states):
+        value = _value(graph, graph.new_states[field], dialect, leaves)
+        src.append(f"                B{k}[j] = {value}")
+        if record:
+            src.append(f"                R{k}[t, lane] = B{k}[j]")
+    if not record:
+        src += ["        for j in range(width):"]
+        for k in range(len(states)):
+            src.append(f"            R{k}[0, c0 + j] = B{k}[j]")
+        if not states:
+            src.append("            pass")
+    return "\n".join(src) + "\n"
+
+
+def _value(graph: Graph, index: int, dialect: Dialect, leaves: Dict[int, str]) -> str:
+    node = graph.nodes[index]
+    if node.op == "const":
+        return dialect.literal(node.args[0], node.dtype or torch.float64)
+    return leaves.get(index, name(index))
+
+
+def backward_source(
+    graph: Graph,
+    adjoint: Adjoint,
+    layout: Layout,
+    wanted: Sequence[str],
+    record: bool,
+    function_name: str,
+) -> str:
+    """The backward kernel; ``wanted``: parameter fields whose gradient it returns;
+    ``record``: whether the forward returned the state of every step."""
+    dialect = NumbaDialect()
+    leaves = _leaf_names(graph, layout)
+    seed_names = {adjoint.grad_out: "gout"}
+    for k, field in enumerate(layout.states):
+        seed_names[adjoint.grad_states[field]] = f"gnew{k}"
+
+    def leaf(index: int, node: Node) -> str:
+        if index in seed_names:
+            return seed_names[index]
+        return leaves[index]
+
+    states = layout.states
+    forward_roots = list(graph.new_states.values())
+    grad_roots = [adjoint.input, *(adjoint.states[f] for f in states)]
+    grad_roots += [adjoint.params[f] for f in wanted]
+    replay_nodes = _dependencies(graph, forward_roots)
+    adjoint_nodes = _dependencies(graph, grad_roots)
+
+    s_args = "".join(f"S{k}, " for k in range(len(states)))
+    p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
+    gs_args = "".join(f"GS{k}, " for k in range(len(states)))
+    gs0_args = "".join(f"GS0_{k}, " for k in range(len(states)))
+    gp_args = "".join(f"GP{k}, " for k in range(len(wanted)))
+    src = [
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        f"def {function_name}(GO, {gs_args}x, {s_args}{p_args}GX, {gs0_args}{gp_args}"
+        "lo, hi):",
+        "    steps = x.shape[0]",
+    ]
+    for k, field in enumerate(layout.params):
+        if field not in layout.lane_params:
+            src.append(f"    q{k} = P{k}[0]")
+    for k in range(len(states)):
+        src.append(f"    B{k} = np.empty({CHUNK}, S{k}.dtype)")
+        src.append(f"    H{k} = np.empty((steps, {CHUNK}), S{k}.dtype)")
+        src.append(f"    A{k} = np.empty({CHUNK}, GS0_{k}.dtype)")
+    for k in range(len(wanted)):
+        src.append(f"    C{k} = np.empty({CHUNK}, GP{k}.dtype)")
+    src += [
+        f"    for c0 in range(lo, hi, {CHUNK}):",
+        f"        width = min({CHUNK}, hi - c0)",
+        "        for j in range(width):",
+    ]
+    for k in range(len(states)):
+        src.append(f"            B{k}[j] = S{k}[c0 + j]")
+        src.append(f"            A{k}[j] = {'0' if record else f'GS{k}[0, c0 + j]'}")
+    for k in range(len(wanted)):
+        src.append(f"            C{k}[j] = 0")
+    if states:
+        src += [
+            "        for t in range(steps):",
+            "            for j in range(width):",
+            "                lane = c0 + j",
+            "                xv = x[t, lane]",
+        ]
+        for k in range(len(states)):
+            src.append(f"                s{k} = B{k}[j]")
+            src.append(f"                H{k}[t, j] = s{k}")
+        src += [
+            f"                {line}"
+            for line in lines(graph, replay_nodes, dialect, leaf)
+        ]
+        for k, field in enumerate(states):
+            value = _value(graph, graph.new_states[field], dialect, leaves)
+            src.append(f"                B{k}[j] = {value}")
+    src += [
+        "        for t in range(steps - 1, -1, -1):",
+        "            for j in range(width):",
+        "                lane = c0 + j",
+        "                xv = x[t, lane]",
+        "                gout = GO[t, lane]",
+    ]
+    for k in range(len(states)):
+        src.append(f"                s{k} = H{k}[t, j]")
+        extra = f" + GS{k}[t, lane]" if record else ""
+        src.append(f"                gnew{k} = A{k}[j]{extra}")
+    src += [
+        f"                {line}" for line in lines(graph, adjoint_nodes, dialect, leaf)
+    ]
+
+    def grad(index) -> str:
+        if index is None:
+            return "0"
+        return leaf(index, graph.nodes[index]) if index in seed_names else name(index)
+
+    src.append(f"                GX[t, lane] = {grad(adjoint.input)}")
+    for k, field in enumerate(states):
+        src.append(f"                A{k}[j] = {grad(adjoint.states[field])}")
+    for k, field in enumerate(wanted):
+        src.append(f"                C{k}[j] += {grad(adjoint.params[field])}")
+    src += ["        for j in range(width):"]
+    for k in range(len(states)):
+        src.append(f"            GS0_{k}[c0 + j] = A{k}[j]")
+    for k in range(len(wanted)):
+        src.append(f"            GP{k}[c0 + j] = C{k}[j]")
+    if not states and not wanted:
+        src.append("            pass")
+    return "\n".join(src) + "\n"
+
+
+def module_source(functions: Sequence[str]) -> str:
+    return "import numpy as np\nfrom numba import njit\n\n\n" + "\n\n".join(functions)
