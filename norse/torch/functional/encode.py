@@ -201,7 +201,7 @@ def poisson_encode(
 
     Raises:
         TypeError, ValueError: for a bad ``seq_length``, ``f_max``, ``dt``, a NaN or
-        non-tensor input or a generator on another device.
+            non-tensor input or a generator on another device.
     """
     x = _rate_arguments(input_values, f_max, dt, generator)
     seq_length = _check_seq_length(seq_length)
