@@ -3,8 +3,8 @@
 A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images" (2009),
 https://www.cs.toronto.edu/~kriz/cifar.html.
 
-:func:`download_cifar10` fetches the official "python version" archive (MD5-checked,
-cached) and unpacks it; :func:`load_cifar10` reads its pickled batches (each checked
+:func:`download_cifar10` fetches the official "python version" archive through pooch
+(MD5-checked, cached) and unpacks it; :func:`load_cifar10` reads its pickled batches (each checked
 against its MD5 as well) into ``uint8`` arrays ``(N, 3, 32, 32)`` (channel, row, column)
 and ``int64`` labels; :class:`CIFAR10` is a :class:`torch.utils.data.Dataset` of float
 images in ``[0, 1]``. :func:`random_crop_flip` is the usual training augmentation.
@@ -25,7 +25,7 @@ import torch
 import torch.utils.data
 
 from norse.dataset._checks import check_flags, check_path
-from norse.dataset.download import PathLike, download_file, extract_tar, md5_of
+from norse.dataset.download import PathLike, _import_extra, fetch
 
 __all__ = [
     "CIFAR10",
@@ -57,31 +57,44 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
+def _md5(path: Path) -> str:
+    return _import_extra("pooch", "checking the CIFAR-10 files").file_hash(
+        os.fspath(path), alg="md5"
+    )
+
+
 def download_cifar10(
     root: PathLike,
     mirrors: Optional[Sequence[PathLike]] = None,
     timeout: float = 60.0,
 ) -> Path:
-    """``root/cifar-10-batches-py``, downloaded (archive MD5-checked) and unpacked
-    unless every batch file is already there and intact."""
+    """``root/cifar-10-batches-py``, downloaded through pooch (archive MD5-checked) and
+    unpacked unless every batch file is already there and intact."""
+    pooch = _import_extra("pooch", "downloading CIFAR-10")
     root = Path(os.path.expanduser(os.fspath(root)))
     folder = root / FOLDER
-    if all(
-        (folder / name).is_file() and md5_of(folder / name) == md5
-        for name, md5 in TRAIN_FILES + TEST_FILES
-    ):
-        return folder
-    archive = download_file(
-        root, ARCHIVE, ARCHIVE_MD5, MIRRORS if mirrors is None else mirrors, timeout
-    )
-    extract_tar(archive, root)
+    missing = False
+    for name, md5 in TRAIN_FILES + TEST_FILES:
+        path = folder / name
+        if path.is_file() and _md5(path) != md5:
+            path.unlink()  # pooch unpacks only the members that are missing
+        missing = missing or not path.is_file()
+    if missing:
+        fetch(
+            root,
+            ARCHIVE,
+            f"md5:{ARCHIVE_MD5}",
+            MIRRORS if mirrors is None else mirrors,
+            timeout=timeout,
+            processor=pooch.Untar(extract_dir=os.fspath(root)),
+        )
     return folder
 
 
 def _read_batch(path: Path, md5: str) -> Tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; pass download=True to fetch it")
-    if md5_of(path) != md5:
+    if _md5(path) != md5:
         raise ValueError(
             f"{path} is corrupt (MD5 mismatch); delete it and download again"
         )

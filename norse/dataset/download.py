@@ -1,157 +1,126 @@
-"""Verified downloads into a cache folder, shared by the data sets that fetch files.
+"""Verified, cached downloads for the data sets, through `pooch <https://www.fatiando.org/pooch>`_.
 
-A file is fetched from the first mirror (a base URL or a local folder) that serves it
-with the expected digest (MD5 or SHA-256): it is streamed into a temporary file next to
-its final place and renamed into place only when the digest matched. Archives are
-unpacked the same way (gzip into a temporary file that is checked before the rename;
-tar members only inside the target folder). A crash or a corrupt download never leaves
-a partial file under the final name, and an intact file is never fetched again.
+:func:`fetch` asks each mirror in turn (a base URL or a local folder) for a file with a
+known digest (``"md5:..."`` or ``"sha256:..."``) and returns it from the cache folder
+``root``. Pooch streams the download into a temporary file next to its final place and
+renames it into place only when the digest matches, so a crash or a corrupt download
+never leaves a partial file under the final name; an intact file in ``root`` is used as
+it is, a corrupt one is fetched again. Archives are unpacked by pooch's processors
+(``pooch.Untar``, ``pooch.Unzip``) passed through ``processor``.
+
+pooch (and tonic, for the event data sets) come with the ``data`` extra:
+``pip install "norse[data]"``. ``norse.dataset`` imports without them; a loader that
+needs one raises an ``ImportError`` that names the extra.
 """
 
-import gzip
-import hashlib
-import http.client
+import importlib
 import os
-import tarfile
-import tempfile
+import shutil
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Iterable, Union
+from types import ModuleType
+from typing import Any, Callable, Iterable, Optional, Union
 
 PathLike = Union[str, os.PathLike]
-_CHUNK = 1 << 20
 _URL_SCHEMES = ("http", "https", "ftp", "file")
 
-__all__ = [
-    "digest_of",
-    "download_file",
-    "download_gzipped",
-    "extract_tar",
-    "gunzip_verified",
-    "md5_of",
-]
+__all__ = ["fetch"]
 
 
-def digest_of(path: PathLike, algorithm: str = "md5") -> str:
-    """The hex digest (``"md5"``, ``"sha256"``, ...) of the file at ``path``."""
-    digest = hashlib.new(algorithm, usedforsecurity=False)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def md5_of(path: PathLike) -> str:
-    """The MD5 hex digest of the file at ``path``."""
-    return digest_of(path, "md5")
-
-
-def _url(mirror: PathLike, name: str) -> str:
-    text = os.fspath(mirror)
-    if urllib.parse.urlsplit(text).scheme.lower() in _URL_SCHEMES:
-        return text.rstrip("/") + "/" + urllib.parse.quote(name)
-    return (Path(text).resolve() / name).as_uri()
-
-
-def _stream_verified(
-    source, destination: Path, expected: str, algorithm: str, what: str
-) -> None:
-    """Copies the binary stream ``source`` to ``destination`` via a temporary file,
-    renaming it into place only if the content's digest is ``expected``."""
-    handle, temporary = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-    )
+def _import_extra(module: str, needed_for: str) -> ModuleType:
+    """``module``, imported on first use: pooch and tonic are optional (the ``data``
+    extra), so a missing one is an ``ImportError`` that says how to install it."""
     try:
-        digest = hashlib.new(algorithm, usedforsecurity=False)
-        with os.fdopen(handle, "wb") as out:
-            for chunk in iter(lambda: source.read(_CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != expected.lower():
-            raise OSError(
-                f"{algorithm.upper()} mismatch for {what}: got {digest.hexdigest()}, expected {expected.lower()}"
-            )
-        os.replace(temporary, destination)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"{needed_for} needs the package {module.split('.')[0]!r}, which is not "
+            f'installed: pip install "norse[data]"'
+        ) from error
 
 
-def download_file(
+def _copy_local(url: str, output_file: Any, pooch: Any = None) -> None:
+    """A pooch downloader for ``file://`` URLs (pooch itself speaks HTTP, FTP, SFTP
+    and DOI): local folders and mirrors on a shared disk."""
+    source = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
+    if isinstance(output_file, (str, os.PathLike)):
+        shutil.copyfile(source, output_file)
+    else:
+        with open(source, "rb") as handle:
+            shutil.copyfileobj(handle, output_file)
+
+
+def _source(mirror: PathLike, name: str, timeout: float, progress: bool):
+    """The URL of ``name`` on ``mirror`` and the pooch downloader that fetches it."""
+    text = os.fspath(mirror)
+    scheme = urllib.parse.urlsplit(text).scheme.lower()
+    if scheme not in _URL_SCHEMES:  # a local folder
+        return (Path(text).expanduser().resolve() / name).as_uri(), _copy_local
+    url = text.rstrip("/") + "/" + urllib.parse.quote(name)
+    if scheme == "file":
+        return url, _copy_local
+    pooch = _import_extra("pooch", "downloading data sets")
+    kind = pooch.FTPDownloader if scheme == "ftp" else pooch.HTTPDownloader
+    return url, kind(progressbar=progress, timeout=timeout)
+
+
+def fetch(
     root: PathLike,
     name: str,
-    digest: str,
-    mirrors: Iterable[PathLike],
+    known_hash: str,
+    mirrors: Union[PathLike, Iterable[PathLike]],
+    *,
     timeout: float = 30.0,
-    algorithm: str = "md5",
+    processor: Optional[Callable[[str, str, Any], Any]] = None,
+    progress: bool = False,
 ) -> Path:
-    """``root/name``, downloaded from the first of ``mirrors`` (base URLs or local
-    folders, tried in order) that serves it with ``digest``; kept if already there and
-    intact, replaced if corrupt.
+    """``root/name``, fetched through pooch from the first of ``mirrors`` that serves it
+    with the digest ``known_hash``; nothing is fetched when the file in ``root`` is
+    already intact.
+
+    Parameters:
+        root: the cache folder (created if missing)
+        name: the file name, appended to each mirror
+        known_hash: ``"md5:<hex>"`` or ``"sha256:<hex>"``
+        mirrors: base URLs (``https://``, ``http://``, ``ftp://``, ``file://``) or local
+            folders, tried in order; a single one may be given as it is
+        timeout: seconds a network request may wait for the server
+        processor: a pooch processor (e.g. ``pooch.Untar(extract_dir=...)``), run on
+            the file after the download (or on the cached file)
+        progress: show a progress bar of the download (tqdm) on stderr
+
+    Returns:
+        The path of the file in ``root`` (what ``processor`` returns is not kept).
 
     Raises:
-        RuntimeError: no mirror served the file with the right digest (the message
-            lists every mirror's error).
+        RuntimeError: no mirror served the file with the right digest; the message lists
+            every mirror's error (a digest mismatch, a missing file, an unreachable
+            network).
+        ImportError: pooch is not installed.
     """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / name
-    if target.is_file() and digest_of(target, algorithm) == digest.lower():
-        return target
+    pooch = _import_extra("pooch", "downloading data sets")
+    requests = _import_extra("requests", "downloading data sets")
+    root = Path(os.path.expanduser(os.fspath(root)))
     if isinstance(mirrors, (str, os.PathLike)):
         mirrors = [mirrors]  # one base, not an iterable of characters
     errors = []
     for mirror in mirrors:
-        url = _url(mirror, name)
+        url, downloader = _source(mirror, name, timeout, progress)
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                _stream_verified(response, target, digest, algorithm, url)
-            return target
-        except (OSError, ValueError, http.client.HTTPException) as error:
+            pooch.retrieve(
+                url,
+                known_hash,
+                fname=name,
+                path=root,
+                processor=processor,
+                downloader=downloader,
+            )
+            return root / name
+        except (OSError, ValueError, requests.exceptions.RequestException) as error:
             errors.append(f"  {url}: {error}")
     detail = "\n".join(errors) if errors else "  (no mirrors given)"
-    raise RuntimeError(f"could not download {name}:\n{detail}")
-
-
-def gunzip_verified(source: PathLike, destination: PathLike, md5: str) -> Path:
-    """Unpacks the gzip file ``source`` to ``destination`` if its content has digest
-    ``md5`` (else raises ``OSError`` and leaves ``destination`` untouched)."""
-    destination = Path(destination)
-    with gzip.open(source, "rb") as packed:
-        _stream_verified(packed, destination, md5, "md5", f"the content of {source}")
-    return destination
-
-
-def download_gzipped(
-    root: PathLike,
-    name: str,
-    md5: str,
-    gz_md5: str,
-    mirrors: Iterable[PathLike],
-    timeout: float = 30.0,
-    keep_archive: bool = False,
-) -> Path:
-    """``root/name`` (digest ``md5``), unpacked from ``name + ".gz"`` (digest
-    ``gz_md5``) downloaded from ``mirrors``; nothing is fetched when ``root/name`` is
-    already there and intact."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / name
-    if target.is_file() and md5_of(target) == md5.lower():
-        return target
-    archive = download_file(root, name + ".gz", gz_md5, mirrors, timeout)
-    gunzip_verified(archive, target, md5)
-    if not keep_archive:
-        archive.unlink()
-    return target
-
-
-def extract_tar(archive: PathLike, destination: PathLike) -> Path:
-    """Extracts the (compressed) tar ``archive`` into ``destination``; members that
-    would land outside it, links and device files are refused (tarfile's ``data``
-    filter)."""
-    destination = Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(destination, filter="data")
-    return destination
+    raise RuntimeError(
+        f"could not download {name} into {root} (is the network reachable? A copy "
+        f"with the digest {known_hash} may also be put there by hand):\n{detail}"
+    )

@@ -5,7 +5,7 @@ fields ``x``, ``y`` (absent for 1D sensors), ``t`` (timestamps, microseconds in 
 data sets) and ``p`` (polarity), one row per event, as the `tonic
 <https://tonic.readthedocs.io>`_ data sets (N-MNIST, DVS Gesture, SHD...) return them.
 A spiking network wants time-first tensors, so ``events_to_frames`` counts the
-events of each time bin, polarity and pixel:
+events of each time bin, polarity and pixel with tonic's ``ToFrame`` transform:
 
 .. code-block:: text
 
@@ -13,16 +13,19 @@ events of each time bin, polarity and pixel:
     events (N,) with x, t, p     ->  frames (T, C, W)
 
 and ``collate_frames`` stacks samples of a batch to ``(T, batch, C, H, W)`` (zero
-padded to the longest sample), the layout of every Norse time module. Neither needs
-tonic installed; ``EventsToFrames`` is the same conversion as a transform object
-(for ``tonic.transforms.Compose`` or a ``torch.utils.data.Dataset``).
+padded to the longest sample), the layout of every Norse time module.
+``EventsToFrames`` is the same conversion as a transform object (for
+``tonic.transforms.Compose`` or a ``torch.utils.data.Dataset``). The frames need tonic
+(``pip install "norse[data]"``); ``collate_frames`` does not.
 
 Binning: bin ``k`` holds the events with ``start + k * time_window <= t < start +
 (k + 1) * time_window``, where ``start`` is the first timestamp unless given. With
 only ``n_time_bins`` the window is chosen so that the bins just cover the recording
 (every event is counted); with only ``time_window`` there are as many bins as needed;
 with both, the output has exactly ``n_time_bins`` bins (later events are dropped,
-missing bins stay zero), which gives equal lengths across samples.
+missing bins stay zero), which gives equal lengths across samples. These windows are
+handed to ``ToFrame`` with the timestamps in units of bins, so that neighbouring bins
+share their edge exactly (no event is lost or counted twice by rounding).
 
 Example:
     >>> import numpy as np
@@ -42,6 +45,7 @@ import numpy as np
 import torch
 
 from norse.dataset._checks import is_number
+from norse.dataset.download import _import_extra
 
 __all__ = ["EventsToFrames", "collate_frames", "events_to_frames"]
 
@@ -133,6 +137,19 @@ def _channels(p: np.ndarray, polarities: int) -> np.ndarray:
     return p
 
 
+def _binned_events(x, y, channel, bins) -> np.ndarray:
+    """The events in tonic's layout with ``t`` in units of time bins, sorted by it (tonic
+    slices by ``searchsorted``): bin ``k`` is then exactly ``k <= t < k + 1``, with no
+    rounding of bin edges between neighbouring bins."""
+    order = np.argsort(bins, kind="stable")
+    fields = [("x", "<i8")] + ([("y", "<i8")] if y is not None else [])
+    events = np.empty(len(order), dtype=fields + [("t", "<f8"), ("p", "<i8")])
+    events["x"], events["t"], events["p"] = x[order], bins[order], channel[order]
+    if y is not None:
+        events["y"] = y[order]
+    return events
+
+
 def events_to_frames(
     events: np.ndarray,
     sensor_size: Sequence[int],
@@ -142,7 +159,7 @@ def events_to_frames(
     binary: bool = False,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Counts events per time bin, polarity and pixel.
+    """Counts events per time bin, polarity and pixel with ``tonic.transforms.ToFrame``.
 
     Parameters:
         events (np.ndarray): structured array with fields ``x``, ``t``, ``p`` and
@@ -162,7 +179,9 @@ def events_to_frames(
             without ``y``.
 
     Raises:
-        ValueError: missing fields, events outside the sensor, no binning given.
+        ValueError: missing fields, events outside the sensor, no binning given, more
+            than 32767 events in one pixel and bin (tonic counts in int16).
+        ImportError: tonic (the ``data`` extra) is not installed.
     """
     events = _check_events(events)
     has_y = "y" in events.dtype.names
@@ -173,6 +192,7 @@ def events_to_frames(
             f"{sensor_size!r}"
         )
     _check_binning(time_window, n_time_bins, start_time, dtype)
+    tonic = _import_extra("tonic", "events_to_frames")
 
     t = events["t"].astype(np.float64)
     if not np.isfinite(t).all():
@@ -211,17 +231,30 @@ def events_to_frames(
             f"span {t.max() - start if t.size else 0} (unit of t) and time_window is "
             f"{window}: use a larger time_window or give n_time_bins"
         )
-    bins = np.floor((t - start) / window).astype(np.int64)
-    keep = (bins >= 0) & (bins < steps)
-
-    flat = ((bins * polarities + channel) * height + y) * width + x
-    counts = np.bincount(flat[keep], minlength=steps * polarities * height * width)
-    frames = torch.from_numpy(counts.reshape(steps, polarities, height, width))
-    if not has_y:
-        frames = frames[:, :, 0]
+    shape = (steps, polarities, height, width) if has_y else (steps, polarities, width)
+    frames = np.zeros(shape, dtype=np.int64)
+    bins = (t - start) / window
+    kept = np.count_nonzero((bins >= 0) & (bins < steps))
+    if kept:  # tonic's ToFrame has no empty frames of the right shape
+        to_frame = tonic.transforms.ToFrame(
+            sensor_size=(width, height, polarities),
+            time_window=1.0,
+            start_time=0.0,
+            end_time=float(steps),
+            include_incomplete=True,
+        )
+        counted = to_frame(_binned_events(x, y if has_y else None, channel, bins))
+        frames[: len(counted)] = counted[:steps]
+        if kept >= 2**15 and frames.sum() != kept:
+            raise ValueError(
+                f"more than 32767 events fell into one pixel and time bin, beyond the "
+                f"int16 counts of tonic's ToFrame: use a smaller time_window or more "
+                f"n_time_bins (time_window is {window})"
+            )
+    result = torch.from_numpy(frames)
     if binary:
-        frames = frames.clamp(max=1)
-    return frames.to(dtype)
+        result = result.clamp(max=1)
+    return result.to(dtype)
 
 
 class EventsToFrames:
@@ -244,6 +277,7 @@ class EventsToFrames:
     ):
         _check_sensor_size(sensor_size)
         _check_binning(time_window, n_time_bins, start_time, dtype)
+        _import_extra("tonic", "EventsToFrames")  # fail here, not in a worker
         self.sensor_size = tuple(sensor_size)
         self.time_window = time_window
         self.n_time_bins = n_time_bins

