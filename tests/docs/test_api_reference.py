@@ -71,8 +71,6 @@ def public_api() -> Dict[str, Any]:
             home = getattr(value, "__module__", module.__name__)
             if defines_only and home != module.__name__:
                 continue
-            if defines_only and isinstance(value, type(Tuple)):
-                continue  # typing names imported for annotations
             api[f"{module.__name__}.{name}"] = value
     return api
 
