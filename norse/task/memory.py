@@ -30,6 +30,12 @@ clipped (``--max_grad_norm``). Every epoch draws fresh training sequences; the e
 with the best validation accuracy is kept (training stops once it reaches
 ``--stop_at``) and tested on ``--test_samples`` further sequences.
 
+``--learning eprop`` trains online instead: e-prop (Bellec et al. 2020,
+:mod:`norse.task.memory_eprop`) computes the gradient forward in time from eligibility
+traces, with the readout error broadcast to the neurons (``--feedback symmetric`` or
+``random``), and keeps no history: memory does not grow with the sequence length.
+``--compile`` fuses its trace updates with ``torch.compile``.
+
 Outputs in ``--output``: ``checkpoint.pt`` (resumable with ``--resume``),
 ``metrics.jsonl`` (one line per epoch: loss, accuracy, validation accuracy split by
 delay: short is fewer than ``seq_periods // 2`` periods), ``summary.json`` (test numbers,
@@ -45,7 +51,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 
 from norse.dataset.memory import MemoryStoreRecallDataset
-from norse.task import harness
+from norse.task import harness, memory_eprop
 from norse.torch.functional.leaky_integrator import LIParameters
 from norse.torch.functional.lif import LIFParameters, lif_feed_forward_step
 from norse.torch.functional.lsnn import LSNNParameters, lsnn_feed_forward_step
@@ -286,6 +292,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add("--method", default="super", help="surrogate gradient")
     add("--alpha", type=float, default=10.0, help="surrogate gradient sharpness")
     add("--input_scale", type=float, default=1.0, help="input weight scale")
+    add(
+        "--learning",
+        choices=("bptt", "eprop"),
+        default="bptt",
+        help="bptt: backpropagation through time; eprop: online e-prop",
+    )
+    add(
+        "--feedback",
+        choices=("symmetric", "random"),
+        default="symmetric",
+        help="e-prop's broadcast of the readout error: readout weights or random",
+    )
+    add(
+        "--compile",
+        action="store_true",
+        help="e-prop: fuse the trace updates with torch.compile",
+    )
     add("--regularization_factor", type=float, default=0.01)
     add("--regularization_target", type=float, default=10.0, help="target rate (Hz)")
     add("--val_samples", type=int, default=256, help="validation sequences")
@@ -329,6 +352,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     context, device = harness.init_distributed(args.device)
+    if context.enabled and args.learning != "bptt":
+        raise ValueError(
+            f"--learning {args.learning} runs in a single process, got a world of "
+            f"{context.world_size}"
+        )
     # rank 0's initial weights are broadcast to the other processes when training starts
     harness.seed_everything(args.seed + context.rank, args.deterministic)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -343,6 +371,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     )
     target_rate = args.regularization_target
 
+    def regularizer(rates: torch.Tensor) -> torch.Tensor:
+        return (
+            args.regularization_factor
+            * ((rates - target_rate) / target_rate).pow(2).mean()
+        )
+
     def loss_of(model, batch):
         x, labels = batch
         x = x.to(device).transpose(0, 1)  # (T, batch, features)
@@ -351,16 +385,20 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         logits, targets, _ = recall_logits(voltages, labels, args.seq_length)
         loss = torch.nn.functional.cross_entropy(logits, targets)
         rates = spikes.mean((0, 1)) / args.dt  # Hz per neuron
-        regularizer = (
-            args.regularization_factor
-            * ((rates - target_rate) / target_rate).pow(2).mean()
-        )
         correct = (logits.argmax(-1) == targets).sum()
-        return loss, regularizer, correct, targets.numel()
+        return loss, regularizer(rates), correct, targets.numel()
+
+    trainer = None
+    if args.learning == "eprop":
+        trainer = memory_eprop.build_trainer(model, args.feedback, args.compile)
 
     def train_step(model, batch):
-        loss, regularizer, correct, count = loss_of(model, batch)
-        return loss + regularizer, correct, count
+        if trainer is not None:  # forward in time; backward() writes e-prop's gradient
+            return memory_eprop.train_step(
+                trainer, batch, args.seq_length, args.dt, regularizer, device
+            )
+        loss, penalty, correct, count = loss_of(model, batch)
+        return loss + penalty, correct, count
 
     # Held-out sequences the training never sees: validation selects the epoch, the
     # test set (drawn from yet another seed) gives the reported numbers.
@@ -446,6 +484,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     summary = {
         **final,
         "neuron_model": args.neuron_model,
+        "learning": args.learning,
         "epochs": len(history.epochs),
         "best_epoch": history.best_epoch,
         "test_samples": len(test_set),
