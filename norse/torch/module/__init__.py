@@ -12,6 +12,10 @@ from norse.torch.module.lif_box import (
 )
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
 
+# Time-parallel neurons: fixed-point LIF, parallel spiking neurons (PSN family)
+from norse.torch.module.parallel import LIFFixedPoint
+from norse.torch.module.psn import MaskedPSN, PSN, SlidingPSN, SlidingPSNCell
+
 # Encoders and decoders
 from norse.torch.module.decode import MaxDecoder, SumDecoder
 from norse.torch.module.encode import (

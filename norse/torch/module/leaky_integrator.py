@@ -13,7 +13,9 @@ from norse.torch.functional.leaky_integrator import (
     li_feed_forward_step,
     li_step,
 )
+from norse.torch.functional.parallel_scan import li_feed_forward_scan
 from norse.torch.functional.sparse import column_major
+from norse.torch.module.parallel import check_parallel, scan_forward, scan_preferred
 from norse.torch.module.snn import SNN, SNNCell, _NeuronModule
 
 
@@ -41,15 +43,33 @@ class LI(SNN):
         p (LIParameters): parameters
         dt (float): time step (s), default 0.001
         record_states (bool): return the states of all time steps
+        parallel (bool): run the sequence by parallel scans
+            (:func:`~norse.torch.functional.parallel_scan.li_feed_forward_scan`):
+            ``True`` always, ``False`` never, ``None`` (default) where measured faster
+            (:func:`~norse.torch.module.parallel.scan_preferred`)
     """
 
     state_type = LIState
     initial_values = {"v": "v_leak"}
 
-    def __init__(self, p: LIParameters = LIParameters(), **kwargs):
+    def __init__(
+        self,
+        p: LIParameters = LIParameters(),
+        *,
+        parallel: Optional[bool] = None,
+        **kwargs,
+    ):
         super().__init__(
             activation=li_feed_forward_step, state_fallback=None, p=p, **kwargs
         )
+        self.parallel = check_parallel(parallel)
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[LIState] = None
+    ) -> Tuple[torch.Tensor, LIState]:
+        if scan_preferred(self, input_tensor, state):
+            return scan_forward(self, li_feed_forward_scan, input_tensor, state)
+        return super().forward(input_tensor, state)
 
 
 class LILinearCell(_NeuronModule):
