@@ -16,10 +16,13 @@ the reset, :math:`z_t = \Theta(\alpha v_{t-1} + c_t - v_{\text{th}})`. Iterating
     z^{k+1} = \Theta\big(V_{\text{pre}}(z^k) - v_{\text{th}}\big), \qquad z^0 = 0,
 
 until :math:`z^{k+1} = z^k` gives the spike train of the sequential model: a fixed point
-is the sequential solution (by induction over ``t``), and each iteration makes at least one
-more leading step right, so at most ``T + 1`` iterations are needed; in practice about the
-largest number of spikes of a neuron plus one or two. Each neuron stops iterating when its
-own spike train is stable.
+is the sequential solution (by induction over ``t``). Where :math:`z^{k+1}` first differs
+from :math:`z^k` is where :math:`z^k` was first wrong, and :math:`z^{k+1}` is right up to
+there; the next guess keeps that part and no spikes after it, so that each iteration
+finds the next spike exactly. A neuron with :math:`s` spikes needs :math:`s + 1`
+iterations (the last one confirms), a layer the largest of these, at most ``T + 1``.
+Each iteration scans only from the earliest step still in question, and only the neurons
+not settled yet.
 
 Gradient: the surrogate gradient of the sequential model (backpropagation through time of
 :func:`~norse.torch.functional.lif.lif_feed_forward_step`, the reset included), at the
@@ -130,14 +133,21 @@ def _iterate(
         z_next = (u + g * ((leak - u) + j) - th > 0).to(z.dtype)
         differs = z_next != z
         changed = differs.any(0)
+        # The first difference is the first error of z: z_next is right up to there and
+        # was computed from a wrong trajectory after it. The next guess keeps the right
+        # part and no spikes after, so that the next iteration finds the next spike
+        # exactly (one iteration per spike; the unchanged tail would cost two).
+        frontier = differs.to(torch.uint8).argmax(0)
+        steps_after = torch.arange(z.shape[0], device=z.device).unsqueeze(1)
+        guess = torch.where(steps_after <= frontier, z_next, 0.0)
         if everyone:
-            spikes[first:], before[first:] = z_next, u
+            spikes[first:], before[first:] = guess, u
         else:
-            spikes[first:, active] = z_next
+            spikes[first:, active] = guess
             before[first:, active] = u
         active = active[changed]
         if active.numel() > 0:
-            first += int(differs[:, changed].to(torch.uint8).argmax(0).min())
+            first += int(frontier[changed].min())
     return before, FixedPointInfo(iterations, active.numel() == 0)
 
 

@@ -292,13 +292,14 @@ def lif_feed_forward_scan(
     """
     _check_sequence(input_tensor, "input_tensor")
     jumps, beta = _current_jumps(input_tensor, state.i, p.tau_syn_inv, dt)
-    rate = _on(p.tau_mem_inv, input_tensor)
+    # dt * tau_mem_inv once: the value that the step computes at every step
+    gain = dt * _on(p.tau_mem_inv, input_tensor)
     v_leak, v_th = _on(p.v_leak, input_tensor), _on(p.v_th, input_tensor)
     v_reset = _on(p.v_reset, input_tensor)
     v = state.v
     spikes, voltages = [], []
     for jump in jumps.unbind(0):
-        v_decayed = v + dt * rate * ((v_leak - v) + jump)
+        v_decayed = v + gain * ((v_leak - v) + jump)
         z = threshold(v_decayed - v_th, p.method, p.alpha)
         v = (1 - z) * v_decayed + z * v_reset
         spikes.append(z)

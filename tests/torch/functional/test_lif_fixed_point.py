@@ -62,6 +62,14 @@ def test_converges_to_the_sequential_spikes_and_states(scale, per_neuron):
     torch.testing.assert_close(final.i, final_ref.i, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [0.5, 1.5, 6.0])
+def test_iterations_are_the_most_spikes_of_a_neuron_plus_one(scale):
+    x, state, p, _ = _case(150, scale, seed=5, grad=False)
+    z, _, info = lif_feed_forward_fixed_point(x, state, p)
+    most = int(z.sum(0).max())
+    assert most > 0 and info == FixedPointInfo(most + 1, True)
+
+
 def test_without_spikes_one_iteration():
     x, state, p, _ = _case(50, 0.0)
     z, _, info = lif_feed_forward_fixed_point(x, state, p)
