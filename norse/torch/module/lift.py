@@ -13,6 +13,7 @@ import torch
 
 from norse.torch.functional.lift import _apply_folded, _check_sequence
 from norse.torch.fused.layers import apply_layer
+from norse.torch.module.snn import SNNCell
 from norse.torch.utils.state import _is_module_stateful
 
 # How a stateless module can process all T steps in one call, given the number of
@@ -203,6 +204,17 @@ _RULES: Dict[type, _Rule] = {
 del _nn
 
 
+def _has_hooks(module: torch.nn.Module) -> bool:
+    from torch.nn.modules import module as torch_module
+
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or torch_module._global_forward_hooks
+        or torch_module._global_forward_pre_hooks
+    )
+
+
 def _is_known(module: torch.nn.Module) -> bool:
     """Whether every part of ``module`` has a rule (types matched exactly: a subclass
     may override ``forward`` with anything)."""
@@ -336,6 +348,15 @@ class Lift(torch.nn.Module):
                 return _apply_over_time(self.lifted_module, x)
             return _stack_steps(self.lifted_module, x)
 
+        module = self.lifted_module
+        if (
+            isinstance(module, SNNCell)
+            and type(module).forward is SNNCell.forward
+            and not _has_hooks(module)
+        ):
+            # A neuron cell takes the time module's path (its fused kernel); with
+            # hooks it is called step by step, so that they see every step.
+            return module.forward_sequence(x, state)
         outputs = []
         for step in x:
             result = self.lifted_module(step, state)

@@ -754,6 +754,45 @@ class SNNCell(_NeuronModule):
             anomaly.check_step(self, None, input_tensor, out, state)
         return out, state
 
+    def forward_sequence(
+        self, input_tensor: torch.Tensor, state: Optional[Any] = None
+    ) -> Tuple[torch.Tensor, Any]:
+        """The cell over a sequence ``(T, batch, ...)``: the outputs of calling it once
+        per step, stacked, and the final state (what :class:`~norse.torch.Lift` of the
+        cell computes), with the time module's fused kernel where one fits."""
+        input_tensor = spikes_as_float(input_tensor)
+        first = input_tensor[0]
+        rest = not torch.is_grad_enabled() and self._starts_from_own_rest(state)
+        state = self._resolve_state(first, state, 0, build=not rest)
+        if (
+            self._activation_for(input_tensor) is self.activation
+            and not anomaly.enabled
+        ):
+            start = (
+                registry.Rest(
+                    self.state_type,
+                    self.initial_values,
+                    lambda sequence: self.state_fallback(sequence[0]),
+                )
+                if rest
+                else state
+            )
+            kernel = registry.find(
+                self.activation, self.p, input_tensor, start, False, dt=self.dt
+            )
+            if kernel is not None:
+                result = kernel(input_tensor, start, self.p, self.dt, False)
+                return self._as_reference_returns(
+                    result, input_tensor, start, (self.p, self.dt), False
+                )
+        if rest:
+            state = self.state_fallback(first)
+        outputs = []
+        for step_input in input_tensor.unbind(0):
+            out, state = self.forward(step_input, state)
+            outputs.append(out)
+        return torch.stack(outputs), state
+
 
 class SNN(_NeuronModule):
     """A feed-forward neuron layer *with* time: the first input dimension is time.
