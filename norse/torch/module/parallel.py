@@ -9,6 +9,7 @@ r"""Time-parallel forms of the time modules.
   (:mod:`norse.torch.functional.lif_fixed_point`); it records the iterations it needed.
 """
 
+import math
 from typing import Any, Callable, Optional, Tuple
 
 import torch
@@ -32,6 +33,8 @@ AUTO_MIN_STEPS = 64
 #: ... for at most this many neurons per step (batch x neurons); above it the loop's
 #: per-step cost is memory traffic that the scan's levels multiply.
 AUTO_MAX_NEURONS = 4096
+#: The dtypes of the fused CPU kernels (see :mod:`norse.torch.fused.neurons`).
+_FUSED_CPU_DTYPES = (torch.float32, torch.float64)
 
 
 def check_parallel(parallel: Optional[bool]) -> Optional[bool]:
@@ -47,11 +50,13 @@ def scan_preferred(module: SNN, input_tensor: Any, state: Optional[Any] = None) 
     """Whether the time module ``module`` (with a ``parallel`` attribute) runs this call
     by its parallel scan.
 
-    ``parallel=True``: always (dense input). ``parallel=False``: never. ``None``: when the
-    fused kernels are on (not inside ``reference_only()``, not ``NORSE_FUSED=0``, not
-    in anomaly mode), none of them serves the call (a fused kernel was faster at every
-    size measured), ``T >= AUTO_MIN_STEPS`` and at most ``AUTO_MAX_NEURONS`` values per
-    step: there the scan beat the reference loop that would run."""
+    ``parallel=True``: always (dense input). ``parallel=False``: never. ``None``: on the
+    CPU, where no fused kernel serves the call (a fused kernel was faster at every size
+    measured) and the reference loop would run instead, when ``T >= AUTO_MIN_STEPS`` and
+    there are at most ``AUTO_MAX_NEURONS`` values per step (there the scan beat the
+    loop); never inside ``reference_only()``, with ``NORSE_FUSED=0`` or in anomaly mode.
+    CUDA and other devices keep their kernels or loop (not measured).
+    """
     parallel = module.parallel
     if parallel is False:
         return False
@@ -72,10 +77,23 @@ def scan_preferred(module: SNN, input_tensor: Any, state: Optional[Any] = None) 
                 )
             )
         return True
-    if not dense or anomaly.enabled or not registry.enabled():
+    if (
+        not dense
+        or input_tensor.device.type != "cpu"
+        or not input_tensor.is_floating_point()
+    ):
         return False
-    steps = input_tensor.shape[0]
-    if steps < AUTO_MIN_STEPS or input_tensor[0].numel() > AUTO_MAX_NEURONS:
+    if (
+        input_tensor.shape[0] < AUTO_MIN_STEPS
+        or anomaly.enabled
+        or not registry.enabled()
+    ):
+        return False
+    if math.prod(input_tensor.shape[1:]) > AUTO_MAX_NEURONS:
+        return False
+    if registry.backend_available("cpu") and input_tensor.dtype in _FUSED_CPU_DTYPES:
+        # The fused CPU kernels take float32/float64 (norse.torch.fused.neurons): asking
+        # the registry on every call would cost more than the rare miss
         return False
     start = state
     if start is None:
@@ -117,7 +135,7 @@ class LIFFixedPoint(SNN):
     iteration of the spike train (input ``(T, batch, ...)``).
 
     The result equals :class:`~norse.torch.module.lif.LIF` once converged (the default
-    ``max_iterations=None`` allows ``T + 1`` iterations, which always suffice), and so
+    ``max_iterations=None`` allows ``T`` iterations, which always suffice), and so
     does the gradient (the surrogate gradient of the sequential model, computed by a
     reverse scan); see :mod:`norse.torch.functional.lif_fixed_point`. After each call,
     :attr:`iterations` holds the number of iterations and :attr:`converged` whether the
@@ -127,7 +145,7 @@ class LIFFixedPoint(SNN):
         p (LIFParameters): neuron parameters; ``method`` a deterministic surrogate
         dt (float): time step (s), default 0.001
         record_states (bool): return the states of all time steps
-        max_iterations (int): iteration limit, default ``T + 1``
+        max_iterations (int): iteration limit, default ``T``
 
     Example:
         >>> import torch, norse.torch as norse
@@ -160,7 +178,7 @@ class LIFFixedPoint(SNN):
             or max_iterations < 1
         ):
             raise ValueError(
-                f"max_iterations must be a positive int or None (T + 1), "
+                f"max_iterations must be a positive int or None (T), "
                 f"got {max_iterations!r}"
             )
         check_deterministic_method(self.p.method)

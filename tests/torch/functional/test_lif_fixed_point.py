@@ -1,5 +1,7 @@
 """Fixed-point parallel LIF: the sequential model's spikes, states and gradients."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -56,24 +58,32 @@ def test_converges_to_the_sequential_spikes_and_states(scale, per_neuron):
     x, state, p, _ = _case(120, scale, per_neuron=per_neuron)
     z, final, info = lif_feed_forward_fixed_point(x, state, p)
     z_ref, final_ref, _ = _sequential(x, state, p)
-    assert info.converged and 1 <= info.iterations <= 121
+    assert info.converged and 1 <= info.iterations <= 120
     assert torch.equal(z, z_ref)
     torch.testing.assert_close(final.v, final_ref.v, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(final.i, final_ref.i, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.5, 6.0])
-def test_iterations_are_the_most_spikes_of_a_neuron_plus_one(scale):
-    x, state, p, _ = _case(150, scale, seed=5, grad=False)
+def test_iterations_follow_the_spikes_of_the_busiest_neuron(scale):
+    steps = 150
+    x, state, p, _ = _case(steps, scale, seed=5, grad=False)
     z, _, info = lif_feed_forward_fixed_point(x, state, p)
     most = int(z.sum(0).max())
-    assert most > 0 and info == FixedPointInfo(most + 1, True)
+    # one spike per neuron and iteration at most; a window without a spike moves on by
+    # at least 32 steps
+    assert most > 0 and info.converged
+    assert most <= info.iterations <= most + math.ceil(steps / 32)
 
 
-def test_without_spikes_one_iteration():
-    x, state, p, _ = _case(50, 0.0)
+def test_without_spikes_iterations_grow_with_log_t():
+    x, state, p, _ = _case(30, 0.0, grad=False)
     z, _, info = lif_feed_forward_fixed_point(x, state, p)
     assert info == FixedPointInfo(1, True) and z.sum() == 0
+    # windows of 32, 64, 128, ... steps: 6 cover 1000
+    x, state, p, _ = _case(1000, 0.0, grad=False)
+    z, _, info = lif_feed_forward_fixed_point(x, state, p)
+    assert info == FixedPointInfo(6, True) and z.sum() == 0
 
 
 @pytest.mark.parametrize("per_neuron", [False, True])
@@ -116,8 +126,8 @@ def test_property_fixed_point_is_the_sequential_model(steps, scale, seed):
     x, state, p, _ = _case(steps, scale, seed=seed, neurons=3, grad=False)
     z, final, info = lif_feed_forward_fixed_point(x, state, p)
     z_ref, final_ref, _ = _sequential(x, state, p)
-    # the iteration bound: T + 1 always suffices
-    assert info.converged and info.iterations <= steps + 1
+    # the iteration bound: T always suffices
+    assert info.converged and info.iterations <= steps
     assert torch.equal(z, z_ref)
     torch.testing.assert_close(final.v, final_ref.v, rtol=1e-10, atol=1e-10)
 
