@@ -98,3 +98,40 @@ def test_lif_cell_inductor():
     assert z.sum() > 0
     torch.testing.assert_close(z, ez)
     _assert_states_equal(s, es)
+
+
+def _every_model():
+    import norse.torch as norse
+
+    return {
+        "LIF": norse.LIF,
+        "LI": norse.LI,
+        "LIFBox": norse.LIFBox,
+        "LIBox": norse.LIBox,
+        "IAF": norse.IAF,
+        "LSNN": norse.LSNN,
+        "LIFEx": norse.LIFEx,
+        "LIFAdEx": norse.LIFAdEx,
+        "LIFRefrac": norse.LIFRefrac,
+        "LIFAdExRefrac": norse.LIFAdExRefrac,
+        "Izhikevich": lambda: norse.Izhikevich(norse.tonic_spiking),
+        "Lift(LIFRefracCell)": lambda: Lift(norse.LIFRefracCell()),
+        "Lift(LIFAdExCell)": lambda: Lift(norse.LIFAdExCell()),
+        "LIFRecurrent": lambda: norse.LIFRecurrent(6, 6),
+        "LSNNRecurrent": lambda: norse.LSNNRecurrent(6, 6),
+        "LIFAdExRecurrent": lambda: norse.LIFAdExRecurrent(6, 6),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_every_model()))
+def test_every_model_compiles_without_graph_breaks(name):
+    """Training (input requiring grad) and inference: one graph, no breaks (models
+    without a hand-written kernel trace their reference loop)."""
+    model = _every_model()[name]()
+    x = torch.randn(4, 2, 6)
+    torch._dynamo.reset()
+    with torch.no_grad():
+        assert torch._dynamo.explain(model)(x).graph_break_count == 0
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(model)(x.requires_grad_())
+    assert explanation.graph_break_count == 0, explanation.break_reasons

@@ -166,6 +166,10 @@ def kernel_for(
 
 
 def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
+    if torch.compiler.is_compiling():
+        # Tracing the step needs eager execution; under torch.compile the reference
+        # loop is compiled (and fused) by the compiler instead, without graph breaks.
+        return None, "torch.compile traces the reference loop"
     if isinstance(state, registry.Rest):
         state = state.build(input_tensor)
         rest_built = state

@@ -41,7 +41,11 @@ class _Builder:
         self.adjoints: Dict[int, int] = {}
 
     def node(self, op: str, *args, dtype: torch.dtype) -> int:
-        return self.graph.add(Node(op, tuple(args), dtype, dtype, True))
+        compute = dtype
+        if op in ("gt", "ge", "lt", "le", "eq", "ne"):
+            # A comparison computes in its operands' dtype (its result is a mask).
+            compute = self.graph.nodes[args[0]].dtype or self.graph.nodes[args[1]].dtype
+        return self.graph.add(Node(op, tuple(args), dtype, compute, True))
 
     def const(self, value: float, dtype: torch.dtype) -> int:
         return self.graph.const(value, dtype)

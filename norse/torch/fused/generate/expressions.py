@@ -34,6 +34,10 @@ class Dialect:
     def logical(self, op: str, a: str, b: Optional[str]) -> str:
         raise NotImplementedError
 
+    def divide(self, a: str, b: str, dtype: torch.dtype) -> str:
+        """``a / b`` in ``dtype`` (Triton's ``/`` on float32 is not IEEE division)."""
+        return f"{a} / {b}"
+
 
 def _literal_value(value: float) -> str:
     if math.isnan(value):
@@ -87,8 +91,10 @@ def _expression(graph: Graph, index: int, node: Node, dialect: Dialect, leaf) ->
     def a(k: int, as_dtype: Optional[torch.dtype] = dtype) -> str:
         return operand(graph, args[k], as_dtype, dialect)
 
-    if op in ("add", "sub", "mul", "div"):
-        symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[op]
+    if op == "div":
+        return dialect.divide(a(0), a(1), dtype)
+    if op in ("add", "sub", "mul"):
+        symbol = {"add": "+", "sub": "-", "mul": "*"}[op]
         return f"{a(0)} {symbol} {a(1)}"
     if op == "neg":
         return f"-{a(0)}"
@@ -144,7 +150,8 @@ def _expression(graph: Graph, index: int, node: Node, dialect: Dialect, leaf) ->
         return dialect.function(op, a(0), dtype)
     if op == "sigmoid":
         one = dialect.literal(1.0, dtype)
-        return f"{one} / ({one} + {dialect.function('exp', '-' + a(0), dtype)})"
+        exp = dialect.function("exp", "-" + a(0), dtype)
+        return dialect.divide(one, f"({one} + {exp})", dtype)
     raise ValueError(f"no spelling for operation {op!r}")
 
 
@@ -156,10 +163,10 @@ def _power(x: str, exponent: float, dtype: torch.dtype, dialect: Dialect) -> str
         1.0: x,
         2.0: f"({x} * {x})",
         3.0: f"({x} * {x} * {x})",
-        -1.0: f"({one} / {x})",
-        -2.0: f"({one} / ({x} * {x}))",
+        -1.0: f"({dialect.divide(one, x, dtype)})",
+        -2.0: f"({dialect.divide(one, f'({x} * {x})', dtype)})",
         0.5: dialect.function("sqrt", x, dtype),
-        -0.5: f"({one} / {dialect.function('sqrt', x, dtype)})",
+        -0.5: f"({dialect.divide(one, dialect.function('sqrt', x, dtype), dtype)})",
     }
     if exponent in special:
         return special[exponent]

@@ -36,6 +36,10 @@ from norse.torch.fused.generate.trace import (
 )
 
 _PROBE = 2
+#: The kernel backend of each device type: ``"cpu"`` (Numba) or ``"cuda"`` (Triton).
+#: The tests route CPU tensors through the Triton kernels in interpreter mode
+#: (``TRITON_INTERPRET=1``) by changing it.
+BACKENDS = {"cpu": "cpu", "cuda": "cuda"}
 _CPU_DTYPES = (torch.float32, torch.float64)
 _CUDA_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -293,7 +297,7 @@ def _forward(
 ):
     program = _PROGRAMS[key]
     outputs = _outputs(program, x, record)
-    if x.device.type == "cpu":
+    if BACKENDS[x.device.type] == "cpu":
         module = program.module("cpu")
         args = (
             _np(x),
@@ -305,7 +309,8 @@ def _forward(
         kernel = module.forward_record if record else module.forward_final
         _split(kernel, args, x.shape[0], x.shape[1])
     else:
-        program.module("cuda").forward(x, states, params, outputs, record)
+        module = program.module(BACKENDS[x.device.type])
+        module.forward(x, states, params, outputs, record)
     return outputs
 
 
@@ -333,6 +338,10 @@ def _backward_outputs(program, x, states, params, param_grads):
         for field, value in zip(program.params, params):
             if field in wanted:
                 dtype = value.dtype
+                if dtype in (torch.float16, torch.bfloat16):
+                    # float32, so that a shared parameter's sum over the neurons
+                    # does not add up half-precision roundings
+                    dtype = torch.float32
                 g_params.append(x.new_empty((x.shape[1],), dtype=dtype))
     return [g_x, *g_states, *g_params]
 
@@ -350,10 +359,11 @@ def generated_scan_backward(
 ) -> List[Tensor]:
     """Backpropagation through time of :func:`generated_scan`: returns ``[g_x,
     g_states0..., g_params...]``, the parameter gradients per neuron ``(M,)`` for the
-    differentiable parameters (none without ``param_grads``)."""
+    differentiable parameters (none without ``param_grads``; float32 for half-precision
+    parameters)."""
     program = _PROGRAMS[key]
     outputs = _backward_outputs(program, x, states, params, param_grads)
-    if x.device.type == "cpu":
+    if BACKENDS[x.device.type] == "cpu":
         module = program.module("cpu")
         kind = "all" if param_grads else "states"
         kernel = getattr(module, f"backward_{kind}_{'record' if record else 'final'}")
@@ -367,7 +377,7 @@ def generated_scan_backward(
         )
         _split(kernel, args, x.shape[0], x.shape[1])
     else:
-        program.module("cuda").backward(
+        program.module(BACKENDS[x.device.type]).backward(
             g_out.contiguous(),
             [g.contiguous() for g in g_states],
             x,
@@ -429,9 +439,9 @@ def _backward(ctx, grads: List[Tensor]):
                 continue
             grad = next(per_lane)
             if needs_params[k]:
-                g_params[k] = (
-                    grad.sum().reshape(value.shape) if value.numel() == 1 else grad
-                )
+                if value.numel() == 1:
+                    grad = grad.sum().reshape(value.shape)
+                g_params[k] = grad.to(value.dtype)
     g_states0 = [g if needed else None for g, needed in zip(g_states0, needs_states)]
     return None, g_x if needs_x else None, g_states0, g_params, None
 
