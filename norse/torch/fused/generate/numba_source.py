@@ -91,12 +91,12 @@ class Layout:
 
 
 def _leaf_names(graph: Graph, layout: Layout) -> Dict[int, str]:
-    names = {graph.input: "xv"}
+    names = {graph.input: "xr[j]"}
     for k, field in enumerate(layout.states):
         names[graph.states[field]] = f"s{k}"
     for k, field in enumerate(layout.params):
         index = graph.params[field]
-        names[index] = f"P{k}[lane]" if field in layout.lane_params else f"q{k}"
+        names[index] = f"L{k}[j]" if field in layout.lane_params else f"q{k}"
     return names
 
 
@@ -130,24 +130,29 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
     ]
     for k in range(len(states)):
         src.append(f"            B{k}[j] = S{k}[c0 + j]")
+    src += _lane_parameter_rows(layout)
+    # Row slices made outside the lane loop keep it vectorisable.
     src += [
         "        for t in range(steps):",
-        "            for j in range(width):",
-        "                lane = c0 + j",
-        "                xv = x[t, lane]",
+        "            xr = x[t, c0 : c0 + width]",
+        "            orow = out[t, c0 : c0 + width]",
     ]
+    if record:
+        for k in range(len(states)):
+            src.append(f"            Rr{k} = R{k}[t, c0 : c0 + width]")
+    src.append("            for j in range(width):")
     for k in range(len(states)):
         src.append(f"                s{k} = B{k}[j]")
     body = lines(graph, body_nodes, dialect, leaf)
     src += [f"                {line}" for line in body]
     src.append(
-        f"                out[t, lane] = {_value(graph, graph.output, dialect, leaves)}"
+        f"                orow[j] = {_value(graph, graph.output, dialect, leaves)}"
     )
     for k, field in enumerate(states):
         value = _value(graph, graph.new_states[field], dialect, leaves)
         src.append(f"                B{k}[j] = {value}")
         if record:
-            src.append(f"                R{k}[t, lane] = B{k}[j]")
+            src.append(f"                Rr{k}[j] = B{k}[j]")
     if not record:
         src += ["        for j in range(width):"]
         for k in range(len(states)):
@@ -155,6 +160,15 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
         if not states:
             src.append("            pass")
     return "\n".join(src) + "\n"
+
+
+def _lane_parameter_rows(layout: Layout) -> List[str]:
+    """This chunk's slices of the per-neuron parameters."""
+    return [
+        f"        L{k} = P{k}[c0 : c0 + width]"
+        for k, field in enumerate(layout.params)
+        if field in layout.lane_params
+    ]
 
 
 def _value(graph: Graph, index: int, dialect: Dialect, leaves: Dict[int, str]) -> str:
@@ -222,16 +236,18 @@ def backward_source(
         src.append(f"            A{k}[j] = {'0' if record else f'GS{k}[0, c0 + j]'}")
     for k in range(len(wanted)):
         src.append(f"            C{k}[j] = 0")
+    src += _lane_parameter_rows(layout)
     if states:
         src += [
             "        for t in range(steps):",
-            "            for j in range(width):",
-            "                lane = c0 + j",
-            "                xv = x[t, lane]",
+            "            xr = x[t, c0 : c0 + width]",
         ]
         for k in range(len(states)):
+            src.append(f"            Hr{k} = H{k}[t]")
+        src.append("            for j in range(width):")
+        for k in range(len(states)):
             src.append(f"                s{k} = B{k}[j]")
-            src.append(f"                H{k}[t, j] = s{k}")
+            src.append(f"                Hr{k}[j] = s{k}")
         src += [
             f"                {line}"
             for line in lines(graph, replay_nodes, dialect, leaf)
@@ -241,14 +257,18 @@ def backward_source(
             src.append(f"                B{k}[j] = {value}")
     src += [
         "        for t in range(steps - 1, -1, -1):",
-        "            for j in range(width):",
-        "                lane = c0 + j",
-        "                xv = x[t, lane]",
-        "                gout = GO[t, lane]",
+        "            xr = x[t, c0 : c0 + width]",
+        "            gor = GO[t, c0 : c0 + width]",
+        "            gxr = GX[t, c0 : c0 + width]",
     ]
     for k in range(len(states)):
-        src.append(f"                s{k} = H{k}[t, j]")
-        extra = f" + GS{k}[t, lane]" if record else ""
+        src.append(f"            Hr{k} = H{k}[t]")
+        if record:
+            src.append(f"            GSr{k} = GS{k}[t, c0 : c0 + width]")
+    src += ["            for j in range(width):", "                gout = gor[j]"]
+    for k in range(len(states)):
+        src.append(f"                s{k} = Hr{k}[j]")
+        extra = f" + GSr{k}[j]" if record else ""
         src.append(f"                gnew{k} = A{k}[j]{extra}")
     src += [
         f"                {line}" for line in lines(graph, adjoint_nodes, dialect, leaf)
@@ -259,7 +279,7 @@ def backward_source(
             return "0"
         return leaf(index, graph.nodes[index]) if index in seed_names else name(index)
 
-    src.append(f"                GX[t, lane] = {grad(adjoint.input)}")
+    src.append(f"                gxr[j] = {grad(adjoint.input)}")
     for k, field in enumerate(states):
         src.append(f"                A{k}[j] = {grad(adjoint.states[field])}")
     for k, field in enumerate(wanted):

@@ -284,6 +284,12 @@ def _np(tensor: Tensor):
     return tensor.detach().numpy()
 
 
+def _gradient_array(gradient: Tensor):
+    """An output gradient as a C-contiguous array (a broadcast one, e.g. from
+    ``out.sum()``, is copied: the kernels' lane loops vectorise on contiguous rows)."""
+    return _np(gradient.contiguous())
+
+
 def _outputs(program: Program, x: Tensor, record: bool) -> List[Tensor]:
     steps, neurons = x.shape
     rows = steps if record else 1
@@ -368,8 +374,8 @@ def generated_scan_backward(
         kind = "all" if param_grads else "states"
         kernel = getattr(module, f"backward_{kind}_{'record' if record else 'final'}")
         args = (
-            _np(g_out.contiguous()),
-            *(_np(g.contiguous()) for g in g_states),
+            _gradient_array(g_out),
+            *(_gradient_array(g) for g in g_states),
             _np(x),
             *(_np(s) for s in states),
             *(_np(p) for p in params),
