@@ -12,7 +12,8 @@ with the odd-even recursion (a work-efficient Blelloch-style scan): combine neig
 pairs, solve the half-length recurrence of the odd steps recursively, then fill in the even
 steps. That is :math:`\lceil \log_2 T \rceil` levels of element-wise tensor operations on
 ``(T, ...)`` tensors and :math:`O(T)` work in all, instead of :math:`T` dependent steps.
-Gradients come from autograd through these operations.
+The backward pass is the adjoint recurrence, the same scan over the reversed gradient
+(differentiable again).
 
 The result equals the sequential recurrence up to rounding (the additions run in another
 order): about 1e-15 relative in float64, a few float32 ulps times :math:`\log_2 T` in
@@ -94,6 +95,68 @@ def _scan_varying(b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return _interleave(b[0], later_even, odd_h)
 
 
+def _sum_to(value: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``value`` summed over the dimensions that broadcasting added or expanded."""
+    return value.sum_to_size(shape) if value.shape != shape else value
+
+
+class _ConstantScan(torch.autograd.Function):
+    """``h_t = a h_{t-1} + b_t`` from ``h_{-1} = 0`` with its adjoint as the backward:
+    ``lambda_t = g_t + a lambda_{t+1}`` (the same scan on the reversed gradient),
+    ``db = lambda``, ``da = sum_t lambda_t h_{t-1}``. One scan backward instead of
+    autograd through every level's slicing (several times the cost), and differentiable
+    again (it is built of the same operations)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
+        # T = 1 returns the drive itself: a new tensor, which the backward may save
+        return _scan_constant(drive, decay) if drive.shape[0] > 1 else drive.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        decay, _ = inputs
+        ctx.save_for_backward(decay, output)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        decay, h = ctx.saved_tensors
+        adjoint = _ConstantScan.apply(decay, grad.flip(0)).flip(0)
+        grad_decay = None
+        if ctx.needs_input_grad[0]:
+            grad_decay = _sum_to((adjoint[1:] * h[:-1]).sum(0), decay.shape)
+        return grad_decay, adjoint
+
+
+class _VaryingScan(torch.autograd.Function):
+    """``h_t = a_t h_{t-1} + b_t`` from ``h_{-1} = 0`` with its adjoint as the backward:
+    ``lambda_t = g_t + a_{t+1} lambda_{t+1}``, ``db = lambda``,
+    ``da_t = lambda_t h_{t-1}`` (0 for ``t = 0``)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
+        return _scan_varying(drive, decay) if drive.shape[0] > 1 else drive.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        decay, _ = inputs
+        ctx.save_for_backward(decay, output)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        decay, h = ctx.saved_tensors
+        # reversed in time, step r is multiplied by a_{T-r} (a_0 never: h_{-1} = 0)
+        reversed_decay = torch.cat((torch.zeros_like(decay[:1]), decay.flip(0)[:-1]))
+        adjoint = _VaryingScan.apply(reversed_decay, grad.flip(0)).flip(0)
+        grad_decay = None
+        if ctx.needs_input_grad[0]:
+            grad_decay = torch.cat((torch.zeros_like(h[:1]), adjoint[1:] * h[:-1]))
+        return grad_decay, adjoint
+
+
 def _with_initial(
     drive: torch.Tensor, decay: torch.Tensor, initial: Optional[torch.Tensor]
 ) -> torch.Tensor:
@@ -137,7 +200,7 @@ def linear_scan(
             f"{tuple(drive.shape[1:])} of drive (a decay constant in time; use "
             f"linear_scan_varying for one per step)"
         )
-    return _scan_constant(_with_initial(drive, decay, initial), decay)
+    return _ConstantScan.apply(decay, _with_initial(drive, decay, initial))
 
 
 def linear_scan_varying(
@@ -160,7 +223,7 @@ def linear_scan_varying(
             f"decay must have the shape of drive {tuple(drive.shape)}, got "
             f"{tuple(decay.shape)}"
         )
-    return _scan_varying(_with_initial(drive, decay[0], initial), decay)
+    return _VaryingScan.apply(decay, _with_initial(drive, decay[0], initial))
 
 
 def _broadcasts(shape, target) -> bool:

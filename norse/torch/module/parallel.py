@@ -27,12 +27,15 @@ from norse.torch.fused import registry
 from norse.torch.module.snn import SNN, spikes_as_float
 from norse.torch.utils import anomaly
 
-#: The automatic rule's bounds (``benchmarks/parallel_scan.py``, CPU, 1 thread): where no
-#: fused kernel serves the call, the scan beat the reference loop from this many steps ...
-AUTO_MIN_STEPS = 64
-#: ... for at most this many neurons per step (batch x neurons); above it the loop's
-#: per-step cost is memory traffic that the scan's levels multiply.
-AUTO_MAX_NEURONS = 4096
+#: The automatic rule's bounds (``benchmarks/parallel_scan.py``, CPU, 1 thread; see
+#: benchmarks/RESULTS.md): where no fused kernel serves the call, the scan beat the
+#: reference loop, forward and backward, from this many steps (the shortest measured) ...
+AUTO_MIN_STEPS = 100
+#: ... for at most this many values per step (batch x neurons) ...
+AUTO_MAX_NEURONS = 1024
+#: ... and at most this many values in the whole sequence (T x batch x neurons): beyond,
+#: the scan's levels move more memory than the loop's steps cost.
+AUTO_MAX_VALUES = 2**20
 #: The dtypes of the fused CPU kernels (see :mod:`norse.torch.fused.neurons`).
 _FUSED_CPU_DTYPES = (torch.float32, torch.float64)
 
@@ -52,9 +55,10 @@ def scan_preferred(module: SNN, input_tensor: Any, state: Optional[Any] = None) 
 
     ``parallel=True``: always (dense input). ``parallel=False``: never. ``None``: on the
     CPU, where no fused kernel serves the call (a fused kernel was faster at every size
-    measured) and the reference loop would run instead, when ``T >= AUTO_MIN_STEPS`` and
-    there are at most ``AUTO_MAX_NEURONS`` values per step (there the scan beat the
-    loop); never inside ``reference_only()``, with ``NORSE_FUSED=0`` or in anomaly mode.
+    measured) and the reference loop would run instead, when ``T >= AUTO_MIN_STEPS``,
+    a step has at most ``AUTO_MAX_NEURONS`` values and the sequence at most
+    ``AUTO_MAX_VALUES`` (there the scan beat the loop); never inside
+    ``reference_only()``, with ``NORSE_FUSED=0`` or in anomaly mode.
     CUDA and other devices keep their kernels or loop (not measured).
     """
     parallel = module.parallel
@@ -89,7 +93,8 @@ def scan_preferred(module: SNN, input_tensor: Any, state: Optional[Any] = None) 
         or not registry.enabled()
     ):
         return False
-    if math.prod(input_tensor.shape[1:]) > AUTO_MAX_NEURONS:
+    neurons = math.prod(input_tensor.shape[1:])
+    if neurons > AUTO_MAX_NEURONS or neurons * input_tensor.shape[0] > AUTO_MAX_VALUES:
         return False
     if registry.backend_available("cpu") and input_tensor.dtype in _FUSED_CPU_DTYPES:
         # The fused CPU kernels take float32/float64 (norse.torch.fused.neurons): asking

@@ -118,6 +118,26 @@ def test_linear_scan_gradcheck():
     )
 
 
+def test_linear_scan_second_derivatives():
+    # the backward is itself a scan, so gradients of gradients work too
+    decay = torch.tensor(0.8, dtype=F64, requires_grad=True)
+    drive = torch.randn(6, 2, dtype=F64, requires_grad=True)
+    initial = torch.randn(2, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(linear_scan, (decay, drive, initial))
+    decays = torch.rand(5, 2, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(
+        linear_scan_varying, (decays, drive[:5].detach().requires_grad_(), initial)
+    )
+
+
+def test_linear_scan_under_vmap():
+    drive = torch.randn(4, 7, 3, dtype=F64)
+    batched = torch.func.vmap(lambda b: linear_scan(0.7, b))(drive)
+    torch.testing.assert_close(
+        batched, linear_scan(0.7, drive.transpose(0, 1)).transpose(0, 1)
+    )
+
+
 def test_linear_scan_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"drive must have shape \(T, \.\.\.\)"):
         linear_scan(0.5, torch.zeros(0, 3))

@@ -91,6 +91,8 @@ def test_automatic_rule_replaces_the_reference_loop(monkeypatch):
     # too short, too wide, anomaly mode, explicitly off: the loop
     layer(x[: parallel.AUTO_MIN_STEPS - 1])
     layer(torch.randn(100, parallel.AUTO_MAX_NEURONS + 1))
+    steps = parallel.AUTO_MAX_VALUES // parallel.AUTO_MAX_NEURONS + 1
+    layer(torch.randn(steps, parallel.AUTO_MAX_NEURONS))
     with anomaly.detect_anomaly():
         layer(x)
     norse.LI(parallel=False)(x)
