@@ -112,14 +112,18 @@ class CobaLIFFeedForwardState(NamedTuple):
     g_i: torch.Tensor
 
 
-def _coba_lif_dynamics(
+def coba_lif_dynamics(
     v: torch.Tensor,
     g_e: torch.Tensor,
     g_i: torch.Tensor,
     p: CobaLIFParameters,
     dt: float,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Steps 2-3 after the conductance jumps: returns (spikes, new v, new g_e, new g_i)."""
+    """Steps 2-3 after the conductance jumps (``g_e``, ``g_i`` already raised by this
+    step's input): returns (spikes, new v, new g_e, new g_i), all of the state shape.
+
+    The recurrent steps' fast path (:mod:`norse.torch.fused.coba_lif`) calls it with
+    the conductance jumps computed from weights rectified once per sequence."""
     g_e = g_e - dt * p.tau_syn_exc_inv * g_e
     g_i = g_i - dt * p.tau_syn_inh_inv * g_i
     dv = p.g_l * (p.v_rest - v) + g_e * (p.e_rev_E - v) + g_i * (p.e_rev_I - v)
@@ -149,7 +153,7 @@ def coba_lif_feed_forward_step(
     """
     g_e = state.g_e + torch.nn.functional.relu(input_tensor)
     g_i = state.g_i + torch.nn.functional.relu(-input_tensor)
-    z, v_new, g_e, g_i = _coba_lif_dynamics(state.v, g_e, g_i, p, dt)
+    z, v_new, g_e, g_i = coba_lif_dynamics(state.v, g_e, g_i, p, dt)
     return z, CobaLIFFeedForwardState(v_new, g_e, g_i)
 
 
@@ -189,5 +193,5 @@ def coba_lif_step(
         + linear(input_tensor, relu(-input_weights))
         + linear(state.z, relu(-recurrent_weights))
     )
-    z, v_new, g_e, g_i = _coba_lif_dynamics(state.v, g_e, g_i, p, dt)
+    z, v_new, g_e, g_i = coba_lif_dynamics(state.v, g_e, g_i, p, dt)
     return z, CobaLIFState(z, v_new, g_e, g_i)

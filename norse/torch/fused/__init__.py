@@ -11,6 +11,7 @@ from norse.torch.fused.registry import find, reference_only, register
 # Registers the fused kernels of the feed-forward and recurrent models (imports neither
 # Numba nor Triton; they load on the first fused call).
 from norse.torch.fused import neurons as _neurons  # noqa: E402,F401
+from norse.torch.fused import coba_lif as _coba_lif  # noqa: E402,F401
 from norse.torch.fused import recurrent as _recurrent  # noqa: E402,F401
 
 __all__ = ["find", "reference_only", "register"]

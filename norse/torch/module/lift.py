@@ -13,7 +13,7 @@ import torch
 
 from norse.torch.functional.lift import _apply_folded, _check_sequence
 from norse.torch.fused.layers import apply_layer
-from norse.torch.module.snn import SNNCell
+from norse.torch.module.snn import SNNCell, SNNRecurrentCell
 from norse.torch.utils.state import _is_module_stateful
 
 # How a stateless module can process all T steps in one call, given the number of
@@ -350,8 +350,8 @@ class Lift(torch.nn.Module):
 
         module = self.lifted_module
         if (
-            isinstance(module, SNNCell)
-            and type(module).forward is SNNCell.forward
+            isinstance(module, (SNNCell, SNNRecurrentCell))
+            and type(module).forward in (SNNCell.forward, SNNRecurrentCell.forward)
             and not _has_hooks(module)
         ):
             # A neuron cell takes the time module's path (its fused kernel); with

@@ -944,6 +944,33 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
             anomaly.check_step(self, None, input_tensor, out, state)
         return out, state
 
+    def forward_sequence(
+        self, input_tensor: torch.Tensor, state: Optional[Any] = None
+    ) -> Tuple[torch.Tensor, Any]:
+        """The cell over a sequence ``(T, batch, input_size)``: the outputs of calling
+        it once per step, stacked, and the final state (what :class:`~norse.torch.Lift`
+        of the cell computes), with the time module's fused kernel where one fits."""
+        input_tensor = spikes_as_float(input_tensor)
+        state = self._resolve_state(input_tensor[0], state, 1)
+        if (
+            self._activation_for(input_tensor) is self.activation
+            and not anomaly.enabled
+        ):
+            weights = (self.input_weights, self._effective_recurrent_weights())
+            kernel = registry.find(
+                self.activation, self.p, input_tensor, state, False, weights
+            )
+            if kernel is not None:
+                result = kernel(input_tensor, state, self.p, self.dt, False, *weights)
+                return self._as_reference_returns(
+                    result, input_tensor, state, (*weights, self.p, self.dt), False
+                )
+        outputs = []
+        for step_input in input_tensor.unbind(0):
+            out, state = self.forward(step_input, state)
+            outputs.append(out)
+        return torch.stack(outputs), state
+
 
 class SNNRecurrent(_RecurrentWeights, _NeuronModule):
     """A recurrently connected neuron layer *with* time (first input dimension).
@@ -1008,9 +1035,10 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
                 self.activation, p, input_tensor, state, self.record_states, weights
             )
             if kernel is not None:
-                result = kernel(input_tensor, state, p, self.dt, False, *weights)
+                record = self.record_states
+                result = kernel(input_tensor, state, p, self.dt, record, *weights)
                 return self._as_reference_returns(
-                    result, input_tensor, state, (*weights, p, self.dt), False
+                    result, input_tensor, state, (*weights, p, self.dt), record
                 )
         return self._run_steps(
             lambda step_input, state: activation(
