@@ -105,8 +105,14 @@ def scan_preferred(module: SNN, input_tensor: Any, state: Optional[Any] = None) 
         start = registry.Rest(
             module.state_type, module.initial_values, module.state_fallback
         )
+    # as the time module asks (with dt: a kernel generated from the step counts too)
     kernel = registry.find(
-        module.activation, module.p, input_tensor, start, module.record_states
+        module.activation,
+        module.p,
+        input_tensor,
+        start,
+        module.record_states,
+        dt=module.dt,
     )
     return kernel is None
 
