@@ -49,7 +49,7 @@ held in registers rather than read per lane. The surrogate ``method`` stays a ru
 argument, chosen per row outside the lane loops (:func:`_surrogate_rows`, compiled once
 per dtype), so one backward kernel serves every surrogate. The forward kernel is compiled
 with LLVM's vectoriser interleaving :data:`FORWARD_INTERLEAVE` vector iterations (see
-:func:`_interleaving`). Forward results are bit for bit those of the reference (no
+:mod:`._llvm_options`). Forward results are bit for bit those of the reference (no
 fast-math). Numba is imported only when this module is, on the first fused CPU call;
 compiled kernels are cached on disk (``cache=True``).
 
@@ -61,20 +61,18 @@ against 1.0 and 4.4 ns for the earlier kernels with run-time flags. :func:`_run`
 splits the rows of the kernels of :mod:`.cpu_linear` and :mod:`.cpu_pool`.
 """
 
-import contextlib
 import functools
 import os
-from typing import Callable, Iterator, List, Tuple
+from typing import Callable, List, Tuple
 
-import llvmlite.binding as llvm
 import numpy as np
 import torch
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic
 
+from norse.torch.fused._llvm_options import compile_interleaved
 from norse.torch.fused.spec import (
     ADAPT,
     BOX,
@@ -521,40 +519,16 @@ def _adjoint_lane(lanes, k, p, h, go, gx_row, flags, grads):
 #: Vector iterations that LLVM's loop vectoriser interleaves in the forward kernel's
 #: lane loops. Each lane's time steps form one chain of dependent operations; with
 #: LLVM's own choice (one) the CPU runs out of scheduler entries before it reaches the
-#: next independent lanes. LIF, 2,048 neurons x 100 steps (in cache): 0.26 -> 0.18 ns
-#: per neuron-step; the 32,768-neuron layer forward: ~1.05 -> ~0.85 ms.
+#: next independent lanes (measured in ``benchmarks/RESULTS.md``).
 FORWARD_INTERLEAVE = 4
-
-
-@contextlib.contextmanager
-def _interleaving(count: int) -> Iterator[None]:
-    """Numba compilations inside interleave ``count`` vector iterations.
-
-    LLVM takes this as a process-wide option, so it is set under Numba's compiler lock
-    (no other compilation runs meanwhile) and put back to LLVM's default (0: the cost
-    model decides) afterwards."""
-    with global_compiler_lock:
-        llvm.set_option("", f"--force-vector-interleave={count}")
-        try:
-            yield
-        finally:
-            llvm.set_option("", "--force-vector-interleave=0")
 
 
 def _compile(function: Callable, interleave: int = 0) -> Callable:
     """``function`` compiled on first use per argument types (cached on disk); with
-    ``interleave``, inside :func:`_interleaving`."""
+    ``interleave``, LLVM interleaves that many vector iterations of its loops
+    (:mod:`._llvm_options`)."""
     kernel = njit(nogil=True, cache=True, fastmath=False, error_model="numpy")(function)
-    compile_for_args = getattr(kernel, "_compile_for_args", None)
-    if interleave and compile_for_args is not None:
-        # Numba compiles (or loads from its cache) in this method on a new signature;
-        # the kernel then runs outside the lock.
-        def compile_interleaved(*args, **kwargs):
-            with _interleaving(interleave):
-                return compile_for_args(*args, **kwargs)
-
-        kernel._compile_for_args = compile_interleaved
-    return kernel
+    return compile_interleaved(kernel, interleave)
 
 
 @functools.lru_cache(maxsize=None)
