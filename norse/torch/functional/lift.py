@@ -2,18 +2,28 @@
 
 :func:`lift` turns a step function ``(input, state, ...) -> (output, state)`` into one
 that takes a whole sequence ``(T, batch, ...)`` and returns ``(outputs, final state)``
-with ``outputs`` of shape ``(T, batch, ...)``. The module form is :class:`.Lift`.
+with ``outputs`` of shape ``(T, batch, ...)``: the reference loop over time. The module
+form is :class:`.Lift`, which also takes the fused multi-step kernels
+(:mod:`norse.torch.fused`) for neuron cells.
+
+:func:`apply_folded` applies a per-sample function (a convolution, a pooling...) to all
+time steps at once, and :func:`check_sequence` is the check of a ``(T, ...)`` input that
+both use.
 """
 
-import inspect
 from typing import Any, Callable, Optional, Tuple
 
 import torch
 
-from norse.torch.fused import registry
 
+def check_sequence(input_tensor: Any, name: str = "input_tensor") -> None:
+    """Checks that ``input_tensor`` is a tensor with a time dimension first,
+    ``(T, ...)`` with ``T >= 1``.
 
-def _check_sequence(input_tensor: Any, name: str = "input_tensor") -> None:
+    Raises:
+        TypeError: ``input_tensor`` is no tensor (the message names it ``name``).
+        ValueError: it is a scalar, or has no time steps.
+    """
     if not isinstance(input_tensor, torch.Tensor):
         raise TypeError(
             f"{name} must be a torch.Tensor of shape (T, ...), "
@@ -26,7 +36,7 @@ def _check_sequence(input_tensor: Any, name: str = "input_tensor") -> None:
         )
 
 
-def _apply_folded(
+def apply_folded(
     function: Callable[[torch.Tensor], torch.Tensor], input_tensor: torch.Tensor
 ) -> torch.Tensor:
     """Applies a per-sample ``function`` to all time steps at once.
@@ -63,39 +73,14 @@ class _Lifted:
             )
         self.activation = activation
         self.p = p
-        try:
-            dt = inspect.signature(activation).parameters.get("dt")
-        except (TypeError, ValueError):
-            dt = None
-        # The fused kernels take dt explicitly; we only use them when we know its value.
-        self._default_dt = (
-            dt.default
-            if dt is not None and isinstance(dt.default, (int, float))
-            else None
-        )
 
     def __call__(
         self, input_tensor: torch.Tensor, **kwargs: Any
     ) -> Tuple[torch.Tensor, Any]:
-        _check_sequence(input_tensor)
+        check_sequence(input_tensor)
         if self.p is not None and "p" not in kwargs:
             kwargs["p"] = self.p
         state = kwargs.pop("state", None)
-
-        kernel_dt = kwargs.get("dt", self._default_dt)
-        if (
-            state is not None
-            and "p" in kwargs
-            and kernel_dt is not None
-            and set(kwargs) <= {"p", "dt"}
-            and not input_tensor.is_sparse
-        ):
-            kernel = registry.find(
-                self.activation, kwargs["p"], input_tensor, state, False
-            )
-            if kernel is not None:
-                return kernel(input_tensor, state, kwargs["p"], kernel_dt, False)
-
         outputs = []
         for step in input_tensor:
             if state is None:
@@ -124,9 +109,10 @@ def lift(
     then make its own, otherwise it raises ``TypeError``); later steps get the state the
     previous step returned.
 
-    When a fused multi-step kernel is registered for ``activation`` (see
-    :mod:`norse.torch.fused`) and only ``state``, ``p`` and ``dt`` are given, the kernel
-    runs instead of the loop; the results are the same.
+    This is the reference loop, whatever the step function: the fused multi-step
+    kernels (:mod:`norse.torch.fused`) run in the module forms, e.g.
+    ``norse.torch.Lift(norse.torch.LIFCell(p))`` or ``norse.torch.LIF(p)``, which give
+    the same results.
 
     Parameters:
         activation (Callable): step function ``(input, state, ..., p, dt) -> (output, state)``

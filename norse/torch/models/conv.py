@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from norse.torch.functional.leaky_integrator import LIParameters
 from norse.torch.functional.lif import LIFParameters
-from norse.torch.functional.lift import _apply_folded
+from norse.torch.functional.lift import apply_folded
 from norse.torch.models._checks import check_image_sequence
 from norse.torch.module.leaky_integrator import LI
 from norse.torch.module.lif import LIF
@@ -114,10 +114,10 @@ class _ConvLIFNet(torch.nn.Module):
         ``(T, batch, num_channels, feature_size, feature_size)``."""
         # two 5x5 convolutions, each followed by 2x2 pooling, need 16 pixels a side
         check_image_sequence(x, type(self).__name__, self.conv1, min_size=16)
-        z, _ = self.lif0(_apply_folded(self.conv1, x))
-        z = _apply_folded(_max_pool, z)
-        z, _ = self.lif1(10 * _apply_folded(self.conv2, z))
-        z = _apply_folded(_max_pool, z).flatten(2)
+        z, _ = self.lif0(apply_folded(self.conv1, x))
+        z = apply_folded(_max_pool, z)
+        z, _ = self.lif1(10 * apply_folded(self.conv2, z))
+        z = apply_folded(_max_pool, z).flatten(2)
         if z.shape[2] != self.fc1.in_features:
             raise ValueError(
                 f"images of size {x.shape[3]}x{x.shape[4]} leave {z.shape[2]} features "

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch.nn.common_types import _size_2_t
 from torch.nn.modules.utils import _pair
 
-from norse.torch.functional.lift import _apply_folded
+from norse.torch.functional.lift import apply_folded
 
 
 class LConv2d(torch.nn.Conv3d):
@@ -84,7 +84,7 @@ class LConv2d(torch.nn.Conv3d):
             )
         padding = self.padding if isinstance(self.padding, str) else self.padding[:2]
         weight = self.weight.squeeze(-1)
-        return _apply_folded(
+        return apply_folded(
             lambda images: F.conv2d(
                 images,
                 weight,

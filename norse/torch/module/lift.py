@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 
-from norse.torch.functional.lift import _apply_folded, _check_sequence
+from norse.torch.functional.lift import apply_folded, check_sequence
 from norse.torch.fused.layers import apply_layer
 from norse.torch.module.snn import SNNCell, SNNRecurrentCell
 from norse.torch.utils.state import _is_module_stateful
@@ -20,7 +20,7 @@ from norse.torch.utils.state import _is_module_stateful
 # dimensions ``ndim`` of ONE step's input:
 #   "direct": pass (T, batch, ...) unchanged; the module only acts on trailing dimensions
 #             (or treats its first dimension as a batch of unbatched inputs);
-#   "fold":   reshape to (T * batch, ...) and back (see _apply_folded);
+#   "fold":   reshape to (T * batch, ...) and back (see apply_folded);
 #   None:     no equivalent one-call form; loop over the time steps.
 _Rule = Callable[[torch.nn.Module, int], Optional[str]]
 
@@ -237,7 +237,7 @@ def _apply_over_time(module: torch.nn.Module, sequence: torch.Tensor) -> torch.T
     if how == "direct":
         return apply_layer(module, sequence)
     if how == "fold":
-        return _apply_folded(functools.partial(apply_layer, module), sequence)
+        return apply_folded(functools.partial(apply_layer, module), sequence)
     return _stack_steps(module, sequence)
 
 
@@ -330,7 +330,7 @@ class Lift(torch.nn.Module):
             x, tuple_state = x
             if state is None and self.is_stateful:
                 state = tuple_state
-        _check_sequence(x, "x")
+        check_sequence(x, "x")
 
         if not self.is_stateful:
             if state is not None:
@@ -341,7 +341,7 @@ class Lift(torch.nn.Module):
             if self.fold is False or x.dim() < 2:
                 return _stack_steps(self.lifted_module, x)
             if self.fold:
-                return _apply_folded(
+                return apply_folded(
                     functools.partial(apply_layer, self.lifted_module), x
                 )
             if _is_known(self.lifted_module):

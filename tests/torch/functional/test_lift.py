@@ -1,4 +1,4 @@
-"""lift: step functions over time, the fused-kernel seam, pickling, errors."""
+"""lift: step functions over time (the reference loop), pickling, errors."""
 
 import pickle
 
@@ -13,7 +13,7 @@ from norse.torch.functional.lif import (
     lif_feed_forward_step,
     lif_step,
 )
-from norse.torch.functional.lift import _apply_folded, lift
+from norse.torch.functional.lift import apply_folded, check_sequence, lift
 from norse.torch.fused import registry
 
 
@@ -80,28 +80,19 @@ def _double_step(x, state, p=None, dt=0.001, scale=1.0):
     return scale * x + state, state + x
 
 
-def test_fused_kernel_used_when_registered(monkeypatch):
+def test_the_reference_loop_runs_even_with_a_registered_kernel(monkeypatch):
+    """The functional lift is the reference: the fused kernels belong to the module
+    forms (Lift of a cell, the time modules)."""
     calls = []
 
-    def factory(p, input_tensor, state, record_states):
-        def kernel(input_tensor, state, p, dt, record_states):
-            calls.append(dt)
-            return torch.zeros_like(input_tensor), state
-
-        return kernel
+    def factory(*args):
+        calls.append(args)
+        return None
 
     monkeypatch.setitem(registry._FACTORIES, _double_step, [factory])
     x = torch.ones(4, 2)
-    z, _ = lift(_double_step)(x, state=torch.zeros(2), p="p")
-    assert calls == [0.001] and z.abs().sum() == 0  # the kernel's answer
-    lift(_double_step)(x, state=torch.zeros(2), p="p", dt=0.01)
-    assert calls == [0.001, 0.01]
-    # an argument the kernels do not take, no parameters, or reference mode: the loop
-    lift(_double_step)(x, state=torch.zeros(2), p="p", scale=2.0)
-    lift(_double_step)(x, state=torch.zeros(2))
-    with registry.reference_only():
-        z, s = lift(_double_step)(x, state=torch.zeros(2), p="p")
-    assert calls == [0.001, 0.01]
+    z, s = lift(_double_step)(x, state=torch.zeros(2), p="p")
+    assert calls == []
     torch.testing.assert_close(s, torch.full((2,), 4.0))
     torch.testing.assert_close(z[-1], torch.full((2,), 4.0))
 
@@ -116,13 +107,18 @@ def test_errors():
         lifted(torch.zeros(0, 2), state=_ff_state((2,)))
 
 
-def test_apply_folded():
+def test_apply_folded_and_check_sequence():
     x = torch.randn(3, 4, 5)
-    torch.testing.assert_close(_apply_folded(torch.nn.Linear(5, 2), x).shape, (3, 4, 2))
+    torch.testing.assert_close(apply_folded(torch.nn.Linear(5, 2), x).shape, (3, 4, 2))
     with pytest.raises(ValueError, match="T \\* batch = 12"):
-        _apply_folded(lambda t: t.sum(0), x)
+        apply_folded(lambda t: t.sum(0), x)
     with pytest.raises(TypeError, match="must return a torch.Tensor"):
-        _apply_folded(lambda t: (t, t), x)
+        apply_folded(lambda t: (t, t), x)
+    check_sequence(x)
+    with pytest.raises(TypeError, match="spikes must be a torch.Tensor"):
+        check_sequence([1.0], "spikes")
+    with pytest.raises(ValueError, match="T >= 1"):
+        check_sequence(torch.zeros(0, 3))
 
 
 def test_public_name_is_the_function():
