@@ -1,0 +1,1441 @@
+"""Training with less memory: spikes stored as bits, layers recomputed in backward.
+
+Between the forward and the backward pass PyTorch keeps the tensors every operation
+saved for its gradient: in a spiking network mostly the spikes that enter each layer and
+the currents that enter each neuron layer, for every time step. :func:`optimise` makes a
+network keep less of that, with the same gradients:
+
+* **Spikes as bits.** A saved tensor whose every element is exactly ``0.0`` or ``1.0``
+  (checked bit for bit, so ``-0.0`` does not count) is stored packed, eight elements to
+  a byte, and unpacked when the backward pass needs it (:func:`bit_store`,
+  :func:`pack_bits`). Any other tensor is kept as it is.
+* **Recomputation.** The layers of each :class:`~norse.torch.SequentialState` in the
+  model are split into *units* that end where a layer's output is spikes. A unit can be
+  *recomputed*: only its input is kept (as bits when it is spikes) and its forward pass
+  runs again during the backward pass (``torch.utils.checkpoint`` without reentrance,
+  with the random number generators restored, neuron states threaded through and the
+  buffers that the layers update, such as batch-norm statistics, left as the first pass
+  left them). A recomputed unit can also run in *chunks* of the batch, so that only a
+  part of its activations exists at a time.
+
+Which units are recomputed, and in how many chunks, is decided by a profiling pass on an
+example input and a budget (see :func:`optimise`).
+
+Example:
+    >>> import torch
+    >>> import norse.torch as norse
+    >>> from norse.torch.utils import memory
+    >>> model = norse.SequentialState(
+    ...     norse.Lift(torch.nn.Conv2d(1, 8, 3, padding=1)), norse.LIF(),
+    ...     norse.Lift(torch.nn.Conv2d(8, 8, 3, padding=1)), norse.LIF(),
+    ... )
+    >>> x = torch.rand(4, 2, 1, 16, 16)
+    >>> model = memory.optimise(model, x, budget="memory")
+    >>> out, _ = model(x)
+    >>> out.sum().backward()
+"""
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import (
+    Any,
+    Dict,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+import torch
+from torch.utils import _pytree
+from torch.utils.checkpoint import checkpoint
+
+from norse.torch.fused.layers import apply_layer
+from norse.torch.module.sequential import SequentialState
+
+__all__ = [
+    "MemoryPlan",
+    "PackedBits",
+    "UnitPlan",
+    "apply_plan",
+    "bit_store",
+    "is_binary",
+    "optimise",
+    "optimize",
+    "pack_bits",
+    "plan_of",
+    "restore",
+    "unpack_bits",
+]
+
+#: Saved tensors smaller than this (in bytes) are kept as they are: packing them saves
+#: little and costs a few operations each.
+MIN_PACK_BYTES = 4096
+
+# The bit patterns of 1.0 in each floating dtype, read as an integer of the same size;
+# a tensor is binary when every element has the pattern of 0.0 or of 1.0.
+_ONE_BITS = {
+    torch.float32: (torch.int32, 0x3F800000),
+    torch.float64: (torch.int64, 0x3FF0000000000000),
+    torch.float16: (torch.int16, 0x3C00),
+    torch.bfloat16: (torch.int16, 0x3F80),
+}
+
+# Elements checked first: a tensor of currents fails here without a full pass.
+_PREFIX = 64
+
+
+class PackedBits(NamedTuple):
+    """A binary tensor stored eight elements to a byte (see :func:`pack_bits`).
+
+    Parameters:
+        bits (torch.Tensor): ``uint8``, ``ceil(numel / 8)`` bytes, element ``8 j + k`` of
+            the flattened tensor in bit ``k`` of byte ``j``
+        shape (torch.Size): shape of the tensor
+        dtype (torch.dtype): floating dtype of the tensor
+    """
+
+    bits: torch.Tensor
+    shape: torch.Size
+    dtype: torch.dtype
+
+
+def _ones(tensor: torch.Tensor) -> Optional[torch.Tensor]:
+    """``tensor == 1`` (a bool tensor, flattened) when ``tensor`` is binary, else
+    ``None``: binary means that every element with a nonzero bit pattern has the
+    pattern of ``1.0``."""
+    if tensor.dtype not in _ONE_BITS or tensor.layout != torch.strided:
+        return None
+    int_dtype, one = _ONE_BITS[tensor.dtype]
+    ints = tensor.reshape(-1).view(int_dtype)
+    head = ints[:_PREFIX]
+    if not bool(torch.logical_or(head == 0, head == one).all()):
+        return None
+    ones = ints == one
+    if (torch.count_nonzero(ints) - torch.count_nonzero(ones)).item() != 0:
+        return None
+    return ones
+
+
+def is_binary(tensor: torch.Tensor) -> bool:
+    """Whether every element of a floating ``tensor`` is exactly ``0.0`` or ``1.0``.
+
+    Compares bit patterns, so ``-0.0`` and NaN are not binary. Integer, boolean, complex
+    and sparse tensors are not binary in this sense (they are not what spike layers
+    save). An empty tensor is binary.
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+    return _ones(tensor) is not None
+
+
+# Packing reads the eight 0/1 bytes of a group as one int64 and multiplies it by this
+# constant: byte k (bit 8 k) lands in bit 56 + k, and every other product falls on a
+# distinct bit below the top byte or overflows out of the 64 bits, so the top byte is the
+# packed group. Whether the platform's int64 multiplication wraps as assumed (and is
+# little-endian) is checked once per device type; otherwise a slower shift-and-sum packs.
+_GATHER = 0x0102040810204080
+_FAST_PACK: Dict[str, bool] = {}
+# (device, dtype) -> (256, 8) table: row b holds the bits of b as 0.0/1.0 (unpacking).
+_TABLES: Dict[Tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+
+def _bit_table(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    table = _TABLES.get((device, dtype))
+    if table is None:
+        values = torch.arange(256, device=device).unsqueeze(1)
+        table = values.bitwise_right_shift(torch.arange(8, device=device)) & 1
+        table = _TABLES[(device, dtype)] = table.to(dtype)
+    return table
+
+
+def _pack_groups(ones: torch.Tensor, fast: bool) -> torch.Tensor:
+    """Packs a flat bool tensor whose length is a multiple of 8."""
+    if fast:
+        product = ones.view(torch.uint8).view(torch.int64) * _GATHER
+        return product.bitwise_right_shift_(56).to(torch.uint8)
+    shifts = torch.arange(8, dtype=torch.uint8, device=ones.device)
+    lanes = ones.view(torch.uint8).view(-1, 8).bitwise_left_shift(shifts)
+    return lanes.sum(1, dtype=torch.uint8)
+
+
+def _fast_pack(device: torch.device) -> bool:
+    works = _FAST_PACK.get(device.type)
+    if works is None:
+        patterns = _bit_table(device, torch.bool).reshape(-1)
+        expected = torch.arange(256, device=device).to(torch.uint8)
+        works = torch.equal(_pack_groups(patterns, True), expected)
+        _FAST_PACK[device.type] = works
+    return works
+
+
+def _pack_ones(ones: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> PackedBits:
+    """Packs the flat bool tensor ``ones``: byte ``j`` holds elements ``8 j ... 8 j + 7``
+    in its bits 0 ... 7."""
+    pad = (-ones.numel()) % 8
+    if pad:
+        ones = torch.cat([ones, ones.new_zeros(pad)])
+    return PackedBits(_pack_groups(ones, _fast_pack(ones.device)), shape, dtype)
+
+
+def pack_bits(tensor: torch.Tensor) -> Optional[PackedBits]:
+    """``tensor`` packed eight elements to a byte, or ``None`` when it is not binary
+    (:func:`is_binary`). :func:`unpack_bits` restores it bit for bit (contiguous)."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+    ones = _ones(tensor)
+    if ones is None:
+        return None
+    return _pack_ones(ones, tensor.shape, tensor.dtype)
+
+
+def unpack_bits(packed: PackedBits) -> torch.Tensor:
+    """The tensor that :func:`pack_bits` packed: a new contiguous tensor of its shape and
+    dtype on the device of ``packed.bits``."""
+    if not isinstance(packed, PackedBits):
+        raise TypeError(f"packed must be a PackedBits, got {type(packed).__name__}")
+    numel = math.prod(packed.shape)
+    table = _bit_table(packed.bits.device, packed.dtype)
+    flat = table[packed.bits.long()].view(-1)[:numel]
+    return flat.view(packed.shape)
+
+
+def _packable(tensor: torch.Tensor, min_bytes: int) -> bool:
+    """A plain, contiguous floating activation of at least ``min_bytes``; parameters
+    (and other leaves that require grad) stay alive anyway and are not copied."""
+    return (
+        type(tensor) is torch.Tensor
+        and tensor.dtype in _ONE_BITS
+        and tensor.layout == torch.strided
+        and not (tensor.requires_grad and tensor.is_leaf)
+        and tensor.numel() * tensor.element_size() >= min_bytes
+        and tensor.is_contiguous()
+    )
+
+
+def bit_store(
+    min_bytes: int = MIN_PACK_BYTES,
+) -> torch.autograd.graph.saved_tensors_hooks:
+    """A context manager under which the tensors that operations save for the backward
+    pass are stored as bits when they are binary.
+
+    Inside it, every saved tensor that is a plain, contiguous floating tensor of at least
+    ``min_bytes`` bytes (parameters excepted) and whose elements are all exactly 0 or 1
+    is packed with :func:`pack_bits`; the backward pass gets it back bit for bit, so
+    gradients do not change. Other tensors are kept as they are. Checking costs one pass
+    over each saved tensor (one synchronisation on a GPU).
+
+    Example:
+        >>> import torch
+        >>> w = torch.randn(100, 100, requires_grad=True)
+        >>> spikes = (torch.rand(64, 100) > 0.8).float()
+        >>> with bit_store():
+        ...     y = spikes @ w  # saves the spikes (packed) for the gradient of w
+        >>> y.sum().backward()
+    """
+    if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 0:
+        raise ValueError(f"min_bytes must be a non-negative int, got {min_bytes!r}")
+
+    def pack(tensor: torch.Tensor) -> Any:
+        if _packable(tensor, min_bytes):
+            packed = pack_bits(tensor)
+            if packed is not None:
+                return packed
+        return tensor
+
+    def unpack(stored: Any) -> torch.Tensor:
+        return unpack_bits(stored) if isinstance(stored, PackedBits) else stored
+
+    return torch.autograd.graph.saved_tensors_hooks(pack, unpack)
+
+
+# Recomputation -----------------------------------------------------------------------
+
+
+class _Unit(NamedTuple):
+    """What a planned container does with layers ``start ... stop - 1``."""
+
+    start: int
+    stop: int
+    recompute: bool
+    chunks: int
+
+
+def _resting_state(module: torch.nn.Module, x: Any) -> Any:
+    """The resting state of a neuron layer that will need no gradient, or ``None``.
+
+    A neuron module starting from rest makes the voltage of its resting state a leaf that
+    requires grad (as Norse 1.1 does, so that the backward pass works through a layer
+    whose input needs no gradient); the backward pass then computes and keeps that
+    leaf's gradient, one time step of the layer's size, for nothing. When the input
+    requires grad anyway and no parameter of the layer does (so the resting state is a
+    constant), the layer gets the same resting state built without gradients: the same
+    outputs and parameter gradients, without that memory.
+    """
+    build = getattr(module, "initial_state", None)
+    if (
+        not callable(build)
+        or not isinstance(x, torch.Tensor)
+        or not x.requires_grad
+        or not torch.is_grad_enabled()
+        or any(p.requires_grad for p in module.parameters())
+    ):
+        return None
+    with torch.no_grad():
+        return build(x)
+
+
+def _run_layers(
+    layers: Sequence[torch.nn.Module],
+    flags: Sequence[bool],
+    start: int,
+    stop: int,
+    x: Any,
+    states: Any,
+) -> Any:
+    """Runs ``layers[start:stop]`` as :class:`~norse.torch.SequentialState` does,
+    reading and writing the states of stateful layers in ``states`` (indexed by layer);
+    a neuron layer starting from rest starts from :func:`_resting_state` where it
+    applies."""
+    for index in range(start, stop):
+        module = layers[index]
+        if flags[index]:
+            state = states[index]
+            if state is None:
+                state = _resting_state(module, x)
+            result = module(x, state)
+            if not isinstance(result, (tuple, list)) or len(result) != 2:
+                raise TypeError(
+                    f"layer {index} ({type(module).__name__}) takes a state, so it must "
+                    f"return (output, state), got {type(result).__name__}"
+                )
+            x, states[index] = result
+        else:
+            x = apply_layer(module, x)
+    return x
+
+
+def _has_forward_hooks(modules: Sequence[torch.nn.Module]) -> bool:
+    """Hooks would see a recomputed layer twice: such layers are not recomputed."""
+    from torch.nn.modules import module as nn_module
+
+    if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks:
+        return True
+    return any(
+        m._forward_hooks or m._forward_pre_hooks
+        for module in modules
+        for m in module.modules()
+    )
+
+
+def _batch_norms_in_training(modules: Sequence[torch.nn.Module]) -> bool:
+    """Batch statistics in training mode tie the samples of a batch together."""
+    return any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training
+        for module in modules
+        for m in module.modules()
+    )
+
+
+def _leaves_batch_first(state: Any, batch: int) -> bool:
+    """Every tensor in ``state`` has the batch in its first dimension (or is a scalar,
+    shared by every sample)."""
+    leaves, _ = _pytree.tree_flatten(state)
+    return all(
+        not isinstance(leaf, torch.Tensor)
+        or leaf.dim() == 0
+        or (leaf.dim() >= 1 and leaf.shape[0] == batch)
+        for leaf in leaves
+    )
+
+
+def _slice_batch(state: Any, start: int, stop: int, batch: int) -> Any:
+    def cut(leaf: Any) -> Any:
+        if (
+            isinstance(leaf, torch.Tensor)
+            and leaf.dim() >= 1
+            and leaf.shape[0] == batch
+        ):
+            return leaf[start:stop]
+        return leaf
+
+    leaves, spec = _pytree.tree_flatten(state)
+    return _pytree.tree_unflatten([cut(leaf) for leaf in leaves], spec)
+
+
+def _cat_batch(states: Sequence[Any], sizes: Sequence[int], index: int) -> Any:
+    """The states of the batch chunks joined along their first dimension."""
+    flat = [_pytree.tree_flatten(state) for state in states]
+    spec = flat[0][1]
+    joined = []
+    for position, first in enumerate(flat[0][0]):
+        if not isinstance(first, torch.Tensor):
+            joined.append(first)
+            continue
+        parts = [leaves[position] for leaves, _ in flat]
+        for part, size in zip(parts, sizes):
+            if part.dim() == 0 or part.shape[0] != size:
+                raise RuntimeError(
+                    f"layer {index} returned a state of shape {tuple(part.shape)} for a "
+                    f"batch chunk of {size} samples; recomputing in chunks needs states "
+                    "with the batch first (optimise the model again)"
+                )
+        joined.append(torch.cat(parts, 0))
+    return _pytree.tree_unflatten(joined, spec)
+
+
+def _checkpointed(
+    layers: Sequence[torch.nn.Module],
+    flags: Sequence[bool],
+    unit: _Unit,
+    x: torch.Tensor,
+    in_states: Dict[int, Any],
+    bits: bool,
+) -> Tuple[Any, Dict[int, Any]]:
+    """Runs one unit (or one batch chunk of it) under ``torch.utils.checkpoint``.
+
+    Only the input is kept for the backward pass, packed to bits when it is binary: the
+    checkpoint is given the packed bytes, and the first run takes the input itself from a
+    holder it empties, so the float tensor is not kept alive. A recomputation unpacks it
+    (with the ``requires_grad`` of the original, so that the layers save the same
+    tensors) and puts back the buffers the layers update (batch-norm statistics).
+    """
+    packed = pack_bits(x) if bits and _packable(x, MIN_PACK_BYTES) else None
+    requires_grad = x.requires_grad
+    holder = [x]
+    del x
+    calls = [0]
+    buffers = [b for layer in layers[unit.start : unit.stop] for b in layer.buffers()]
+
+    def run(argument: torch.Tensor) -> Tuple[Any, Dict[int, Any]]:
+        first = calls[0] == 0
+        calls[0] += 1
+        if first:
+            inputs = holder.pop()
+        elif packed is not None:
+            inputs = unpack_bits(packed._replace(bits=argument))
+            inputs.requires_grad_(requires_grad)
+        else:
+            inputs = argument
+        snapshot = None if first else [b.detach().clone() for b in buffers]
+        try:
+            states = dict(in_states)
+            out = _run_layers(layers, flags, unit.start, unit.stop, inputs, states)
+            return out, states
+        finally:
+            if snapshot is not None:
+                with torch.no_grad():
+                    for buffer, value in zip(buffers, snapshot):
+                        buffer.copy_(value)
+
+    argument = packed.bits if packed is not None else holder[0]
+    return checkpoint(run, argument, use_reentrant=False, preserve_rng_state=True)
+
+
+def _chunk_count(
+    unit: _Unit, layers: Sequence[torch.nn.Module], x: Any, in_states: Dict[int, Any]
+) -> int:
+    if unit.chunks <= 1 or not isinstance(x, torch.Tensor) or x.dim() < 2:
+        return 1
+    batch = x.shape[1]
+    if batch < 2 or _batch_norms_in_training(layers[unit.start : unit.stop]):
+        return 1
+    if not all(_leaves_batch_first(s, batch) for s in in_states.values()):
+        return 1
+    return min(unit.chunks, batch)
+
+
+def _recompute(
+    layers: Sequence[torch.nn.Module],
+    flags: Sequence[bool],
+    unit: _Unit,
+    x: Any,
+    states: List[Any],
+    bits: bool,
+) -> Any:
+    if not isinstance(x, torch.Tensor) or _has_forward_hooks(
+        layers[unit.start : unit.stop]
+    ):
+        return _run_layers(layers, flags, unit.start, unit.stop, x, states)
+    stateful = [i for i in range(unit.start, unit.stop) if flags[i]]
+    in_states = {i: states[i] for i in stateful}
+    chunks = _chunk_count(unit, layers, x, in_states)
+    if chunks == 1:
+        out, new_states = _checkpointed(layers, flags, unit, x, in_states, bits)
+    else:
+        batch = x.shape[1]
+        bounds = [batch * c // chunks for c in range(chunks + 1)]
+        sizes = [stop - start for start, stop in zip(bounds[:-1], bounds[1:])]
+        # one split node: its backward joins the chunks' gradients once (slicing would
+        # make every chunk's gradient a zero-filled tensor of the whole input)
+        parts = torch.split(x, sizes, dim=1)
+        del x
+        outs, chunk_states = [], []
+        for (start, stop), part in zip(zip(bounds[:-1], bounds[1:]), parts):
+            part = part.contiguous()
+            part_states = {
+                i: _slice_batch(s, start, stop, batch) for i, s in in_states.items()
+            }
+            out, new = _checkpointed(layers, flags, unit, part, part_states, bits)
+            outs.append(out)
+            chunk_states.append(new)
+        del part, parts
+        out = torch.cat(outs, 1)
+        new_states = {
+            i: _cat_batch([c[i] for c in chunk_states], sizes, i) for i in stateful
+        }
+    for i in stateful:
+        states[i] = new_states[i]
+    return out
+
+
+class _SegmentedSequentialState(SequentialState):
+    """A :class:`~norse.torch.SequentialState` that :func:`optimise` planned: while
+    gradients are recorded its layers run unit by unit, the planned units recomputed in
+    the backward pass. :func:`optimise` turns a ``SequentialState`` into this class in
+    place (so parameters, state-dict keys and hooks stay as they are) and
+    :func:`restore` turns it back.
+
+    It runs as a plain ``SequentialState`` without gradients, with ``return_hidden``,
+    with a ``state`` that is not ``None`` or a list of one entry per layer, after layers
+    were added or removed, and (for one unit) when a layer of the unit has forward hooks.
+    """
+
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[Sequence[Any]] = None
+    ) -> Tuple[Any, List[Any]]:
+        profiler = getattr(self, "_memory_profiler", None)
+        if profiler is not None:
+            return profiler.run(self, input_tensor, state)
+        units = getattr(self, "_memory_units", None)
+        layers = list(self._modules.values())
+        if (
+            not units
+            or not torch.is_grad_enabled()
+            or self.return_hidden
+            or len(layers) != getattr(self, "_memory_layer_count", -1)
+            or not (
+                state is None or (type(state) is list and len(state) == len(layers))
+            )
+        ):
+            return super().forward(input_tensor, state)
+        flags = self.stateful_layers
+        states = [None] * len(layers) if state is None else state
+        bits = getattr(self, "_memory_bits", True)
+        x = input_tensor
+        del input_tensor
+        for unit in units:
+            if unit.recompute:
+                x = _recompute(layers, flags, unit, x, states, bits)
+            else:
+                x = _run_layers(layers, flags, unit.start, unit.stop, x, states)
+        return x, states
+
+
+# Profiling -----------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _LayerRecord:
+    """What one layer of a planned container did in the profiling pass."""
+
+    container: SequentialState
+    index: int
+    inputs: Any
+    input_is_example: bool
+    input_requires_grad: bool
+    in_state: Any
+    saved: int = 0
+    stored: int = 0
+    seconds: float = 0.0
+    output_bytes: int = 0
+    binary: bool = False
+    random: bool = False
+    batch_second: bool = False
+    state_batch_first: bool = True
+
+
+def _nbytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
+
+
+def _devices(*tensors: Any) -> List[torch.device]:
+    found = []
+    for tensor in tensors:
+        if isinstance(tensor, torch.Tensor) and tensor.device not in found:
+            found.append(tensor.device)
+    return found
+
+
+def _synchronize(devices: Sequence[torch.device]) -> None:
+    for device in devices:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+
+def _rng_states(x: Any) -> List[torch.Tensor]:
+    states = [torch.get_rng_state()]
+    if isinstance(x, torch.Tensor) and x.device.type == "cuda":
+        states.append(torch.cuda.get_rng_state(x.device))
+    return states
+
+
+class _Profiler:
+    """Runs the planned containers layer by layer and records, per layer, the bytes its
+    operations save for the backward pass (each storage once, parameters excluded) with
+    and without bits, its time, its output and whether it draws random numbers."""
+
+    def __init__(self, example: Any, devices: Sequence[torch.device]):
+        self.example = example
+        self.devices = list(devices)
+        self.records: List[_LayerRecord] = []
+        self.calls: Dict[int, int] = {}
+        self.unplannable: set = set()
+        self.current: Optional[_LayerRecord] = None
+        self.seen: set = set()
+        self.other_saved = 0
+        self.other_stored = 0
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        if isinstance(tensor, torch.nn.Parameter) or (
+            tensor.requires_grad and tensor.is_leaf
+        ):
+            return tensor
+        storage = tensor.untyped_storage()
+        key = (tensor.device, storage.data_ptr())
+        if key in self.seen:
+            return tensor
+        self.seen.add(key)
+        saved = storage.nbytes()
+        stored = saved
+        if _packable(tensor, MIN_PACK_BYTES) and is_binary(tensor):
+            stored = (tensor.numel() + 7) // 8
+        if self.current is None:
+            self.other_saved += saved
+            self.other_stored += stored
+        else:
+            self.current.saved += saved
+            self.current.stored += stored
+        return tensor
+
+    def hooks(self) -> torch.autograd.graph.saved_tensors_hooks:
+        return torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+
+    def run(
+        self, container: SequentialState, x: Any, state: Optional[Sequence[Any]]
+    ) -> Tuple[Any, List[Any]]:
+        key = id(container)
+        self.calls[key] = self.calls.get(key, 0) + 1
+        layers = list(container._modules.values())
+        if (
+            container.return_hidden
+            or not isinstance(x, torch.Tensor)
+            or not (
+                state is None or (type(state) is list and len(state) == len(layers))
+            )
+        ):
+            self.unplannable.add(key)
+            return SequentialState.forward(container, x, state)
+        flags = container.stateful_layers
+        states = [None] * len(layers) if state is None else state
+        batch = x.shape[1] if x.dim() >= 2 else -1
+        for index in range(len(layers)):
+            record = _LayerRecord(
+                container,
+                index,
+                x.detach() if isinstance(x, torch.Tensor) else x,
+                x is self.example,
+                isinstance(x, torch.Tensor) and x.requires_grad,
+                states[index] if flags[index] else None,
+            )
+            before = _rng_states(x)
+            self.current = record
+            _synchronize(self.devices)
+            start = time.perf_counter()
+            try:
+                x = _run_layers(layers, flags, index, index + 1, x, states)
+            finally:
+                self.current = None
+            _synchronize(self.devices)
+            record.seconds = time.perf_counter() - start
+            after = _rng_states(x)
+            record.random = len(before) != len(after) or not all(
+                torch.equal(a, b) for a, b in zip(before, after)
+            )
+            if isinstance(x, torch.Tensor):
+                record.output_bytes = _nbytes(x)
+                record.binary = is_binary(x)
+                record.batch_second = x.dim() >= 2 and x.shape[1] == batch
+            if flags[index]:
+                record.state_batch_first = _leaves_batch_first(states[index], batch)
+            self.records.append(record)
+        return x, states
+
+
+def _sum_of_outputs(output: Any) -> Optional[torch.Tensor]:
+    leaves, _ = _pytree.tree_flatten(output)
+    terms = [
+        leaf.sum()
+        for leaf in leaves
+        if isinstance(leaf, torch.Tensor)
+        and leaf.is_floating_point()
+        and leaf.requires_grad
+    ]
+    return torch.stack(terms).sum() if terms else None
+
+
+def _timed_step(
+    model: torch.nn.Module, example: Any, devices: Sequence[torch.device], bits: bool
+) -> float:
+    """Seconds of one forward and backward pass (the backward by ``torch.autograd.grad``,
+    so no ``.grad`` changes)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    _synchronize(devices)
+    start = time.perf_counter()
+    with bit_store() if bits else contextlib.nullcontext():
+        output = model(example)
+    loss = _sum_of_outputs(output)
+    del output
+    if loss is not None:
+        inputs = parameters + (
+            [example]
+            if isinstance(example, torch.Tensor) and example.requires_grad
+            else []
+        )
+        if inputs:
+            torch.autograd.grad(loss, inputs, allow_unused=True)
+    _synchronize(devices)
+    return time.perf_counter() - start
+
+
+# Planning --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    """The plan for one unit: consecutive layers of a ``SequentialState`` of the model,
+    the last of which outputs spikes (or the last layer).
+
+    Byte counts are those of the profiling pass (its batch size); ``saved_bytes`` is what
+    the layers save for the backward pass, ``stored_bytes`` the same with binary tensors
+    as bits, ``input_bytes`` what a recomputed unit keeps instead (its input, as bits
+    when it is spikes, nothing when it is the model's input, which the caller holds).
+
+    Parameters:
+        container (str): name of the ``SequentialState`` in the model (``""``: the model)
+        start (int): index of the first layer
+        stop (int): one past the index of the last layer
+        recompute (bool): recomputed in the backward pass
+        chunks (int): number of batch chunks it is recomputed in (1: the whole batch)
+        chunkable (bool): its samples are independent (no batch statistics in training,
+            no random numbers, batch in dimension 1, states with the batch first), so it
+            may run in chunks of the batch
+        saved_bytes (int): bytes its layers save for the backward pass
+        stored_bytes (int): the same with binary tensors stored as bits
+        input_bytes (int): bytes a recomputed unit keeps
+        output_bytes (int): bytes of its output
+        largest_bytes (int): bytes of the largest output of one of its layers
+        forward_seconds (float): time of its forward pass
+    """
+
+    container: str
+    start: int
+    stop: int
+    recompute: bool
+    chunks: int
+    chunkable: bool
+    saved_bytes: int
+    stored_bytes: int
+    input_bytes: int
+    output_bytes: int
+    largest_bytes: int
+    forward_seconds: float
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """What :func:`optimise` chose, with its predictions (bytes at the profiled batch
+    size; see :func:`optimise` for the model they come from).
+
+    Parameters:
+        budget: the budget it was chosen under
+        bits (bool): binary saved tensors stored as bits
+        units (tuple of UnitPlan): the units, in the order they run
+        other_bytes (int): bytes saved outside the units (as stored with ``bits``)
+        plain_peak_bytes (int): predicted peak of the tensors kept for and created in the
+            backward pass without optimisation (parameters and their gradients not
+            included)
+        peak_bytes (int): the same with the plan
+        plain_seconds (Optional[float]): measured time of a training step without
+            optimisation (measured only for a numeric budget)
+        seconds (Optional[float]): predicted time of a step with the plan
+    """
+
+    budget: Union[str, float]
+    bits: bool
+    units: Tuple[UnitPlan, ...]
+    other_bytes: int
+    plain_peak_bytes: int
+    peak_bytes: int
+    plain_seconds: Optional[float] = None
+    seconds: Optional[float] = None
+
+    def __str__(self) -> str:
+        lines = [
+            f"{'container':<14}{'layers':>8}  {'plan':<18}{'saved MB':>10}"
+            f"{'kept MB':>10}{'forward ms':>12}"
+        ]
+        for unit in self.units:
+            if unit.recompute:
+                action = "recompute"
+                if unit.chunks > 1:
+                    action += f" x{unit.chunks} chunks"
+                kept = unit.input_bytes
+            else:
+                action = "store" + (" (bits)" if self.bits else "")
+                kept = unit.stored_bytes if self.bits else unit.saved_bytes
+            layers = f"{unit.start}-{unit.stop - 1}"
+            lines.append(
+                f"{unit.container or '(model)':<14}{layers:>8}  {action:<18}"
+                f"{unit.saved_bytes / 1e6:>10.2f}{kept / 1e6:>10.2f}"
+                f"{unit.forward_seconds * 1e3:>12.1f}"
+            )
+        lines.append(
+            f"predicted activation peak: plain {self.plain_peak_bytes / 1e6:.1f} MB, "
+            f"planned {self.peak_bytes / 1e6:.1f} MB"
+        )
+        if self.plain_seconds and self.seconds:
+            lines.append(
+                f"step time: plain {self.plain_seconds:.3f} s, predicted "
+                f"{self.seconds:.3f} s (x{self.seconds / self.plain_seconds:.2f})"
+            )
+        return "\n".join(lines)
+
+
+def _predict_peak(
+    units: Sequence[UnitPlan],
+    modes: Sequence[Tuple[bool, int]],
+    other: int,
+    bits: bool = True,
+) -> int:
+    """Predicted peak bytes of activations kept for or created in the backward pass.
+
+    A stored unit keeps what its layers save; when the backward pass reaches it, two
+    tensors of its largest output's size (the gradients flowing in and out of a layer)
+    exist as well. A recomputed unit keeps its input; when the backward pass reaches it,
+    the gradient of its output, and for one chunk of ``1/k`` of the batch its saved
+    tensors and two gradients of its largest output. Everything the units before it
+    keep is alive meanwhile; the bytes saved outside units always are.
+    """
+    kept = [
+        u.input_bytes if recompute else (u.stored_bytes if bits else u.saved_bytes)
+        for u, (recompute, _) in zip(units, modes)
+    ]
+    peak = other + sum(kept)
+    prefix = other
+    for unit, (recompute, chunks), keep in zip(units, modes, kept):
+        if recompute:
+            work = unit.input_bytes + unit.output_bytes
+            work += -(-(unit.saved_bytes + 2 * unit.largest_bytes) // chunks)
+        else:
+            work = keep + 2 * unit.largest_bytes
+        peak = max(peak, prefix + work)
+        prefix += keep
+    return peak
+
+
+def _memory_modes(
+    units: Sequence[UnitPlan], other: int, bits: bool, limits: Dict[int, int]
+) -> List[Tuple[bool, int]]:
+    """Least predicted peak: every unit recomputed; the chunk count of a chunkable unit
+    doubled while that lowers the peak most; then units whose recomputation does not
+    lower the peak are stored (the slowest to recompute first)."""
+    modes = [(True, 1)] * len(units)
+    current = _predict_peak(units, modes, other, bits)
+    while True:
+        best = None
+        for i, (unit, (recompute, chunks)) in enumerate(zip(units, modes)):
+            if not (recompute and chunks < limits[i]):
+                continue
+            trial = list(modes)
+            trial[i] = (True, min(2 * chunks, limits[i]))
+            peak = _predict_peak(units, trial, other, bits)
+            if peak < current and (best is None or peak < best[0]):
+                best = (peak, trial)
+        if best is None:
+            break
+        current, modes = best
+    order = sorted(range(len(units)), key=lambda i: -units[i].forward_seconds)
+    for i in order:
+        trial = list(modes)
+        trial[i] = (False, 1)
+        peak = _predict_peak(units, trial, other, bits)
+        if peak <= current:
+            current, modes = peak, trial
+    return modes
+
+
+class _UnitCosts(NamedTuple):
+    """Measured seconds of one unit's forward and backward pass: stored (with bits),
+    recomputed in one chunk, and the extra seconds of every further chunk."""
+
+    stored: float
+    recomputed: float
+    per_chunk: float
+
+    def seconds(self, recompute: bool, chunks: int) -> float:
+        if not recompute:
+            return self.stored
+        return self.recomputed + (chunks - 1) * self.per_chunk
+
+
+def _time_modes(
+    units: Sequence[UnitPlan],
+    modes: List[Tuple[bool, int]],
+    other: int,
+    bits: bool,
+    limit: float,
+    base: float,
+    costs: Sequence[_UnitCosts],
+) -> List[Tuple[bool, int]]:
+    """From ``modes``, while the predicted step time (``base``, the measured step with
+    bits, plus what each unit's mode adds to its stored cost) exceeds ``limit``, makes
+    the change that adds least to the predicted peak per second it saves: halving the
+    chunks of a unit, or storing a recomputed unit."""
+    modes = list(modes)
+
+    def seconds(candidate: Sequence[Tuple[bool, int]]) -> float:
+        return base + sum(
+            cost.seconds(*mode) - cost.stored for cost, mode in zip(costs, candidate)
+        )
+
+    while seconds(modes) > limit and any(rec for rec, _ in modes):
+        current_peak = _predict_peak(units, modes, other, bits)
+        current_seconds = seconds(modes)
+        best = None
+        for i, (recompute, chunks) in enumerate(modes):
+            if not recompute:
+                continue
+            changes = [(False, 1)] + ([(True, chunks // 2)] if chunks > 1 else [])
+            for change in changes:
+                trial = list(modes)
+                trial[i] = change
+                saved = current_seconds - seconds(trial)
+                if saved <= 0:
+                    continue
+                added = _predict_peak(units, trial, other, bits) - current_peak
+                score = added / saved
+                if best is None or score < best[0]:
+                    best = (score, trial)
+        if best is None:
+            break
+        modes = best[1]
+    return modes
+
+
+def _unit_seconds(
+    group: Sequence[_LayerRecord],
+    recompute: bool,
+    chunks: int,
+    bits: bool,
+    devices: Sequence[torch.device],
+    repeats: int = 2,
+) -> float:
+    """Best time of a forward and backward pass (``torch.autograd.grad``, no ``.grad``
+    changed) of one unit on its profiled input, stored or recomputed in ``chunks``."""
+    first = group[0]
+    container = first.container
+    layers = list(container._modules.values())
+    flags = container.stateful_layers
+    unit = _Unit(first.index, group[-1].index + 1, recompute, chunks)
+    parameters = [
+        p
+        for layer in layers[unit.start : unit.stop]
+        for p in layer.parameters()
+        if p.requires_grad
+    ]
+    best = math.inf
+    for _ in range(repeats):
+        x = first.inputs.detach().requires_grad_(first.input_requires_grad)
+        states = {r.index: r.in_state for r in group}
+        _synchronize(devices)
+        start = time.perf_counter()
+        with bit_store() if bits else contextlib.nullcontext():
+            if recompute:
+                out = _recompute(layers, flags, unit, x, states, bits)
+            else:
+                out = _run_layers(layers, flags, unit.start, unit.stop, x, states)
+        inputs = parameters + ([x] if x.requires_grad else [])
+        if isinstance(out, torch.Tensor) and out.requires_grad and inputs:
+            torch.autograd.grad(
+                out, inputs, grad_outputs=torch.ones_like(out), allow_unused=True
+            )
+        del out
+        _synchronize(devices)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+# The call ----------------------------------------------------------------------------------
+
+#: Attribute of an optimised model holding its plan (copied with the model).
+_PLAN_ATTRIBUTE = "_norse_memory_plan"
+#: Attributes of a planned ``SequentialState``.
+_CONTAINER_ATTRIBUTES = (
+    "_memory_units",
+    "_memory_layer_count",
+    "_memory_bits",
+    "_memory_profiler",
+)
+
+
+class _BitHooks:
+    """Enters :func:`bit_store` for every forward pass of a model (forward pre-hook) and
+    leaves it when the pass ends, also when it raises (forward hook, ``always_call``)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.contexts: List[torch.autograd.graph.saved_tensors_hooks] = []
+        model.register_forward_pre_hook(self.enter)
+        model.register_forward_hook(self.leave, always_call=True)
+
+    def enter(self, module: torch.nn.Module, args: Any) -> None:
+        context = bit_store()
+        context.__enter__()
+        self.contexts.append(context)
+
+    def leave(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if self.contexts:
+            self.contexts.pop().__exit__(None, None, None)
+
+    @staticmethod
+    def remove(model: torch.nn.Module) -> None:
+        """Removes the hooks from ``model`` (found by their owner, so that the hooks of
+        a copy of an optimised model are found as well)."""
+        for hooks in (model._forward_pre_hooks, model._forward_hooks):
+            for key, hook in list(hooks.items()):
+                if isinstance(getattr(hook, "__self__", None), _BitHooks):
+                    del hooks[key]
+                    model._forward_hooks_always_called.pop(key, None)
+
+
+def _containers(model: torch.nn.Module) -> List[Tuple[str, SequentialState]]:
+    """The outermost ``SequentialState`` modules (exactly that class) of ``model``, not
+    inside a ``Lift`` or ``RecurrentSequential`` (those call their layers once per time
+    step)."""
+    from norse.torch.module.lift import Lift
+    from norse.torch.module.sequential import RecurrentSequential
+
+    found: List[Tuple[str, SequentialState]] = []
+
+    def visit(name: str, module: torch.nn.Module) -> None:
+        if type(module) is SequentialState:
+            found.append((name, module))
+            return
+        if isinstance(module, (Lift, RecurrentSequential, SequentialState)):
+            return
+        for child_name, child in module.named_children():
+            visit(f"{name}.{child_name}" if name else child_name, child)
+
+    visit("", model)
+    return found
+
+
+def restore(model: torch.nn.Module) -> torch.nn.Module:
+    """Undoes :func:`optimise` (or :func:`apply_plan`): the model's ``SequentialState``
+    modules run as before and saved tensors are no longer stored as bits. Returns
+    ``model``."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _BitHooks.remove(model)
+    for module in model.modules():
+        if type(module) is _SegmentedSequentialState:
+            module.__class__ = SequentialState
+            for name in _CONTAINER_ATTRIBUTES:
+                module.__dict__.pop(name, None)
+    model.__dict__.pop(_PLAN_ATTRIBUTE, None)
+    return model
+
+
+def plan_of(model: torch.nn.Module) -> Optional[MemoryPlan]:
+    """The :class:`MemoryPlan` that :func:`optimise` chose for ``model`` (or that
+    :func:`apply_plan` applied); ``None`` if it was not optimised."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model.__dict__.get(_PLAN_ATTRIBUTE)
+
+
+def apply_plan(model: torch.nn.Module, plan: MemoryPlan) -> torch.nn.Module:
+    """Applies ``plan`` to ``model`` (in place; returns it), as :func:`optimise` applies
+    the plan it chose: e.g. a plan changed with :func:`dataclasses.replace`, or the plan
+    of one model applied to a copy of it without profiling again.
+
+    The units of each planned ``SequentialState`` (by name; :attr:`UnitPlan.container`)
+    must cover its layers in order. A plan made for another batch size still gives the
+    right results (chunk counts larger than the batch are reduced to it).
+
+    Raises:
+        ValueError: if a unit names no ``SequentialState`` of ``model``, or the units do
+            not cover its layers in order.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(plan, MemoryPlan):
+        raise TypeError(f"plan must be a MemoryPlan, got {type(plan).__name__}")
+    restore(model)
+    containers = dict(_containers(model))
+    planned: Dict[str, List[UnitPlan]] = {}
+    for unit in plan.units:
+        if unit.container not in containers:
+            raise ValueError(
+                f"plan has a unit of {unit.container!r}, which is not a SequentialState "
+                f"of the model (those are {sorted(containers)})"
+            )
+        if unit.chunks < 1:
+            raise ValueError(
+                f"plan has a unit with chunks={unit.chunks}, expected >= 1"
+            )
+        planned.setdefault(unit.container, []).append(unit)
+    for name, units in planned.items():
+        bounds = [(u.start, u.stop) for u in units]
+        expected = len(containers[name])
+        tiles = all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        if not (tiles and bounds[0][0] == 0 and bounds[-1][1] == expected) or any(
+            start >= stop for start, stop in bounds
+        ):
+            raise ValueError(
+                f"the units of {name!r} must cover its {expected} layers in order, "
+                f"got layers {bounds}"
+            )
+    for name, units in planned.items():
+        container = containers[name]
+        container.__class__ = _SegmentedSequentialState
+        container._memory_layer_count = len(container)
+        container._memory_bits = plan.bits
+        container._memory_units = tuple(
+            _Unit(u.start, u.stop, u.recompute, u.chunks) for u in units
+        )
+    if plan.bits:
+        _BitHooks(model)
+    model.__dict__[_PLAN_ATTRIBUTE] = plan
+    return model
+
+
+def _units_of(
+    records: Sequence[_LayerRecord], names: Dict[int, str], bits: bool
+) -> Tuple[List[UnitPlan], List[List[_LayerRecord]]]:
+    """Splits each container's records into units. A unit ends after a layer whose
+    output is spikes unless the next layer is stateless and outputs spikes too (a LIF
+    layer followed by a max pooling ends at the smaller output); a neuron layer always
+    starts a new unit after one that outputs spikes."""
+    units, groups = [], []
+    group: List[_LayerRecord] = []
+    for position, record in enumerate(records):
+        group.append(record)
+        following = records[position + 1] if position + 1 < len(records) else None
+        last_of_container = (
+            following is None or following.container is not record.container
+        )
+        stateful = (
+            following is not None
+            and following.container.stateful_layers[following.index]
+        )
+        if not (
+            last_of_container or (record.binary and (stateful or not following.binary))
+        ):
+            continue
+        first = group[0]
+        inputs = first.inputs
+        if first.input_is_example or not isinstance(inputs, torch.Tensor):
+            kept = 0
+        elif bits and _packable(inputs, MIN_PACK_BYTES) and is_binary(inputs):
+            kept = (inputs.numel() + 7) // 8
+        else:
+            kept = _nbytes(inputs)
+        units.append(
+            UnitPlan(
+                container=names[id(record.container)],
+                start=first.index,
+                stop=record.index + 1,
+                recompute=False,
+                chunks=1,
+                chunkable=False,
+                saved_bytes=sum(r.saved for r in group),
+                stored_bytes=sum(r.stored for r in group),
+                input_bytes=kept,
+                output_bytes=record.output_bytes,
+                largest_bytes=max(r.output_bytes for r in group),
+                forward_seconds=sum(r.seconds for r in group),
+            )
+        )
+        groups.append(group)
+        group = []
+    return units, groups
+
+
+def _chunkable(group: Sequence[_LayerRecord]) -> bool:
+    """Whether the unit's samples are independent: the static conditions, then the
+    first half of the batch run alone gives the first half of the whole batch's output
+    (to rounding; a spike that flips makes the unit unchunkable, which is safe)."""
+    first = group[0]
+    inputs = first.inputs
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2 or inputs.shape[1] < 2:
+        return False
+    layers = list(first.container._modules.values())
+    flags = first.container.stateful_layers
+    modules = layers[first.index : group[-1].index + 1]
+    if (
+        any(r.random or not r.batch_second or not r.state_batch_first for r in group)
+        or _batch_norms_in_training(modules)
+        or not all(_leaves_batch_first(r.in_state, inputs.shape[1]) for r in group)
+    ):
+        return False
+    batch = inputs.shape[1]
+    half = batch // 2
+    with torch.no_grad():
+        whole = {r.index: r.in_state for r in group}
+        part = {r.index: _slice_batch(r.in_state, 0, half, batch) for r in group}
+        start, stop = first.index, group[-1].index + 1
+        out_whole = _run_layers(layers, flags, start, stop, inputs, whole)
+        out_part = _run_layers(layers, flags, start, stop, inputs[:, :half], part)
+    return (
+        isinstance(out_whole, torch.Tensor)
+        and isinstance(out_part, torch.Tensor)
+        and out_part.shape == out_whole[:, :half].shape
+        and torch.allclose(out_part, out_whole[:, :half], rtol=1e-4, atol=1e-6)
+    )
+
+
+def _check_budget(budget: Any) -> None:
+    if isinstance(budget, str):
+        if budget not in ("memory", "time"):
+            raise ValueError(
+                f"budget must be 'memory', 'time' or a time ratio >= 1, got {budget!r}"
+            )
+        return
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, (int, float))
+        or not math.isfinite(budget)
+        or budget < 1
+    ):
+        raise ValueError(
+            f"budget must be 'memory', 'time' or a time ratio >= 1, got {budget!r}"
+        )
+
+
+def optimise(
+    model: torch.nn.Module,
+    example: Any,
+    budget: Union[str, float] = "memory",
+    bits: bool = True,
+    max_chunks: int = 64,
+) -> torch.nn.Module:
+    """Makes ``model`` train with less memory and the same gradients; returns ``model``
+    (changed in place; :func:`restore` undoes it, :func:`plan_of` returns the plan).
+
+    Two things are applied:
+
+    * with ``bits`` (default), tensors saved for the backward pass that are exactly
+      binary (spikes) are stored eight to a byte during every forward pass of the model
+      (:func:`bit_store`); this works for any model;
+    * every outermost :class:`~norse.torch.SequentialState` of the model (not one inside
+      a ``Lift``, which runs per time step) is split into *units* that end where a
+      layer's output is spikes; the planned units are *recomputed* in the backward
+      pass, keeping only their input (as bits), possibly in chunks of the batch.
+
+    **Profiling.** ``model(example)`` runs once with gradients, layer by layer, to
+    measure what every layer saves for the backward pass, with and without bits, how
+    long it takes, whether its output is spikes, and whether it may run in chunks of the
+    batch (its samples are independent: no batch norm in training mode, no random
+    numbers, the batch in dimension 1 and the first half of the batch giving the same
+    output alone). For a numeric budget, a training step (forward and backward) with and
+    without bits is timed as well, after a warm-up step. The random number generators,
+    the buffers and the gradients of the model are left as they were. Profile with the
+    batch size and mode (``train()``) you train with.
+
+    **The rule.** Memory is predicted from the profile: a stored unit keeps what its
+    layers save; a recomputed unit keeps its input and, when the backward pass reaches
+    it, holds its saved tensors for one chunk and the gradients of its output
+    (:class:`MemoryPlan`). Time is predicted as the step with bits plus the forward time
+    of the recomputed units.
+
+    * ``budget="memory"``: the least predicted peak. Every unit is recomputed; the chunk
+      count of a chunkable unit is doubled while that lowers the predicted peak; units
+      whose recomputation does not lower the peak are then stored.
+    * ``budget="time"``: nothing is recomputed; only bits.
+    * ``budget=r`` (a number >= 1): the plan for ``"memory"``, from which the recomputed
+      unit that adds least to the predicted peak per second of recomputation is stored,
+      one after the other, until the predicted step time is at most ``r`` times the
+      measured plain step.
+
+    **Gradients.** The same as without optimisation, bit for bit, when no unit runs in
+    chunks (the recomputation repeats the same operations on the same values, the
+    random number generators restored). A unit in batch chunks sums its weight
+    gradients chunk by chunk, which changes their rounding. Layers with forward hooks
+    are not recomputed (the hooks would see them twice); buffers that the layers update
+    are put back after a recomputation, other attributes a layer changes in its forward
+    pass are not.
+
+    Parameters:
+        model (torch.nn.Module): the network
+        example: an input, called as ``model(example)``; its batch size is the one
+            the byte counts refer to
+        budget: ``"memory"`` (default), ``"time"`` or a step-time ratio ``>= 1``
+        bits (bool): store binary saved tensors as bits
+        max_chunks (int): the most batch chunks a unit is recomputed in; ``1`` keeps
+            whole batches, and so the gradients bit for bit
+
+    Raises:
+        ValueError: for a budget that is none of these.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _check_budget(budget)
+    if not isinstance(bits, bool):
+        raise TypeError(f"bits must be True or False, got {bits!r}")
+    if (
+        isinstance(max_chunks, bool)
+        or not isinstance(max_chunks, int)
+        or max_chunks < 1
+    ):
+        raise ValueError(f"max_chunks must be a positive int, got {max_chunks!r}")
+    restore(model)
+    containers = _containers(model)
+    names = {id(container): name for name, container in containers}
+    for _, container in containers:
+        container.__class__ = _SegmentedSequentialState
+    try:
+        plan = _plan(model, example, containers, names, budget, bits, max_chunks)
+    finally:
+        restore(model)
+    return apply_plan(model, plan)
+
+
+#: The American spelling of :func:`optimise`.
+optimize = optimise
+
+
+def _measure_costs(
+    groups: Sequence[Sequence[_LayerRecord]],
+    modes: Sequence[Tuple[bool, int]],
+    bits: bool,
+    devices: Sequence[torch.device],
+) -> List[_UnitCosts]:
+    """Each unit timed stored, and, if ``modes`` recompute it, recomputed in one chunk
+    and in its chunks (the cost of a chunk count in between is interpolated)."""
+    costs = []
+    for group, (recompute, chunks) in zip(groups, modes):
+        stored = _unit_seconds(group, False, 1, bits, devices)
+        recomputed, per_chunk = stored, 0.0
+        if recompute:
+            recomputed = _unit_seconds(group, True, 1, bits, devices)
+            if chunks > 1:
+                chunked = _unit_seconds(group, True, chunks, bits, devices)
+                per_chunk = max(0.0, (chunked - recomputed) / (chunks - 1))
+        costs.append(_UnitCosts(stored, recomputed, per_chunk))
+    return costs
+
+
+def _plan(
+    model: torch.nn.Module,
+    example: Any,
+    containers: Sequence[Tuple[str, SequentialState]],
+    names: Dict[int, str],
+    budget: Union[str, float],
+    bits: bool,
+    max_chunks: int,
+) -> MemoryPlan:
+    """Profiles ``model`` on ``example`` and chooses the plan (see :func:`optimise`);
+    the random number generators and the buffers are put back afterwards."""
+    devices = _devices(example, *model.parameters(), *model.buffers())
+    timed = not isinstance(budget, str)
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    cuda = [d for d in devices if d.type == "cuda"]
+    plain_seconds = bits_seconds = None
+    costs: Optional[List[_UnitCosts]] = None
+    profiler = _Profiler(example, devices)
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            # warm-up: kernels are compiled and some layers set themselves up on their
+            # first call (which then saves more)
+            if timed:
+                _timed_step(model, example, devices, bits=False)
+            else:
+                with torch.enable_grad():
+                    model(example)
+            for _, container in containers:
+                container._memory_profiler = profiler
+            with torch.enable_grad(), profiler.hooks():
+                model(example)
+            for _, container in containers:
+                container._memory_profiler = None
+            if timed:
+                plain_seconds = _timed_step(model, example, devices, bits=False)
+                bits_seconds = _timed_step(model, example, devices, bits=bits)
+            planned = [
+                r
+                for r in profiler.records
+                if profiler.calls.get(id(r.container)) == 1
+                and id(r.container) not in profiler.unplannable
+            ]
+            unplanned = [r for r in profiler.records if r not in planned]
+            units, groups = _units_of(planned, names, bits)
+            units = [
+                replace(unit, chunkable=_chunkable(group))
+                for unit, group in zip(units, groups)
+            ]
+            limits = {
+                i: min(max_chunks, group[0].inputs.shape[1]) if unit.chunkable else 1
+                for i, (unit, group) in enumerate(zip(units, groups))
+            }
+            other = profiler.other_stored if bits else profiler.other_saved
+            other += sum((r.stored if bits else r.saved) for r in unplanned)
+            if budget == "time":
+                modes = [(False, 1)] * len(units)
+            else:
+                modes = _memory_modes(units, other, bits, limits)
+                if timed:
+                    costs = _measure_costs(groups, modes, bits, devices)
+                    modes = _time_modes(
+                        units,
+                        modes,
+                        other,
+                        bits,
+                        budget * plain_seconds,
+                        bits_seconds,
+                        costs,
+                    )
+        finally:
+            for _, container in containers:
+                container._memory_profiler = None
+            with torch.no_grad():
+                for buffer, value in buffers:
+                    buffer.copy_(value)
+    units = [
+        replace(unit, recompute=recompute, chunks=chunks)
+        for unit, (recompute, chunks) in zip(units, modes)
+    ]
+    seconds = None
+    if costs is not None:
+        seconds = bits_seconds + sum(
+            cost.seconds(*mode) - cost.stored for cost, mode in zip(costs, modes)
+        )
+    elif timed:
+        seconds = bits_seconds
+    plain_other = profiler.other_saved + sum(r.saved for r in unplanned)
+    return MemoryPlan(
+        budget=budget,
+        bits=bits,
+        units=tuple(units),
+        other_bytes=other,
+        plain_peak_bytes=_predict_peak(
+            units, [(False, 1)] * len(units), plain_other, bits=False
+        ),
+        peak_bytes=_predict_peak(units, modes, other, bits),
+        plain_seconds=plain_seconds,
+        seconds=seconds,
+    )
