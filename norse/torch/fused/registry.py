@@ -100,6 +100,8 @@ def find(
         kernel = factory(p, input_tensor, state, record_states, *weights)
         if kernel is not None:
             return kernel
+    # Recurrent steps are not generated: per step, a generated elementwise kernel
+    # between PyTorch's matrix products was slower than the reference loop.
     if dt is None or weights or not isinstance(dt, (int, float)):
         return None
     from norse.torch.fused import generate

@@ -958,7 +958,7 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
         ):
             weights = (self.input_weights, self._effective_recurrent_weights())
             kernel = registry.find(
-                self.activation, self.p, input_tensor, state, False, weights
+                self.activation, self.p, input_tensor, state, False, weights, self.dt
             )
             if kernel is not None:
                 result = kernel(input_tensor, state, self.p, self.dt, False, *weights)
@@ -1032,7 +1032,13 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
         if activation is self.activation and not anomaly.enabled:
             weights = (input_weights, recurrent_weights)
             kernel = registry.find(
-                self.activation, p, input_tensor, state, self.record_states, weights
+                self.activation,
+                p,
+                input_tensor,
+                state,
+                self.record_states,
+                weights,
+                dt=self.dt,
             )
             if kernel is not None:
                 record = self.record_states

@@ -138,10 +138,10 @@ def run(
         x = x.contiguous()
     states, params = _program_inputs(program, p, state, shape, x.device)
     if _plain(x, states, params):
-        outputs = runtime._forward(program.key, x, states, params, record_states)
+        outputs = runtime._forward(program.key, [x], states, params, record_states)
     else:
         outputs = torch.ops.norse.generated_scan(
-            program.key, x, states, params, record_states
+            program.key, [x], states, params, record_states
         )
     out = outputs[0].reshape(input_tensor.shape)
     state_shape = (steps, *shape) if record_states else shape

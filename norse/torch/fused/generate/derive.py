@@ -26,11 +26,17 @@ class Adjoint:
     """The backward part of a graph: the seeds and the gradient node of each leaf
     (``None`` where no gradient reaches it)."""
 
+    @property
+    def input(self) -> Optional[int]:
+        """The gradient node of the single input of a feed-forward step."""
+        return self.inputs[0] if len(self.inputs) == 1 else None
+
     def __init__(self, forward_size: int) -> None:
         self.forward_size = forward_size
         self.grad_out: Optional[int] = None
         self.grad_states: Dict[str, int] = {}
-        self.input: Optional[int] = None
+        #: Gradient node of each input leaf (:attr:`Graph.inputs`).
+        self.inputs: List[Optional[int]] = []
         self.states: Dict[str, Optional[int]] = {}
         self.params: Dict[str, Optional[int]] = {}
 
@@ -99,7 +105,7 @@ def derive(graph: Graph) -> Adjoint:
         if g is None or node.op in ("input", "state", "param", "const"):
             continue
         _propagate(builder, nodes, index, node, g, needed)
-    result.input = builder.adjoints.get(graph.input)
+    result.inputs = [builder.adjoints.get(i) for i in graph.inputs]
     result.states = {f: builder.adjoints.get(i) for f, i in graph.states.items()}
     result.params = {f: builder.adjoints.get(i) for f, i in graph.params.items()}
     return result

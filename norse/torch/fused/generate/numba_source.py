@@ -91,7 +91,7 @@ class Layout:
 
 
 def _leaf_names(graph: Graph, layout: Layout) -> Dict[int, str]:
-    names = {graph.input: "xr[j]"}
+    names = {index: f"xr{k}[j]" for k, index in enumerate(graph.inputs)}
     for k, field in enumerate(layout.states):
         names[graph.states[field]] = f"s{k}"
     for k, field in enumerate(layout.params):
@@ -110,13 +110,14 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
         return leaves[index]
 
     states = layout.states
+    x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
     s_args = "".join(f"S{k}, " for k in range(len(states)))
     p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
     r_args = "".join(f"R{k}, " for k in range(len(states)))
     src = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def forward_{'record' if record else 'final'}(x, {s_args}{p_args}out, {r_args}lo, hi):",
-        "    steps = x.shape[0]",
+        f"def forward_{'record' if record else 'final'}({x_args}{s_args}{p_args}out, {r_args}lo, hi):",
+        "    steps = X0.shape[0]",
     ]
     for k, field in enumerate(layout.params):
         if field not in layout.lane_params:
@@ -134,7 +135,7 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
     # Row slices made outside the lane loop keep it vectorisable.
     src += [
         "        for t in range(steps):",
-        "            xr = x[t, c0 : c0 + width]",
+        *_input_rows(graph),
         "            orow = out[t, c0 : c0 + width]",
     ]
     if record:
@@ -160,6 +161,14 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
         if not states:
             src.append("            pass")
     return "\n".join(src) + "\n"
+
+
+def _input_rows(graph: Graph) -> List[str]:
+    """This chunk's slices of step ``t`` of every input."""
+    return [
+        f"            xr{k} = X{k}[t, c0 : c0 + width]"
+        for k in range(len(graph.inputs))
+    ]
 
 
 def _lane_parameter_rows(layout: Layout) -> List[str]:
@@ -201,11 +210,13 @@ def backward_source(
 
     states = layout.states
     forward_roots = list(graph.new_states.values())
-    grad_roots = [adjoint.input, *(adjoint.states[f] for f in states)]
+    grad_roots = [*adjoint.inputs, *(adjoint.states[f] for f in states)]
     grad_roots += [adjoint.params[f] for f in wanted]
     replay_nodes = _dependencies(graph, forward_roots)
     adjoint_nodes = _dependencies(graph, grad_roots)
 
+    x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
+    gx_args = "".join(f"GX{k}, " for k in range(len(graph.inputs)))
     s_args = "".join(f"S{k}, " for k in range(len(states)))
     p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
     gs_args = "".join(f"GS{k}, " for k in range(len(states)))
@@ -213,9 +224,9 @@ def backward_source(
     gp_args = "".join(f"GP{k}, " for k in range(len(wanted)))
     src = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def {function_name}(GO, {gs_args}x, {s_args}{p_args}GX, {gs0_args}{gp_args}"
-        "lo, hi):",
-        "    steps = x.shape[0]",
+        f"def {function_name}(GO, {gs_args}{x_args}{s_args}{p_args}{gx_args}"
+        f"{gs0_args}{gp_args}lo, hi):",
+        "    steps = X0.shape[0]",
     ]
     for k, field in enumerate(layout.params):
         if field not in layout.lane_params:
@@ -240,7 +251,7 @@ def backward_source(
     if states:
         src += [
             "        for t in range(steps):",
-            "            xr = x[t, c0 : c0 + width]",
+            *_input_rows(graph),
         ]
         for k in range(len(states)):
             src.append(f"            Hr{k} = H{k}[t]")
@@ -257,9 +268,12 @@ def backward_source(
             src.append(f"                B{k}[j] = {value}")
     src += [
         "        for t in range(steps - 1, -1, -1):",
-        "            xr = x[t, c0 : c0 + width]",
+        *_input_rows(graph),
         "            gor = GO[t, c0 : c0 + width]",
-        "            gxr = GX[t, c0 : c0 + width]",
+        *(
+            f"            gxr{k} = GX{k}[t, c0 : c0 + width]"
+            for k in range(len(graph.inputs))
+        ),
     ]
     for k in range(len(states)):
         src.append(f"            Hr{k} = H{k}[t]")
@@ -279,7 +293,8 @@ def backward_source(
             return "0"
         return leaf(index, graph.nodes[index]) if index in seed_names else name(index)
 
-    src.append(f"                gxr[j] = {grad(adjoint.input)}")
+    for k, index in enumerate(adjoint.inputs):
+        src.append(f"                gxr{k}[j] = {grad(index)}")
     for k, field in enumerate(states):
         src.append(f"                A{k}[j] = {grad(adjoint.states[field])}")
     for k, field in enumerate(wanted):

@@ -290,7 +290,8 @@ def _gradient_array(gradient: Tensor):
     return _np(gradient.contiguous())
 
 
-def _outputs(program: Program, x: Tensor, record: bool) -> List[Tensor]:
+def _outputs(program: Program, xs: List[Tensor], record: bool) -> List[Tensor]:
+    x = xs[0]
     steps, neurons = x.shape
     rows = steps if record else 1
     out = [x.new_empty((steps, neurons), dtype=program.output_dtype)]
@@ -299,14 +300,19 @@ def _outputs(program: Program, x: Tensor, record: bool) -> List[Tensor]:
 
 
 def _forward(
-    key: str, x: Tensor, states: List[Tensor], params: List[Tensor], record: bool
+    key: str,
+    xs: List[Tensor],
+    states: List[Tensor],
+    params: List[Tensor],
+    record: bool,
 ):
     program = _PROGRAMS[key]
-    outputs = _outputs(program, x, record)
+    outputs = _outputs(program, xs, record)
+    x = xs[0]
     if BACKENDS[x.device.type] == "cpu":
         module = program.module("cpu")
         args = (
-            _np(x),
+            *(_np(x) for x in xs),
             *(_np(s) for s in states),
             *(_np(p) for p in params),
             _np(outputs[0]),
@@ -322,21 +328,27 @@ def _forward(
 
 @torch.library.custom_op("norse::generated_scan", mutates_args=())
 def generated_scan(
-    key: str, x: Tensor, states: List[Tensor], params: List[Tensor], record: bool
+    key: str,
+    xs: List[Tensor],
+    states: List[Tensor],
+    params: List[Tensor],
+    record: bool,
 ) -> List[Tensor]:
-    """Runs the generated program ``key`` over time: ``x`` ``(T, M)``, states ``(M,)``,
+    """Runs the generated program ``key`` over time: inputs ``xs`` ``(T, M)`` each (one
+    for a feed-forward step), states ``(M,)``,
     parameters ``(M,)`` or ``(1,)``; returns ``[outputs (T, M), state fields]`` with the
     state fields ``(T, M)`` (``record``) or ``(1, M)``."""
-    return _forward(key, x, states, params, record)
+    return _forward(key, xs, states, params, record)
 
 
 @generated_scan.register_fake
-def _(key, x, states, params, record):
-    return _outputs(_PROGRAMS[key], x, record)
+def _(key, xs, states, params, record):
+    return _outputs(_PROGRAMS[key], xs, record)
 
 
-def _backward_outputs(program, x, states, params, param_grads):
-    g_x = torch.empty_like(x)
+def _backward_outputs(program, xs, states, params, param_grads):
+    x = xs[0]
+    g_xs = [torch.empty_like(x) for x in xs]
     g_states = [torch.empty_like(s) for s in states]
     g_params = []
     if param_grads:
@@ -349,7 +361,7 @@ def _backward_outputs(program, x, states, params, param_grads):
                     # does not add up half-precision roundings
                     dtype = torch.float32
                 g_params.append(x.new_empty((x.shape[1],), dtype=dtype))
-    return [g_x, *g_states, *g_params]
+    return [*g_xs, *g_states, *g_params]
 
 
 @torch.library.custom_op("norse::generated_scan_backward", mutates_args=())
@@ -357,18 +369,19 @@ def generated_scan_backward(
     key: str,
     g_out: Tensor,
     g_states: List[Tensor],
-    x: Tensor,
+    xs: List[Tensor],
     states: List[Tensor],
     params: List[Tensor],
     record: bool,
     param_grads: bool,
 ) -> List[Tensor]:
-    """Backpropagation through time of :func:`generated_scan`: returns ``[g_x,
+    """Backpropagation through time of :func:`generated_scan`: returns ``[g_xs...,
     g_states0..., g_params...]``, the parameter gradients per neuron ``(M,)`` for the
     differentiable parameters (none without ``param_grads``; float32 for half-precision
     parameters)."""
     program = _PROGRAMS[key]
-    outputs = _backward_outputs(program, x, states, params, param_grads)
+    outputs = _backward_outputs(program, xs, states, params, param_grads)
+    x = xs[0]
     if BACKENDS[x.device.type] == "cpu":
         module = program.module("cpu")
         kind = "all" if param_grads else "states"
@@ -376,7 +389,7 @@ def generated_scan_backward(
         args = (
             _gradient_array(g_out),
             *(_gradient_array(g) for g in g_states),
-            _np(x),
+            *(_np(x) for x in xs),
             *(_np(s) for s in states),
             *(_np(p) for p in params),
             *(_np(o) for o in outputs),
@@ -397,22 +410,24 @@ def generated_scan_backward(
 
 
 @generated_scan_backward.register_fake
-def _(key, g_out, g_states, x, states, params, record, param_grads):
-    return _backward_outputs(_PROGRAMS[key], x, states, params, param_grads)
+def _(key, g_out, g_states, xs, states, params, record, param_grads):
+    return _backward_outputs(_PROGRAMS[key], xs, states, params, param_grads)
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    key, x, states, params, record = inputs
-    ctx.save_for_backward(x, *states, *params)
+    key, xs, states, params, record = inputs
+    ctx.save_for_backward(*xs, *states, *params)
     ctx.key = key
     ctx.record = record
-    ctx.counts = (len(states), len(params))
+    ctx.counts = (len(xs), len(states), len(params))
 
 
 def _backward(ctx, grads: List[Tensor]):
-    x, *saved = ctx.saved_tensors
-    count = ctx.counts[0]
-    states, params = saved[:count], saved[count:]
+    saved = ctx.saved_tensors
+    inputs, count = ctx.counts[0], ctx.counts[1]
+    xs, states = saved[:inputs], saved[inputs : inputs + count]
+    params = saved[inputs + count :]
+    x = xs[0]
     program = _PROGRAMS[ctx.key]
     g_out, *g_states = grads
     g_out = torch.zeros_like(x, dtype=program.output_dtype) if g_out is None else g_out
@@ -423,22 +438,23 @@ def _backward(ctx, grads: List[Tensor]):
         else g
         for g, s in zip(g_states, states)
     ]
-    needs_x, needs_states, needs_params = ctx.needs_input_grad[1:4]
+    needs_xs, needs_states, needs_params = ctx.needs_input_grad[1:4]
     param_grads = any(needs_params)
     results = torch.ops.norse.generated_scan_backward(
         ctx.key,
         g_out,
         list(g_states),
-        x,
+        list(xs),
         list(states),
         list(params),
         ctx.record,
         param_grads,
     )
-    g_x, g_states0 = results[0], results[1 : 1 + count]
+    g_xs = [g if needed else None for g, needed in zip(results[:inputs], needs_xs)]
+    g_states0 = results[inputs : inputs + count]
     g_params: List[Optional[Tensor]] = [None] * len(params)
     if param_grads:
-        per_lane = iter(results[1 + count :])
+        per_lane = iter(results[inputs + count :])
         wanted = set(program.differentiable)
         for k, (field, value) in enumerate(zip(program.params, params)):
             if field not in wanted:
@@ -449,7 +465,7 @@ def _backward(ctx, grads: List[Tensor]):
                     grad = grad.sum().reshape(value.shape)
                 g_params[k] = grad.to(value.dtype)
     g_states0 = [g if needed else None for g, needed in zip(g_states0, needs_states)]
-    return None, g_x if needs_x else None, g_states0, g_params, None
+    return None, g_xs, g_states0, g_params, None
 
 
 torch.library.register_autograd(

@@ -181,12 +181,19 @@ class Graph:
 
     def __init__(self) -> None:
         self.nodes: List[Node] = []
-        self.input: Optional[int] = None
+        #: The per-step input leaves (one for a feed-forward step; the kernels take
+        #: any number).
+        self.inputs: List[int] = []
         self.states: Dict[str, int] = {}
         self.params: Dict[str, int] = {}
         self.output: Optional[int] = None
         self.new_states: Dict[str, int] = {}
         self._consts: Dict[Tuple[Any, Any], int] = {}
+
+    @property
+    def input(self) -> Optional[int]:
+        """The single input leaf of a feed-forward step."""
+        return self.inputs[0] if len(self.inputs) == 1 else None
 
     def add(self, node: Node) -> int:
         self.nodes.append(node)
@@ -424,7 +431,11 @@ def rebuild(shape: Tuple, values: Dict[str, Any], prefix: str = "") -> Any:
 
 def _leaf(graph: Graph, recorder: _Recorder, op: str, name: Any, value, lane_shape):
     lane = value.dim() > 0
-    if lane and tuple(value.shape) != tuple(lane_shape):
+    try:
+        fits = torch.broadcast_shapes(value.shape, lane_shape) == tuple(lane_shape)
+    except RuntimeError:
+        fits = False
+    if lane and not fits:
         raise Untraceable(
             f"{op} {name!r} has shape {tuple(value.shape)}, not the neuron shape "
             f"{tuple(lane_shape)}"
@@ -450,39 +461,45 @@ def trace(
     graph = Graph()
     with _Recorder(graph) as recorder:
         shape = tuple(input_tensor.shape)
-        graph.input = _leaf(graph, recorder, "input", "input", input_tensor, shape)
-        for field, value in flatten(state):
-            if not isinstance(value, torch.Tensor):
-                raise Untraceable(f"state field {field!r} is no tensor")
-            graph.states[field] = _leaf(graph, recorder, "state", field, value, shape)
-        for field, value in flatten(p):
-            if isinstance(value, torch.Tensor):
-                if not value.is_floating_point():
-                    raise Untraceable(f"parameter {field!r} is no float tensor")
-                graph.params[field] = _leaf(
-                    graph, recorder, "param", field, value, shape
-                )
-        try:
-            out, new_state = step(input_tensor, state, p, dt)
-        except Untraceable:
-            raise
-        except Exception as error:  # an operation that failed on the probe
-            raise Untraceable(f"the step failed while traced: {error!r}") from error
-        if (
-            not isinstance(out, torch.Tensor)
-            or not is_named_tuple(new_state)
-            or structure(new_state) != structure(state)
-        ):
-            raise Untraceable(
-                "the step does not return (tensor, state of the input's state type)"
-            )
-        graph.output = recorder.operand(out)
-        for field, value in flatten(new_state):
-            graph.new_states[field] = recorder.operand(value)
-        for index in (graph.output, *graph.new_states.values()):
-            if graph.nodes[index].dtype in (None, torch.bool):
-                raise Untraceable("an output that is no float tensor")
+        graph.inputs.append(
+            _leaf(graph, recorder, "input", "input", input_tensor, shape)
+        )
+        _record_step(graph, recorder, step, input_tensor, state, p, dt, shape)
     return graph
+
+
+def _record_step(graph, recorder, step, input_tensor, state, p, dt, shape):
+    """Binds the state and parameter leaves, runs the step under ``recorder`` and
+    records its outputs."""
+    for field, value in flatten(state):
+        if not isinstance(value, torch.Tensor):
+            raise Untraceable(f"state field {field!r} is no tensor")
+        graph.states[field] = _leaf(graph, recorder, "state", field, value, shape)
+    for field, value in flatten(p):
+        if isinstance(value, torch.Tensor):
+            if not value.is_floating_point():
+                raise Untraceable(f"parameter {field!r} is no float tensor")
+            graph.params[field] = _leaf(graph, recorder, "param", field, value, shape)
+    try:
+        out, new_state = step(input_tensor, state, p, dt)
+    except Untraceable:
+        raise
+    except Exception as error:  # an operation that failed on the probe
+        raise Untraceable(f"the step failed while traced: {error!r}") from error
+    if (
+        not isinstance(out, torch.Tensor)
+        or not is_named_tuple(new_state)
+        or structure(new_state) != structure(state)
+    ):
+        raise Untraceable(
+            "the step does not return (tensor, state of the input's state type)"
+        )
+    graph.output = recorder.operand(out)
+    for field, value in flatten(new_state):
+        graph.new_states[field] = recorder.operand(value)
+    for index in (graph.output, *graph.new_states.values()):
+        if graph.nodes[index].dtype in (None, torch.bool):
+            raise Untraceable("an output that is no float tensor")
 
 
 def trace_function(
