@@ -191,7 +191,7 @@ def linear_scan(
     if isinstance(decay, torch.Tensor):
         # the dtype of the sequential product decay * h (a float32 decay with float64
         # drive: float64, so that its powers are not rounded to float32)
-        decay = decay.to(torch.result_type(decay, drive)).to(drive.device)
+        decay = decay.to(_product_dtype(decay, drive)).to(drive.device)
     else:
         decay = torch.tensor(decay, dtype=drive.dtype, device=drive.device)
     if decay.dim() > drive.dim() - 1 or not _broadcasts(decay.shape, drive.shape[1:]):
@@ -232,6 +232,20 @@ def _broadcasts(shape, target) -> bool:
     return all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
 
 
+def _product_dtype(value: torch.Tensor, reference: torch.Tensor) -> torch.dtype:
+    """The dtype of ``value * reference`` (``torch.result_type``, which
+    :func:`torch.compile` cannot trace): a 0-dim float ``value`` takes the dtype of a
+    float ``reference`` with dimensions."""
+    if (
+        value.dim() == 0
+        and reference.dim() > 0
+        and value.is_floating_point()
+        and reference.is_floating_point()
+    ):
+        return reference.dtype
+    return torch.promote_types(value.dtype, reference.dtype)
+
+
 def _decay(
     rate: torch.Tensor, dt: float, reference: torch.Tensor
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -239,7 +253,7 @@ def _decay(
     dtype that the step's arithmetic with ``reference`` has (a float32 rate with float64
     input: the float32 gain, then float64 arithmetic, as in the step function)."""
     gain = dt * _on(rate, reference)
-    gain = gain.to(torch.result_type(gain, reference))
+    gain = gain.to(_product_dtype(gain, reference))
     return gain, 1.0 - gain
 
 

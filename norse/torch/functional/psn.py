@@ -29,7 +29,7 @@ so the surrogate gradient is any of the registered ones. Inputs and outputs are
 dimensionless (the membrane is a weighted sum of the inputs).
 """
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 
@@ -118,9 +118,9 @@ def psn_feed_forward(
 def masked_psn_mask(
     steps: int,
     order: int,
-    lambda_: float = 1.0,
-    dtype: torch.dtype = None,
-    device: torch.device = None,
+    lambda_: Union[float, torch.Tensor] = 1.0,
+    dtype: Optional[torch.dtype] = None,
+    device: Optional[torch.device] = None,
 ) -> torch.Tensor:
     r""":math:`M_k(\lambda) = \lambda M_k + (1 - \lambda) J`, shape ``(T, T)``, with the
     band :math:`M_k[t, s] = 1` for :math:`s \le t \le s + k - 1` (else 0)."""

@@ -172,3 +172,10 @@ def test_lif_fixed_point_in_sequential_state():
 def test_li_keeps_norse_api():
     layer = norse.LI(LIParameters(), dt=0.002, record_states=True)
     assert layer.dt == 0.002 and layer.record_states and layer.parallel is None
+
+
+def test_parallel_li_compiles_without_graph_breaks():
+    x = torch.randn(128, 2, 6, requires_grad=True)
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(norse.LI(parallel=True))(x)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
