@@ -3,7 +3,7 @@
 Times ``y = x @ W.T`` for a binary spike input ``x`` under ``torch.no_grad()`` on the CPU:
 
 * ``dense``: :func:`torch.nn.functional.linear`;
-* ``sparse``: :func:`norse.torch.functional.sparse.spike_linear` with ``method="sparse"``
+* ``sparse``: :func:`norse.torch.fused.spike_linear.spike_linear` with ``method="sparse"``
   (active inputs, then per row a sum of rows of ``W.T``: the Numba kernels of
   :mod:`norse.torch.fused.cpu_linear`, or ``embedding_bag`` without Numba);
 * ``auto``: ``spike_linear`` with the default ``method="auto"`` (includes finding the
@@ -36,7 +36,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from norse.torch.functional.sparse import column_major, spike_linear
+from norse.torch.functional.sparse import column_major
+from norse.torch.fused.spike_linear import spike_linear
 
 
 def _alternate(functions, budget_s: float, min_repeats: int = 5, max_repeats: int = 51):

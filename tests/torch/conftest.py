@@ -186,10 +186,11 @@ def neurons():
 @pytest.fixture
 def counted_calls(monkeypatch):
     """``count(owner, name)`` replaces ``owner.name`` for the test by a wrapper that
-    records the positional arguments of every call, then makes it; returns the list."""
+    records the positional arguments of every call, then makes it; returns the list
+    (``calls=``: a list to record into, shared by several counted functions)."""
 
-    def count(owner, name):
-        calls = []
+    def count(owner, name, calls=None):
+        calls = [] if calls is None else calls
         original = getattr(owner, name)
 
         def counted(*args, **kwargs):
@@ -204,7 +205,10 @@ def counted_calls(monkeypatch):
 
 @pytest.fixture
 def event_driven_calls(counted_calls):
-    """The calls of the event-driven product of ``spike_linear`` (counted, then run)."""
+    """The calls of the event-driven product of ``spike_linear`` (counted, then run):
+    the reference's (index tensors) and the CPU kernels' in one list."""
     from norse.torch.functional import sparse
+    from norse.torch.fused import spike_linear
 
-    return counted_calls(sparse, "_event_driven")
+    calls = counted_calls(sparse, "_event_driven")
+    return counted_calls(spike_linear, "_event_driven", calls)

@@ -14,7 +14,7 @@ from typing import NamedTuple, Tuple
 
 import torch
 
-from norse.torch.functional.sparse import _spike_linear
+from norse.torch.functional.sparse import spike_linear_unchecked
 
 
 class LIState(NamedTuple):
@@ -87,5 +87,5 @@ def li_step(
     binary, sparse and large enough for the event-driven path to be faster (same result
     up to rounding).
     """
-    i_jump = state.i + _spike_linear(input_tensor, input_weights)
+    i_jump = state.i + spike_linear_unchecked(input_tensor, input_weights)
     return _li_dynamics(i_jump, state, p, dt)

@@ -11,31 +11,36 @@ active per step) it is cheaper to gather and add those columns than to multiply 
 whole matrix: the work is ``active inputs x out_features`` instead of
 ``in_features x out_features`` per row.
 
-On the CPU with Numba the sparse path runs in :mod:`norse.torch.fused.cpu_linear`: a
-vectorised scan for the active inputs (and the check that every value is 0 or 1), then
-per row a sum of rows of :math:`W^\top`; the weight gradient is the same gather over
-the transposed index, :math:`(\partial L/\partial W)^\top_{k,:} = \sum_{m:\, x_{mk}=1}
-\partial L / \partial y_m`. Elsewhere (no Numba, other devices) the indices come from
-:func:`torch.nonzero` and the sums from :func:`torch.nn.functional.embedding_bag`
-(``mode="sum"``), which reads :math:`W^\top` without a copy when the weight is stored
-*column-major* (``weight.t()`` contiguous, see :func:`column_major`), as
-:class:`~norse.torch.module.sparse.SpikeLinear` and
+This module is the reference, in PyTorch operations only: the indices of the active
+inputs come from :func:`torch.nonzero` and the sums from
+:func:`torch.nn.functional.embedding_bag` (``mode="sum"``), which reads :math:`W^\top`
+without a copy when the weight is stored *column-major* (``weight.t()`` contiguous, see
+:func:`column_major`), as :class:`~norse.torch.module.sparse.SpikeLinear` and
 :class:`~norse.torch.module.leaky_integrator.LILinearCell` store theirs; a row-major
-weight is transposed on each sparse call. Nothing is cached, so every change of the
-weight (optimizer steps, ``weight.data`` edits, ``load_state_dict``) is seen at once.
+weight is transposed on each sparse call. :mod:`norse.torch.fused.spike_linear` adds
+the Numba CPU kernels of :mod:`norse.torch.fused.cpu_linear` (a vectorised scan for the
+active inputs and the check that every value is 0 or 1, then per row a sum of rows of
+:math:`W^\top`; the weight gradient the same gather over the transposed index,
+:math:`(\partial L/\partial W)^\top_{k,:} = \sum_{m:\, x_{mk}=1} \partial L /
+\partial y_m`); the layers (:class:`~norse.torch.module.sparse.SpikeLinear`,
+:class:`~norse.torch.module.leaky_integrator.LILinearCell`, a ``torch.nn.Linear`` in
+:class:`~norse.torch.SequentialState` or :class:`~norse.torch.Lift`) use it. Nothing is
+cached, so every change of the weight (optimizer steps, ``weight.data`` edits,
+``load_state_dict``) is seen at once.
 
 :func:`spike_linear` chooses with ``method``:
 
 * ``"dense"``: :func:`torch.nn.functional.linear`;
 * ``"sparse"``: the event-driven path on any device (raises for non-binary input);
-* ``"auto"`` (default): ``"sparse"`` on the CPU for a binary input whose activity
-  (fraction of non-zero inputs) is at most :func:`kernel_activity_threshold`, a large
-  enough product (:data:`MIN_KERNEL_WORK`) and, for a row-major weight, enough rows to
-  pay for its transposition (:data:`MIN_ROWS_TO_TRANSPOSE`); without Numba, for a
-  column-major weight and an activity of at most :func:`activity_threshold`;
+* ``"auto"`` (default): ``"sparse"`` on the CPU for a binary input, a column-major
+  weight, an activity (fraction of non-zero inputs) of at most
+  :func:`activity_threshold` and a large enough product (:data:`MIN_SPARSE_WORK`);
   ``"dense"`` otherwise (also under :func:`torch.compile` and ``torch.func``
-  transforms). The thresholds were measured on a 2-core AMD EPYC (AVX-512) with PyTorch
-  2.13 (``benchmarks/sparse_linear.py --crossover``, see ``benchmarks/RESULTS.md``).
+  transforms). With the CPU kernels (:mod:`norse.torch.fused.spike_linear`) ``"auto"``
+  goes by :func:`kernel_activity_threshold`, :data:`MIN_KERNEL_WORK` and, for a
+  row-major weight, :data:`MIN_ROWS_TO_TRANSPOSE` instead. The thresholds were measured
+  on a 2-core AMD EPYC (AVX-512) with PyTorch 2.13 (``benchmarks/sparse_linear.py
+  --crossover``, see ``benchmarks/RESULTS.md``).
 
 Both paths give the same result up to floating-point rounding (the sum runs in another
 order) and the same gradients: ``grad_input = grad_out @ W`` (dense),
@@ -148,14 +153,6 @@ def is_column_major(weight: torch.Tensor) -> bool:
     return weight.dim() == 2 and weight.t().is_contiguous()
 
 
-def _dense(
-    input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
-) -> torch.Tensor:
-    if input.dtype == torch.bool:
-        input = input.to(weight.dtype)
-    return F.linear(input, weight, bias)
-
-
 def _active(
     flat: torch.Tensor, method: str
 ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
@@ -218,50 +215,13 @@ def _gather_sum(
     return out
 
 
-_KERNELS = None
-
-
-def _cpu_kernels():
-    """:mod:`norse.torch.fused.cpu_linear` (Numba kernels), or ``None`` without Numba."""
-    global _KERNELS
-    if _KERNELS is None:
-        from norse.torch.fused import registry
-
-        _KERNELS = False
-        if registry.backend_available("cpu"):
-            from norse.torch.fused import cpu_linear
-
-            _KERNELS = cpu_linear
-    return _KERNELS or None
-
-
-def _kernels_for(input: torch.Tensor, weight: torch.Tensor):
-    """The CPU kernels when they take this input and weight (CPU, supported dtypes;
-    plain tensors in eager mode: not traced by :func:`torch.compile` or
-    :func:`torch.jit.trace`, no ``torch.func`` transform or dispatch mode, which must
-    all see PyTorch operations), else ``None``."""
-    if input.device.type != "cpu" or type(input) is not torch.Tensor:
-        return None
-    kernels = _cpu_kernels()
-    if (
-        kernels is None
-        or not kernels.plain_eager()
-        or input.dtype not in kernels.INPUT_DTYPES
-        or weight.dtype not in kernels.WEIGHT_DTYPES
-    ):
-        return None
-    return kernels
-
-
 class _SpikeLinear(torch.autograd.Function):
-    """Event-driven forward; the weight gradient event-driven too when the CPU kernels
-    found the active inputs (``active`` a ``cpu_linear.ActiveInputs``), dense otherwise
-    (``active`` the ``(rows, cols)`` index tensors); the input gradient dense."""
+    """Event-driven forward from the index tensors ``active = (rows, cols)``; dense
+    gradients (``grad_input = grad_out @ W``, ``grad_weight = grad_out^T @ x``)."""
 
     @staticmethod
     def forward(ctx, input, weight, bias, active):
         ctx.save_for_backward(input, weight)
-        ctx.active = active
         out = _event_driven(active, input, weight, bias)
         return out.reshape(*input.shape[:-1], weight.shape[0])
 
@@ -274,41 +234,23 @@ class _SpikeLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_input = (grad_flat @ weight).reshape(input.shape)
         if ctx.needs_input_grad[1]:
-            if type(ctx.active) is tuple or torch.is_grad_enabled():
-                # (the kernels' gradient has no graph: double backward needs this one)
-                flat = input.reshape(-1, weight.shape[1]).to(weight.dtype)
-                grad_weight = grad_flat.t() @ flat
-            else:
-                grad_weight = _cpu_kernels().binary_weight_grad(ctx.active, grad_flat)
+            flat = input.reshape(-1, weight.shape[1]).to(weight.dtype)
+            grad_weight = grad_flat.t() @ flat
         if ctx.needs_input_grad[2]:
             grad_bias = grad_flat.sum(0)
         return grad_input, grad_weight, grad_bias, None
 
 
 def _event_driven(active, input, weight, bias) -> torch.Tensor:
-    """``(rows, out_features)`` from the active inputs found by the CPU kernels or by
-    :func:`_active`."""
-    if type(active) is tuple:  # (a cpu_linear.ActiveInputs is a NamedTuple)
-        rows, cols = active
-        n_rows = input.numel() // weight.shape[1]
-        return _gather_sum(rows, cols, n_rows, weight, bias)
-    return _cpu_kernels().binary_linear(active, weight, bias)
-
-
-def _kernels_may_win(rows: int, weight: torch.Tensor) -> bool:
-    """Whether ``"auto"`` looks at the activity to choose the CPU kernels: a large
-    enough product (:data:`MIN_KERNEL_WORK`), and enough rows to pay for transposing a
-    row-major weight (:data:`MIN_ROWS_TO_TRANSPOSE`)."""
-    if weight.numel() * max(rows, 16) < MIN_KERNEL_WORK:
-        return False
-    return weight.t().is_contiguous() or rows >= MIN_ROWS_TO_TRANSPOSE * max(
-        1, weight.numel() >> 22
-    )
+    """``(rows, out_features)`` from the active inputs found by :func:`_active`."""
+    rows, cols = active
+    n_rows = input.numel() // weight.shape[1]
+    return _gather_sum(rows, cols, n_rows, weight, bias)
 
 
 def _torch_path_wins(flat: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether ``"auto"`` takes the index-tensor path (without the CPU kernels): a CPU
-    input, a column-major weight, a large enough product and low enough activity."""
+    """Whether ``"auto"`` takes the index-tensor path: a CPU input, a column-major
+    weight, a large enough product and low enough activity."""
     return (
         flat.device.type == "cpu"
         and weight.numel() * max(flat.shape[0], 16) >= MIN_SPARSE_WORK
@@ -320,46 +262,49 @@ def _torch_path_wins(flat: torch.Tensor, weight: torch.Tensor) -> bool:
     )
 
 
-def _spike_linear(
+def fits_event_driven(input: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether ``input`` and ``weight`` fit the event-driven product: a non-empty input
+    ``(..., in_features)`` in the weight's dtype (or ``torch.bool``) on its device, and
+    a 2-D weight. Otherwise :func:`spike_linear_unchecked` leaves them to the dense
+    product (and its errors)."""
+    return not (
+        input.numel() == 0
+        or input.dim() == 0
+        or weight.dim() != 2
+        or input.shape[-1] != weight.shape[1]
+        or input.dtype not in (weight.dtype, torch.bool)
+        or input.device != weight.device
+    )
+
+
+def _dense(
+    input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
+) -> torch.Tensor:
+    if input.dtype == torch.bool:
+        input = input.to(weight.dtype)
+    return F.linear(input, weight, bias)
+
+
+def spike_linear_unchecked(
     input: torch.Tensor,
     weight: torch.Tensor,
     bias: Optional[torch.Tensor] = None,
     method: str = "auto",
 ) -> torch.Tensor:
     """:func:`spike_linear` without its argument checks, for step functions in hot
-    loops: mismatched arguments go to :func:`torch.nn.functional.linear` (and its
-    errors), a non-binary input with ``"auto"`` to the dense product."""
-    if (
-        method == "dense"
-        or input.numel() == 0
-        or input.dim() == 0
-        or weight.dim() != 2
-        or input.shape[-1] != weight.shape[1]
-        or input.dtype not in (weight.dtype, torch.bool)
-        or input.device != weight.device
-    ):
+    loops (:func:`~norse.torch.functional.leaky_integrator.li_step`): mismatched
+    arguments go to :func:`torch.nn.functional.linear` (and its errors), a non-binary
+    input with ``"auto"`` to the dense product. PyTorch operations only (the index-tensor
+    path); :func:`norse.torch.fused.spike_linear.spike_linear_unchecked` adds the CPU
+    kernels."""
+    if method == "dense" or not fits_event_driven(input, weight):
         return _dense(input, weight, bias)
     flat = input.reshape(-1, weight.shape[1])
-    kernels = _kernels_for(input, weight)
-    active = None
-    if kernels is not None and (
-        method == "sparse" or _kernels_may_win(flat.shape[0], weight)
-    ):
-        active = kernels.active_inputs(flat.detach())
-        if method == "auto" and (
-            active is None
-            or active.count > kernel_activity_threshold(weight) * flat.numel()
-        ):
-            return _dense(input, weight, bias)
-    elif method == "auto":
-        if kernels is not None or not _torch_path_wins(flat, weight):
-            return _dense(input, weight, bias)
-        active = _active(flat, method)
-        if active is None:
-            return _dense(input, weight, bias)
-    if active is None:  # "sparse": the kernels found a value that is not 0 or 1 (or
-        # -0.0, which the index tensors take as 0), or there are no kernels
-        active = _active(flat, method)
+    if method == "auto" and not _torch_path_wins(flat, weight):
+        return _dense(input, weight, bias)
+    active = _active(flat, method)
+    if active is None:  # "auto" and a value that is not 0 or 1
+        return _dense(input, weight, bias)
     if torch.is_grad_enabled() and (
         input.requires_grad
         or weight.requires_grad
@@ -370,12 +315,13 @@ def _spike_linear(
     return out.reshape(*input.shape[:-1], weight.shape[0])
 
 
-def _check(
+def check_arguments(
     input: torch.Tensor,
     weight: torch.Tensor,
     bias: Optional[torch.Tensor],
     method: str,
 ) -> None:
+    """Raises the errors of :func:`spike_linear` for its arguments (see there)."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     for name, tensor in (("input", input), ("weight", weight), ("bias", bias)):
@@ -429,6 +375,9 @@ def spike_linear(
 ) -> torch.Tensor:
     r"""``input @ weight.T + bias`` for binary spike input, event-driven when sparse.
 
+    The reference, in PyTorch operations; the same function with the Numba CPU kernels
+    is :func:`norse.torch.fused.spike_linear.spike_linear` (what the layers use).
+
     Parameters:
         input (torch.Tensor): spikes ``(..., in_features)``, values 0 or 1, in the
             weight's dtype (or ``torch.bool``)
@@ -456,5 +405,5 @@ def spike_linear(
         >>> with torch.no_grad():
         ...     y = spike_linear(spikes, w)  # sparse path: ~20 active inputs per row
     """
-    _check(input, weight, bias, method)
-    return _spike_linear(input, weight, bias, method)
+    check_arguments(input, weight, bias, method)
+    return spike_linear_unchecked(input, weight, bias, method)

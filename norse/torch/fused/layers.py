@@ -4,8 +4,8 @@
 :func:`apply_layer` is what both call for a stateless layer: ``module(input)``, except
 for
 
-* a ``torch.nn.Linear``: :func:`~norse.torch.functional.sparse.spike_linear` with
-  ``method="auto"``, event-driven for a binary spike input with low activity
+* a ``torch.nn.Linear``: :func:`.spike_linear.spike_linear` with ``method="auto"``,
+  event-driven for a binary spike input with low activity
   (``NORSE_SPIKE_LINEAR=0`` turns this off);
 * a ``torch.nn.MaxPool2d`` with non-overlapping windows (stride equal to the window, no
   padding, dilation 1, floor mode, no indices returned) on a float32/float64 CPU tensor:
@@ -24,8 +24,8 @@ import os
 import torch
 from torch.nn.modules import module as nn_module
 
-from norse.torch.functional.sparse import _spike_linear
 from norse.torch.fused import registry
+from norse.torch.fused.spike_linear import spike_linear_unchecked
 
 
 def _cpu_autocast() -> bool:
@@ -116,7 +116,7 @@ def apply_layer(module: torch.nn.Module, input: torch.Tensor) -> torch.Tensor:
             and _replaceable(module, input)
             and input.dtype == module.weight.dtype  # (spike_linear also takes bool)
         ):
-            return _spike_linear(input, module.weight, module.bias, "auto")
+            return spike_linear_unchecked(input, module.weight, module.bias, "auto")
     elif kind is torch.nn.MaxPool2d and _replaceable(module, input):
         window = _pool_window(module, input)
         if window is not None:

@@ -15,6 +15,7 @@ from norse.torch.functional.leaky_integrator import (
 )
 from norse.torch.functional.parallel_scan import li_feed_forward_scan
 from norse.torch.functional.sparse import column_major
+from norse.torch.fused.spike_linear import spike_linear_unchecked
 from norse.torch.module.parallel import check_parallel, scan_forward, scan_preferred
 from norse.torch.module.snn import SNN, SNNCell, _NeuronModule
 
@@ -84,7 +85,7 @@ class LILinearCell(_NeuronModule):
     Shapes: input ``(batch, input_size)``; voltage and state ``(batch, hidden_size)``.
     The weights start as :math:`\\mathcal{N}(0, 1/\\text{input\\_size})`, stored
     column-major so that spike input with low activity takes the event-driven product
-    (:func:`~norse.torch.functional.sparse.spike_linear`).
+    (:func:`~norse.torch.fused.spike_linear.spike_linear`).
     """
 
     state_type = LIState
@@ -125,4 +126,8 @@ class LILinearCell(_NeuronModule):
         self, input_tensor: torch.Tensor, state: Optional[LIState] = None
     ) -> Tuple[torch.Tensor, LIState]:
         state = self._resolve_state(input_tensor, state, 1)
-        return li_step(input_tensor, state, self.input_weights, self.p, self.dt)
+        # li_step with the weight product of the fast path (the CPU kernels for sparse
+        # spikes): li_step adds input @ W.T to the current, as li_feed_forward_step
+        # adds its input.
+        current = spike_linear_unchecked(input_tensor, self.input_weights)
+        return li_feed_forward_step(current, state, self.p, self.dt)

@@ -2,16 +2,19 @@ r"""Linear layers for binary spike input with an event-driven (sparse) path.
 
 :class:`SpikeLinear` is a :class:`torch.nn.Linear` (same parameters, initialisation and
 ``state_dict``) whose product ``y = x W^T + b`` runs through
-:func:`norse.torch.functional.sparse.spike_linear`: for a binary input with few active
-entries it adds the weight columns of the active inputs instead of multiplying the whole
-matrix. Equations, thresholds and measurements: :mod:`norse.torch.functional.sparse`.
+:func:`norse.torch.fused.spike_linear.spike_linear` (the CPU kernels where they apply,
+else the reference :func:`norse.torch.functional.sparse.spike_linear`): for a binary
+input with few active entries it adds the weight columns of the active inputs instead
+of multiplying the whole matrix. Equations, thresholds and measurements:
+:mod:`norse.torch.functional.sparse`.
 """
 
 from typing import Optional
 
 import torch
 
-from norse.torch.functional.sparse import METHODS, column_major, spike_linear
+from norse.torch.functional.sparse import METHODS, column_major
+from norse.torch.fused.spike_linear import spike_linear
 
 
 def _check_method(method: str) -> str:

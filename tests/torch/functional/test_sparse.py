@@ -11,8 +11,14 @@ from norse.torch.functional.sparse import (
     column_major,
     is_column_major,
     kernel_activity_threshold,
-    spike_linear,
 )
+
+_UNDER_TEST = {"spike_linear": sparse.spike_linear}
+
+
+def spike_linear(*args, **kwargs):
+    """The ``spike_linear`` of the backend under test (see :func:`backend`)."""
+    return _UNDER_TEST["spike_linear"](*args, **kwargs)
 
 
 def spikes(shape, activity, dtype=torch.float32, seed=0):
@@ -28,14 +34,18 @@ def weights(out_features, in_features, dtype=torch.float32, seed=1, layout="colu
 
 @pytest.fixture(params=["kernels", "torch"], autouse=True)
 def backend(request, monkeypatch):
-    """Every test runs with the CPU kernels (Numba) and with the index-tensor path (what
-    runs without Numba, and on other devices)."""
+    """Every test runs with the CPU kernels (:mod:`norse.torch.fused.spike_linear`,
+    Numba) and with the reference's index-tensor path (what runs without Numba, and on
+    other devices)."""
     if request.param == "kernels":
         pytest.importorskip("numba")
-        monkeypatch.setattr(sparse, "_KERNELS", None)
-        assert sparse._cpu_kernels() is not None
+        from norse.torch.fused import spike_linear as fused
+
+        monkeypatch.setattr(fused, "_KERNELS", None)
+        assert fused._cpu_kernels() is not None
+        monkeypatch.setitem(_UNDER_TEST, "spike_linear", fused.spike_linear)
     else:
-        monkeypatch.setattr(sparse, "_KERNELS", False)
+        monkeypatch.setitem(_UNDER_TEST, "spike_linear", sparse.spike_linear)
     return request.param
 
 
@@ -199,6 +209,7 @@ def test_gradcheck_weight_and_bias():
 
 
 def test_li_step_uses_sparse_path_and_keeps_its_result(count_sparse):
+    # li_step is the reference (index tensors) with either backend.
     x = spikes((3, 40), 0.03)
     weight = weights(6, 40)
     state = LIState(v=torch.randn(3, 6), i=torch.randn(3, 6))
