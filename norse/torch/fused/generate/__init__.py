@@ -77,6 +77,18 @@ def _parameter_ok(value: Any, x: Tensor, shape: Tuple[int, ...]) -> bool:
         return False
 
 
+def _dtypes_supported(p: Any, state: Any, x: Tensor) -> Optional[str]:
+    """The CPU kernels compute in float32 and float64 only (NumPy has no bfloat16,
+    and a float16 parameter would be computed in float16 by the reference)."""
+    if x.device.type != "cpu":
+        return None
+    for kind, tree in (("state field", state), ("parameter", p)):
+        for field, value in flatten(tree):
+            if isinstance(value, Tensor) and value.dtype not in runtime._CPU_DTYPES:
+                return f"{kind} {field!r} is {value.dtype} on the CPU"
+    return None
+
+
 def _check(step, p, x, state, shape) -> Optional[str]:
     reason = _supported_input(x)
     if reason is not None:
@@ -91,7 +103,7 @@ def _check(step, p, x, state, shape) -> Optional[str]:
     for field, value in flatten(p):
         if not _parameter_ok(value, x, shape):
             return f"parameter {field!r} does not broadcast to the neuron shape"
-    return None
+    return _dtypes_supported(p, state, x)
 
 
 def _program_inputs(program, p, state, shape, device):
