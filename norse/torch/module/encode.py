@@ -40,7 +40,7 @@ from norse.torch.functional.encode import (
     spike_latency_encode,
 )
 from norse.torch.functional.lif import LIFParameters
-from norse.torch.module.snn import _NeuronModule
+from norse.torch.module.snn import NeuronModule
 
 
 class _RateEncoder(torch.nn.Module):
@@ -176,7 +176,7 @@ class SignedPoissonEncoderStep(_StepRateEncoder):
     _encode = signed_poisson_encode_step
 
 
-class _LIFEncoder(_NeuronModule):
+class _LIFEncoder(NeuronModule):
     """A LIF membrane simulated for ``seq_length`` steps; parameters stored as buffers
     (validated once, here)."""
 

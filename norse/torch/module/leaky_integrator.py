@@ -17,7 +17,7 @@ from norse.torch.functional.parallel_scan import li_feed_forward_scan
 from norse.torch.functional.sparse import column_major
 from norse.torch.fused.spike_linear import spike_linear_unchecked
 from norse.torch.module.parallel import check_parallel, scan_forward, scan_preferred
-from norse.torch.module.snn import SNN, SNNCell, _NeuronModule
+from norse.torch.module.snn import SNN, NeuronModule, SNNCell
 
 
 class LICell(SNNCell):
@@ -73,7 +73,7 @@ class LI(SNN):
         return super().forward(input_tensor, state)
 
 
-class LILinearCell(_NeuronModule):
+class LILinearCell(NeuronModule):
     """A leaky integrator behind a linear synapse (*without* time).
 
     Parameters:

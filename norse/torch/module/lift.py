@@ -13,8 +13,7 @@ import torch
 
 from norse.torch.functional.lift import apply_folded, check_sequence
 from norse.torch.fused.layers import apply_layer
-from norse.torch.module.snn import SNNCell, SNNRecurrentCell
-from norse.torch.utils.state import _is_module_stateful
+from norse.torch.module.snn import SNNCell, SNNRecurrentCell, is_module_stateful
 
 # How a stateless module can process all T steps in one call, given the number of
 # dimensions ``ndim`` of ONE step's input:
@@ -306,7 +305,7 @@ class Lift(torch.nn.Module):
         if fold is not None and not isinstance(fold, bool):
             raise TypeError(f"fold must be None, True or False, got {fold!r}")
         self.lifted_module = module
-        self.is_stateful = _is_module_stateful(module)
+        self.is_stateful = is_module_stateful(module)
         if self.is_stateful and fold:
             raise ValueError(
                 f"fold=True needs a stateless module, but {type(module).__name__} "

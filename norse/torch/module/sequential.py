@@ -13,28 +13,27 @@ from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, U
 import torch
 
 from norse.torch.fused.layers import apply_layer
-from norse.torch.module.snn import _NeuronModule
-from norse.torch.utils.state import _is_module_stateful
+from norse.torch.module.snn import NeuronModule, is_module_stateful
 
 
 def _is_layer_stateful(module: torch.nn.Module) -> bool:
     """Whether :class:`SequentialState` calls ``module`` as ``module(x, state)``.
 
     Norse 1.1's rule: its ``forward`` takes a ``state`` argument, or it is a
-    ``torch.nn.RNNBase``. :func:`~norse.torch.utils.state._is_module_stateful` adds
+    ``torch.nn.RNNBase``. :func:`~norse.torch.module.snn.is_module_stateful` adds
     ``torch.compile`` wrappers (judged by the module they wrap) and modules that declare
     ``is_stateful`` (:class:`.Lift`); a neuron module follows Norse's rule as well, so
     the encoders (``forward(x)``) are called without a state.
     """
     inner = getattr(module, "_orig_mod", module)
-    if isinstance(inner, _NeuronModule) and not isinstance(
+    if isinstance(inner, NeuronModule) and not isinstance(
         getattr(inner, "is_stateful", None), bool
     ):
         try:
             return "state" in inspect.signature(inner.forward).parameters
         except (TypeError, ValueError):  # a forward without a signature
             return True
-    return _is_module_stateful(module)
+    return is_module_stateful(module)
 
 
 class SequentialState(torch.nn.Sequential):

@@ -347,8 +347,18 @@ def _check_state_tree(
             )
 
 
-class _NeuronModule(torch.nn.Module):
-    """Shared parameter handling and initial states of the four forms.
+class NeuronModule(torch.nn.Module):
+    """The base of every neuron module: parameters, argument checks and initial states.
+
+    The four generic forms (:class:`SNNCell`, :class:`SNN`, :class:`SNNRecurrentCell`,
+    :class:`SNNRecurrent`) build on it, and a neuron model usually binds to those. A
+    module with a ``forward`` of its own (e.g.
+    :class:`~norse.torch.module.leaky_integrator.LILinearCell`) subclasses it directly:
+    its ``__init__`` calls ``self._setup(activation, state_fallback, p, dt,
+    activation_sparse)``, its ``forward`` starts with ``state =
+    self._resolve_state(input_tensor, state, min_dim)``. The rest of the library
+    recognises neuron modules by this class (:func:`is_module_stateful`, SynOps
+    counting, ONNX export).
 
     Subclasses for a neuron model set :attr:`state_type` (the state ``NamedTuple``) and
     :attr:`initial_values` (state fields that start at a parameter value, e.g.
@@ -578,7 +588,7 @@ class _NeuronModule(torch.nn.Module):
         return (
             state is None
             and getattr(self.state_fallback, "__func__", None)
-            is _NeuronModule.initial_state
+            is NeuronModule.initial_state
             and getattr(self.state_fallback, "__self__", None) is self
         )
 
@@ -619,6 +629,37 @@ class _NeuronModule(torch.nn.Module):
             self.full_shape_state_fields,
         )
         return state
+
+
+def is_module_stateful(module: torch.nn.Module) -> bool:
+    """Whether ``module`` is called as ``module(input, state)`` and returns
+    ``(output, state)``.
+
+    Norse 1.1's rule is "its ``forward`` has a ``state`` argument, or it is a
+    ``torch.nn.RNNBase``". We keep that rule and make it robust:
+
+    * a ``torch.compile`` wrapper is judged by the module it wraps (its own ``forward``
+      takes ``*args, **kwargs``, which would hide the ``state`` argument);
+    * a module with a boolean ``is_stateful`` attribute (e.g.
+      :class:`~norse.torch.module.lift.Lift`, which is stateful exactly when the module
+      it lifts is) decides for itself;
+    * every neuron module of this library (a :class:`NeuronModule`) is stateful whatever
+      its ``forward`` looks like.
+
+    Norse 1.1's import path ``norse.torch.utils.state._is_module_stateful`` gives this
+    function too.
+    """
+    module = getattr(module, "_orig_mod", module)
+    declared = getattr(module, "is_stateful", None)
+    if isinstance(declared, bool):
+        return declared
+    if isinstance(module, (NeuronModule, torch.nn.RNNBase)):
+        return True
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):  # a builtin or C-implemented forward
+        return False
+    return "state" in signature.parameters
 
 
 class _RecurrentWeights:
@@ -712,7 +753,7 @@ class _RecurrentWeights:
         return (*leading, self.hidden_size)
 
 
-class SNNCell(_NeuronModule):
+class SNNCell(NeuronModule):
     """A feed-forward neuron layer *without* time: one integration step per call.
 
     Parameters:
@@ -794,7 +835,7 @@ class SNNCell(_NeuronModule):
         return torch.stack(outputs), state
 
 
-class SNN(_NeuronModule):
+class SNN(NeuronModule):
     """A feed-forward neuron layer *with* time: the first input dimension is time.
 
     Runs the model's step once per time step (or a fused multi-step kernel with the
@@ -876,7 +917,7 @@ class SNN(_NeuronModule):
         )
 
 
-class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
+class SNNRecurrentCell(_RecurrentWeights, NeuronModule):
     """A recurrently connected neuron layer *without* time.
 
     Parameters:
@@ -972,7 +1013,7 @@ class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
         return torch.stack(outputs), state
 
 
-class SNNRecurrent(_RecurrentWeights, _NeuronModule):
+class SNNRecurrent(_RecurrentWeights, NeuronModule):
     """A recurrently connected neuron layer *with* time (first input dimension).
 
     Runs the model's step once per time step (or a fused multi-step kernel with the

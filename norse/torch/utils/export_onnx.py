@@ -77,11 +77,11 @@ from norse.torch.module.lift import Lift
 from norse.torch.module.sequential import RecurrentSequential, SequentialState
 from norse.torch.module.snn import (
     SNN,
+    NeuronModule,
     SNNRecurrent,
-    _NeuronModule,
+    is_module_stateful,
     spikes_as_float,
 )
-from norse.torch.utils.state import _is_module_stateful
 
 #: Name of the graph input that takes one time step of the network's input.
 INPUT_NAME = "input"
@@ -443,7 +443,7 @@ def _rest_state(
         return states, hidden if module.return_hidden else input_tensor
     try:
         fallback = getattr(module, "state_fallback", None)
-        if callable(fallback) and isinstance(module, _NeuronModule):
+        if callable(fallback) and isinstance(module, NeuronModule):
             state = fallback(spikes_as_float(input_tensor))
         else:
             state = module.initial_state(input_tensor)
@@ -631,7 +631,7 @@ def _check_arguments(
             f"module must be a torch.nn.Module (a SequentialState or a neuron cell), got "
             f"{type(module).__name__}"
         )
-    if not isinstance(module, SequentialState) and not _is_module_stateful(module):
+    if not isinstance(module, SequentialState) and not is_module_stateful(module):
         raise TypeError(
             f"module must be a SequentialState or a stateful neuron cell (forward(input, "
             f"state)), got {type(module).__name__}; a stateless network needs no step "

@@ -54,7 +54,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import torch
 
-from norse.torch.module.snn import SNNRecurrent, _NeuronModule
+from norse.torch.module.snn import NeuronModule, SNNRecurrent
 
 __all__ = [
     "EnergyModel",
@@ -662,7 +662,7 @@ class SynOpCounter:
             if any(prefix == "" or name.startswith(prefix + ".") for prefix in inside):
                 continue
             label = name or "(root)"
-            if isinstance(module, _NeuronModule):
+            if isinstance(module, NeuronModule):
                 inside.append(name)
                 yield label, module, "neuron"
             elif isinstance(module, torch.nn.Linear):

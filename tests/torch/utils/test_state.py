@@ -1,4 +1,5 @@
-"""Which modules count as stateful."""
+"""Which modules count as stateful (norse.torch.module.snn.is_module_stateful, also at
+Norse 1.1's path norse.torch.utils.state._is_module_stateful)."""
 
 import torch
 
@@ -6,6 +7,7 @@ from norse.torch.module.leaky_integrator import LILinearCell
 from norse.torch.module.lif import LIF, LIFCell, LIFRecurrent
 from norse.torch.module.lift import Lift
 from norse.torch.module.sequential import SequentialState
+from norse.torch.module.snn import is_module_stateful
 from norse.torch.utils.state import _is_module_stateful
 
 
@@ -35,7 +37,7 @@ def test_stateful_modules():
         _Declared(),
         torch.compile(LIFCell()),  # judged by the module it wraps
     ):
-        assert _is_module_stateful(module), module
+        assert is_module_stateful(module), module
 
 
 def test_stateless_modules():
@@ -46,4 +48,8 @@ def test_stateless_modules():
         Lift(torch.nn.Linear(2, 2)),
         torch.compile(torch.nn.ReLU()),
     ):
-        assert not _is_module_stateful(module), module
+        assert not is_module_stateful(module), module
+
+
+def test_norse_1_1_path():
+    assert _is_module_stateful is is_module_stateful
