@@ -163,6 +163,11 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
     return "\n".join(src) + "\n"
 
 
+def _history_row(k: int, n: int, shared: bool) -> str:
+    """The record of state field ``k`` before step ``t`` (of ``n`` fields)."""
+    return f"work[{2 * n} + t * {n} + {k}]" if shared else f"H{k}[t]"
+
+
 def _input_rows(graph: Graph) -> List[str]:
     """This chunk's slices of step ``t`` of every input."""
     return [
@@ -231,10 +236,22 @@ def backward_source(
     for k, field in enumerate(layout.params):
         if field not in layout.lane_params:
             src.append(f"    q{k} = P{k}[0]")
+    # One allocation for the lane buffers, the adjoints and the per-step record when
+    # the states share a dtype: few base pointers keep LLVM's run-time alias checks
+    # few enough for the lane loops to vectorise.
+    n = len(states)
+    dtypes = {graph.nodes[graph.states[f]].dtype for f in states}
+    shared = n > 0 and len(dtypes) == 1
+    if shared:
+        src.append(f"    work = np.empty(({2 * n} + steps * {n}, {CHUNK}), S0.dtype)")
     for k in range(len(states)):
-        src.append(f"    B{k} = np.empty({CHUNK}, S{k}.dtype)")
-        src.append(f"    H{k} = np.empty((steps, {CHUNK}), S{k}.dtype)")
-        src.append(f"    A{k} = np.empty({CHUNK}, GS0_{k}.dtype)")
+        if shared:
+            src.append(f"    B{k} = work[{k}]")
+            src.append(f"    A{k} = work[{n + k}]")
+        else:
+            src.append(f"    B{k} = np.empty({CHUNK}, S{k}.dtype)")
+            src.append(f"    H{k} = np.empty((steps, {CHUNK}), S{k}.dtype)")
+            src.append(f"    A{k} = np.empty({CHUNK}, GS0_{k}.dtype)")
     for k in range(len(wanted)):
         src.append(f"    C{k} = np.empty({CHUNK}, GP{k}.dtype)")
     src += [
@@ -254,7 +271,7 @@ def backward_source(
             *_input_rows(graph),
         ]
         for k in range(len(states)):
-            src.append(f"            Hr{k} = H{k}[t]")
+            src.append(f"            Hr{k} = {_history_row(k, n, shared)}")
         src.append("            for j in range(width):")
         for k in range(len(states)):
             src.append(f"                s{k} = B{k}[j]")
@@ -276,7 +293,7 @@ def backward_source(
         ),
     ]
     for k in range(len(states)):
-        src.append(f"            Hr{k} = H{k}[t]")
+        src.append(f"            Hr{k} = {_history_row(k, n, shared)}")
         if record:
             src.append(f"            GSr{k} = GS{k}[t, c0 : c0 + width]")
     src += ["            for j in range(width):", "                gout = gor[j]"]
