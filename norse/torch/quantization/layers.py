@@ -311,12 +311,12 @@ class _QuantSynapse(torch.nn.Module):
         requantisation factor ``M 2**-r`` of every output channel; the input is in
         units of the input format's least significant bit, the output in those of the
         state format. The metadata of both nodes holds the formats and integers."""
-        from norse.torch.utils.export_nir import _layer_node, _nir
+        from norse.torch.utils.export_nir import layer_node, nir_package
 
-        nir = _nir()
+        nir = nir_package()
         ints = self.integer_parameters()
         layer = self._float_layer(ints["weight"].double(), ints["bias"].double())
-        node, out = _layer_node(layer, shape, 0, where, time_scale)
+        node, out = layer_node(layer, shape, 0, where, time_scale)
         node.weight = ints["weight"].cpu().numpy().astype(np.int8)
         node.bias = ints["bias"].cpu().numpy().astype(np.int32)
         fmt_in, fmt_out = self.input_format, self.output_format

@@ -490,14 +490,14 @@ class _QuantNeuron(torch.nn.Module):
         least significant bit: integer ``v_threshold``, ``v_leak``, ``v_reset``; time
         constants ``dt / a`` of the dyadic decays. The metadata holds the fixed-point
         format and the integer decays; NIR's float equations leave out the rounding."""
-        from norse.torch.utils.export_nir import _array, _nir
+        from norse.torch.utils.export_nir import nir_package, node_array
 
-        nir = _nir()
+        nir = nir_package()
         ints = self.integer_parameters()
         fmt = self.format
 
         def arr(value: torch.Tensor, field: str) -> np.ndarray:
-            return _array(value, shape, f"{where}: {field}")
+            return node_array(value, shape, f"{where}: {field}")
 
         with np.errstate(divide="ignore"):
             a_syn = arr(ints["decay_syn"], "decay_syn") / 2.0**self.decay_bits

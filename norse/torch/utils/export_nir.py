@@ -77,7 +77,9 @@ __all__ = ["to_nir"]
 Shape = Tuple[int, ...]
 
 
-def _nir():
+def nir_package():
+    """The ``nir`` package, imported on first use; ``ImportError`` saying how to install
+    it when it is missing."""
     try:
         import nir
     except ImportError as error:  # pragma: no cover - nir is a test dependency
@@ -157,8 +159,10 @@ class SumPool2d(torch.nn.Module):
 # Neuron layers
 
 
-def _array(value: Any, shape: Shape, what: str) -> np.ndarray:
-    """``value`` (scalar or tensor) as a float array of the layer's ``shape``."""
+def node_array(value: Any, shape: Shape, what: str) -> np.ndarray:
+    """``value`` (scalar or tensor) as a float64 array of the layer's ``shape``, as NIR
+    nodes store their parameters; ``ValueError`` naming ``what`` when it does not
+    broadcast to ``shape``. For layers that export themselves (``nir_nodes``)."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().double().numpy()
     array = np.asarray(value, dtype=np.float64)
@@ -193,16 +197,16 @@ def _neuron_node(
     """The NIR node of a Norse neuron layer with ``shape`` neurons; ``scale`` multiplies
     the input (1 unless the layer came from an ``InputScale``) and ``time_scale`` every
     time constant."""
-    nir = _nir()
+    nir = nir_package()
     from norse.torch.utils.import_nir import IF, CubaLIF  # (imports this module)
 
     def arr(value, field):
-        return _array(value, shape, f"{where}: p.{field}")
+        return node_array(value, shape, f"{where}: p.{field}")
 
     def tau(value, field):
         return time_scale / arr(value, field)
 
-    scale = _array(scale, shape, f"{where}: the input scale")
+    scale = node_array(scale, shape, f"{where}: the input scale")
     if isinstance(module, CubaLIF):
         synapse, lif = module.synapse.p, module.lif.p
         if not np.all(arr(synapse.v_leak, "v_leak of the synapse") == 0):
@@ -316,7 +320,7 @@ def _unsupported(module: torch.nn.Module, where: str) -> ValueError:
     return ValueError(f"to_nir cannot export {where} ({name}): {reason}")
 
 
-def _layer_node(
+def layer_node(
     module: torch.nn.Module,
     shape: Shape,
     leading: int,
@@ -324,10 +328,17 @@ def _layer_node(
     time_scale: float = 1.0,
 ) -> Tuple[Any, Shape]:
     """The NIR node of one layer whose input (without batch/time) has ``shape``, and
-    the shape of its output; ``time_scale`` multiplies the time constants."""
-    nir = _nir()
+    the shape of its output; ``time_scale`` multiplies the time constants, ``where``
+    names the layer in errors, ``leading`` counts the input's dimensions before
+    ``shape`` (batch, time).
+
+    Layers that export themselves implement ``nir_nodes(shape, where, time_scale)``
+    (one node, or a list of ``(name suffix, node)`` pairs) and may build on this
+    function, on :func:`node_array` and :func:`nir_package`, as the quantised layers
+    (:mod:`norse.torch.quantization`) do."""
+    nir = nir_package()
     if isinstance(module, Lift):
-        return _layer_node(module.lifted_module, shape, leading, where, time_scale)
+        return layer_node(module.lifted_module, shape, leading, where, time_scale)
     if callable(getattr(module, "nir_nodes", None)):
         # a layer that exports itself (the quantised layers): one node, or a list of
         # (name suffix, node) pairs chained in order
@@ -421,7 +432,9 @@ def _layer_node(
         node.output_type = {"output": np.array(out)}
         return node, out
     if isinstance(module, Scale):
-        return nir.Scale(scale=_array(module.scale, shape, f"{where}: scale")), shape
+        return nir.Scale(
+            scale=node_array(module.scale, shape, f"{where}: scale")
+        ), shape
     raise _unsupported(module, where)
 
 
@@ -615,7 +628,7 @@ def to_nir(
         >>> type(graph.nodes['1']).__name__, graph.nodes['1'].w_in.tolist()
         ('CubaLIF', [5.0, 5.0, 5.0])
     """
-    nir = _nir()
+    nir = nir_package()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(
             f"module must be a torch.nn.Module, got {type(module).__name__}"
@@ -642,7 +655,7 @@ def to_nir(
         key = name.replace(".", "_")
         if key in nodes or key == "output":
             key = f"{key}_{len(nodes)}"
-        node, shape = _layer_node(leaf, shape, leading, f"layer {name!r}", time_scale)
+        node, shape = layer_node(leaf, shape, leading, f"layer {name!r}", time_scale)
         parts = node if isinstance(node, list) else [("", node)]
         for suffix, part in parts:
             part_key = f"{key}_{suffix}" if suffix else key
@@ -743,7 +756,7 @@ def _trace(module, sample_data, leading, metadata, time_scale, type_check):
                 "unknown"
             )
         where = type(layer).__name__
-        node = _layer_node(layer, shapes[id(layer)], leading, where, time_scale)[0]
+        node = layer_node(layer, shapes[id(layer)], leading, where, time_scale)[0]
         if isinstance(node, list):
             raise ValueError(
                 f"{where} exports to several NIR nodes, which only chains support: "

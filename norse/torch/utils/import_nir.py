@@ -68,7 +68,7 @@ from norse.torch.module.leaky_integrator import LICell
 from norse.torch.module.leaky_integrator_box import LIBoxCell
 from norse.torch.module.lif_box import LIFBoxCell
 from norse.torch.module.sequential import SequentialState
-from norse.torch.utils.export_nir import InputScale, Scale, SumPool2d, _nir
+from norse.torch.utils.export_nir import InputScale, Scale, SumPool2d, nir_package
 
 __all__ = ["from_nir", "CubaLIF", "IF"]
 
@@ -271,7 +271,7 @@ def _neuron(
     node: Any, where: str, dt: float, reset_method: ResetMethod
 ) -> Optional[torch.nn.Module]:
     """The Norse module of a neuron node (None for other nodes)."""
-    nir = _nir()
+    nir = nir_package()
     if isinstance(node, nir.CubaLIF):
         synapse = _cell(
             LIBoxCell,
@@ -336,7 +336,7 @@ def _convert(
     node: Any, where: str, dt: float, reset_method: ResetMethod
 ) -> torch.nn.Module:
     """The Norse module of one NIR node."""
-    nir = _nir()
+    nir = nir_package()
     neuron = _neuron(node, where, dt, reset_method)
     if neuron is not None:
         return neuron
@@ -399,7 +399,7 @@ def _convert(
 
 def _chain(graph) -> Optional[List[str]]:
     """The node names from input to output when the graph is a simple chain."""
-    nir = _nir()
+    nir = nir_package()
     if any(isinstance(node, nir.NIRGraph) for node in graph.nodes.values()):
         return None
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
@@ -467,7 +467,7 @@ def from_nir(
         >>> model = norse.from_nir(graph, dt=0.001)
         >>> spikes, state = model(torch.ones(1, 3))
     """
-    nir = _nir()
+    nir = nir_package()
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < np.inf:
         raise ValueError(
             f"dt must be a positive float (finite, in seconds), got {dt!r}"
@@ -503,7 +503,7 @@ def from_nir(
 def _wire(graph, dt: float, reset_method: ResetMethod) -> torch.nn.Module:
     import nirtorch
 
-    nir = _nir()
+    nir = nir_package()
     kinds = (
         nir.Affine,
         nir.Linear,
