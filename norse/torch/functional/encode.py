@@ -29,92 +29,26 @@ Example:
     torch.Size([100, 8, 10])
 """
 
-import math
-import operator
 from typing import Any, Callable, Optional, Union
 
 import torch
 
 from norse.torch.functional.lif import LIFParameters, lif_current_encoder
-from norse.torch.functional.validation import broadcasts_into, validate_parameters
+from norse.torch.functional.validation import (
+    broadcasts_into,
+    check_count,
+    check_dt,
+    check_f_max,
+    check_scale,
+    check_seq_length,
+    float_input,
+    validate_parameters,
+)
 
 Number = Union[int, float]
 
 
 # --- validation (once per call, never inside the time loop) -------------------------
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, torch.Tensor) and value.numel() != 1:
-        return f"a tensor of shape {tuple(value.shape)}"
-    if isinstance(value, torch.Tensor):
-        return f"{value.item():g}"
-    return repr(value)
-
-
-def _check_count(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an ``int`` (Python int, NumPy integer or integer 0-d tensor);
-    ``TypeError`` for other types, ``ValueError`` below ``minimum``."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"{name} must be an int, got {value!r}")
-        value = int(value)
-    kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be {kind}, got {value!r}")
-    try:
-        count = operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be {kind}, got {type(value).__name__} {value!r}"
-        ) from None
-    if count < minimum:
-        raise ValueError(f"{name} must be {kind}, got {count}")
-    return count
-
-
-def _check_seq_length(seq_length: Any) -> int:
-    return _check_count(seq_length, "seq_length (number of time steps)")
-
-
-def _check_dt(dt: Any) -> float:
-    if isinstance(dt, torch.Tensor) and dt.numel() == 1:
-        dt = float(dt)
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
-        raise TypeError(f"dt must be a positive float (seconds), got {dt!r}")
-    if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive, finite float (seconds), got {dt!r}")
-    return float(dt)
-
-
-def _check_f_max(f_max: Any) -> None:
-    if isinstance(f_max, torch.Tensor) and not f_max.is_complex():
-        values = f_max.detach()
-    elif isinstance(f_max, (int, float)) and not isinstance(f_max, bool):
-        values = torch.as_tensor(float(f_max))
-    else:
-        raise TypeError(
-            f"f_max must be a non-negative float (Hz) or tensor, got {f_max!r}"
-        )
-    if not bool((torch.isfinite(values) & (values >= 0)).all()):
-        raise ValueError(
-            f"f_max must be a non-negative, finite frequency (Hz), got {_describe(f_max)}"
-        )
-
-
-def _float_input(values: Any, name: str) -> torch.Tensor:
-    """``values`` as a floating tensor; ``TypeError`` for non-tensors and complex
-    tensors, ``ValueError`` for NaN."""
-    if not isinstance(values, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(values).__name__}")
-    if values.is_complex():
-        raise TypeError(f"{name} must be a real tensor, got dtype {values.dtype}")
-    if not values.is_floating_point():
-        # Norse 1.1 accepts integer data (its own examples encode torch.as_tensor([2, 4])).
-        values = values.to(torch.get_default_dtype())
-    elif bool(torch.isnan(values).any()):
-        raise ValueError(f"{name} contains NaN (got shape {tuple(values.shape)})")
-    return values
 
 
 def _check_generator(generator: Optional[torch.Generator], x: torch.Tensor) -> None:
@@ -139,14 +73,14 @@ def _rate_arguments(
 ) -> torch.Tensor:
     """Checks the arguments shared by the Poisson encoders; returns the input as a
     floating tensor."""
-    x = _float_input(input_values, "input_values")
-    _check_f_max(f_max)
+    x = float_input(input_values, "input_values")
+    check_f_max(f_max)
     if isinstance(f_max, torch.Tensor) and not broadcasts_into(f_max.shape, x.shape):
         raise ValueError(
             f"f_max has shape {tuple(f_max.shape)}, which does not broadcast to the "
             f"input shape {tuple(x.shape)} (use a number, or one rate per value)"
         )
-    _check_dt(dt)
+    check_dt(dt)
     _check_generator(generator, x)
     return x
 
@@ -204,7 +138,7 @@ def poisson_encode(
             non-tensor input or a generator on another device.
     """
     x = _rate_arguments(input_values, f_max, dt, generator)
-    seq_length = _check_seq_length(seq_length)
+    seq_length = check_seq_length(seq_length)
     spikes = _bernoulli_spikes(dt * f_max * x, (seq_length, *x.shape), generator)
     return spikes.to(x.dtype)
 
@@ -266,7 +200,7 @@ def signed_poisson_encode(
         Events in ``{-1, 0, 1}`` of shape ``(seq_length, ...)``.
     """
     x = _rate_arguments(input_values, f_max, dt, generator)
-    seq_length = _check_seq_length(seq_length)
+    seq_length = check_seq_length(seq_length)
     events = _bernoulli_spikes(dt * f_max * x.abs(), (seq_length, *x.shape), generator)
     return _signed_spikes(x, events)
 
@@ -292,10 +226,12 @@ def signed_poisson_encode_step(
 # --- codes from a LIF membrane -------------------------------------------------------------
 
 
-def _constant_current_lif(
+def constant_current_lif_encode_unchecked(
     x: torch.Tensor, seq_length: int, p: LIFParameters, dt: float
 ) -> torch.Tensor:
-    """The simulation behind the LIF encoders, for inputs validated by the caller."""
+    """:func:`constant_current_lif_encode` without its argument checks, for callers
+    that check once (the encoder modules): ``x`` a floating tensor, ``seq_length`` a
+    positive int, ``p`` and ``dt`` validated."""
     # The membrane starts at 0 (not v_leak), as in Norse 1.1.
     voltage = torch.zeros_like(x)
     spikes = []
@@ -341,10 +277,10 @@ def constant_current_lif_encode(
     Returns:
         Spikes of shape ``(seq_length, ...)``.
     """
-    x = _float_input(input_current, "input_current")
-    seq_length = _check_seq_length(seq_length)
-    validate_parameters(p, _check_dt(dt))
-    return _constant_current_lif(x, seq_length, p, dt)
+    x = float_input(input_current, "input_current")
+    seq_length = check_seq_length(seq_length)
+    validate_parameters(p, check_dt(dt))
+    return constant_current_lif_encode_unchecked(x, seq_length, p, dt)
 
 
 def spike_latency_lif_encode(
@@ -370,13 +306,16 @@ def spike_latency_lif_encode(
     Returns:
         Spikes of shape ``(seq_length, ...)`` with at most one spike per element.
     """
-    return _first_events(constant_current_lif_encode(input_current, seq_length, p, dt))
+    return spike_latency_encode_unchecked(
+        constant_current_lif_encode(input_current, seq_length, p, dt)
+    )
 
 
-def _first_events(spikes: torch.Tensor) -> torch.Tensor:
-    """Zeroes every step after an element's first event. As in Norse 1.1 the gradient
-    passes at every step up to and including the first event (where the output *is*
-    the input), so an element that never spikes still gets one."""
+def spike_latency_encode_unchecked(spikes: torch.Tensor) -> torch.Tensor:
+    """:func:`spike_latency_encode` without its argument checks (``spikes`` a tensor
+    ``(T, ...)`` without NaN): zeroes every step after an element's first event. As in
+    Norse 1.1 the gradient passes at every step up to and including the first event
+    (where the output *is* the input), so an element that never spikes still gets one."""
     events = (spikes != 0).to(torch.int32)
     earlier = torch.cumsum(events, dim=0) - events
     return torch.where(
@@ -414,7 +353,7 @@ def spike_latency_encode(input_spikes: torch.Tensor) -> torch.Tensor:
         )
     if input_spikes.is_floating_point() and bool(torch.isnan(input_spikes).any()):
         raise ValueError("input_spikes contains NaN")
-    return _first_events(input_spikes)
+    return spike_latency_encode_unchecked(input_spikes)
 
 
 # --- population codes --------------------------------------------------------------------
@@ -439,22 +378,6 @@ def euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Element-wise *squared* Euclidean distance ``(x - y) ** 2`` (the name is Norse's;
     :func:`gaussian_rbf` expects the squared distance)."""
     return (x - y).pow(2)
-
-
-def _check_scale(scale: Any, label: str = "scale") -> torch.Tensor:
-    """``scale`` as a tensor; ``ValueError`` unless every entry is positive and finite."""
-    if (
-        isinstance(scale, bool)
-        or not isinstance(scale, (int, float, torch.Tensor))
-        or (isinstance(scale, torch.Tensor) and scale.is_complex())
-    ):
-        raise TypeError(f"{label} must be a positive number or tensor, got {scale!r}")
-    tensor = torch.as_tensor(scale)
-    if tensor.numel() == 0:
-        raise ValueError(f"{label} must not be empty")
-    if not bool((torch.isfinite(tensor) & (tensor > 0)).all()):
-        raise ValueError(f"{label} must be positive and finite, got {_describe(scale)}")
-    return tensor
 
 
 def population_encode(
@@ -498,14 +421,14 @@ def population_encode(
     Returns:
         A tensor of shape ``(..., out_features)``.
     """
-    x = _float_input(input_values, "input_values")
-    out_features = _check_count(out_features, "out_features")
+    x = float_input(input_values, "input_values")
+    out_features = check_count(out_features, "out_features")
     if scale is None:
         if x.numel() == 0:
             raise ValueError("input_values is empty; pass scale explicitly")
-        scale = _check_scale(x.max(), "scale (default: the largest input value)")
+        scale = check_scale(x.max(), "scale (default: the largest input value)")
     else:
-        scale = _check_scale(scale, "scale")
+        scale = check_scale(scale, "scale")
     scale = scale.to(dtype=x.dtype, device=x.device)
     if not broadcasts_into(scale.shape, x.shape):
         raise ValueError(

@@ -19,7 +19,7 @@ from typing import Any, Tuple, Union
 
 import torch
 
-from norse.torch.functional.encode import _check_count
+from norse.torch.functional.validation import check_count
 
 
 class ToSpikeTimes(torch.autograd.Function):
@@ -48,7 +48,7 @@ class ToSpikeTimes(torch.autograd.Function):
                 "spike_input must be a tensor with a leading time dimension (T, ...), "
                 f"got {spike_input!r}"
             )
-        count = min(_check_count(spike_count, "spike_count", 0), spike_input.shape[0])
+        count = min(check_count(spike_count, "spike_count", 0), spike_input.shape[0])
         dtype = (
             spike_input.dtype
             if spike_input.is_floating_point()

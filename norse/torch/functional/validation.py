@@ -21,6 +21,7 @@ Every error names the argument, what is expected and what was given.
 """
 
 import math
+import operator
 import typing
 import warnings
 from typing import Any, NamedTuple, Optional, Sequence, Tuple
@@ -30,12 +31,128 @@ import torch
 from norse.torch.functional.threshold import check_method
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """``value`` for an error message: a one-element tensor as its number, a larger one
+    by its shape, anything else by its ``repr``."""
+    if isinstance(value, torch.Tensor) and value.numel() != 1:
+        return f"a tensor of shape {tuple(value.shape)}"
     if isinstance(value, torch.Tensor):
-        if value.numel() == 1:
-            return f"{value.item():g}"
-        return f"tensor of shape {tuple(value.shape)}"
+        return f"{value.item():g}"
     return repr(value)
+
+
+# --- arguments of encoders, decoders and layers (checked once per call) -----------------
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an ``int`` (Python int, NumPy integer or integer 0-d tensor).
+
+    Raises:
+        TypeError: for other types (``bool`` and floats included), naming ``name``.
+        ValueError: below ``minimum``.
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        value = int(value)
+    kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be {kind}, got {value!r}")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be {kind}, got {type(value).__name__} {value!r}"
+        ) from None
+    if count < minimum:
+        raise ValueError(f"{name} must be {kind}, got {count}")
+    return count
+
+
+def check_seq_length(seq_length: Any) -> int:
+    """``seq_length``, the number of time steps of an encoder, as a positive ``int``
+    (see :func:`check_count`)."""
+    return check_count(seq_length, "seq_length (number of time steps)")
+
+
+def check_dt(dt: Any) -> float:
+    """``dt`` (a number or one-element tensor) as a positive, finite ``float``.
+
+    Raises:
+        TypeError: not a number.
+        ValueError: not positive and finite.
+    """
+    if isinstance(dt, torch.Tensor) and dt.numel() == 1:
+        dt = float(dt)
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
+        raise TypeError(f"dt must be a positive float (seconds), got {dt!r}")
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive, finite float (seconds), got {dt!r}")
+    return float(dt)
+
+
+def check_f_max(f_max: Any) -> None:
+    """Checks a maximum spike rate ``f_max`` (Hz) of a rate code: a non-negative,
+    finite number or tensor.
+
+    Raises:
+        TypeError: neither a real number nor a real tensor.
+        ValueError: a negative, infinite or NaN entry.
+    """
+    if isinstance(f_max, torch.Tensor) and not f_max.is_complex():
+        values = f_max.detach()
+    elif isinstance(f_max, (int, float)) and not isinstance(f_max, bool):
+        values = torch.as_tensor(float(f_max))
+    else:
+        raise TypeError(
+            f"f_max must be a non-negative float (Hz) or tensor, got {f_max!r}"
+        )
+    if not bool((torch.isfinite(values) & (values >= 0)).all()):
+        raise ValueError(
+            f"f_max must be a non-negative, finite frequency (Hz), got {describe(f_max)}"
+        )
+
+
+def float_input(values: Any, name: str) -> torch.Tensor:
+    """``values`` as a floating-point tensor: integer and boolean tensors are converted
+    to the default floating dtype (Norse 1.1 accepts integer data), floating tensors
+    keep theirs.
+
+    Raises:
+        TypeError: not a tensor, or a complex one (naming ``name``).
+        ValueError: a NaN entry.
+    """
+    if not isinstance(values, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(values).__name__}")
+    if values.is_complex():
+        raise TypeError(f"{name} must be a real tensor, got dtype {values.dtype}")
+    if not values.is_floating_point():
+        values = values.to(torch.get_default_dtype())
+    elif bool(torch.isnan(values).any()):
+        raise ValueError(f"{name} contains NaN (got shape {tuple(values.shape)})")
+    return values
+
+
+def check_scale(scale: Any, label: str = "scale") -> torch.Tensor:
+    """``scale`` (a number or tensor) as a tensor whose entries are all positive and
+    finite.
+
+    Raises:
+        TypeError: neither a real number nor a real tensor (naming ``label``).
+        ValueError: empty, or an entry that is not positive and finite.
+    """
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float, torch.Tensor))
+        or (isinstance(scale, torch.Tensor) and scale.is_complex())
+    ):
+        raise TypeError(f"{label} must be a positive number or tensor, got {scale!r}")
+    tensor = torch.as_tensor(scale)
+    if tensor.numel() == 0:
+        raise ValueError(f"{label} must not be empty")
+    if not bool((torch.isfinite(tensor) & (tensor > 0)).all()):
+        raise ValueError(f"{label} must be positive and finite, got {describe(scale)}")
+    return tensor
 
 
 def validate_parameters(
@@ -93,13 +210,13 @@ def validate_parameters(
         if bool(torch.isnan(tensor).any()):
             raise ValueError(
                 f"{name}.{field} must be an inverse time constant (1/s), not NaN, "
-                f"got {_describe(value)}"
+                f"got {describe(value)}"
             )
         if not bool(torch.isfinite(tensor).all()) or bool((tensor < 0).any()):
             # Norse 1.1 accepts these (its own NIR tests import random negative time
             # constants), so they only warn; 0 (no decay) is an ordinary value.
             warnings.warn(
-                f"{name}.{field} = {_describe(value)}: a negative or infinite inverse "
+                f"{name}.{field} = {describe(value)}: a negative or infinite inverse "
                 f"time constant makes the state grow without bound or the Euler step "
                 f"diverge; a decay needs a positive, finite value (1/s)",
                 RuntimeWarning,
@@ -145,12 +262,12 @@ def _check_number(value: Any, name: str, nonnegative: bool = False) -> None:
     if tensor is None:
         return
     if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
-        raise ValueError(f"{name} must not be NaN, got {_describe(value)}")
+        raise ValueError(f"{name} must not be NaN, got {describe(value)}")
     if nonnegative and not (
         bool(torch.isfinite(tensor).all()) and bool((tensor >= 0).all())
     ):
         raise ValueError(
-            f"{name} must be non-negative and finite, got {_describe(value)}"
+            f"{name} must be non-negative and finite, got {describe(value)}"
         )
 
 

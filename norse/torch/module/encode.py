@@ -22,14 +22,7 @@ from typing import Callable, Optional, Union
 import torch
 
 from norse.torch.functional.encode import (
-    _check_count,
-    _check_dt,
-    _check_f_max,
-    _check_scale,
-    _check_seq_length,
-    _constant_current_lif,
-    _first_events,
-    _float_input,
+    constant_current_lif_encode_unchecked,
     euclidean_distance,
     gaussian_rbf,
     poisson_encode,
@@ -38,14 +31,25 @@ from norse.torch.functional.encode import (
     signed_poisson_encode,
     signed_poisson_encode_step,
     spike_latency_encode,
+    spike_latency_encode_unchecked,
 )
 from norse.torch.functional.lif import LIFParameters
+from norse.torch.functional.validation import (
+    check_count,
+    check_dt,
+    check_f_max,
+    check_scale,
+    check_seq_length,
+    float_input,
+)
 from norse.torch.module.snn import NeuronModule
 
 
-class _RateEncoder(torch.nn.Module):
-    """Stores ``f_max`` (a buffer when it is a tensor), ``dt`` and ``generator``;
-    subclasses name their encoding function in :attr:`_encode`."""
+class RateEncoder(torch.nn.Module):
+    """The base of the rate (Poisson) encoders: stores ``f_max`` (a buffer when it is a
+    tensor), ``dt`` and ``generator``; subclasses name their encoding function in
+    :attr:`_encode`. Their spikes are random draws (the ONNX export recognises them by
+    this class)."""
 
     _encode: Callable[..., torch.Tensor]
 
@@ -56,12 +60,12 @@ class _RateEncoder(torch.nn.Module):
         generator: Optional[torch.Generator],
     ):
         super().__init__()
-        _check_f_max(f_max)
+        check_f_max(f_max)
         if isinstance(f_max, torch.Tensor):
             self.register_buffer("f_max", f_max.detach().clone())
         else:
             self.f_max = float(f_max)
-        self.dt = _check_dt(dt)
+        self.dt = check_dt(dt)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
                 f"generator must be a torch.Generator or None, got {type(generator).__name__}"
@@ -76,7 +80,7 @@ class _RateEncoder(torch.nn.Module):
         return f"f_max={f_max}, dt={self.dt}"
 
 
-class _SequenceRateEncoder(_RateEncoder):
+class _SequenceRateEncoder(RateEncoder):
     """A rate encoder producing ``seq_length`` steps (default ``f_max`` 100 Hz)."""
 
     def __init__(
@@ -87,7 +91,7 @@ class _SequenceRateEncoder(_RateEncoder):
         generator: Optional[torch.Generator] = None,
     ):
         super().__init__(f_max, dt, generator)
-        self.seq_length = _check_seq_length(seq_length)
+        self.seq_length = check_seq_length(seq_length)
 
     def extra_repr(self) -> str:
         return f"seq_length={self.seq_length}, {super().extra_repr()}"
@@ -98,7 +102,7 @@ class _SequenceRateEncoder(_RateEncoder):
         )
 
 
-class _StepRateEncoder(_RateEncoder):
+class _StepRateEncoder(RateEncoder):
     """A rate encoder producing one step (default ``f_max`` 1000 Hz, as Norse 1.1)."""
 
     def __init__(
@@ -182,7 +186,7 @@ class _LIFEncoder(NeuronModule):
 
     def __init__(self, seq_length: int, p: LIFParameters, dt: float):
         super().__init__()
-        self.seq_length = _check_seq_length(seq_length)
+        self.seq_length = check_seq_length(seq_length)
         self.dt = dt  # before p: assigning p validates it against dt
         self.p = p
 
@@ -190,8 +194,10 @@ class _LIFEncoder(NeuronModule):
         return f"seq_length={self.seq_length}, dt={self.dt}"
 
     def _encode(self, input_current: torch.Tensor) -> torch.Tensor:
-        x = _float_input(input_current, "input_current")
-        return _constant_current_lif(x, self.seq_length, self.p, self.dt)
+        x = float_input(input_current, "input_current")
+        return constant_current_lif_encode_unchecked(
+            x, self.seq_length, self.p, self.dt
+        )
 
 
 class ConstantCurrentLIFEncoder(_LIFEncoder):
@@ -240,7 +246,7 @@ class SpikeLatencyLIFEncoder(_LIFEncoder):
         super().__init__(seq_length, p, dt)
 
     def forward(self, input_current: torch.Tensor) -> torch.Tensor:
-        return _first_events(self._encode(input_current))
+        return spike_latency_encode_unchecked(self._encode(input_current))
 
 
 class SpikeLatencyEncoder(torch.nn.Module):
@@ -284,9 +290,9 @@ class PopulationEncoder(torch.nn.Module):
         ] = euclidean_distance,
     ):
         super().__init__()
-        self.out_features = _check_count(out_features, "out_features")
+        self.out_features = check_count(out_features, "out_features")
         if scale is not None:
-            _check_scale(scale)
+            check_scale(scale)
         for name, function in (
             ("kernel", kernel),
             ("distance_function", distance_function),

@@ -23,7 +23,7 @@ from typing import Any, Dict, NamedTuple, Sequence, Tuple
 
 import torch
 
-from norse.torch.functional.validation import _describe, validate_parameters
+from norse.torch.functional.validation import describe, validate_parameters
 from norse.torch.module.snn import NeuronParameters, track_rest_voltage
 
 
@@ -96,7 +96,7 @@ def _check_sign(p: NamedTuple, path: str, strict: bool) -> None:
     if not bool(torch.isfinite(tensor).all()) or not bool(good.all()):
         expected = "positive" if strict else "non-negative"
         raise ValueError(
-            f"p.{path} must be {expected} and finite, got {_describe(value)}"
+            f"p.{path} must be {expected} and finite, got {describe(value)}"
         )
 
 

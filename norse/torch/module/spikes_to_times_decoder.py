@@ -5,8 +5,8 @@ from typing import Union
 
 import torch
 
-from norse.torch.functional.encode import _check_count, _check_dt
 from norse.torch.functional.spikes_to_times_decoder import ToSpikeTimes
+from norse.torch.functional.validation import check_count, check_dt
 
 
 class SpikesToTimesDecoder(torch.nn.Module):
@@ -35,10 +35,10 @@ class SpikesToTimesDecoder(torch.nn.Module):
         dt: float = 1e-3,
     ):
         super().__init__()
-        _check_count(spike_count, "spike_count", 0)
+        check_count(spike_count, "spike_count", 0)
         self.spike_count = spike_count
         self.convert_to_time = bool(convert_indices_to_times)
-        self.dt = _check_dt(dt)
+        self.dt = check_dt(dt)
         self.decoding_fn = ToSpikeTimes.apply
 
     def extra_repr(self) -> str:

@@ -71,7 +71,7 @@ import torch
 
 from norse.torch.functional.threshold import STOCHASTIC_METHODS
 from norse.torch.module.delay import Delay
-from norse.torch.module.encode import _RateEncoder
+from norse.torch.module.encode import RateEncoder
 from norse.torch.module.exp_filter import ExpFilter
 from norse.torch.module.lift import Lift
 from norse.torch.module.sequential import RecurrentSequential, SequentialState
@@ -359,7 +359,7 @@ def _check_layer(name: Optional[str], layer: torch.nn.Module, stateful: bool) ->
             f"{what} filters a whole sequence (T, batch, ...), while to_onnx exports one "
             "time step; export its linear layer and filter its outputs outside the step"
         )
-    if isinstance(inner, _RateEncoder):
+    if isinstance(inner, RateEncoder):
         raise OnnxExportError(
             f"{what} draws random numbers, which an ONNX step cannot reproduce; encode "
             "the input outside the exported step and export the rest of the network"
