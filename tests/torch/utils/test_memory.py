@@ -1,0 +1,440 @@
+"""Training with less memory: the bit store, recomputation and the planner."""
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+
+import norse.torch as norse
+from norse.torch.models.vgg import VGG, make_layers
+from norse.torch.module.sequential import SequentialState
+from norse.torch.utils import memory
+
+DTYPES = (torch.float32, torch.float64)
+
+
+# The bit store ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype", (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+)
+@pytest.mark.parametrize("numel", (1, 7, 8, 9, 4097))
+def test_pack_bits_round_trip(dtype, numel):
+    x = (torch.rand(numel) > 0.6).to(dtype).reshape(numel, 1)
+    packed = memory.pack_bits(x)
+    assert packed.bits.dtype == torch.uint8
+    assert packed.bits.numel() == (numel + 7) // 8
+    restored = memory.unpack_bits(packed)
+    assert restored.dtype == dtype and restored.shape == x.shape
+    assert torch.equal(restored.view(torch.uint8), x.view(torch.uint8))
+
+
+def test_pack_bits_layout():
+    """Element 8 j + k of the flat tensor is bit k of byte j."""
+    x = torch.zeros(16)
+    x[[0, 3, 8, 15]] = 1
+    packed = memory.pack_bits(x)
+    assert packed.bits.tolist() == [0b00001001, 0b10000001]
+
+
+def test_fast_and_slow_packing_agree():
+    ones = torch.rand(8 * 300) > 0.5
+    assert torch.equal(
+        memory._pack_groups(ones, True), memory._pack_groups(ones, False)
+    )
+
+
+@pytest.mark.parametrize(
+    "values",
+    (
+        [0.0, 1.0, 0.5],
+        [0.0, -0.0, 1.0],  # -0.0 would come back as +0.0
+        [1.0, float("nan")],
+        [1.0, 2.0],
+        [0.0, -1.0],
+        [1.0, 1.0 + 2**-20],
+    ),
+)
+def test_non_binary_tensors_are_not_packed(values):
+    x = torch.tensor(values * 2000)
+    assert not memory.is_binary(x)
+    assert memory.pack_bits(x) is None
+    hooks = memory.bit_store(min_bytes=0)
+    stored = hooks.pack_hook(x)
+    assert stored is x
+    assert hooks.unpack_hook(stored) is x
+
+
+def test_non_binary_values_after_the_checked_prefix():
+    x = torch.zeros(10000)
+    x[:5000] = 1
+    x[-1] = 0.25
+    assert not memory.is_binary(x)
+    assert memory.bit_store(min_bytes=0).pack_hook(x) is x
+
+
+def test_is_binary():
+    assert memory.is_binary(torch.tensor([0.0, 1.0, 1.0]))
+    assert memory.is_binary(torch.zeros(0))
+    assert not memory.is_binary(torch.tensor([0, 1]))  # integers are not spikes
+    assert not memory.is_binary(torch.tensor([True, False]))
+    with pytest.raises(TypeError, match="tensor must be a torch.Tensor, got list"):
+        memory.is_binary([0.0, 1.0])
+
+
+def test_bit_store_packs_only_plain_binary_activations():
+    hooks = memory.bit_store()
+    spikes = (torch.rand(64, 100) > 0.8).float()
+    stored = hooks.pack_hook(spikes)
+    assert isinstance(stored, memory.PackedBits)
+    assert stored.bits.numel() == 800
+    assert torch.equal(hooks.unpack_hook(stored), spikes)
+    parameter = torch.nn.Parameter(torch.zeros(64, 100))
+    assert hooks.pack_hook(parameter) is parameter  # alive anyway
+    small = torch.ones(10)
+    assert hooks.pack_hook(small) is small  # below min_bytes
+    strided = spikes.t()
+    assert hooks.pack_hook(strided) is strided  # not contiguous
+    with pytest.raises(ValueError, match="min_bytes must be a non-negative int"):
+        memory.bit_store(min_bytes=-1)
+
+
+def test_bit_store_gradients_are_unchanged():
+    torch.manual_seed(0)
+    weight = torch.randn(100, 50, dtype=torch.float64, requires_grad=True)
+    spikes = (torch.rand(64, 100) > 0.8).double()
+    signed = torch.randn(64, 100, dtype=torch.float64)
+    signed[0, :10] = -0.0
+
+    def grads(store: bool):
+        weight.grad = None
+        with (
+            memory.bit_store()
+            if store
+            else torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
+        ):
+            loss = ((spikes @ weight).sin() + (signed @ weight).cos()).sum()
+        loss.backward()
+        return weight.grad.clone()
+
+    assert torch.equal(grads(True), grads(False))
+
+
+# Recomputation: the same gradients --------------------------------------------------------
+
+
+def _main_job_network() -> SequentialState:
+    """The layers of the MNIST task's network (norse.task.mnist), narrower: batch norms
+    over all steps (its gain of 3 as their initial weight) before every LIF layer."""
+    p = norse.LIFParameters(
+        tau_syn_inv=torch.tensor(500.0),
+        tau_mem_inv=torch.tensor(200.0),
+        alpha=torch.tensor(20.0),
+    )
+
+    def norm(module: torch.nn.Module) -> norse.Lift:
+        torch.nn.init.constant_(module.weight, 3.0)
+        return norse.Lift(module, fold=True)
+
+    return SequentialState(
+        norse.Lift(torch.nn.Conv2d(1, 8, 5, bias=False)),
+        norm(torch.nn.BatchNorm2d(8)),
+        norse.LIF(p),
+        norse.Lift(torch.nn.MaxPool2d(2)),
+        norse.Lift(torch.nn.Conv2d(8, 16, 5, bias=False)),
+        norm(torch.nn.BatchNorm2d(16)),
+        norse.LIF(p),
+        norse.Lift(torch.nn.MaxPool2d(2)),
+        norse.Lift(torch.nn.Flatten()),
+        norse.Lift(torch.nn.Linear(16 * 4 * 4, 32, bias=False)),
+        norm(torch.nn.BatchNorm1d(32)),
+        norse.LIF(p),
+        norse.Lift(torch.nn.Linear(32, 10)),
+        norse.LI(),
+    )
+
+
+def _small_vgg() -> torch.nn.Module:
+    """The zoo's VGG-11 (eight convolutions, five poolings, the lifted classifier with
+    dropout) with fewer channels; weights scaled so that every layer spikes within four
+    steps."""
+    cfg = [8, "M", 16, "M", 32, 32, "M", 64, 64, "M", 64, 512, "M"]
+    model = VGG(make_layers(cfg), num_classes=10, hidden_size=16, pool_size=1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.mul_(20)
+            elif isinstance(module, torch.nn.Linear):
+                module.weight.mul_(200)
+    return model
+
+
+NETWORKS = {
+    "main-job": (_main_job_network, (4, 3, 1, 28, 28), 4.0),
+    "vgg11": (_small_vgg, (4, 2, 3, 32, 32), 1.0),
+}
+
+
+def _output(result):
+    return result[0] if isinstance(result, tuple) else result
+
+
+def _step(model, x, seed=1):
+    torch.manual_seed(seed)  # the same dropout masks
+    model.zero_grad(set_to_none=True)
+    out = _output(model(x))
+    (out * torch.linspace(-1, 1, out.shape[-1], dtype=out.dtype)).sum().backward()
+    return out.detach()
+
+
+def _recompute_everything(model, x, chunks=1):
+    memory.optimise(model, x, budget="time")
+    plan = memory.plan_of(model)
+    units = tuple(
+        dataclasses.replace(unit, recompute=True, chunks=chunks) for unit in plan.units
+    )
+    return memory.apply_plan(model, dataclasses.replace(plan, units=units))
+
+
+def _assert_same_training_step(plain, optimised, x, exact=True):
+    out_plain, out_optimised = _step(plain, x), _step(optimised, x)
+    assert torch.equal(out_plain, out_optimised)
+    pairs = list(zip(plain.named_parameters(), optimised.named_parameters()))
+    for (name, a), _ in pairs:  # every layer takes part (spikes reach the output)
+        assert a.grad is not None and a.grad.abs().sum() > 0, name
+    for (name, a), (_, b) in pairs:
+        if exact:
+            assert torch.equal(a.grad, b.grad), name
+        else:
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12)
+    for (name, a), (_, b) in zip(plain.named_buffers(), optimised.named_buffers()):
+        assert torch.equal(a, b), name  # batch-norm statistics updated once
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("network", sorted(NETWORKS))
+def test_recomputed_units_give_the_same_gradients_bit_for_bit(network, dtype):
+    make, shape, gain = NETWORKS[network]
+    torch.manual_seed(0)
+    plain = make().to(dtype).train()
+    optimised = copy.deepcopy(plain)
+    x = torch.rand(*shape, dtype=dtype) * gain
+    _recompute_everything(optimised, x)
+    assert all(unit.recompute for unit in memory.plan_of(optimised).units)
+    assert len(memory.plan_of(optimised).units) >= 4
+    _assert_same_training_step(plain, optimised, x)
+    _assert_same_training_step(plain, optimised, x)  # a second step, as training does
+
+
+def test_bits_alone_give_the_same_gradients_bit_for_bit():
+    make, shape, gain = NETWORKS["main-job"]
+    torch.manual_seed(0)
+    plain = make().train()
+    optimised = copy.deepcopy(plain)
+    x = torch.rand(*shape) * gain
+    memory.optimise(optimised, x, budget="time")
+    assert not any(unit.recompute for unit in memory.plan_of(optimised).units)
+    _assert_same_training_step(plain, optimised, x)
+
+
+def _conv_lif_stack(width=8, depth=4) -> SequentialState:
+    """Convolutions and LIF layers, weights scaled so that every layer spikes."""
+    layers = [norse.Lift(torch.nn.Conv2d(1, width, 3, padding=1)), norse.LIF()]
+    for _ in range(depth - 1):
+        layers += [norse.Lift(torch.nn.Conv2d(width, width, 3, padding=1)), norse.LIF()]
+    with torch.no_grad():
+        for layer in layers[::2]:
+            layer.lifted_module.weight.mul_(20)
+    return SequentialState(*layers)
+
+
+def test_batch_chunks_give_the_same_outputs_and_gradients_to_rounding():
+    torch.manual_seed(0)
+    plain = _conv_lif_stack().double()
+    optimised = copy.deepcopy(plain)
+    x = torch.rand(4, 6, 1, 12, 12, dtype=torch.float64) * 4
+    _recompute_everything(optimised, x, chunks=4)
+    _assert_same_training_step(plain, optimised, x, exact=False)
+
+
+def test_states_are_threaded_through_recomputed_units():
+    """A sequence in two calls: the second starts from the first call's states."""
+    torch.manual_seed(0)
+    plain = _conv_lif_stack().double()
+    optimised = copy.deepcopy(plain)
+    x = torch.rand(6, 4, 1, 12, 12, dtype=torch.float64) * 4
+    _recompute_everything(optimised, x[:3], chunks=2)
+
+    def run(model):
+        model.zero_grad(set_to_none=True)
+        first, states = model(x[:3])
+        second, states = model(x[3:], states)
+        (first.sum() + second.sum() + states[-1].v.sum()).backward()
+        return torch.cat([first, second]), states
+
+    out_plain, states_plain = run(plain)
+    out_optimised, states_optimised = run(optimised)
+    assert torch.equal(out_plain, out_optimised)
+    for a, b in zip(states_plain, states_optimised):
+        if a is not None:
+            torch.testing.assert_close(a.v, b.v, rtol=1e-12, atol=0)
+    for a, b in zip(plain.parameters(), optimised.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_inference_and_hooks_run_the_plain_path():
+    torch.manual_seed(0)
+    model = _conv_lif_stack()
+    x = torch.rand(3, 2, 1, 12, 12) * 4
+    expected = model(x)[0]
+    _recompute_everything(model, x)
+    with torch.no_grad():
+        assert torch.equal(model(x)[0], expected)
+    calls = []
+    model[2].register_forward_hook(lambda *args: calls.append(1))
+    _step(model, x)
+    assert calls == [1]  # a layer with hooks is not recomputed: its hook runs once
+
+
+# The planner -----------------------------------------------------------------------------
+
+
+def test_the_memory_plan_recomputes_and_chunks_where_it_pays():
+    torch.manual_seed(0)
+    model = _conv_lif_stack(depth=4)
+    x = torch.rand(4, 8, 1, 12, 12) * 4
+    memory.optimise(model, x, budget="memory")
+    plan = memory.plan_of(model)
+    assert [(u.start, u.stop) for u in plan.units] == [(0, 2), (2, 4), (4, 6), (6, 8)]
+    assert all(u.chunkable for u in plan.units)
+    assert any(u.recompute and u.chunks > 1 for u in plan.units)
+    assert plan.peak_bytes < 0.5 * plan.plain_peak_bytes
+    assert "recompute" in str(plan)
+
+
+def test_batch_norm_in_training_and_dropout_are_not_chunked():
+    torch.manual_seed(0)
+    norm = torch.nn.BatchNorm2d(4)
+    torch.nn.init.constant_(norm.weight, 3.0)
+    model = SequentialState(
+        norse.Lift(torch.nn.Conv2d(1, 4, 3)),
+        norse.Lift(norm, fold=True),  # statistics over the whole batch
+        norse.LIF(),
+        norse.Lift(torch.nn.Flatten()),
+        norse.Lift(torch.nn.Linear(4 * 10 * 10, 8)),
+        norse.Lift(torch.nn.Dropout(0.2)),  # random numbers
+        norse.LIF(),
+        norse.Lift(torch.nn.Linear(8, 8)),
+        norse.LIF(),
+    )
+    x = torch.rand(4, 4, 1, 12, 12) * 4
+    memory.optimise(model, x, budget="memory")
+    units = memory.plan_of(model).units
+    assert [(u.start, u.stop, u.chunkable) for u in units] == [
+        (0, 4, False),
+        (4, 7, False),
+        (7, 9, True),
+    ]
+    model.eval()  # batch statistics no longer used: the first unit may be chunked
+    memory.optimise(model, x, budget="memory")
+    assert memory.plan_of(model).units[0].chunkable
+
+
+def test_time_budget_measures_and_predicts_the_step():
+    torch.manual_seed(0)
+    model = _conv_lif_stack(depth=2)
+    x = torch.rand(3, 4, 1, 8, 8) * 4
+    memory.optimise(model, x, budget=1.5)
+    plan = memory.plan_of(model)
+    assert plan.budget == 1.5 and plan.plain_seconds > 0 and plan.seconds > 0
+    assert "step time" in str(plan)
+
+
+def test_a_model_without_sequential_state_gets_bits_only():
+    class Custom(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3)
+            self.lif = norse.LIF()
+            self.linear = torch.nn.Linear(4 * 10 * 10, 3)
+
+        def forward(self, x):
+            z, _ = self.lif(self.conv(x.flatten(0, 1)).unflatten(0, x.shape[:2]))
+            return self.linear(z.flatten(2))
+
+    torch.manual_seed(0)
+    plain = Custom()
+    optimised = copy.deepcopy(plain)
+    x = torch.rand(3, 4, 1, 12, 12) * 4
+    memory.optimise(optimised, x)
+    assert memory.plan_of(optimised).units == ()
+    _assert_same_training_step(plain, optimised, x)
+
+
+def test_restore_copies_and_the_state_dict():
+    torch.manual_seed(0)
+    model = _small_vgg()
+    keys = list(model.state_dict())
+    x = torch.rand(2, 2, 3, 32, 32)
+    memory.optimise(model, x, budget="memory")
+    assert list(model.state_dict()) == keys
+    assert isinstance(model.features, SequentialState)
+    clone = copy.deepcopy(model)
+    assert memory.plan_of(clone) == memory.plan_of(model)
+    for optimised in (model, clone):
+        memory.restore(optimised)
+        assert type(optimised.features) is SequentialState
+        assert memory.plan_of(optimised) is None
+        assert not optimised._forward_hooks and not optimised._forward_pre_hooks
+
+
+def test_errors_name_the_argument():
+    model = _conv_lif_stack(depth=1)
+    x = torch.rand(2, 2, 1, 12, 12)
+    with pytest.raises(ValueError, match="budget must be 'memory', 'time' or a time"):
+        memory.optimise(model, x, budget="fast")
+    with pytest.raises(ValueError, match="got 0.5"):
+        memory.optimise(model, x, budget=0.5)
+    with pytest.raises(ValueError, match="max_chunks must be a positive int, got 0"):
+        memory.optimise(model, x, max_chunks=0)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
+        memory.optimise("model", x)
+    memory.optimise(model, x, budget="time")
+    plan = memory.plan_of(model)
+    bad = dataclasses.replace(
+        plan, units=(dataclasses.replace(plan.units[0], container="nowhere"),)
+    )
+    with pytest.raises(ValueError, match="'nowhere', which is not a SequentialState"):
+        memory.apply_plan(model, bad)
+    gap = dataclasses.replace(plan, units=(dataclasses.replace(plan.units[0], stop=1),))
+    with pytest.raises(ValueError, match="must cover its 2 layers in order"):
+        memory.apply_plan(model, gap)
+    assert memory.optimize is memory.optimise
+
+
+def test_the_optimised_network_keeps_less_memory():
+    """Peak bytes that a training step allocates (PyTorch's CPU allocator, profiled)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    def peak(model, x):
+        model.zero_grad(set_to_none=True)
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            _step(model, x)
+        events = [
+            e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
+        ]
+        current = top = 0
+        for event in sorted(events, key=lambda e: e.start_ns()):
+            current += event.nbytes()
+            top = max(top, current)
+        return top
+
+    torch.manual_seed(0)
+    plain = _conv_lif_stack(width=8, depth=4)
+    optimised = copy.deepcopy(plain)
+    x = torch.rand(6, 8, 1, 16, 16) * 4
+    memory.optimise(optimised, x, budget="memory", max_chunks=4)
+    _step(plain, x), _step(optimised, x)  # warm-up
+    assert peak(optimised, x) < 0.5 * peak(plain, x)
