@@ -24,8 +24,8 @@ from norse.torch.functional.lif_fixed_point import (
     lif_feed_forward_fixed_point,
 )
 from norse.torch.fused import registry
+from norse.torch.module import anomaly
 from norse.torch.module.snn import SNN, spikes_as_float
-from norse.torch.utils import anomaly
 
 #: The automatic rule's bounds (``benchmarks/parallel_scan.py``, CPU, 1 thread; see
 #: benchmarks/RESULTS.md): where no fused kernel serves the call, the scan beat the

@@ -33,7 +33,7 @@ from norse.torch.functional.validation import (
     validate_parameters,
 )
 from norse.torch.fused import registry
-from norse.torch.utils import anomaly
+from norse.torch.module import anomaly
 
 FeedforwardActivation = Callable[
     [torch.Tensor, Any, Any, float], Tuple[torch.Tensor, Any]
