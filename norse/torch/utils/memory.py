@@ -1360,13 +1360,18 @@ def _plan(
     profiler = _Profiler(example, devices)
     with torch.random.fork_rng(devices=cuda):
         try:
-            # warm-up: kernels are compiled and some layers set themselves up on their
-            # first call (which then saves more)
+            # warm-up of the paths measured below: kernels are compiled and layers
+            # set themselves up on their first call (and save more in it)
+            warm_up = _Profiler(example, devices)
+            for _, container in containers:
+                container._memory_profiler = warm_up
+            with torch.enable_grad(), warm_up.hooks():
+                model(example)
+            for _, container in containers:
+                container._memory_profiler = None
             if timed:
                 _timed_step(model, example, devices, bits=False)
-            else:
-                with torch.enable_grad():
-                    model(example)
+            del warm_up
             for _, container in containers:
                 container._memory_profiler = profiler
             with torch.enable_grad(), profiler.hooks():
