@@ -19,10 +19,9 @@ max return, loss, seconds), ``summary.json``, ``returns.png`` and ``raster.png``
 
 import argparse
 import functools
-import json
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -201,34 +200,61 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
-    """Trains the policy; returns the summary (also in ``summary.json``)."""
-    import gymnasium
-
-    args = parse_args(argv)
+def update_policy(
+    policy: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    environments: Sequence[Any],
+    update: int,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> Dict[str, float]:
+    """Update ``update`` (0-based): one episode in each environment, then one REINFORCE
+    step; returns its metrics row. The episodes are seeded from ``(seed, update)``, so
+    a resumed run draws the same episodes without replaying the earlier ones."""
     started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    harness.seed_everything(args.seed)
-    device = harness.select_device(args.device)
-    policy = build_policy(args).to(device)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
-    environments = [
-        gymnasium.make(args.environment) for _ in range(args.episodes_per_update)
-    ]
-    checkpoint_path = args.output / "checkpoint.pt"
-    metrics_path = args.output / "metrics.jsonl"
-    args.output.mkdir(parents=True, exist_ok=True)
+    seeds = np.random.SeedSequence([args.seed, update]).generate_state(
+        args.episodes_per_update
+    )
+    generator = torch.Generator().manual_seed(int(seeds[0]))
+    policy.train()
+    log_probs, rewards = run_episodes(
+        policy, environments, seeds, device, generator, args.max_steps
+    )
+    loss = reinforce_loss(log_probs, rewards, args.gamma)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    returns = [sum(episode) for episode in rewards]
+    return {
+        "update": update + 1,
+        "episodes": update * args.episodes_per_update + len(returns),
+        "mean_return": float(np.mean(returns)),
+        "min_return": float(np.min(returns)),
+        "max_return": float(np.max(returns)),
+        "loss": loss.item(),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def train(
+    policy: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    environments: Sequence[Any],
+    args: argparse.Namespace,
+    device: torch.device,
+) -> List[Dict[str, float]]:
+    """Runs the updates of ``--updates`` (from the checkpoint in ``--output`` with
+    ``--resume``), writing the metrics and a checkpoint after each; returns the metrics
+    rows of all updates."""
+    files = harness.RunFiles(args.output)
+    checkpoint = files.start(args.resume)
     history: List[Dict[str, float]] = []
     first = 0
-    if args.resume and checkpoint_path.exists():
-        checkpoint = harness.load_checkpoint(checkpoint_path)
+    if checkpoint is not None:
         policy.load_state_dict(checkpoint["policy"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         history = list(checkpoint["history"])
         first = checkpoint["update"] + 1
-    elif metrics_path.exists():
-        metrics_path.unlink()
-
     bar = tqdm(
         range(first, args.updates),
         initial=first,
@@ -237,60 +263,65 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         disable=args.no_progress,
     )
     for update in bar:
-        update_started = time.perf_counter()
-        # Episode e of the run is seeded by (seed, e): a resumed run replays nothing.
-        first_episode = update * args.episodes_per_update
-        seeds = np.random.SeedSequence([args.seed, update]).generate_state(
-            args.episodes_per_update
-        )
-        generator = torch.Generator().manual_seed(int(seeds[0]))
-        policy.train()
-        log_probs, rewards = run_episodes(
-            policy, environments, seeds, device, generator, args.max_steps
-        )
-        loss = reinforce_loss(log_probs, rewards, args.gamma)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        returns = [sum(episode) for episode in rewards]
-        row = {
-            "update": update + 1,
-            "episodes": first_episode + len(returns),
-            "mean_return": float(np.mean(returns)),
-            "min_return": float(np.min(returns)),
-            "max_return": float(np.max(returns)),
-            "loss": loss.item(),
-            "seconds": time.perf_counter() - update_started,
-        }
+        row = update_policy(policy, optimizer, environments, update, args, device)
         history.append(row)
-        with open(metrics_path, "a") as stream:
-            stream.write(json.dumps(row) + "\n")
-        harness.atomic_save(
+        files.log(row)
+        files.save(
             {
                 "update": update,
                 "policy": policy.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "history": history,
                 "args": vars(args) | {"output": str(args.output)},
-            },
-            checkpoint_path,
+            }
         )
         bar.set_postfix(mean_return=f"{row['mean_return']:.1f}")
-    if not args.no_plots and history:
-        plot_returns(
-            history,
-            args.output / "returns.png",
-            title=f"{args.environment}, {args.policy} policy",
+    return history
+
+
+def plot_run(
+    policy: torch.nn.Module,
+    history: List[Dict[str, float]],
+    environment: Any,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> None:
+    """``returns.png`` and, for a spiking policy, ``raster.png`` (its hidden spikes for
+    the first observation of ``environment``)."""
+    plot_returns(
+        history,
+        args.output / "returns.png",
+        title=f"{args.environment}, {args.policy} policy",
+    )
+    if args.policy != "ann":
+        observation = environment.reset(seed=args.seed)[0]
+        with torch.no_grad():
+            _, spikes = policy(torch.as_tensor(observation, device=device)[None])
+        harness.plot_raster(
+            spikes[:, 0].cpu(),
+            args.output / "raster.png",
+            title="hidden spikes for one observation",
         )
-        if args.policy != "ann":
-            observation = environments[0].reset(seed=args.seed)[0]
-            with torch.no_grad():
-                _, spikes = policy(torch.as_tensor(observation, device=device)[None])
-            harness.plot_raster(
-                spikes[:, 0].cpu(),
-                args.output / "raster.png",
-                title="hidden spikes for one observation",
-            )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
+    """Trains the policy; returns the summary (also in ``summary.json``)."""
+    import gymnasium
+
+    args = parse_args(argv)
+    started = time.perf_counter()
+    harness.set_threads(args.threads)
+    harness.seed_everything(args.seed, args.deterministic)
+    device = harness.select_device(args.device)
+    policy = build_policy(args).to(device)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
+    environments = [
+        gymnasium.make(args.environment) for _ in range(args.episodes_per_update)
+    ]
+    args.output.mkdir(parents=True, exist_ok=True)
+    history = train(policy, optimizer, environments, args, device)
+    if not args.no_plots and history:
+        plot_run(policy, history, environments[0], args, device)
     # The rise of the return: mean over the first and over the last fifth of the updates.
     fifth = max(1, len(history) // 5)
     mean_return = lambda rows: float(np.mean([r["mean_return"] for r in rows]))  # noqa: E731

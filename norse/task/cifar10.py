@@ -19,7 +19,7 @@ import argparse
 import functools
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 
@@ -108,9 +108,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add("--no_download", action="store_true", help="fail instead of downloading")
     harness.add_run_options(parser, output="runs/cifar10")
     args = parser.parse_args(argv)
-    harness.require_positive(parser, args, "epochs", "batch_size", "seq_length")
-    if min(args.channels) < 1:
-        parser.error(f"--channels must be three positive ints, got {args.channels}")
+    harness.require_positive(
+        parser, args, "epochs", "batch_size", "seq_length", "channels"
+    )
     harness.require_positive_finite(parser, args, "learning_rate", "v_th")
     harness.require_probability(parser, args, "label_smoothing")
     harness.require_non_negative(parser, args, "train_samples", "test_samples")
@@ -118,80 +118,133 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def _subset(images, labels, count: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
-    return (images[:count], labels[:count]) if count > 0 else (images, labels)
+def load_split(
+    args: argparse.Namespace,
+) -> Tuple[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]:
+    """Training and test images (uint8, ``(N, 3, 32, 32)``) and labels, cut to
+    ``--train_samples`` and ``--test_samples`` (0: all)."""
+
+    def subset(images, labels, count: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+        return (images[:count], labels[:count]) if count > 0 else (images, labels)
+
+    download = not args.no_download
+    train = subset(*data.load_cifar10(args.data, True, download), args.train_samples)
+    test = subset(*data.load_cifar10(args.data, False, download), args.test_samples)
+    return train, test
+
+
+def build_model(args: argparse.Namespace) -> LIFConvNet:
+    """The network that the options describe."""
+    p = LIFParameters(v_th=torch.as_tensor(args.v_th))
+    return LIFConvNet(args.seq_length, args.channels, p)
+
+
+def build_optimizer(
+    model: torch.nn.Module, args: argparse.Namespace, num_batches: int
+) -> Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adam with a one-cycle learning rate over the whole run."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, args.learning_rate, total_steps=max(1, args.epochs * num_batches)
+    )
+    return optimizer, scheduler
+
+
+def prepare(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 images to normalised floats on ``device``."""
+    return normalise(images.to(device).float() / 255)
+
+
+def train_step(model, batch, args: argparse.Namespace, device: torch.device):
+    """Cross-entropy with label smoothing of a randomly shifted and flipped batch."""
+    images, labels = batch
+    if not args.no_augment:  # from the global generator, seeded per epoch
+        images = data.random_crop_flip(images)
+    scores = model(prepare(images, device))
+    labels = labels.to(device)
+    loss = torch.nn.functional.cross_entropy(
+        scores, labels, label_smoothing=args.label_smoothing
+    )
+    return loss, (scores.argmax(1) == labels).sum()
+
+
+def training_batches(
+    epoch: int,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    args: argparse.Namespace,
+    context: harness.DistributedContext,
+) -> Iterable[Tuple[torch.Tensor, torch.Tensor]]:
+    """This process's shuffled batches of epoch ``epoch``; also seeds the epoch's
+    augmentation, drawn differently in each process."""
+    torch.manual_seed((args.seed * 1000 + epoch) * context.world_size + context.rank)
+    return harness.batches(
+        images, labels, args.batch_size, shuffle=True, seed=args.seed + epoch
+    )
+
+
+def evaluate(
+    model, images: torch.Tensor, labels: torch.Tensor, device: torch.device
+) -> Dict[str, float]:
+    """Test loss and accuracy (256 images at a time)."""
+    correct, loss = 0, 0.0
+    for batch_images, batch_labels in harness.batches(
+        images, labels, 256, shuffle=False
+    ):
+        scores = model(prepare(batch_images, device))
+        batch_labels = batch_labels.to(device)
+        loss += torch.nn.functional.cross_entropy(
+            scores, batch_labels, reduction="sum"
+        ).item()
+        correct += int((scores.argmax(1) == batch_labels).sum())
+    return {"test_loss": loss / len(labels), "test_accuracy": correct / len(labels)}
+
+
+def plot_run(
+    model: LIFConvNet,
+    history: harness.History,
+    test_x: torch.Tensor,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> None:
+    """``history.png`` and ``raster.png`` (first-layer spikes of the first test image)."""
+    harness.plot_history(
+        history, args.output / "history.png", title="CIFAR-10, LIF ConvNet"
+    )
+    model.eval()
+    with torch.no_grad():
+        _, spikes = model(prepare(test_x[:1], device), return_spikes=True)
+    harness.plot_raster(
+        spikes[:, 0].flatten(1).cpu(),
+        args.output / "raster.png",
+        title="first-layer spikes (one test image)",
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     """Trains and tests; returns the summary (also in ``summary.json``)."""
     args = parse_args(argv)
     started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    context, device = harness.init_distributed(args.device)
-    # rank 0's initial weights are broadcast to the other processes when training starts
-    harness.seed_everything(args.seed + context.rank, args.deterministic)
+    context, device = harness.start_run(args)
     args.output.mkdir(parents=True, exist_ok=True)
-    download = not args.no_download
-    train_x, train_y = _subset(
-        *data.load_cifar10(args.data, True, download), args.train_samples
-    )
-    test_x, test_y = _subset(
-        *data.load_cifar10(args.data, False, download), args.test_samples
-    )
-
-    model = LIFConvNet(
-        args.seq_length, args.channels, LIFParameters(v_th=torch.as_tensor(args.v_th))
-    ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    (train_x, train_y), (test_x, test_y) = load_split(args)
+    model = build_model(args).to(device)
     # --batch_size is per process; each process trains on its shard of the epoch
     num_batches = -(-harness.shard_length(len(train_y)) // args.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, args.learning_rate, total_steps=max(1, args.epochs * num_batches)
-    )
-
-    def prepare(images: torch.Tensor) -> torch.Tensor:
-        return normalise(images.to(device).float() / 255)
-
-    def train_step(model, batch):
-        images, labels = batch
-        if not args.no_augment:  # from the global generator, seeded per epoch
-            images = data.random_crop_flip(images)
-        scores = model(prepare(images))
-        labels = labels.to(device)
-        loss = torch.nn.functional.cross_entropy(
-            scores, labels, label_smoothing=args.label_smoothing
-        )
-        return loss, (scores.argmax(1) == labels).sum()
-
-    def make_batches(epoch: int):
-        # augmentation of this epoch, drawn differently in each process
-        torch.manual_seed(
-            (args.seed * 1000 + epoch) * context.world_size + context.rank
-        )
-        return harness.batches(
-            train_x, train_y, args.batch_size, shuffle=True, seed=args.seed + epoch
-        )
-
-    def evaluate(model) -> Dict[str, float]:
-        correct, loss = 0, 0.0
-        for images, labels in harness.batches(test_x, test_y, 256, shuffle=False):
-            scores = model(prepare(images))
-            labels = labels.to(device)
-            loss += torch.nn.functional.cross_entropy(
-                scores, labels, reduction="sum"
-            ).item()
-            correct += int((scores.argmax(1) == labels).sum())
-        return {"test_loss": loss / len(test_y), "test_accuracy": correct / len(test_y)}
-
+    optimizer, scheduler = build_optimizer(model, args, num_batches)
     history = harness.fit(
         model,
         optimizer,
-        train_step,
-        make_batches,
+        functools.partial(train_step, args=args, device=device),
+        functools.partial(
+            training_batches, images=train_x, labels=train_y, args=args, context=context
+        ),
         num_batches=num_batches,
         epochs=args.epochs,
-        evaluate=evaluate,
+        evaluate=functools.partial(
+            evaluate, images=test_x, labels=test_y, device=device
+        ),
         scheduler=scheduler,
         output_dir=args.output,
         resume=args.resume,
@@ -201,17 +254,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         },
     )
     if not args.no_plots and context.is_main:
-        harness.plot_history(
-            history, args.output / "history.png", title="CIFAR-10, LIF ConvNet"
-        )
-        model.eval()
-        with torch.no_grad():
-            _, spikes = model(prepare(test_x[:1]), return_spikes=True)
-        harness.plot_raster(
-            spikes[:, 0].flatten(1).cpu(),
-            args.output / "raster.png",
-            title="first-layer spikes (one test image)",
-        )
+        plot_run(model, history, test_x, args, device)
     last = history.epochs[-1] if history.epochs else {}
     summary = {
         "test_accuracy": last.get("test_accuracy"),

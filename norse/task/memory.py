@@ -325,10 +325,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser, args, "neurons", "batches_per_epoch", "batch_size", "seq_length",
         "population_size", "val_samples", "test_samples",
     )  # fmt: skip
-    if args.epochs < 0:
-        parser.error(f"--epochs must be >= 0, got {args.epochs}")
-    if args.seq_periods < 2:
-        parser.error(f"--seq_periods must be >= 2, got {args.seq_periods}")
+    harness.require_range(parser, args, "epochs", 0)
+    harness.require_range(parser, args, "seq_periods", 2)
     harness.require_positive_finite(
         parser, args, "learning_rate", "dt", "v_th", "tau_adapt", "alpha",
         "input_scale", "regularization_target",
@@ -346,104 +344,157 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def rate_penalty(rates: torch.Tensor, args: argparse.Namespace) -> torch.Tensor:
+    """The firing-rate regulariser: squared relative distance of each neuron's rate
+    (Hz) from ``--regularization_target``, times ``--regularization_factor``."""
+    target = args.regularization_target
+    return args.regularization_factor * ((rates - target) / target).pow(2).mean()
+
+
+def bptt_step(model, batch, args: argparse.Namespace, device: torch.device):
+    """Loss (recall cross-entropy plus the rate penalty), correct recalls and recalls
+    of one batch, for backpropagation through time."""
+    x, labels = batch
+    x = x.to(device).transpose(0, 1)  # (T, batch, features)
+    labels = labels.to(device)
+    voltages, spikes, _ = model(x)
+    logits, targets, _ = recall_logits(voltages, labels, args.seq_length)
+    loss = torch.nn.functional.cross_entropy(logits, targets)
+    rates = spikes.mean((0, 1)) / args.dt  # Hz per neuron
+    correct = (logits.argmax(-1) == targets).sum()
+    return loss + rate_penalty(rates, args), correct, targets.numel()
+
+
+def build_train_step(
+    model: MemoryNet, args: argparse.Namespace, device: torch.device
+) -> harness.StepFunction:
+    """The training step of ``--learning``: BPTT, or e-prop forward in time (whose
+    loss's ``backward()`` writes e-prop's gradient)."""
+    if args.learning != "eprop":
+        return functools.partial(bptt_step, args=args, device=device)
+    trainer = memory_eprop.build_trainer(model, args.feedback, args.compile)
+    penalty = functools.partial(rate_penalty, args=args)
+    return lambda model, batch: memory_eprop.train_step(
+        trainer, batch, args.seq_length, args.dt, penalty, device
+    )
+
+
+def build_optimizer(
+    model: MemoryNet, args: argparse.Namespace
+) -> Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adam with a learning rate that falls along a cosine to 0 at the last step."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    steps = max(args.epochs * args.batches_per_epoch, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (
+            0.5 * (1 + torch.cos(torch.tensor(step / steps * torch.pi)).item())
+        ),
+    )
+    return optimizer, scheduler
+
+
+def training_batches(
+    epoch: int, args: argparse.Namespace, context: harness.DistributedContext
+) -> Iterable[Tuple[torch.Tensor, torch.Tensor]]:
+    """Fresh sequences for epoch ``epoch``, drawn differently in each process
+    (``--batch_size`` is per process)."""
+    seed = (args.seed * 100003 + epoch) * context.world_size + context.rank
+    data = _dataset(args, args.batch_size * args.batches_per_epoch, seed)
+    return dataset_batches(data, args.batch_size)
+
+
+def evaluate(
+    model: MemoryNet,
+    data: MemoryStoreRecallDataset,
+    prefix: str,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> Dict[str, float]:
+    """Loss, accuracy (also split by the delay between STORE and RECALL: long is at
+    least half the periods) and mean firing rate on ``data``, named ``prefix_...``."""
+    hits, rate_sum, loss_sum = [], 0.0, 0.0
+    for x, labels in dataset_batches(data, 256):
+        x = x.to(device).transpose(0, 1)
+        voltages, spikes, _ = model(x)
+        logits, targets, _ = recall_logits(voltages, labels.to(device), args.seq_length)
+        loss_sum += torch.nn.functional.cross_entropy(
+            logits, targets, reduction="sum"
+        ).item()
+        hits.append((logits.argmax(-1) == targets).cpu())
+        rate_sum += spikes.mean().item() / args.dt * x.shape[1]
+    hits_t = torch.cat(hits).float()
+    # Delay in periods between STORE and RECALL (1 .. periods - 1).
+    delay = (data.recall_indices - data.store_indices).flatten()
+    long = delay >= args.seq_periods // 2
+    return {
+        f"{prefix}_loss": loss_sum / hits_t.numel(),
+        f"{prefix}_accuracy": hits_t.mean().item(),
+        f"{prefix}_accuracy_short_delay": hits_t[~long].mean().item(),
+        f"{prefix}_accuracy_long_delay": hits_t[long].mean().item(),
+        f"{prefix}_rate_hz": rate_sum / len(data),
+    }
+
+
+def plot_run(
+    model: MemoryNet,
+    history: harness.History,
+    data: MemoryStoreRecallDataset,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> None:
+    """``history.png``, and ``raster.png`` and ``readout.png`` of the first sequence of
+    ``data``."""
+    x, labels = data[0]
+    with torch.no_grad():
+        voltages, spikes, thresholds = model(
+            x[:, None].to(device), record_thresholds=True
+        )
+    harness.plot_history(
+        history, args.output / "history.png", title=f"memory task ({args.neuron_model})"
+    )
+    harness.plot_raster(
+        spikes[:, 0].cpu(),
+        args.output / "raster.png",
+        title="network spikes (one test sequence)",
+    )
+    plot_readout(
+        x,
+        labels,
+        voltages[:, 0].cpu(),
+        spikes[:, 0].cpu(),
+        None if thresholds is None else thresholds[:, 0].cpu(),
+        args.seq_length,
+        args.output / "readout.png",
+    )
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     """Trains and evaluates; returns the final metrics (also in ``summary.json``)."""
     args = parse_args(argv)
     started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    context, device = harness.init_distributed(args.device)
+    context, device = harness.start_run(args)
     if context.enabled and args.learning != "bptt":
         raise ValueError(
             f"--learning {args.learning} runs in a single process, got a world of "
             f"{context.world_size}"
         )
-    # rank 0's initial weights are broadcast to the other processes when training starts
-    harness.seed_everything(args.seed + context.rank, args.deterministic)
     args.output.mkdir(parents=True, exist_ok=True)
     model = build_model(args).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
-    steps = args.epochs * args.batches_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: (
-            0.5 * (1 + torch.cos(torch.tensor(step / max(steps, 1) * torch.pi)).item())
-        ),
-    )
-    target_rate = args.regularization_target
-
-    def regularizer(rates: torch.Tensor) -> torch.Tensor:
-        return (
-            args.regularization_factor
-            * ((rates - target_rate) / target_rate).pow(2).mean()
-        )
-
-    def loss_of(model, batch):
-        x, labels = batch
-        x = x.to(device).transpose(0, 1)  # (T, batch, features)
-        labels = labels.to(device)
-        voltages, spikes, _ = model(x)
-        logits, targets, _ = recall_logits(voltages, labels, args.seq_length)
-        loss = torch.nn.functional.cross_entropy(logits, targets)
-        rates = spikes.mean((0, 1)) / args.dt  # Hz per neuron
-        correct = (logits.argmax(-1) == targets).sum()
-        return loss, regularizer(rates), correct, targets.numel()
-
-    trainer = None
-    if args.learning == "eprop":
-        trainer = memory_eprop.build_trainer(model, args.feedback, args.compile)
-
-    def train_step(model, batch):
-        if trainer is not None:  # forward in time; backward() writes e-prop's gradient
-            return memory_eprop.train_step(
-                trainer, batch, args.seq_length, args.dt, regularizer, device
-            )
-        loss, penalty, correct, count = loss_of(model, batch)
-        return loss + penalty, correct, count
-
+    optimizer, scheduler = build_optimizer(model, args)
+    train_step = build_train_step(model, args, device)
     # Held-out sequences the training never sees: validation selects the epoch, the
     # test set (drawn from yet another seed) gives the reported numbers.
     val_set = _dataset(args, args.val_samples, _held_out_seed(args, 0))
     test_set = _dataset(args, args.test_samples, _held_out_seed(args, 1))
-    periods = args.seq_periods
-
-    def evaluate_on(data: MemoryStoreRecallDataset, prefix: str) -> Dict[str, float]:
-        hits, rate_sum, loss_sum = [], 0.0, 0.0
-        for x, labels in dataset_batches(data, 256):
-            x = x.to(device).transpose(0, 1)
-            voltages, spikes, _ = model(x)
-            logits, targets, _ = recall_logits(
-                voltages, labels.to(device), args.seq_length
-            )
-            loss_sum += torch.nn.functional.cross_entropy(
-                logits, targets, reduction="sum"
-            ).item()
-            hits.append((logits.argmax(-1) == targets).cpu())
-            rate_sum += spikes.mean().item() / args.dt * x.shape[1]
-        hits_t = torch.cat(hits).float()
-        # Delay in periods between STORE and RECALL (1 .. periods - 1).
-        long = (data.recall_indices - data.store_indices).flatten() >= periods // 2
-        return {
-            f"{prefix}_loss": loss_sum / hits_t.numel(),
-            f"{prefix}_accuracy": hits_t.mean().item(),
-            f"{prefix}_accuracy_short_delay": hits_t[~long].mean().item(),
-            f"{prefix}_accuracy_long_delay": hits_t[long].mean().item(),
-            f"{prefix}_rate_hz": rate_sum / len(data),
-        }
-
-    def make_batches(epoch: int):
-        # each process draws its own sequences (--batch_size is per process)
-        seed = (args.seed * 100003 + epoch) * context.world_size + context.rank
-        data = _dataset(args, args.batch_size * args.batches_per_epoch, seed)
-        return dataset_batches(data, args.batch_size)
-
     history = harness.fit(
         model,
         optimizer,
         train_step,
-        make_batches,
+        functools.partial(training_batches, args=args, context=context),
         num_batches=args.batches_per_epoch,
         epochs=args.epochs,
-        evaluate=lambda model: evaluate_on(val_set, "val"),
+        evaluate=lambda model: evaluate(model, val_set, "val", args, device),
         scheduler=scheduler,
         output_dir=args.output,
         resume=args.resume,
@@ -455,32 +506,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     )
     model.eval()
     with torch.no_grad():  # the best epoch's weights (by validation accuracy)
-        final = evaluate_on(test_set, "test")
+        final = evaluate(model, test_set, "test", args, device)
     if not args.no_plots and context.is_main:
-        x, labels = test_set[0]
-        with torch.no_grad():
-            voltages, spikes, thresholds = model(
-                x[:, None].to(device), record_thresholds=True
-            )
-        harness.plot_history(
-            history,
-            args.output / "history.png",
-            title=f"memory task ({args.neuron_model})",
-        )
-        harness.plot_raster(
-            spikes[:, 0].cpu(),
-            args.output / "raster.png",
-            title="network spikes (one test sequence)",
-        )
-        plot_readout(
-            x,
-            labels,
-            voltages[:, 0].cpu(),
-            spikes[:, 0].cpu(),
-            None if thresholds is None else thresholds[:, 0].cpu(),
-            args.seq_length,
-            args.output / "readout.png",
-        )
+        plot_run(model, history, test_set, args, device)
     summary = {
         **final,
         "neuron_model": args.neuron_model,
@@ -489,7 +517,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         "best_epoch": history.best_epoch,
         "test_samples": len(test_set),
         "seconds": time.perf_counter() - started,
-        "long_delay_ms": periods // 2 * args.seq_length * args.dt * 1000,
+        "long_delay_ms": args.seq_periods // 2 * args.seq_length * args.dt * 1000,
     }
     return harness.save_summary(summary, args.output, "norse.task.memory", argv)
 

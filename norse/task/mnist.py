@@ -26,13 +26,13 @@ digit, per layer: :mod:`norse.torch.utils.synops`; also printed at the end).
 """
 
 import argparse
+import functools
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -285,14 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_arguments(args: argparse.Namespace) -> None:
-    """Exits with a usage error (status 2) naming the first option out of range."""
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The options of ``argv``; one out of range exits with a usage error (status 2)."""
     parser = build_parser()
+    args = parser.parse_args(argv)
     harness.require_range(parser, args, "epochs", 0)
-    for name in ("batch_size", "seq_length", "hidden", "n_train", "n_test"):
-        harness.require_range(parser, args, name, 1)
-    if min(args.channels) < 1:
-        parser.error(f"--channels must be two positive ints, got {args.channels}")
+    harness.require_positive(
+        parser, args, "batch_size", "seq_length", "hidden", "n_train", "n_test",
+        "channels",
+    )  # fmt: skip
     if args.data == "bundled" and args.n_train + args.n_test > mnist_data.BUNDLED_SIZE:
         parser.error(
             f"--n-train + --n-test must be <= {mnist_data.BUNDLED_SIZE} (the bundled "
@@ -306,33 +307,12 @@ def _check_arguments(args: argparse.Namespace) -> None:
     harness.require_probability(parser, args, "label_smoothing")
     harness.require_method(parser, args)
     harness.require_device(parser, args)
+    return args
 
 
-def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
-    args = build_parser().parse_args(argv)
-    _check_arguments(args)
-    context, device = harness.init_distributed(args.device)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    elif os.cpu_count():  # all cores, shared by the processes of this machine
-        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-        torch.set_num_threads(max(1, os.cpu_count() // local_processes))
-    # Each process draws its own augmentations; rank 0's initial weights are
-    # broadcast to the others when training starts.
-    harness.seed_everything(args.seed + context.rank, args.deterministic)
-    # the split is fixed (seed 0) so that every run is judged on the same digits
-    (train_x, train_y), (test_x, test_y) = load_data(
-        args.data,
-        args.data_dir,
-        args.n_train,
-        args.n_test,
-        seed=0,
-        download=not args.no_download,
-    )
-    train_x, train_y = train_x.to(device), train_y.to(device)
-    test_x, test_y = test_x.to(device), test_y.to(device)
-
-    model = MNISTConvSNN(
+def build_model(args: argparse.Namespace) -> MNISTConvSNN:
+    """The network that the options describe."""
+    return MNISTConvSNN(
         seq_length=args.seq_length,
         channels=tuple(args.channels),
         hidden=args.hidden,
@@ -345,85 +325,70 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
             method=args.method,
             alpha=torch.tensor(args.alpha),
         ),
-    ).to(device)
-    # --batch-size is per process: a step of N processes sees N * batch-size digits
-    batches_per_epoch = harness.shard_length(train_x.shape[0]) // args.batch_size
+    )
+
+
+def build_optimizer(
+    model: torch.nn.Module, args: argparse.Namespace, batches_per_epoch: int
+) -> Tuple[torch.optim.Optimizer, Optional[torch.optim.lr_scheduler.LRScheduler]]:
+    """AdamW with a one-cycle learning rate (constant in runs under 10 steps, such as
+    smoke tests)."""
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=args.lr, weight_decay=args.weight_decay
     )
     total_steps = batches_per_epoch * args.epochs
-    scheduler = (
-        torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.lr, total_steps=total_steps, pct_start=0.25
-        )
-        if total_steps >= 10  # shorter runs (smoke tests) keep a constant rate
-        else None
+    if total_steps < 10:
+        return optimizer, None
+    return optimizer, torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, total_steps=total_steps, pct_start=0.25
     )
 
-    def train_step(model, batch):
-        images, labels = batch
-        images = random_affine(images, args.augment)
-        scores = max_decode(model(images))
-        loss = F.cross_entropy(scores, labels, label_smoothing=args.label_smoothing)
-        return loss, (scores.argmax(1) == labels).sum().item()
 
-    def evaluate(model) -> Dict[str, float]:
-        correct, loss = 0, 0.0
-        for start in range(0, test_x.shape[0], 500):
-            images, labels = test_x[start : start + 500], test_y[start : start + 500]
-            scores = max_decode(model(images))
-            loss += F.cross_entropy(scores, labels, reduction="sum").item()
-            correct += (scores.argmax(1) == labels).sum().item()
-        return {
-            "test_loss": loss / test_x.shape[0],
-            "test_accuracy": correct / test_x.shape[0],
-        }
+def train_step(model, batch, augment: float, label_smoothing: float):
+    """Cross-entropy of the peak read-out voltages of a randomly moved batch."""
+    images, labels = batch
+    images = random_affine(images, augment)
+    scores = max_decode(model(images))
+    loss = F.cross_entropy(scores, labels, label_smoothing=label_smoothing)
+    return loss, (scores.argmax(1) == labels).sum().item()
 
-    def make_batches(epoch: int):
-        # drop the last partial batch: batch norm and the one-cycle schedule want full ones
-        for images, labels in harness.batches(
-            train_x,
-            train_y,
-            args.batch_size,
-            shuffle=True,
-            seed=args.seed * 1000 + epoch,
-        ):
-            if images.shape[0] == args.batch_size:
-                yield images, labels
 
-    started = time.perf_counter()
-    history = harness.fit(
-        model,
-        optimizer,
-        train_step,
-        make_batches,
-        num_batches=batches_per_epoch,
-        epochs=args.epochs,
-        evaluate=evaluate,
-        scheduler=scheduler,
-        output_dir=args.output,
-        resume=args.resume,
-        progress=not args.no_progress,
-        checkpoint_extra={"args": {k: str(v) for k, v in vars(args).items()}},
-    )
-    wall = time.perf_counter() - started
-    final = history.epochs[-1] if history.epochs else {}
-    summary = {
-        "test_accuracy": final.get("test_accuracy", float("nan")),
-        "test_loss": final.get("test_loss", float("nan")),
-        "epochs": len(history.epochs),
-        "train_seconds": sum(history.column("train_seconds")),
-        "wall_seconds_this_run": wall,
-        "n_train": int(train_x.shape[0]),
-        "n_test": int(test_x.shape[0]),
-        "data": args.data,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "args": {k: str(v) for k, v in vars(args).items()},
+def evaluate(model, images: torch.Tensor, labels: torch.Tensor) -> Dict[str, float]:
+    """Held-out loss and accuracy (500 digits at a time)."""
+    correct, loss = 0, 0.0
+    for start in range(0, images.shape[0], 500):
+        scores = max_decode(model(images[start : start + 500]))
+        batch_labels = labels[start : start + 500]
+        loss += F.cross_entropy(scores, batch_labels, reduction="sum").item()
+        correct += (scores.argmax(1) == batch_labels).sum().item()
+    return {
+        "test_loss": loss / images.shape[0],
+        "test_accuracy": correct / images.shape[0],
     }
-    summary["processes"] = context.world_size
-    if not context.is_main:
-        return summary
+
+
+def full_batches(
+    epoch: int, images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace
+) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    """This process's shuffled batches of epoch ``epoch``, without the last partial one
+    (batch norm and the one-cycle schedule want full batches)."""
+    for batch in harness.batches(
+        images, labels, args.batch_size, shuffle=True, seed=args.seed * 1000 + epoch
+    ):
+        if batch[0].shape[0] == args.batch_size:
+            yield batch
+
+
+def report(
+    model: MNISTConvSNN,
+    history: harness.History,
+    summary: Dict[str, Any],
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    args: argparse.Namespace,
+) -> Dict[str, Any]:
+    """Adds the held-out cost per digit to ``summary``; writes ``cost.csv``,
+    ``metrics.json`` and the plots; prints the accuracy and the cost."""
     args.output.mkdir(parents=True, exist_ok=True)
     cost = held_out_cost(model, test_x)
     cost.to_csv(args.output / "cost.csv")
@@ -464,6 +429,57 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
         f"{cost.energy.ac_pj:g} pJ per AC, {cost.energy.mac_pj:g} pJ per MAC)"
     )
     return summary
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Trains, tests and reports; returns the summary (also in ``metrics.json``)."""
+    args = parse_args(argv)
+    context, device = harness.start_run(args)
+    # the split is fixed (seed 0) so that every run is judged on the same digits
+    (train_x, train_y), (test_x, test_y) = load_data(
+        args.data, args.data_dir, args.n_train, args.n_test, 0, not args.no_download
+    )
+    train_x, train_y = train_x.to(device), train_y.to(device)
+    test_x, test_y = test_x.to(device), test_y.to(device)
+    model = build_model(args).to(device)
+    # --batch-size is per process: a step of N processes sees N * batch-size digits
+    batches_per_epoch = harness.shard_length(train_x.shape[0]) // args.batch_size
+    optimizer, scheduler = build_optimizer(model, args, batches_per_epoch)
+    started = time.perf_counter()
+    history = harness.fit(
+        model,
+        optimizer,
+        functools.partial(
+            train_step, augment=args.augment, label_smoothing=args.label_smoothing
+        ),
+        functools.partial(full_batches, images=train_x, labels=train_y, args=args),
+        num_batches=batches_per_epoch,
+        epochs=args.epochs,
+        evaluate=functools.partial(evaluate, images=test_x, labels=test_y),
+        scheduler=scheduler,
+        output_dir=args.output,
+        resume=args.resume,
+        progress=not args.no_progress,
+        checkpoint_extra={"args": {k: str(v) for k, v in vars(args).items()}},
+    )
+    final = history.epochs[-1] if history.epochs else {}
+    summary = {
+        "test_accuracy": final.get("test_accuracy", float("nan")),
+        "test_loss": final.get("test_loss", float("nan")),
+        "epochs": len(history.epochs),
+        "train_seconds": sum(history.column("train_seconds")),
+        "wall_seconds_this_run": time.perf_counter() - started,
+        "n_train": int(train_x.shape[0]),
+        "n_test": int(test_x.shape[0]),
+        "data": args.data,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "processes": context.world_size,
+    }
+    if not context.is_main:
+        return summary
+    return report(model, history, summary, test_x, test_y, args)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ The data come from :mod:`norse.dataset.mnist` (the bundled 5,000-digit subset or
 data set; no torchvision needed), as in ``python -m norse.task.mnist``.
 """
 
+import argparse
 import functools
 import time
 from typing import Dict, Optional, Sequence
@@ -119,7 +120,7 @@ def _loader(images, labels, batch_size: int, shuffle: bool, seed: int):
     )
 
 
-def parse_args(argv: Optional[Sequence[str]] = None):
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = harness.task_parser(
         "norse.task.mnist_pl", "MNIST with a spiking ConvNet4 and PyTorch Lightning."
     )
@@ -153,9 +154,36 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         )
     harness.require_positive_finite(parser, args, "learning_rate", "input_scale")
     harness.require_method(parser, args, "model")
-    if args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
+    harness.require_range(parser, args, "seed", 0)
     return args
+
+
+def build_model(args: argparse.Namespace) -> LIFConvNet:
+    """The LightningModule that the options describe."""
+    return LIFConvNet(
+        28 * 28,
+        seq_length=args.seq_length,
+        learning_rate=args.learning_rate,
+        model=args.model,
+        optimizer=args.optimizer,
+        input_scale=args.input_scale,
+        only_output=args.train_only_output,
+        only_first_spike=args.only_first_spike,
+    )
+
+
+def build_trainer(args: argparse.Namespace) -> pl.Trainer:
+    """A deterministic Lightning ``Trainer`` logging to CSV files in ``--output``."""
+    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
+    return pl.Trainer(
+        max_epochs=args.max_epochs,
+        accelerator=args.accelerator,
+        devices=devices,
+        default_root_dir=args.output,
+        enable_progress_bar=not args.no_progress,
+        logger=pl.loggers.CSVLogger(args.output),
+        deterministic=True,
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
@@ -168,26 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     )
     train = _loader(train_x, train_y, args.batch_size, True, args.seed)
     test = _loader(test_x, test_y, 256, False, args.seed)
-    model = LIFConvNet(
-        28 * 28,
-        seq_length=args.seq_length,
-        learning_rate=args.learning_rate,
-        model=args.model,
-        optimizer=args.optimizer,
-        input_scale=args.input_scale,
-        only_output=args.train_only_output,
-        only_first_spike=args.only_first_spike,
-    )
-    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    trainer = pl.Trainer(
-        max_epochs=args.max_epochs,
-        accelerator=args.accelerator,
-        devices=devices,
-        default_root_dir=args.output,
-        enable_progress_bar=not args.no_progress,
-        logger=pl.loggers.CSVLogger(args.output),
-        deterministic=True,
-    )
+    model = build_model(args)
+    trainer = build_trainer(args)
     trainer.fit(model, train, test)
     metrics = trainer.test(model, test, verbose=False)[0]
     summary = {

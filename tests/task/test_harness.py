@@ -110,7 +110,7 @@ def test_load_checkpoint_reads_generator_states(tmp_path):
     path = tmp_path / "checkpoint.pt"
     harness.atomic_save(
         {
-            "rng_per_rank": [harness._rng_states()],
+            "rng_per_rank": [harness.rng_states()],
             "history": [{"accuracy": np.float64(0.5)}],
         },
         path,
@@ -118,8 +118,8 @@ def test_load_checkpoint_reads_generator_states(tmp_path):
     checkpoint = harness.load_checkpoint(path)
     assert checkpoint["history"] == [{"accuracy": 0.5}]
     states = checkpoint["rng_per_rank"][0]
-    harness._set_rng_states(states)
-    assert harness._rng_states()["numpy"][1].tolist() == states["numpy"][1].tolist()
+    harness.set_rng_states(states)
+    assert harness.rng_states()["numpy"][1].tolist() == states["numpy"][1].tolist()
 
 
 def test_atomic_save_leaves_old_checkpoint_on_failure(tmp_path):

@@ -54,7 +54,7 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(harness, "atomic_save", save_then_die)
+        patch.setattr(harness.checkpoints, "atomic_save", save_then_die)
         with pytest.raises(KeyboardInterrupt):
             _run(tmp_path / "split", "--epochs", "2", "--no_plots")
     assert (

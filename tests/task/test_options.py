@@ -10,12 +10,6 @@ import pytest
 from norse.task import cartpole, cifar10, harness, memory, mnist
 
 
-def _mnist(argv):
-    args = mnist.build_parser().parse_args(argv)
-    mnist._check_arguments(args)
-    return args
-
-
 def _mnist_pl(argv):
     mnist_pl = pytest.importorskip("norse.task.mnist_pl")
     return mnist_pl.parse_args(argv)
@@ -25,27 +19,51 @@ PARSERS = {
     "memory": memory.parse_args,
     "cartpole": cartpole.parse_args,
     "cifar10": cifar10.parse_args,
-    "mnist": _mnist,
+    "mnist": mnist.parse_args,
     "mnist_pl": _mnist_pl,
 }
 
 #: (task, arguments, the message expected on stderr)
 BAD = [
-    ("memory", ["--neurons", "0"], "--neurons must be positive, got 0"),
+    ("memory", ["--neurons", "0"], "--neurons must be a positive int, got 0"),
     ("memory", ["--epochs", "-1"], "--epochs must be >= 0, got -1"),
     ("memory", ["--seq_periods", "1"], "--seq_periods must be >= 2, got 1"),
-    ("memory", ["--learning_rate", "0"], "--learning_rate must be > 0, got 0.0"),
-    ("memory", ["--learning-rate", "nan"], "--learning_rate must be > 0, got nan"),
-    ("memory", ["--dt", "-0.001"], "--dt must be > 0, got -0.001"),
-    ("memory", ["--dt", "inf"], "--dt must be > 0, got inf"),
-    ("memory", ["--v_th", "0"], "--v_th must be > 0, got 0.0"),
-    ("memory", ["--tau_adapt", "0"], "--tau_adapt must be > 0, got 0.0"),
-    ("memory", ["--alpha", "-1"], "--alpha must be > 0, got -1.0"),
-    ("memory", ["--input_scale", "0"], "--input_scale must be > 0, got 0.0"),
+    (
+        "memory",
+        ["--learning_rate", "0"],
+        "--learning_rate must be a positive, finite number, got 0.0",
+    ),
+    (
+        "memory",
+        ["--learning-rate", "nan"],
+        "--learning_rate must be a positive, finite number, got nan",
+    ),
+    (
+        "memory",
+        ["--dt", "-0.001"],
+        "--dt must be a positive, finite number, got -0.001",
+    ),
+    ("memory", ["--dt", "inf"], "--dt must be a positive, finite number, got inf"),
+    ("memory", ["--v_th", "0"], "--v_th must be a positive, finite number, got 0.0"),
+    (
+        "memory",
+        ["--tau_adapt", "0"],
+        "--tau_adapt must be a positive, finite number, got 0.0",
+    ),
+    (
+        "memory",
+        ["--alpha", "-1"],
+        "--alpha must be a positive, finite number, got -1.0",
+    ),
+    (
+        "memory",
+        ["--input_scale", "0"],
+        "--input_scale must be a positive, finite number, got 0.0",
+    ),
     (
         "memory",
         ["--regularization_target", "0"],
-        "--regularization_target must be > 0, got 0.0",
+        "--regularization_target must be a positive, finite number, got 0.0",
     ),
     ("memory", ["--max_grad_norm", "-1"], "--max_grad_norm must be >= 0, got -1.0"),
     ("memory", ["--beta", "-0.1"], "--beta must be >= 0, got -0.1"),
@@ -63,23 +81,43 @@ BAD = [
     ("memory", ["--poisson_rate", "-1"], "--poisson_rate must be in [0, 1000]"),
     ("memory", ["--stop_at", "1.5"], "--stop_at must be in [0, 1], got 1.5"),
     ("memory", ["--method", "relu"], "--method must be one of heaviside, super"),
-    ("memory", ["--threads", "0"], "--threads must be >= 1, got 0"),
+    ("memory", ["--threads", "0"], "--threads must be a positive int, got 0"),
     ("memory", ["--seed", "-1"], "--seed must be in [0, 18446744073709551615], got -1"),
     ("memory", ["--device", "gpu7"], "--device must be auto, cpu, cuda or cuda:N"),
-    ("cartpole", ["--updates", "0"], "--updates must be positive, got 0"),
-    ("cartpole", ["--max_steps", "0"], "--max_steps must be positive, got 0"),
+    ("cartpole", ["--updates", "0"], "--updates must be a positive int, got 0"),
+    ("cartpole", ["--max_steps", "0"], "--max_steps must be a positive int, got 0"),
     ("cartpole", ["--gamma", "0"], "--gamma must be in (0, 1], got 0.0"),
     ("cartpole", ["--gamma", "1.01"], "--gamma must be in (0, 1], got 1.01"),
-    ("cartpole", ["--learning_rate", "-1"], "--learning_rate must be > 0, got -1.0"),
-    ("cartpole", ["--scale", "0"], "--scale must be > 0, got 0.0"),
-    ("cartpole", ["--alpha", "nan"], "--alpha must be > 0, got nan"),
+    (
+        "cartpole",
+        ["--learning_rate", "-1"],
+        "--learning_rate must be a positive, finite number, got -1.0",
+    ),
+    (
+        "cartpole",
+        ["--scale", "0"],
+        "--scale must be a positive, finite number, got 0.0",
+    ),
+    (
+        "cartpole",
+        ["--alpha", "nan"],
+        "--alpha must be a positive, finite number, got nan",
+    ),
     ("cartpole", ["--method", "relu"], "--method must be one of"),
-    ("cartpole", ["--threads", "-2"], "--threads must be >= 1, got -2"),
-    ("cifar10", ["--epochs", "0"], "--epochs must be positive, got 0"),
-    ("cifar10", ["--seq_length", "0"], "--seq_length must be positive, got 0"),
-    ("cifar10", ["--channels", "2", "0", "2"], "--channels must be three positive"),
-    ("cifar10", ["--learning_rate", "0"], "--learning_rate must be > 0, got 0.0"),
-    ("cifar10", ["--v_th", "-1"], "--v_th must be > 0, got -1.0"),
+    ("cartpole", ["--threads", "-2"], "--threads must be a positive int, got -2"),
+    ("cifar10", ["--epochs", "0"], "--epochs must be a positive int, got 0"),
+    ("cifar10", ["--seq_length", "0"], "--seq_length must be a positive int, got 0"),
+    (
+        "cifar10",
+        ["--channels", "2", "0", "2"],
+        "--channels must be positive ints, got [2, 0, 2]",
+    ),
+    (
+        "cifar10",
+        ["--learning_rate", "0"],
+        "--learning_rate must be a positive, finite number, got 0.0",
+    ),
+    ("cifar10", ["--v_th", "-1"], "--v_th must be a positive, finite number, got -1.0"),
     (
         "cifar10",
         ["--label_smoothing", "1.5"],
@@ -89,17 +127,29 @@ BAD = [
     ("cifar10", ["--test_samples", "-5"], "--test_samples must be >= 0, got -5"),
     ("cifar10", ["--seed", "-3"], "--seed must be in [0, "),
     ("mnist", ["--epochs", "-1"], "--epochs must be >= 0, got -1"),
-    ("mnist", ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
-    ("mnist", ["--channels", "0", "4"], "--channels must be two positive ints"),
+    ("mnist", ["--batch-size", "0"], "--batch-size must be a positive int, got 0"),
+    ("mnist", ["--channels", "0", "4"], "--channels must be positive ints, got [0, 4]"),
     (
         "mnist",
         ["--n-train", "4500"],
         "--n-train + --n-test must be <= 5000 (the bundled digits), got 4500 + 1000",
     ),
-    ("mnist", ["--lr", "inf"], "--lr must be > 0, got inf"),
-    ("mnist", ["--tau-syn-inv", "0"], "--tau-syn-inv must be > 0, got 0.0"),
-    ("mnist", ["--tau-mem-inv", "-200"], "--tau-mem-inv must be > 0, got -200.0"),
-    ("mnist", ["--encoder-gain", "0"], "--encoder-gain must be > 0, got 0.0"),
+    ("mnist", ["--lr", "inf"], "--lr must be a positive, finite number, got inf"),
+    (
+        "mnist",
+        ["--tau-syn-inv", "0"],
+        "--tau-syn-inv must be a positive, finite number, got 0.0",
+    ),
+    (
+        "mnist",
+        ["--tau-mem-inv", "-200"],
+        "--tau-mem-inv must be a positive, finite number, got -200.0",
+    ),
+    (
+        "mnist",
+        ["--encoder-gain", "0"],
+        "--encoder-gain must be a positive, finite number, got 0.0",
+    ),
     ("mnist", ["--weight-decay", "-1"], "--weight-decay must be >= 0, got -1.0"),
     ("mnist", ["--augment", "-0.5"], "--augment must be >= 0, got -0.5"),
     ("mnist", ["--threads", "-1"], "--threads must be >= 0, got -1"),
@@ -110,15 +160,23 @@ BAD = [
     ),
     ("mnist", ["--method", "relu"], "--method must be one of"),
     ("mnist", ["--device", "gpu"], "--device must be auto, cpu, cuda or cuda:N"),
-    ("mnist_pl", ["--max_epochs", "0"], "--max_epochs must be positive, got 0"),
-    ("mnist_pl", ["--n_train", "0"], "--n_train must be positive, got 0"),
+    ("mnist_pl", ["--max_epochs", "0"], "--max_epochs must be a positive int, got 0"),
+    ("mnist_pl", ["--n_train", "0"], "--n_train must be a positive int, got 0"),
     (
         "mnist_pl",
         ["--n_train", "4500", "--n_test", "600"],
         "--n_train + --n_test must be <= 5000 (the bundled digits), got 4500 + 600",
     ),
-    ("mnist_pl", ["--learning_rate", "0"], "--learning_rate must be > 0, got 0.0"),
-    ("mnist_pl", ["--input_scale", "inf"], "--input_scale must be > 0, got inf"),
+    (
+        "mnist_pl",
+        ["--learning_rate", "0"],
+        "--learning_rate must be a positive, finite number, got 0.0",
+    ),
+    (
+        "mnist_pl",
+        ["--input_scale", "inf"],
+        "--input_scale must be a positive, finite number, got inf",
+    ),
     ("mnist_pl", ["--model", "relu"], "--model must be one of heaviside, super"),
     ("mnist_pl", ["--seed", "-1"], "--seed must be >= 0, got -1"),
 ]
@@ -222,9 +280,14 @@ def _parser():
             "--keep-prob must be in [0, 1], got nan",
         ),
         (
-            lambda p, a: harness.require_positive(p, a, "rate_hz"),
+            lambda p, a: harness.require_positive_finite(p, a, "rate_hz"),
             ["--rate_hz", "nan"],
-            "--rate_hz must be positive, got nan",
+            "--rate_hz must be a positive, finite number, got nan",
+        ),
+        (
+            lambda p, a: harness.require_positive(p, a, "rate_hz"),
+            ["--rate_hz", "2.5"],
+            "--rate_hz must be a positive int, got 2.5",
         ),
     ],
 )
