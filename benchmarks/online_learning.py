@@ -131,15 +131,17 @@ def worker(method: str, seq_length: int, batch: int) -> dict:
             return torch.nn.functional.cross_entropy(output, targets) / steps
 
         def loss_and_backward():
+            # Indexing, not `for x_t in inputs`: iterating a tensor unbinds it into all
+            # T views at once (about 0.5 KiB each), memory that grows with T.
             if method == "ottt":
                 net.reset()
-                for x_t in inputs:
-                    step_loss(net(x_t)).backward()
+                for t in range(steps):
+                    step_loss(net(inputs[t])).backward()
                 return
             states = [None, None]
             loss = 0
-            for x_t in inputs:
-                h = x_t
+            for t in range(steps):
+                h = inputs[t]
                 for index, layer in enumerate(layers):
                     current = layer(h)
                     if states[index] is None:
