@@ -13,8 +13,8 @@ gradient that autograd accumulates in ``.grad`` is :math:`g_I^t \otimes \hat a^t
     for x, y in data:                      # x: (T, batch, ...)
         optimizer.zero_grad()
         net.reset()
-        for x_t in x:
-            loss = loss_fn(net(x_t), y) / len(x)
+        for t in range(len(x)):            # (iterating x would unbind all T views)
+            loss = loss_fn(net(x[t]), y) / len(x)
             loss.backward()                # frees the step's graph
         optimizer.step()
 
