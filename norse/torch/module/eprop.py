@@ -248,9 +248,11 @@ class EProp(torch.nn.Module):
         readout_p: LIParameters = LIParameters(),
         feedback: str = "symmetric",
         generator: Optional[torch.Generator] = None,
+        compile: bool = False,
     ) -> "EProp":
         """e-prop for a :class:`.LIFRecurrentCell` or :class:`.LSNNRecurrentCell`
-        (its weights, parameters, time step and autapse setting)."""
+        (its weights, parameters, time step and autapse setting; the other arguments
+        as the constructor's)."""
         for name in ("input_weights", "recurrent_weights", "p", "dt", "autapses"):
             if not hasattr(cell, name):
                 raise TypeError(
@@ -271,11 +273,15 @@ class EProp(torch.nn.Module):
             feedback=feedback,
             detach_reset=True,
             generator=generator,
+            compile=compile,
         )
 
     def reset(self) -> None:
         """Forgets the network state and every trace: the next step starts at rest."""
         self._z: Optional[torch.Tensor] = None
+        # drop the old traces now rather than when the next step allocates new ones
+        self._neurons, self._traces, self._filtered = [], [], []
+        self._window_traces, self._rate_traces = [], []
 
     def _start(self, x: torch.Tensor) -> None:
         batch = x.shape[0]
@@ -283,11 +289,6 @@ class EProp(torch.nn.Module):
         options = {"dtype": weights.dtype, "device": weights.device}
         presynaptic = weights.shape[1] + weights.shape[0]
         self._z = torch.zeros(batch, weights.shape[0], **options)
-        self._neurons: List = []
-        self._traces: List = []
-        self._filtered: List[LIState] = []
-        self._window_traces: List[torch.Tensor] = []
-        self._rate_traces: List[torch.Tensor] = []
         for population in self.populations:
             size, p = population
             rest = torch.as_tensor(p.v_leak, **options).expand(batch, size).clone()

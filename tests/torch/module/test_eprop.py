@@ -343,3 +343,25 @@ def test_bad_arguments_are_named():
         trainer(torch.zeros(B, N_IN, dtype=F64), torch.ones(2))
     with pytest.raises(ValueError, match="output_error must be \\(3, 2\\)"):
         trainer.learn(torch.zeros(3, 3))
+
+
+def test_the_compiled_updates_equal_the_eager_ones():
+    torch.manual_seed(0)
+    w_in = torch.nn.Parameter(torch.randn(5, 3) * 3)
+    w_rec = torch.nn.Parameter(torch.randn(5, 5))
+    readout = torch.nn.Linear(5, 2)
+    populations = [Population(5, LSNNParameters(v_th=torch.tensor(0.3)))]
+    x = (torch.rand(20, 4, 3) < 0.5).float()
+    results = []
+    for compile in (False, True):
+        trainer = EProp(
+            w_in, w_rec, populations, readout, detach_reset=False, compile=compile
+        )
+        for t in range(len(x)):
+            trainer(x[t], 1.0)  # one compiled variant: always a weight
+        output, counts = trainer.sums()
+        (output.sum() + counts.sum()).backward()
+        results.append((output.detach(), *_grads(w_in, w_rec, readout)))
+    assert results[0][0].abs().sum() > 0
+    for eager, compiled in zip(*results):
+        torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
