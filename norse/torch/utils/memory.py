@@ -780,6 +780,7 @@ class MemoryPlan:
         plain_seconds (Optional[float]): measured time of a training step without
             optimisation (measured only for a numeric budget)
         seconds (Optional[float]): predicted time of a step with the plan
+        bits_seconds (Optional[float]): measured time of a step with bits only
     """
 
     budget: Union[str, float]
@@ -790,6 +791,7 @@ class MemoryPlan:
     peak_bytes: int
     plain_seconds: Optional[float] = None
     seconds: Optional[float] = None
+    bits_seconds: Optional[float] = None
 
     def __str__(self) -> str:
         lines = [
@@ -816,8 +818,9 @@ class MemoryPlan:
             f"planned {self.peak_bytes / 1e6:.1f} MB"
         )
         if self.plain_seconds and self.seconds:
+            bits = f"with bits {self.bits_seconds:.3f} s, " if self.bits_seconds else ""
             lines.append(
-                f"step time: plain {self.plain_seconds:.3f} s, predicted "
+                f"step time: plain {self.plain_seconds:.3f} s, {bits}predicted "
                 f"{self.seconds:.3f} s (x{self.seconds / self.plain_seconds:.2f})"
             )
         return "\n".join(lines)
@@ -950,9 +953,8 @@ def _unit_seconds(
     chunks: int,
     bits: bool,
     devices: Sequence[torch.device],
-    repeats: int = 3,
 ) -> float:
-    """Best time of a forward and backward pass (``torch.autograd.grad``, no ``.grad``
+    """Seconds of a forward and backward pass (``torch.autograd.grad``, no ``.grad``
     changed) of one unit on its profiled input, stored or recomputed in ``chunks``."""
     first = group[0]
     container = first.container
@@ -965,26 +967,23 @@ def _unit_seconds(
         for p in layer.parameters()
         if p.requires_grad
     ]
-    best = math.inf
-    for _ in range(repeats):
-        x = first.inputs.detach().requires_grad_(first.input_requires_grad)
-        states = {r.index: r.in_state for r in group}
-        _synchronize(devices)
-        start = time.perf_counter()
-        with bit_store() if bits else contextlib.nullcontext():
-            if recompute:
-                out = _recompute(layers, flags, unit, x, states, bits)
-            else:
-                out = _run_layers(layers, flags, unit.start, unit.stop, x, states)
-        inputs = parameters + ([x] if x.requires_grad else [])
-        if isinstance(out, torch.Tensor) and out.requires_grad and inputs:
-            torch.autograd.grad(
-                out, inputs, grad_outputs=torch.ones_like(out), allow_unused=True
-            )
-        del out
-        _synchronize(devices)
-        best = min(best, time.perf_counter() - start)
-    return best
+    x = first.inputs.detach().requires_grad_(first.input_requires_grad)
+    states = {r.index: r.in_state for r in group}
+    _synchronize(devices)
+    start = time.perf_counter()
+    with bit_store() if bits else contextlib.nullcontext():
+        if recompute:
+            out = _recompute(layers, flags, unit, x, states, bits)
+        else:
+            out = _run_layers(layers, flags, unit.start, unit.stop, x, states)
+    inputs = parameters + ([x] if x.requires_grad else [])
+    if isinstance(out, torch.Tensor) and out.requires_grad and inputs:
+        torch.autograd.grad(
+            out, inputs, grad_outputs=torch.ones_like(out), allow_unused=True
+        )
+    del out
+    _synchronize(devices)
+    return time.perf_counter() - start
 
 
 # The call ----------------------------------------------------------------------------------
@@ -1333,18 +1332,27 @@ def _measure_costs(
     modes: Sequence[Tuple[bool, int]],
     bits: bool,
     devices: Sequence[torch.device],
+    repeats: int = 3,
 ) -> List[_UnitCosts]:
     """Each unit timed stored, and, if ``modes`` recompute it, recomputed in one chunk
-    and in its chunks (the cost of a chunk count in between is interpolated)."""
+    and in its chunks (the cost of a chunk count in between is interpolated): the best
+    of ``repeats`` rounds that time the forms one after the other, so that a slower
+    period of a busy machine does not fall on one form only."""
     costs = []
     for group, (recompute, chunks) in zip(groups, modes):
-        stored = _unit_seconds(group, False, 1, bits, devices)
-        recomputed, per_chunk = stored, 0.0
+        forms = [(False, 1)]
         if recompute:
-            recomputed = _unit_seconds(group, True, 1, bits, devices)
-            if chunks > 1:
-                chunked = _unit_seconds(group, True, chunks, bits, devices)
-                per_chunk = max(0.0, (chunked - recomputed) / (chunks - 1))
+            forms += [(True, 1)] + ([(True, chunks)] if chunks > 1 else [])
+        best = [math.inf] * len(forms)
+        for _ in range(repeats):
+            for i, form in enumerate(forms):
+                seconds = _unit_seconds(group, *form, bits, devices)
+                best[i] = min(best[i], seconds)
+        stored = best[0]
+        recomputed = best[1] if recompute else stored
+        per_chunk = 0.0
+        if recompute and chunks > 1:
+            per_chunk = max(0.0, (best[2] - recomputed) / (chunks - 1))
         costs.append(_UnitCosts(stored, recomputed, per_chunk))
     return costs
 
@@ -1456,4 +1464,5 @@ def _plan(
         peak_bytes=_predict_peak(units, modes, other, bits),
         plain_seconds=plain_seconds,
         seconds=seconds,
+        bits_seconds=bits_seconds,
     )
