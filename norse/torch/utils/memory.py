@@ -207,12 +207,14 @@ def unpack_bits(packed: PackedBits) -> torch.Tensor:
 
 def _packable(tensor: torch.Tensor, min_bytes: int) -> bool:
     """A plain, contiguous floating activation of at least ``min_bytes``; parameters
-    (and other leaves that require grad) stay alive anyway and are not copied."""
+    (and other leaves that require grad) and views of leaves stay alive anyway and are
+    not copied."""
     return (
         type(tensor) is torch.Tensor
         and tensor.dtype in _ONE_BITS
         and tensor.layout == torch.strided
         and not (tensor.requires_grad and tensor.is_leaf)
+        and not (tensor._base is not None and tensor._base.is_leaf)
         and tensor.numel() * tensor.element_size() >= min_bytes
         and tensor.is_contiguous()
     )
@@ -596,9 +598,20 @@ class _Profiler:
     operations save for the backward pass (each storage once, parameters excluded) with
     and without bits, its time, its output and whether it draws random numbers."""
 
-    def __init__(self, example: Any, devices: Sequence[torch.device]):
+    def __init__(
+        self,
+        example: Any,
+        devices: Sequence[torch.device],
+        model: torch.nn.Module,
+    ):
         self.example = example
         self.devices = list(devices)
+        # storages alive anyway: a view of a weight saved for the backward pass (e.g.
+        # the transposed weight of a linear layer) costs nothing
+        self.resident = {
+            (t.device, t.untyped_storage().data_ptr())
+            for t in (*model.parameters(), *model.buffers())
+        }
         self.records: List[_LayerRecord] = []
         self.calls: Dict[int, int] = {}
         self.unplannable: set = set()
@@ -614,7 +627,7 @@ class _Profiler:
             return tensor
         storage = tensor.untyped_storage()
         key = (tensor.device, storage.data_ptr())
-        if key in self.seen:
+        if key in self.seen or key in self.resident:
             return tensor
         self.seen.add(key)
         saved = storage.nbytes()
@@ -746,6 +759,7 @@ class UnitPlan:
         input_bytes (int): bytes a recomputed unit keeps
         output_bytes (int): bytes of its output
         largest_bytes (int): bytes of the largest output of one of its layers
+        parameter_bytes (int): bytes of its parameters that require grad
         forward_seconds (float): time of its forward pass
     """
 
@@ -760,6 +774,7 @@ class UnitPlan:
     input_bytes: int
     output_bytes: int
     largest_bytes: int
+    parameter_bytes: int
     forward_seconds: float
 
 
@@ -838,8 +853,10 @@ def _predict_peak(
     tensors of its largest output's size (the gradients flowing in and out of a layer)
     exist as well. A recomputed unit keeps its input; when the backward pass reaches it,
     the gradient of its output, and for one chunk of ``1/k`` of the batch its saved
-    tensors and two gradients of its largest output. Everything the units before it
-    keep is alive meanwhile; the bytes saved outside units always are.
+    tensors and two gradients of its largest output; in chunks, also one chunk's
+    gradient of its parameters (made before it is added to the sum of the chunks before).
+    Everything the units before it keep is alive meanwhile; the bytes saved outside
+    units always are.
     """
     kept = [
         u.input_bytes if recompute else (u.stored_bytes if bits else u.saved_bytes)
@@ -851,6 +868,8 @@ def _predict_peak(
         if recompute:
             work = unit.input_bytes + unit.output_bytes
             work += -(-(unit.saved_bytes + 2 * unit.largest_bytes) // chunks)
+            if chunks > 1:
+                work += unit.parameter_bytes
         else:
             work = keep + 2 * unit.largest_bytes
         peak = max(peak, prefix + work)
@@ -1130,6 +1149,16 @@ def apply_plan(model: torch.nn.Module, plan: MemoryPlan) -> torch.nn.Module:
     return model
 
 
+def _parameter_bytes(group: Sequence[_LayerRecord]) -> int:
+    layers = list(group[0].container._modules.values())
+    return sum(
+        _nbytes(p)
+        for layer in layers[group[0].index : group[-1].index + 1]
+        for p in layer.parameters()
+        if p.requires_grad
+    )
+
+
 def _units_of(
     records: Sequence[_LayerRecord], names: Dict[int, str], bits: bool
 ) -> Tuple[List[UnitPlan], List[List[_LayerRecord]]]:
@@ -1174,6 +1203,7 @@ def _units_of(
                 input_bytes=kept,
                 output_bytes=record.output_bytes,
                 largest_bytes=max(r.output_bytes for r in group),
+                parameter_bytes=_parameter_bytes(group),
                 forward_seconds=sum(r.seconds for r in group),
             )
         )
@@ -1374,12 +1404,12 @@ def _plan(
     cuda = [d for d in devices if d.type == "cuda"]
     plain_seconds = bits_seconds = None
     costs: Optional[List[_UnitCosts]] = None
-    profiler = _Profiler(example, devices)
+    profiler = _Profiler(example, devices, model)
     with torch.random.fork_rng(devices=cuda):
         try:
             # warm-up of the paths measured below: kernels are compiled and layers
             # set themselves up on their first call (and save more in it)
-            warm_up = _Profiler(example, devices)
+            warm_up = _Profiler(example, devices, model)
             for _, container in containers:
                 container._memory_profiler = warm_up
             with torch.enable_grad(), warm_up.hooks():
