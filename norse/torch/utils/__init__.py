@@ -4,6 +4,9 @@ from norse.torch.utils import (
 from norse.torch.utils import (
     pytree,
 )  # Norse 1.1 path: norse.torch.utils.pytree.StateTuple and its metaclass
+from norse.torch.utils import (
+    state,
+)  # Norse 1.1 path: norse.torch.utils.state._is_module_stateful
 
 
 def __getattr__(name: str):
