@@ -7,6 +7,9 @@ from norse.torch.utils import (
 from norse.torch.utils import (
     state,
 )  # Norse 1.1 path: norse.torch.utils.state._is_module_stateful
+from norse.torch.utils import (
+    anomaly,
+)  # norse.torch.utils.anomaly.detect_anomaly, reachable after import norse.torch
 
 
 def __getattr__(name: str):
