@@ -52,3 +52,7 @@ def __getattr__(name: str):
     if name == "enabled":
         return _implementation.enabled
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), "enabled"])
