@@ -207,14 +207,18 @@ def unpack_bits(packed: PackedBits) -> torch.Tensor:
 
 def _packable(tensor: torch.Tensor, min_bytes: int) -> bool:
     """A plain, contiguous floating activation of at least ``min_bytes``; parameters
-    (and other leaves that require grad) and views of leaves stay alive anyway and are
-    not copied."""
+    (and other leaves that require grad) and views of them stay alive anyway and are not
+    copied."""
     return (
         type(tensor) is torch.Tensor
         and tensor.dtype in _ONE_BITS
         and tensor.layout == torch.strided
         and not (tensor.requires_grad and tensor.is_leaf)
-        and not (tensor._base is not None and tensor._base.is_leaf)
+        and not (
+            tensor._base is not None
+            and tensor._base.requires_grad
+            and tensor._base.is_leaf
+        )
         and tensor.numel() * tensor.element_size() >= min_bytes
         and tensor.is_contiguous()
     )

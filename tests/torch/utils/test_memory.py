@@ -107,6 +107,10 @@ def test_bit_store_packs_only_plain_binary_activations():
     assert hooks.pack_hook(small) is small  # below min_bytes
     strided = spikes.t()
     assert hooks.pack_hook(strided) is strided  # not contiguous
+    view = (torch.rand(64, 100) > 0.8).float().reshape(100, 64)  # a view: packed
+    assert isinstance(hooks.pack_hook(view), memory.PackedBits)
+    rows = torch.nn.Parameter(torch.ones(64, 100))[:32]  # a view of a parameter
+    assert hooks.pack_hook(rows) is rows
     with pytest.raises(ValueError, match="min_bytes must be a non-negative int"):
         memory.bit_store(min_bytes=-1)
 
