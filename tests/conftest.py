@@ -23,6 +23,16 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
+@pytest.fixture(autouse=True)
+def _restore_deterministic_algorithms():
+    """A task run with ``--deterministic`` switches PyTorch's deterministic mode on for
+    the process; it must not leak into the tests that follow in the same worker."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
 def pytest_terminal_summary(terminalreporter):
     """Prints how many inputs the fuzz tests tried, in all and per file. A fuzz test
     records them as the user property ``fuzz_inputs`` (and those that gave a result

@@ -143,7 +143,9 @@ def _iterate(
         g, leak = pick(gain, active), pick(v_leak, active)
         decayed = linear_scan(pick(alpha_m, active), g * (leak + j), start)
         u = torch.cat((start.unsqueeze(0), decayed[:-1]))
-        flat_written.put_(positions * neurons + active, u)
+        # index_put_ (unique indices): deterministic, also under
+        # torch.use_deterministic_algorithms, where put_ raises
+        flat_written.index_put_((positions * neurons + active,), u)
         # the decisions with the step's own operations, as the final pass makes them
         return positions, u + g * ((leak - u) + j)
 
