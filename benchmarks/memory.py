@@ -7,10 +7,9 @@ Networks (``--networks``):
   classifier (``num_classes=10, hidden_size=512, pool_size=1``), images 32 x 32 x 3
   presented at every one of ``T = 8`` steps, batch 32. Its weights are scaled by 12
   after the zoo's initialisation: with the zoo's weights and LIF defaults the layers
-  after the second never spike within 8 steps (the output is zero, and the gradients
-  are so small that they run in denormal arithmetic);
+  after the second never spike within 8 steps and the output is zero;
 * ``vgg11-torchvision``: the same with torchvision's classifier (two hidden layers of
-  4096, 7 x 7 pooling: 120 M parameters, whose weights and gradients alone are 0.95 GB);
+  4096, 7 x 7 pooling: 129 M parameters, 1.03 GB with their gradients);
 * ``mnist``: the main job's network, ``norse.task.mnist.MNISTConvSNN`` with its default
   settings (T = 8), batch 64 (the task's batch size);
 * ``mnist-sequential``: the same layers as one ``SequentialState`` (conv, batch norm
