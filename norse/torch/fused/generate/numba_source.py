@@ -1,21 +1,24 @@
 """Numba source of the fused forward and backward kernels of a traced step.
 
-Layout (``T`` steps, ``M`` neurons with the batch): input ``x`` ``(T, M)``, initial
-state fields ``(M,)``, parameters ``(M,)`` (per neuron) or ``(1,)`` (shared). Neurons
-run in chunks of :data:`CHUNK` contiguous lanes; each chunk loops over time with its
-state in a lane buffer, so that every step touches one contiguous run per chunk and the
-lane loop can vectorise. ``lo, hi``: the neuron range of this call (threads split it).
+Layout (``T`` steps, ``M`` neurons with the batch): inputs ``X0, X1, ...`` ``(T, M)``
+(one per input leaf of the graph), initial state fields ``(M,)``, parameters ``(M,)``
+(per neuron) or ``(1,)`` (shared). Neurons run in chunks of contiguous lanes
+(:data:`FORWARD_CHUNK`, :data:`BACKWARD_CHUNK`); each chunk loops over time with its
+state in a lane buffer and takes row slices outside the lane loop, so that every step
+touches one contiguous run per chunk and the lane loop vectorises. ``lo, hi``: the
+neuron range of this call (threads split it).
 
-``forward(x, S..., P..., out, R..., record, lo, hi)`` writes the outputs and, per state
-field, ``R`` ``(T, M)`` (every step, ``record``) or ``(1, M)`` (the final state).
+``forward_final`` / ``forward_record(X..., S..., P..., out, R..., lo, hi)`` write the
+outputs and, per state field, ``R`` ``(1, M)`` (the final state) or ``(T, M)`` (every
+step).
 
-``backward(GO, GS..., x, S..., P..., GX, GS0..., GP..., record, lo, hi)`` is
-backpropagation through time: per chunk it replays the forward pass, keeping the state
-at the start of every step in a chunk-local ``(T, CHUNK)`` buffer (nothing is stored
-between forward and backward but the inputs), then walks back in time applying the
-derived vector-Jacobian product. ``GS``: gradients of the state outputs (shaped like
+``backward_{all,states}_{final,record}(GO, GS..., X..., S..., P..., GX..., GS0...,
+GP..., lo, hi)`` is backpropagation through time: per chunk it replays the forward
+pass, keeping the state at the start of every step in a chunk-local record (nothing is
+stored between forward and backward but the inputs), then walks back in time applying
+the derived vector-Jacobian product. ``GS``: gradients of the state outputs (shaped like
 ``R``); ``GX`` ``(T, M)``; ``GS0`` ``(M,)``; ``GP``: per-neuron parameter gradients
-``(M,)`` (the caller sums those of shared parameters).
+``(M,)`` (``all`` only; the caller sums those of shared parameters).
 """
 
 from typing import Dict, List, Sequence
