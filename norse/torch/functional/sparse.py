@@ -228,17 +228,24 @@ class _SpikeLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         input, weight = ctx.saved_tensors
-        rows = input.numel() // weight.shape[1]  # (-1 is ambiguous with 0 outputs)
-        grad_flat = grad_out.reshape(rows, weight.shape[0])
-        grad_input = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            grad_input = (grad_flat @ weight).reshape(input.shape)
-        if ctx.needs_input_grad[1]:
-            flat = input.reshape(-1, weight.shape[1]).to(weight.dtype)
-            grad_weight = grad_flat.t() @ flat
-        if ctx.needs_input_grad[2]:
-            grad_bias = grad_flat.sum(0)
-        return grad_input, grad_weight, grad_bias, None
+        return (*linear_gradients(grad_out, input, weight, ctx.needs_input_grad), None)
+
+
+def linear_gradients(grad_out, input, weight, needs) -> tuple:
+    """``(grad_input, grad_weight, grad_bias)`` of ``linear(input, weight, bias)``
+    from ``grad_out``, dense (``None`` where ``needs[k]`` is false); the input may be
+    spikes of any dtype, the weight gradient takes the weight's."""
+    rows = input.numel() // weight.shape[1]  # (-1 is ambiguous with 0 outputs)
+    grad_flat = grad_out.reshape(rows, weight.shape[0])
+    grad_input = grad_weight = grad_bias = None
+    if needs[0]:
+        grad_input = (grad_flat @ weight).reshape(input.shape)
+    if needs[1]:
+        flat = input.reshape(-1, weight.shape[1]).to(weight.dtype)
+        grad_weight = grad_flat.t() @ flat
+    if needs[2]:
+        grad_bias = grad_flat.sum(0)
+    return grad_input, grad_weight, grad_bias
 
 
 def _event_driven(active, input, weight, bias) -> torch.Tensor:

@@ -87,19 +87,18 @@ class _KernelSpikeLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         input, weight = ctx.saved_tensors
-        rows = input.numel() // weight.shape[1]  # (-1 is ambiguous with 0 outputs)
-        grad_flat = grad_out.reshape(rows, weight.shape[0])
-        grad_input = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            grad_input = (grad_flat @ weight).reshape(input.shape)
-        if ctx.needs_input_grad[1]:
-            if torch.is_grad_enabled():
-                flat = input.reshape(-1, weight.shape[1]).to(weight.dtype)
-                grad_weight = grad_flat.t() @ flat
-            else:
-                grad_weight = _cpu_kernels().binary_weight_grad(ctx.active, grad_flat)
-        if ctx.needs_input_grad[2]:
-            grad_bias = grad_flat.sum(0)
+        needs = list(ctx.needs_input_grad[:3])
+        # The kernels' weight gradient has no graph: double backward takes the dense one.
+        kernel_weight_grad = needs[1] and not torch.is_grad_enabled()
+        if kernel_weight_grad:
+            needs[1] = False
+        grad_input, grad_weight, grad_bias = sparse.linear_gradients(
+            grad_out, input, weight, needs
+        )
+        if kernel_weight_grad:
+            rows = input.numel() // weight.shape[1]
+            grad_flat = grad_out.reshape(rows, weight.shape[0])
+            grad_weight = _cpu_kernels().binary_weight_grad(ctx.active, grad_flat)
         return grad_input, grad_weight, grad_bias, None
 
 
