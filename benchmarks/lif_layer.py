@@ -32,6 +32,11 @@ import subprocess
 import sys
 import time
 
+from _common import (  # this folder is on sys.path when run as a script
+    add_norse11_option,
+    worker_interpreters,
+)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -169,20 +174,13 @@ def main() -> None:
         help="implementations measured on the long sequences (the loops take minutes)",
     )
     parser.add_argument("--memory-only", action="store_true")
-    parser.add_argument(
-        "--norse11-python",
-        default=os.environ.get("NORSE11_PYTHON", ""),
-        help="interpreter of a venv with norse==1.1.0 (default: $NORSE11_PYTHON; "
-        "skipped when not given)",
-    )
+    add_norse11_option(parser)
     args = parser.parse_args()
     if args.impl is not None:
         print(json.dumps(worker(args)))
         return
 
-    implementations = [(sys.executable, "fused"), (sys.executable, "reference")]
-    if os.path.exists(args.norse11_python):
-        implementations.append((args.norse11_python, "norse11"))
+    implementations = worker_interpreters(args.norse11_python, "fused", "reference")
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
     print(
         f"LIF layer: T={args.steps}, batch={args.batch}, neurons={args.neurons}, "

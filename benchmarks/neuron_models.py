@@ -42,9 +42,7 @@ Not part of the test suite.
 """
 
 import argparse
-import ctypes
 import functools
-import gc
 import json
 import os
 import shutil
@@ -54,6 +52,12 @@ import sys
 import tempfile
 import time
 from typing import Callable, NamedTuple, Optional, Tuple
+
+from _common import (  # this folder is on sys.path when run as a script
+    add_norse11_option,
+    resident_growth,
+    worker_interpreters,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, BATCH, NEURONS = 100, 32, 512
@@ -406,22 +410,6 @@ def serve(args) -> None:
         channel.flush()
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _trim() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-
-
 def memory_worker(args) -> dict:
     """One model at one T in a fresh process: saved-tensor bytes and resident peak."""
     import torch
@@ -445,15 +433,11 @@ def memory_worker(args) -> dict:
             saved[id(tensor)] = tensor.numel() * tensor.element_size()
         return tensor
 
-    _trim()
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # resets VmHWM (the peak) to the current resident set
-    baseline = _status_kib("VmRSS")
-    start = time.perf_counter()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        case()
-    seconds = time.perf_counter() - start
-    peak = _status_kib("VmHWM")
+    def run():
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            case()
+
+    peak_mib, seconds = resident_growth(run)
     input_bytes = case.x.numel() * case.x.element_size()
     return {
         "impl": args.impl,
@@ -464,7 +448,7 @@ def memory_worker(args) -> dict:
         "saved_input_mib": saved.get(input_storage, 0) / 2**20,
         "saved_other_mib": sum(v for k, v in saved.items() if k != input_storage)
         / 2**20,
-        "peak_rss_mib": (peak - baseline) / 1024,
+        "peak_rss_mib": peak_mib,
     }
 
 
@@ -762,12 +746,7 @@ def main() -> None:
         default=[250, 1000],
         help="T for Norse 1.1.0 (its loop takes tens of seconds at T=1000)",
     )
-    parser.add_argument(
-        "--norse11-python",
-        default=os.environ.get("NORSE11_PYTHON", ""),
-        help="interpreter of a venv with norse==1.1.0 (default: $NORSE11_PYTHON; "
-        "skipped when not given)",
-    )
+    add_norse11_option(parser)
     args = parser.parse_args()
     if args.serve:
         serve(args)
@@ -779,9 +758,7 @@ def main() -> None:
         print(json.dumps(compile_worker(args)))
         return
 
-    implementations = [(sys.executable, "norse")]
-    if args.norse11_python and os.path.exists(args.norse11_python):
-        implementations.append((args.norse11_python, "norse11"))
+    implementations = worker_interpreters(args.norse11_python, "norse")
     print(f"load average before: {_load()}, cpus: {os.cpu_count()}")
     if "time" in args.parts:
         run_time(args, implementations)

@@ -38,41 +38,14 @@ Not part of the test suite.
 """
 
 import argparse
-import ctypes
-import gc
 import json
 import os
-import re
 import subprocess
 import sys
-import time
+
+from _common import resident_growth  # this folder is on sys.path when run as a script
 
 METHODS = ("bptt-recurrent", "eprop", "bptt-feedforward", "ottt")
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        return int(re.search(field + r":\s+(\d+)", status.read()).group(1))
-
-
-def _trim() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-
-
-def _measure(function) -> tuple:
-    """(peak growth of the resident set in MiB, seconds) while ``function()`` runs."""
-    _trim()
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # resets VmHWM (the peak) to the current resident set
-    baseline = _status_kib("VmRSS")
-    start = time.perf_counter()
-    function()
-    seconds = time.perf_counter() - start
-    return (_status_kib("VmHWM") - baseline) / 1024, seconds
 
 
 def worker(method: str, seq_length: int, batch: int) -> dict:
@@ -160,7 +133,7 @@ def worker(method: str, seq_length: int, batch: int) -> dict:
 
     # The first step allocates the optimiser state; the measured one is the second.
     train_step()
-    peak, seconds = _measure(train_step)
+    peak, seconds = resident_growth(train_step)
     return {"method": method, "steps": steps, "peak_mib": peak, "seconds": seconds}
 
 

@@ -49,15 +49,15 @@ Not part of the test suite.
 """
 
 import argparse
-import ctypes
-import gc
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import time
+
+# this folder is on sys.path when run as a script
+from _common import add_norse11_option, resident_growth
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -282,29 +282,6 @@ def _spikingjelly():
 # Measurement
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        return int(re.search(field + r":\s+(\d+)", status.read()).group(1))
-
-
-def _trim() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-
-
-def _peak_mib(function) -> float:
-    """Growth of the resident set (MiB) while ``function()`` runs."""
-    _trim()
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # resets VmHWM (the peak) to the current resident set
-    baseline = _status_kib("VmRSS")
-    function()
-    return (_status_kib("VmHWM") - baseline) / 1024
-
-
 def _warm_up(functions, calls: int, seconds: float) -> None:
     """Calls every function ``calls`` times, and on until ``seconds`` have passed: the
     clock of a just-started process rises over its first ~10-20 ms of work (here the
@@ -396,7 +373,7 @@ def worker(args) -> dict:
         result["timing"][name] = _timed(
             function, args.warmup, args.repeat, args.warmup_seconds
         )
-        result["peak_mib"][name] = _peak_mib(function)
+        result["peak_mib"][name], _ = resident_growth(function)
 
     if selected & {"lif", "long"}:
         layer = api["lif"]()
@@ -454,7 +431,7 @@ def worker(args) -> dict:
     if "long" in selected and args.impl in args.long_impls:
         forward_backward(data["long_warmup"])
         start = time.perf_counter()
-        peak = _peak_mib(lambda: forward_backward(data["long"]))
+        peak, _ = resident_growth(lambda: forward_backward(data["long"]))
         result["long"] = {
             "steps": args.long_steps,
             "seconds": time.perf_counter() - start,
@@ -729,12 +706,7 @@ def main() -> None:
         help="source tree of this library imported by the 'norse' worker",
     )
     parser.add_argument("--ours-python", default=os.path.join(REPO, ".venv/bin/python"))
-    parser.add_argument(
-        "--norse11-python",
-        default=os.environ.get("NORSE11_PYTHON", ""),
-        help="interpreter of a venv with norse==1.1.0 (default: $NORSE11_PYTHON; "
-        "skipped when not given)",
-    )
+    add_norse11_option(parser)
     parser.add_argument(
         "--peer-python",
         default=os.environ.get("PEER_PYTHON", ""),

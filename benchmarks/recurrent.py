@@ -26,13 +26,11 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
-from lif_layer import (  # this folder is on sys.path when run as a script
-    import_norse,
-    worker_result,
-)
+# this folder is on sys.path when run as a script
+from _common import add_norse11_option, worker_interpreters
+from lif_layer import import_norse, worker_result
 
 MODELS = ("LSNNRecurrent", "LIFRecurrent")
 IMPLEMENTATIONS = ("fused", "reference", "norse11")
@@ -90,20 +88,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument(
-        "--norse11-python",
-        default=os.environ.get("NORSE11_PYTHON", ""),
-        help="interpreter of a venv with norse==1.1.0 (default: $NORSE11_PYTHON; "
-        "skipped when not given)",
-    )
+    add_norse11_option(parser)
     args = parser.parse_args()
     if args.impl is not None:
         print(json.dumps(worker(args)))
         return
 
-    implementations = [(sys.executable, "fused"), (sys.executable, "reference")]
-    if os.path.exists(args.norse11_python):
-        implementations.append((args.norse11_python, "norse11"))
+    implementations = worker_interpreters(args.norse11_python, "fused", "reference")
     loads = [os.getloadavg()]
     print(
         f"T={args.steps}, batch={args.batch}, {args.inputs} -> {args.hidden} neurons, "
