@@ -225,25 +225,22 @@ def _neuron_node(
             w_in=scale * arr(module.w_in, "w_in"),
         )
     p, dt = module.p, module.dt
-    if isinstance(module, (LIFCell, LIF)):
+    if isinstance(module, (LIFCell, LIF, LICell, LI)):
         # Norse's current jumps by the input: w_in = tau_syn/dt in NIR's units
-        return nir.CubaLIF(
-            tau_syn=tau(p.tau_syn_inv, "tau_syn_inv"),
-            tau_mem=tau(p.tau_mem_inv, "tau_mem_inv"),
-            r=np.ones(shape),
-            v_leak=arr(p.v_leak, "v_leak"),
-            v_threshold=arr(p.v_th, "v_th"),
-            v_reset=arr(p.v_reset, "v_reset"),
-            w_in=scale / (dt * arr(p.tau_syn_inv, "tau_syn_inv")),
-        )
-    if isinstance(module, (LICell, LI)):
-        return nir.CubaLI(
+        current_based = dict(
             tau_syn=tau(p.tau_syn_inv, "tau_syn_inv"),
             tau_mem=tau(p.tau_mem_inv, "tau_mem_inv"),
             r=np.ones(shape),
             v_leak=arr(p.v_leak, "v_leak"),
             w_in=scale / (dt * arr(p.tau_syn_inv, "tau_syn_inv")),
         )
+        if isinstance(module, (LIFCell, LIF)):  # the leaky integrator and a threshold
+            return nir.CubaLIF(
+                **current_based,
+                v_threshold=arr(p.v_th, "v_th"),
+                v_reset=arr(p.v_reset, "v_reset"),
+            )
+        return nir.CubaLI(**current_based)
     if isinstance(module, (LIFBoxCell, LIFBox)):
         _warn_reset(p.reset_method, where)
         return nir.LIF(

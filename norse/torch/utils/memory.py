@@ -1391,6 +1391,22 @@ def _measure_costs(
     return costs
 
 
+def _profiled_call(
+    model: torch.nn.Module,
+    example: Any,
+    containers: Sequence[Tuple[str, SequentialState]],
+    profiler: _Profiler,
+) -> None:
+    """Calls ``model(example)`` (with gradients) while ``profiler`` records the layers
+    of the planned ``containers``."""
+    for _, container in containers:
+        container._memory_profiler = profiler
+    with torch.enable_grad(), profiler.hooks():
+        model(example)
+    for _, container in containers:
+        container._memory_profiler = None
+
+
 def _plan(
     model: torch.nn.Module,
     example: Any,
@@ -1413,22 +1429,12 @@ def _plan(
         try:
             # warm-up of the paths measured below: kernels are compiled and layers
             # set themselves up on their first call (and save more in it)
-            warm_up = _Profiler(example, devices, model)
-            for _, container in containers:
-                container._memory_profiler = warm_up
-            with torch.enable_grad(), warm_up.hooks():
-                model(example)
-            for _, container in containers:
-                container._memory_profiler = None
+            _profiled_call(
+                model, example, containers, _Profiler(example, devices, model)
+            )
             if timed:
                 _timed_step(model, example, devices, bits=False)
-            del warm_up
-            for _, container in containers:
-                container._memory_profiler = profiler
-            with torch.enable_grad(), profiler.hooks():
-                model(example)
-            for _, container in containers:
-                container._memory_profiler = None
+            _profiled_call(model, example, containers, profiler)
             if timed:  # alternately, the best of three each: other work perturbs
                 plain_seconds = bits_seconds = math.inf
                 for _ in range(3):

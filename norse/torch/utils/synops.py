@@ -213,6 +213,15 @@ def _sum(layers: Sequence[LayerCost], field: str) -> float:
     return float(sum(getattr(layer, field) for layer in layers))
 
 
+def _layer_total(field: str, doc: str) -> property:
+    """A read-only property: the sum of ``field`` over the result's layers."""
+
+    def total(self: "SynOpsResult") -> float:
+        return _sum(self.layers, field)
+
+    return property(total, doc=doc)
+
+
 @dataclasses.dataclass(frozen=True)
 class SynOpsResult:
     """The cost of a run: one :class:`LayerCost` per layer that ran, in the order in
@@ -234,45 +243,36 @@ class SynOpsResult:
     energy: EnergyModel = HOROWITZ_45NM_FP32
     uncounted: Tuple[str, ...] = ()
 
-    @property
-    def effective_acs(self) -> float:
-        """Accumulates per sample."""
-        return _sum(self.layers, "effective_acs")
+    effective_acs = _layer_total("effective_acs", "Accumulates per sample.")
 
-    @property
-    def effective_macs(self) -> float:
-        """Multiply-accumulates per sample."""
-        return _sum(self.layers, "effective_macs")
+    effective_macs = _layer_total("effective_macs", "Multiply-accumulates per sample.")
 
     @property
     def synops(self) -> float:
         """Effective synaptic operations (ACs + MACs) per sample."""
         return self.effective_acs + self.effective_macs
 
-    @property
-    def dense_ops(self) -> float:
-        """Synaptic operations per sample if every input and weight were non-zero."""
-        return _sum(self.layers, "dense_ops")
+    dense_ops = _layer_total(
+        "dense_ops",
+        "Synaptic operations per sample if every input and weight were non-zero.",
+    )
 
-    @property
-    def input_spikes(self) -> float:
-        """Non-zero synaptic inputs per sample, over all synaptic layers."""
-        return _sum(self.layers, "input_spikes")
+    input_spikes = _layer_total(
+        "input_spikes", "Non-zero synaptic inputs per sample, over all synaptic layers."
+    )
 
-    @property
-    def membrane_updates(self) -> float:
-        """Neuron state updates per sample."""
-        return _sum(self.layers, "membrane_updates")
+    membrane_updates = _layer_total(
+        "membrane_updates", "Neuron state updates per sample."
+    )
 
-    @property
-    def outputs(self) -> float:
-        """Outputs of the neuron modules and activations, per sample."""
-        return _sum(self.layers, "outputs")
+    outputs = _layer_total(
+        "outputs", "Outputs of the neuron modules and activations, per sample."
+    )
 
-    @property
-    def output_spikes(self) -> float:
-        """Non-zero outputs of the neuron modules and activations, per sample."""
-        return _sum(self.layers, "output_spikes")
+    output_spikes = _layer_total(
+        "output_spikes",
+        "Non-zero outputs of the neuron modules and activations, per sample.",
+    )
 
     @property
     def activation_sparsity(self) -> Optional[float]:
@@ -282,10 +282,7 @@ class SynOpsResult:
             return None
         return 1.0 - self.output_spikes / self.outputs
 
-    @property
-    def energy_pj(self) -> float:
-        """Estimated energy per sample, pJ."""
-        return _sum(self.layers, "energy_pj")
+    energy_pj = _layer_total("energy_pj", "Estimated energy per sample, pJ.")
 
     @property
     def energy_joules(self) -> float:

@@ -14,11 +14,4 @@ from norse.torch.utils.tensorboard.tensorboard import (
     hook_spike_image,
 )
 
-__all__ = [
-    "hook_spike_activity_mean",
-    "hook_spike_activity_sum",
-    "hook_spike_histogram_mean",
-    "hook_spike_histogram_sum",
-    "hook_spike_image",
-    "tensorboard",
-]
+__all__ = [*tensorboard.__all__, "tensorboard"]
