@@ -96,6 +96,7 @@ from norse.torch.functional.lsnn import (
     _lsnn_dynamics,
 )
 from norse.torch.functional.threshold import SURROGATE_GRADIENTS, check_method
+from norse.torch.functional.validation import check_shape
 
 
 class LIFEligibility(NamedTuple):
@@ -171,15 +172,9 @@ def _check_shapes(
             "input_current and presynaptic must be (batch, hidden) and (batch, N), got "
             f"{tuple(input_current.shape)} and {tuple(presynaptic.shape)}"
         )
-    expected = (*input_current.shape, presynaptic.shape[1])
-    if tuple(traces.v.shape) != expected or tuple(traces.i.shape) != tuple(
-        presynaptic.shape
-    ):
-        raise ValueError(
-            f"traces must have v of shape {expected} and i of shape "
-            f"{tuple(presynaptic.shape)}, got {tuple(traces.v.shape)} and "
-            f"{tuple(traces.i.shape)}"
-        )
+    trace_shape = (*input_current.shape, presynaptic.shape[1])
+    check_shape(traces.v, trace_shape, "traces.v", "(batch, hidden, N)")
+    check_shape(traces.i, presynaptic.shape, "traces.i", "(batch, N)")
 
 
 def lif_eligibility_zeros(

@@ -43,7 +43,6 @@ import torch
 
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters
 from norse.torch.functional.parallel_scan import (
-    _check_sequence,
     _current_jumps,
     _decay,
     _on,
@@ -55,6 +54,7 @@ from norse.torch.functional.threshold import (
     STOCHASTIC_METHODS,
     threshold,
 )
+from norse.torch.functional.validation import check_count, check_sequence
 
 
 class FixedPointInfo(NamedTuple):
@@ -224,20 +224,12 @@ def lif_feed_forward_fixed_point(
         Spikes ``(T, ...)``, the final :class:`LIFFeedForwardState` (or all states) and
         a :class:`FixedPointInfo` (iterations run, convergence).
     """
-    _check_sequence(input_tensor, "input_tensor")
+    check_sequence(input_tensor, "input_tensor", floating=True)
     check_deterministic_method(p.method)
     steps = input_tensor.shape[0]
     if max_iterations is None:
         max_iterations = steps
-    if (
-        isinstance(max_iterations, bool)
-        or not isinstance(max_iterations, int)
-        or max_iterations < 1
-    ):
-        raise ValueError(
-            f"max_iterations must be a positive int (or None for T), "
-            f"got {max_iterations!r}"
-        )
+    max_iterations = check_count(max_iterations, "max_iterations")
     shape = tuple(input_tensor.shape[1:])
     jumps, beta = _current_jumps(input_tensor, state.i, p.tau_syn_inv, dt)
     gain, alpha_m = _decay(p.tau_mem_inv, dt, input_tensor)

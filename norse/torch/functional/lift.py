@@ -7,33 +7,15 @@ form is :class:`.Lift`, which also takes the fused multi-step kernels
 (:mod:`norse.torch.fused`) for neuron cells.
 
 :func:`apply_folded` applies a per-sample function (a convolution, a pooling...) to all
-time steps at once, and :func:`check_sequence` is the check of a ``(T, ...)`` input that
-both use.
+time steps at once. Both check their ``(T, ...)`` input with
+:func:`~norse.torch.functional.validation.check_sequence` (importable from here too).
 """
 
 from typing import Any, Callable, Optional, Tuple
 
 import torch
 
-
-def check_sequence(input_tensor: Any, name: str = "input_tensor") -> None:
-    """Checks that ``input_tensor`` is a tensor with a time dimension first,
-    ``(T, ...)`` with ``T >= 1``.
-
-    Raises:
-        TypeError: ``input_tensor`` is no tensor (the message names it ``name``).
-        ValueError: it is a scalar, or has no time steps.
-    """
-    if not isinstance(input_tensor, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of shape (T, ...), "
-            f"got {type(input_tensor).__name__}"
-        )
-    if input_tensor.dim() == 0 or input_tensor.shape[0] == 0:
-        raise ValueError(
-            f"{name} must have a time dimension first, (T, ...) with T >= 1, "
-            f"got shape {tuple(input_tensor.shape)}"
-        )
+from norse.torch.functional.validation import check_sequence
 
 
 def apply_folded(

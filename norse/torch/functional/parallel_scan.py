@@ -39,19 +39,9 @@ from norse.torch.functional.leaky_integrator import LIParameters, LIState
 from norse.torch.functional.leaky_integrator_box import LIBoxParameters, LIBoxState
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters
 from norse.torch.functional.threshold import threshold
+from norse.torch.functional.validation import check_sequence, check_shape
 
 Decay = Union[float, torch.Tensor]
-
-
-def _check_sequence(drive: torch.Tensor, name: str) -> None:
-    if not isinstance(drive, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(drive).__name__}")
-    if drive.dim() == 0 or drive.shape[0] == 0:
-        raise ValueError(
-            f"{name} must have shape (T, ...) with T >= 1, got {tuple(drive.shape)}"
-        )
-    if not drive.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {drive.dtype}")
 
 
 def _interleave(
@@ -187,7 +177,7 @@ def linear_scan(
         :math:`h`, shape ``(T, ...)``, differentiable in ``decay``, ``drive`` and
         ``initial``.
     """
-    _check_sequence(drive, "drive")
+    check_sequence(drive, "drive", floating=True)
     if isinstance(decay, torch.Tensor):
         # the dtype of the sequential product decay * h (a float32 decay with float64
         # drive: float64, so that its powers are not rounded to float32)
@@ -216,13 +206,9 @@ def linear_scan_varying(
     Returns:
         :math:`h`, shape ``(T, ...)``, differentiable in all arguments.
     """
-    _check_sequence(drive, "drive")
-    _check_sequence(decay, "decay")
-    if decay.shape != drive.shape:
-        raise ValueError(
-            f"decay must have the shape of drive {tuple(drive.shape)}, got "
-            f"{tuple(decay.shape)}"
-        )
+    check_sequence(drive, "drive", floating=True)
+    check_sequence(decay, "decay", floating=True)
+    check_shape(decay, drive.shape, "decay", "(T, ...) of drive")
     return _VaryingScan.apply(decay, _with_initial(drive, decay[0], initial))
 
 
@@ -317,7 +303,7 @@ def li_feed_forward_scan(
     Returns:
         Voltages ``(T, ...)`` and the final :class:`LIState` (or all states).
     """
-    _check_sequence(input_tensor, "input_tensor")
+    check_sequence(input_tensor, "input_tensor", floating=True)
     jumps, beta = _current_jumps(input_tensor, state.i, p.tau_syn_inv, dt)
     gain, alpha = _decay(p.tau_mem_inv, dt, input_tensor)
     drive = gain * (_on(p.v_leak, input_tensor) + jumps)
@@ -342,7 +328,7 @@ def li_box_feed_forward_scan(
     Shapes: input and returned voltages ``(T, ...)``; state ``(...)`` (all ``(T, ...)``
     with ``record_states``).
     """
-    _check_sequence(input_tensor, "input_tensor")
+    check_sequence(input_tensor, "input_tensor", floating=True)
     gain, alpha = _decay(p.tau_mem_inv, dt, input_tensor)
     drive = gain * (_on(p.v_leak, input_tensor) + input_tensor)
     voltages = linear_scan(alpha, drive, state.v)
@@ -367,7 +353,7 @@ def lif_feed_forward_scan(
     Shapes: input and spikes ``(T, ...)``; state ``(...)`` (``(T, ...)`` each with
     ``record_states``).
     """
-    _check_sequence(input_tensor, "input_tensor")
+    check_sequence(input_tensor, "input_tensor", floating=True)
     jumps, beta = _current_jumps(input_tensor, state.i, p.tau_syn_inv, dt)
     # dt * tau_mem_inv once: the value that the step computes at every step
     gain = dt * _on(p.tau_mem_inv, input_tensor)

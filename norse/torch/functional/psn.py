@@ -34,6 +34,11 @@ from typing import NamedTuple, Optional, Tuple, Union
 import torch
 
 from norse.torch.functional.threshold import threshold
+from norse.torch.functional.validation import (
+    check_count,
+    check_sequence,
+    check_shape,
+)
 
 
 class PSNParameters(NamedTuple):
@@ -58,28 +63,9 @@ class SlidingPSNState(NamedTuple):
     history: torch.Tensor
 
 
-def _check_sequence(input_tensor: torch.Tensor) -> None:
-    if not isinstance(input_tensor, torch.Tensor):
-        raise TypeError(
-            f"input_tensor must be a torch.Tensor, got {type(input_tensor).__name__}"
-        )
-    if input_tensor.dim() < 1 or input_tensor.shape[0] == 0:
-        raise ValueError(
-            f"input_tensor must have shape (T, ...) with T >= 1, got "
-            f"{tuple(input_tensor.shape)}"
-        )
-
-
 def _check_matrix(weight: torch.Tensor, bias: torch.Tensor, steps: int) -> None:
-    if weight.shape != (steps, steps):
-        raise ValueError(
-            f"weight must have shape (T, T) = ({steps}, {steps}) for an input of "
-            f"{steps} time steps, got {tuple(weight.shape)}"
-        )
-    if bias.shape != (steps,):
-        raise ValueError(
-            f"bias must have shape (T,) = ({steps},), got {tuple(bias.shape)}"
-        )
+    check_shape(weight, (steps, steps), "weight", "(T, T)")
+    check_shape(bias, (steps,), "bias", "(T,)")
 
 
 def psn_membrane(
@@ -87,7 +73,7 @@ def psn_membrane(
 ) -> torch.Tensor:
     """:math:`H = W X + b` over time: input ``(T, ...)``, weight ``(T, T)``, bias
     ``(T,)``; returns ``(T, ...)``."""
-    _check_sequence(input_tensor)
+    check_sequence(input_tensor)
     steps = input_tensor.shape[0]
     _check_matrix(weight, bias, steps)
     flat = input_tensor.reshape(steps, -1)
@@ -124,9 +110,7 @@ def masked_psn_mask(
 ) -> torch.Tensor:
     r""":math:`M_k(\lambda) = \lambda M_k + (1 - \lambda) J`, shape ``(T, T)``, with the
     band :math:`M_k[t, s] = 1` for :math:`s \le t \le s + k - 1` (else 0)."""
-    for name, value in (("steps", steps), ("order", order)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    steps, order = check_count(steps, "steps"), check_count(order, "order")
     ones = torch.ones(steps, steps, dtype=dtype, device=device)
     band = torch.tril(ones) * torch.triu(ones, -(order - 1))
     if isinstance(lambda_, torch.Tensor) or lambda_ != 1.0:
@@ -145,12 +129,8 @@ def _check_sliding(weight: torch.Tensor, state: SlidingPSNState, step_shape) -> 
         raise ValueError(
             f"weight must have shape (k,) with k >= 1, got {tuple(weight.shape)}"
         )
-    expected = (weight.shape[0] - 1, *step_shape)
-    if tuple(state.history.shape) != expected:
-        raise ValueError(
-            f"state.history must have shape (k - 1, ...) = {expected}, got "
-            f"{tuple(state.history.shape)}"
-        )
+    history_shape = (weight.shape[0] - 1, *step_shape)
+    check_shape(state.history, history_shape, "state.history", "(k - 1, ...)")
 
 
 def sliding_psn_feed_forward(
@@ -174,7 +154,7 @@ def sliding_psn_feed_forward(
         Spikes ``(T, ...)`` and the state after the last step (its last ``k - 1``
         inputs).
     """
-    _check_sequence(input_tensor)
+    check_sequence(input_tensor)
     _check_sliding(weight, state, input_tensor.shape[1:])
     steps, order = input_tensor.shape[0], weight.shape[0]
     inputs = torch.cat((state.history.to(input_tensor.dtype), input_tensor))

@@ -69,6 +69,48 @@ def check_count(value: Any, name: str, minimum: int = 1) -> int:
     return count
 
 
+def check_sequence(
+    sequence: Any,
+    name: str = "input_tensor",
+    min_dim: int = 1,
+    floating: bool = False,
+) -> None:
+    """Checks that ``sequence`` is a tensor with a time dimension first, ``(T, ...)``
+    with ``T >= 1`` (``(T, batch, ...)`` for ``min_dim=2``), and with ``floating`` a
+    floating-point one.
+
+    Raises:
+        TypeError: no tensor, or (``floating``) not a floating-point one; the message
+            names ``name``.
+        ValueError: fewer than ``min_dim`` dimensions (a scalar), or no time steps.
+    """
+    layout = "(T, batch, ...)" if min_dim > 1 else "(T, ...)"
+    if not isinstance(sequence, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {layout}, "
+            f"got {type(sequence).__name__}"
+        )
+    if sequence.dim() < max(min_dim, 1) or sequence.shape[0] == 0:
+        raise ValueError(
+            f"{name} must have shape {layout} with T >= 1 (a time dimension first), "
+            f"got shape {tuple(sequence.shape)}"
+        )
+    if floating:
+        check_input(sequence, name)
+
+
+def check_shape(
+    tensor: torch.Tensor, expected: Sequence[int], name: str, layout: str = ""
+) -> None:
+    """Raises a ``ValueError`` unless ``tensor`` has the shape ``expected``; the message
+    names ``name``, the expected shape (after its symbolic ``layout``, e.g. ``"(T, T)"``,
+    if given) and the shape given."""
+    expected = tuple(expected)
+    if tuple(tensor.shape) != expected:
+        wanted = f"{layout} = {expected}" if layout else f"{expected}"
+        raise ValueError(f"{name} must have shape {wanted}, got {tuple(tensor.shape)}")
+
+
 def check_seq_length(seq_length: Any) -> int:
     """``seq_length``, the number of time steps of an encoder, as a positive ``int``
     (see :func:`check_count`)."""

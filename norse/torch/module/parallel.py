@@ -23,6 +23,7 @@ from norse.torch.functional.lif_fixed_point import (
     check_deterministic_method,
     lif_feed_forward_fixed_point,
 )
+from norse.torch.functional.validation import check_count, check_sequence
 from norse.torch.fused import registry
 from norse.torch.module import anomaly
 from norse.torch.module.snn import SNN, spikes_as_float
@@ -124,8 +125,7 @@ def scan_forward(
     record_states)``, with the module's input, parameter and state checks."""
     input_tensor = spikes_as_float(input_tensor)
     state = module._resolve_state(input_tensor, state, 1)
-    if input_tensor.shape[0] == 0:
-        raise ValueError("input_tensor must have at least one time step, got T=0")
+    check_sequence(input_tensor)
     return scan(input_tensor, state, module.p, module.dt, module.record_states)
 
 
@@ -183,15 +183,8 @@ class LIFFixedPoint(SNN):
             dt=dt,
             record_states=record_states,
         )
-        if max_iterations is not None and (
-            isinstance(max_iterations, bool)
-            or not isinstance(max_iterations, int)
-            or max_iterations < 1
-        ):
-            raise ValueError(
-                f"max_iterations must be a positive int or None (T), "
-                f"got {max_iterations!r}"
-            )
+        if max_iterations is not None:
+            max_iterations = check_count(max_iterations, "max_iterations")
         check_deterministic_method(self.p.method)
         self.max_iterations = max_iterations
         #: Iterations of the last call (0 before the first).

@@ -32,17 +32,15 @@ from norse.torch.functional.psn import (
     sliding_psn_step,
 )
 from norse.torch.functional.threshold import check_method
-
-
-def _positive_int(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+from norse.torch.functional.validation import (
+    check_count,
+    check_parameter_type,
+    check_sequence,
+)
 
 
 def _check_parameters(p: PSNParameters) -> PSNParameters:
-    if not isinstance(p, PSNParameters):
-        raise TypeError(f"p must be a PSNParameters, got {type(p).__name__}")
+    check_parameter_type(p, PSNParameters)
     check_method(p.method, "p.method")
     return p
 
@@ -60,10 +58,10 @@ class _WholeSequence(torch.nn.Module):
 
     def __init__(self, T: int, p: PSNParameters):
         super().__init__()
-        self.T = _positive_int(T, "T")
+        self.T = check_count(T, "T")
         self.p = _check_parameters(p)
-        self.weight = torch.nn.Parameter(_kaiming((T, T)))
-        self.bias = torch.nn.Parameter(torch.full((T,), -1.0))
+        self.weight = torch.nn.Parameter(_kaiming((self.T, self.T)))
+        self.bias = torch.nn.Parameter(torch.full((self.T,), -1.0))
 
     def _check(self, input_tensor: torch.Tensor, state: None) -> None:
         if state is not None:
@@ -71,11 +69,7 @@ class _WholeSequence(torch.nn.Module):
                 f"{type(self).__name__} keeps no state between calls (its weights span "
                 f"the whole sequence), so state must be None, got {type(state).__name__}"
             )
-        if not isinstance(input_tensor, torch.Tensor) or input_tensor.dim() < 2:
-            raise ValueError(
-                f"input_tensor must be a tensor (T, batch, ...), got "
-                f"{getattr(input_tensor, 'shape', type(input_tensor).__name__)}"
-            )
+        check_sequence(input_tensor, min_dim=2)
         if input_tensor.shape[0] != self.T:
             raise ValueError(
                 f"input_tensor must have T={self.T} time steps (dimension 0), got "
@@ -135,7 +129,7 @@ class MaskedPSN(_WholeSequence):
         p: PSNParameters = PSNParameters(),
     ):
         super().__init__(T, p)
-        self.k = _positive_int(k, "k")
+        self.k = check_count(k, "k")
         self.register_buffer("_lambda", torch.tensor(0.0))
         self.lambda_ = lambda_init
 
@@ -174,13 +168,13 @@ class _Sliding(torch.nn.Module):
 
     def __init__(self, k: int, exp_init: bool, p: PSNParameters):
         super().__init__()
-        self.k = _positive_int(k, "k")
+        self.k = check_count(k, "k")
         self.p = _check_parameters(p)
         if exp_init:
             # (..., 1/4, 1/2, 1): the current input counts most
-            weight = 0.5 ** torch.arange(k - 1, -1, -1, dtype=torch.float32)
+            weight = 0.5 ** torch.arange(self.k - 1, -1, -1, dtype=torch.float32)
         else:
-            weight = _kaiming((1, k))[0]
+            weight = _kaiming((1, self.k))[0]
         self.weight = torch.nn.Parameter(weight)
         self.bias = torch.nn.Parameter(torch.tensor(-1.0))
 
@@ -223,11 +217,7 @@ class SlidingPSN(_Sliding):
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[SlidingPSNState] = None
     ) -> Tuple[torch.Tensor, SlidingPSNState]:
-        if not isinstance(input_tensor, torch.Tensor) or input_tensor.dim() < 2:
-            raise ValueError(
-                f"input_tensor must be a tensor (T, batch, ...), got "
-                f"{getattr(input_tensor, 'shape', type(input_tensor).__name__)}"
-            )
+        check_sequence(input_tensor, min_dim=2)
         state = self._state(input_tensor[0], state)
         return sliding_psn_feed_forward(
             input_tensor, state, self.weight, self.bias, self.p

@@ -237,7 +237,9 @@ def test_learning_signal_and_gradient():
 def test_bad_shapes_and_parameters_are_named():
     state = LIFFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3))
     traces = lif_eligibility_zeros(2, 3, 4)
-    with pytest.raises(ValueError, match="traces must have v of shape"):
+    with pytest.raises(
+        ValueError, match=r"traces.v must have shape \(batch, hidden, N\) = \(2, 3, 5\)"
+    ):
         lif_eprop_step(torch.zeros(2, 3), torch.zeros(2, 5), state, traces)
     with pytest.raises(ValueError, match="input_current and presynaptic must be"):
         lif_eprop_step(torch.zeros(3), torch.zeros(2, 4), state, traces)

@@ -145,7 +145,9 @@ def test_linear_scan_errors_name_the_argument():
         linear_scan(torch.ones(4), torch.zeros(5, 3))
     with pytest.raises(TypeError, match="drive must be a floating-point"):
         linear_scan(0.5, torch.zeros(5, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="decay must have the shape of drive"):
+    with pytest.raises(
+        ValueError, match=r"decay must have shape \(T, \.\.\.\) of drive = \(5, 3\)"
+    ):
         linear_scan_varying(torch.ones(4, 3), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="initial of shape"):
         linear_scan(0.5, torch.zeros(5, 3), torch.zeros(2, 3))

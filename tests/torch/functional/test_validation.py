@@ -14,8 +14,11 @@ from norse.torch.functional.lif import (
 )
 from norse.torch.functional.lif_refrac import LIFRefracParameters
 from norse.torch.functional.validation import (
+    check_count,
     check_parameter_shapes,
     check_parameter_type,
+    check_sequence,
+    check_shape,
     check_step_arguments,
     check_tensors_match,
     parameter_shapes,
@@ -191,3 +194,31 @@ def test_weights_fix_the_dtype_of_input_state_and_parameters():
     # feed-forward layers without weights keep PyTorch's type promotion (Norse 1.1)
     _, state = norse.LIFCell()(torch.rand(2, 3, dtype=torch.float64))
     assert state.v.dtype == torch.float64
+
+
+def test_sequence_shape_and_count_checks_name_the_argument():
+    check_sequence(torch.zeros(3, 2))
+    with pytest.raises(TypeError, match=r"drive must be a torch.Tensor of shape \(T"):
+        check_sequence([1.0], "drive")
+    with pytest.raises(
+        ValueError, match=r"x must have shape \(T, \.\.\.\) with T >= 1"
+    ):
+        check_sequence(torch.zeros(0, 2), "x")
+    with pytest.raises(
+        ValueError,
+        match=r"\(T, batch, \.\.\.\) with T >= 1 \(a time dimension first\), got",
+    ):
+        check_sequence(torch.zeros(3), min_dim=2)
+    check_sequence(torch.zeros(3, dtype=torch.long))  # any dtype unless floating
+    with pytest.raises(TypeError, match="x must be a floating-point tensor"):
+        check_sequence(torch.zeros(3, dtype=torch.long), "x", floating=True)
+    check_shape(torch.zeros(2, 2), (2, 2), "w")
+    with pytest.raises(ValueError, match=r"w must have shape \(T, T\) = \(3, 3\), got"):
+        check_shape(torch.zeros(2, 2), (3, 3), "w", "(T, T)")
+    with pytest.raises(ValueError, match=r"w must have shape \(3,\), got \(2, 2\)"):
+        check_shape(torch.zeros(2, 2), (3,), "w")
+    assert check_count(torch.tensor(3), "k") == 3
+    with pytest.raises(ValueError, match="k must be a positive int, got 0"):
+        check_count(0, "k")
+    with pytest.raises(TypeError, match="k must be a positive int, got True"):
+        check_count(True, "k")

@@ -115,7 +115,9 @@ def test_sliding_psn_errors():
     layer = norse.SlidingPSN(k=2)
     with pytest.raises(TypeError, match="state must be a SlidingPSNState"):
         layer(torch.ones(3, 2), (torch.zeros(1, 2),))
-    with pytest.raises(ValueError, match="input_tensor must be a tensor"):
+    with pytest.raises(
+        ValueError, match=r"input_tensor must have shape \(T, batch, \.\.\.\)"
+    ):
         layer(torch.ones(3))
 
 
