@@ -458,6 +458,19 @@ def _flags(flags: int) -> dict:
     )
 
 
+def _launch_options(flags: int, shared: bool) -> dict:
+    """The compile-time arguments both kernels take: the model flags, the parameter
+    layout, the block size and Triton's options (no fused multiply-adds, see the module
+    doc)."""
+    return dict(
+        _flags(flags),
+        SHARED=shared,
+        BLOCK_=BLOCK,
+        num_warps=NUM_WARPS,
+        enable_fp_fusion=False,
+    )
+
+
 def _packed(params, neurons: int):
     """``(shared, values)``: the parameters as one float32 tensor, ``(7,)`` when every
     parameter is one value for all neurons (``shared``), else ``(7, M)``."""
@@ -491,11 +504,7 @@ def scan_forward(x, states, params, flags, out, state_out) -> None:
         steps,
         neurons,
         RECORD=state_out[0].dim() == 2,
-        SHARED=shared,
-        BLOCK_=BLOCK,
-        num_warps=NUM_WARPS,
-        enable_fp_fusion=False,
-        **_flags(flags),
+        **_launch_options(flags, shared),
     )
 
 
@@ -534,10 +543,6 @@ def scan_backward(
         METHOD=method,
         GO_BROADCAST=broadcast,
         SEGMENT_=SEGMENT,
-        SHARED=shared,
         PARAM_GRADS=param_grads,
-        BLOCK_=BLOCK,
-        num_warps=NUM_WARPS,
-        enable_fp_fusion=False,
-        **_flags(flags),
+        **_launch_options(flags, shared),
     )
