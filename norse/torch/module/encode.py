@@ -182,9 +182,14 @@ class SignedPoissonEncoderStep(_StepRateEncoder):
 
 class _LIFEncoder(NeuronModule):
     """A LIF membrane simulated for ``seq_length`` steps; parameters stored as buffers
-    (validated once, here)."""
+    (validated once, here). The constructor of both LIF encoders below."""
 
-    def __init__(self, seq_length: int, p: LIFParameters, dt: float):
+    def __init__(
+        self,
+        seq_length: int,
+        p: LIFParameters = LIFParameters(),
+        dt: float = 0.001,
+    ):
         super().__init__()
         self.seq_length = check_seq_length(seq_length)
         self.dt = dt  # before p: assigning p validates it against dt
@@ -212,14 +217,6 @@ class ConstantCurrentLIFEncoder(_LIFEncoder):
     Shapes: input ``(...)``; spikes ``(seq_length, ...)``.
     """
 
-    def __init__(
-        self,
-        seq_length: int,
-        p: LIFParameters = LIFParameters(),
-        dt: float = 0.001,
-    ):
-        super().__init__(seq_length, p, dt)
-
     def forward(self, input_currents: torch.Tensor) -> torch.Tensor:
         return self._encode(input_currents)
 
@@ -236,14 +233,6 @@ class SpikeLatencyLIFEncoder(_LIFEncoder):
 
     Shapes: input ``(...)``; spikes ``(seq_length, ...)``, at most one per element.
     """
-
-    def __init__(
-        self,
-        seq_length: int,
-        p: LIFParameters = LIFParameters(),
-        dt: float = 0.001,
-    ):
-        super().__init__(seq_length, p, dt)
 
     def forward(self, input_current: torch.Tensor) -> torch.Tensor:
         return spike_latency_encode_unchecked(self._encode(input_current))
