@@ -113,6 +113,11 @@ class _Sums(torch.autograd.Function):
         return (None, None, None, *ctx.gradients(output_error, rate_error))
 
 
+def _check_shape(tensor: torch.Tensor, shape: tuple, name: str) -> None:
+    if tuple(tensor.shape) != shape:
+        raise ValueError(f"{name} must be {shape}, got {tuple(tensor.shape)}")
+
+
 def _add_grad(tensor: torch.Tensor, grad: torch.Tensor) -> None:
     """Adds ``grad`` to ``tensor.grad`` as autograd would (trainable tensors only)."""
     if not tensor.requires_grad:
@@ -174,11 +179,7 @@ class EProp(torch.nn.Module):
                 f"input_weights must be (hidden, inputs), got {tuple(input_weights.shape)}"
             )
         hidden = input_weights.shape[0]
-        if tuple(recurrent_weights.shape) != (hidden, hidden):
-            raise ValueError(
-                f"recurrent_weights must be ({hidden}, {hidden}), got "
-                f"{tuple(recurrent_weights.shape)}"
-            )
+        _check_shape(recurrent_weights, (hidden, hidden), "recurrent_weights")
         populations = [Population(*population) for population in populations]
         for population in populations:
             if not isinstance(population.p, (LIFParameters, LSNNParameters)):
@@ -203,14 +204,8 @@ class EProp(torch.nn.Module):
             raise ValueError(
                 f"readout must be a torch.nn.Linear with in_features={hidden}, got {readout!r}"
             )
-        if recurrent_mask is not None and tuple(recurrent_mask.shape) != (
-            hidden,
-            hidden,
-        ):
-            raise ValueError(
-                f"recurrent_mask must be ({hidden}, {hidden}), got "
-                f"{tuple(recurrent_mask.shape)}"
-            )
+        if recurrent_mask is not None:
+            _check_shape(recurrent_mask, (hidden, hidden), "recurrent_mask")
         if feedback not in FEEDBACK:
             raise ValueError(f"feedback must be one of {FEEDBACK}, got {feedback!r}")
         if not dt > 0:
@@ -481,18 +476,10 @@ class EProp(torch.nn.Module):
         def gradients(
             output_error: Optional[torch.Tensor], rate_error: Optional[torch.Tensor]
         ) -> List[Optional[torch.Tensor]]:
-            if output_error is not None and tuple(output_error.shape) != (
-                batch,
-                outputs,
-            ):
-                raise ValueError(
-                    f"output_error must be ({batch}, {outputs}), got "
-                    f"{tuple(output_error.shape)}"
-                )
-            if rate_error is not None and tuple(rate_error.shape) != (hidden,):
-                raise ValueError(
-                    f"rate_error must be ({hidden},), got {tuple(rate_error.shape)}"
-                )
+            if output_error is not None:
+                _check_shape(output_error, (batch, outputs), "output_error")
+            if rate_error is not None:
+                _check_shape(rate_error, (hidden,), "rate_error")
             with torch.no_grad():
                 per_population = [torch.zeros_like(trace) for trace in rates]
                 grad_out, grad_bias = None, None
