@@ -389,21 +389,24 @@ class QuantLinear(_QuantSynapse):
 
 
 class _QuantConv(_QuantSynapse):
+    #: The float layer quantised (``torch.nn.Conv1d`` or ``torch.nn.Conv2d``).
+    kind: type
+    #: Its spatial dimensions (1 or 2).
+    spatial_dims: int
+
     def __init__(
         self,
         layer: torch.nn.Module,
-        kind: type,
-        weight_bits: int,
-        per_channel: bool,
-        scale_bits: int,
+        weight_bits: int = 8,
+        per_channel: bool = True,
+        scale_bits: int = 16,
     ):
-        _check_layer(layer, kind)
+        _check_layer(layer, self.kind)
         if layer.padding_mode != "zeros":
             raise ValueError(
                 f"only zero padding is quantised, got padding_mode={layer.padding_mode!r}"
             )
         super().__init__(layer.weight, layer.bias, weight_bits, per_channel, scale_bits)
-        self.kind = kind
         self.in_channels = layer.in_channels
         self.out_channels = layer.out_channels
         self.kernel_size = layer.kernel_size
@@ -449,16 +452,8 @@ class QuantConv1d(_QuantConv):
     parameters as :class:`QuantLinear`. Input ``(..., C, L)``: any leading dimensions
     (time and batch) are folded into the batch."""
 
+    kind = torch.nn.Conv1d
     spatial_dims = 1
-
-    def __init__(
-        self,
-        layer: torch.nn.Conv1d,
-        weight_bits: int = 8,
-        per_channel: bool = True,
-        scale_bits: int = 16,
-    ):
-        super().__init__(layer, torch.nn.Conv1d, weight_bits, per_channel, scale_bits)
 
 
 class QuantConv2d(_QuantConv):
@@ -466,13 +461,5 @@ class QuantConv2d(_QuantConv):
     parameters as :class:`QuantLinear`. Input ``(..., C, H, W)``: any leading dimensions
     (time and batch) are folded into the batch."""
 
+    kind = torch.nn.Conv2d
     spatial_dims = 2
-
-    def __init__(
-        self,
-        layer: torch.nn.Conv2d,
-        weight_bits: int = 8,
-        per_channel: bool = True,
-        scale_bits: int = 16,
-    ):
-        super().__init__(layer, torch.nn.Conv2d, weight_bits, per_channel, scale_bits)
