@@ -8,6 +8,7 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
@@ -67,10 +68,6 @@ def iaf_step(
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, IAFState]:
     """One step of a recurrent IAF neuron with linear input and recurrent synapses."""
-    v = (
-        state.v
-        + torch.nn.functional.linear(input_tensor, input_weights)
-        + torch.nn.functional.linear(state.z, recurrent_weights)
-    )
+    v = recurrent_jump(state.v, input_tensor, state.z, input_weights, recurrent_weights)
     z, v_new = _iaf_dynamics(v, p)
     return z, IAFState(z=z, v=v_new)

@@ -67,6 +67,7 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.synapse import recurrent_input
 from norse.torch.functional.threshold import threshold
 
 
@@ -326,8 +327,6 @@ def izhikevich_recurrent_step(
         Spikes of shape ``(batch, hidden_size)`` and the new
         :class:`IzhikevichRecurrentState`.
     """
-    current = torch.nn.functional.linear(
-        input_current, input_weights
-    ) + torch.nn.functional.linear(s.z, recurrent_weights)
+    current = recurrent_input(input_current, s.z, input_weights, recurrent_weights)
     z, v, u = _izhikevich_dynamics(current, s.v, s.u, p, dt)
     return z, IzhikevichRecurrentState(z, v, u)

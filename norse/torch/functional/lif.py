@@ -31,6 +31,7 @@ from norse.torch.functional.state_tuple import (
     MultipleInheritanceNamedTupleMeta,
     StateTuple,
 )
+from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
@@ -159,10 +160,8 @@ def lif_step(
     Returns:
         Spikes of shape ``(batch, hidden_size)`` and the new :class:`LIFState`.
     """
-    i_jump = (
-        state.i
-        + torch.nn.functional.linear(input_spikes, input_weights)
-        + torch.nn.functional.linear(state.z, recurrent_weights)
+    i_jump = recurrent_jump(
+        state.i, input_spikes, state.z, input_weights, recurrent_weights
     )
     z, v_decayed, i_decayed = _lif_dynamics(i_jump, state.v, p, dt)
     z_reset = z.detach()

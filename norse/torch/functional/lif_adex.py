@@ -30,6 +30,7 @@ from typing import NamedTuple, Tuple
 import torch
 
 from norse.torch.functional.lif_ex import exponential_voltage_drive
+from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
@@ -147,10 +148,8 @@ def lif_adex_step(
     Returns:
         Spikes of shape ``(batch, hidden_size)`` and the new :class:`LIFAdExState`.
     """
-    i_jump = (
-        state.i
-        + torch.nn.functional.linear(input_tensor, input_weights)
-        + torch.nn.functional.linear(state.z, recurrent_weights)
+    i_jump = recurrent_jump(
+        state.i, input_tensor, state.z, input_weights, recurrent_weights
     )
     z, v_new, i_decayed, a_new = _lif_adex_dynamics(i_jump, state.v, state.a, p, dt)
     return z, LIFAdExState(z, v_new, i_decayed, a_new)

@@ -18,6 +18,7 @@ from norse.torch.functional.state_tuple import (
     MultipleInheritanceNamedTupleMeta,
     StateTuple,
 )
+from norse.torch.functional.synapse import recurrent_input
 from norse.torch.functional.threshold import threshold
 
 
@@ -89,8 +90,6 @@ def lif_box_step(
 ) -> Tuple[torch.Tensor, LIFBoxState]:
     """One Euler step of a recurrent box LIF neuron; the input is
     ``input @ input_weights.T + state.z @ recurrent_weights.T``."""
-    current = torch.nn.functional.linear(
-        input_tensor, input_weights
-    ) + torch.nn.functional.linear(state.z, recurrent_weights)
+    current = recurrent_input(input_tensor, state.z, input_weights, recurrent_weights)
     z, v_new = _lif_box_dynamics(current, state.v, p, dt)
     return z, LIFBoxState(z=z, v=v_new)

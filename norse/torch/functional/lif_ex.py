@@ -30,6 +30,7 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
@@ -138,10 +139,8 @@ def lif_ex_step(
     Returns:
         Spikes of shape ``(batch, hidden_size)`` and the new :class:`LIFExState`.
     """
-    i_jump = (
-        state.i
-        + torch.nn.functional.linear(input_tensor, input_weights)
-        + torch.nn.functional.linear(state.z, recurrent_weights)
+    i_jump = recurrent_jump(
+        state.i, input_tensor, state.z, input_weights, recurrent_weights
     )
     z, v_new, i_decayed = _lif_ex_dynamics(i_jump, state.v, p, dt)
     return z, LIFExState(z, v_new, i_decayed)

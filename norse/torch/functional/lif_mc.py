@@ -28,6 +28,13 @@ from norse.torch.functional.lif import (
 )
 
 
+def couple_compartments(
+    v: torch.Tensor, g_coupling: torch.Tensor, dt: float
+) -> torch.Tensor:
+    """One Euler step of the compartment coupling alone: ``v + dt * v @ g_coupling.T``."""
+    return v + dt * torch.nn.functional.linear(v, g_coupling)
+
+
 def lif_mc_step(
     input_tensor: torch.Tensor,
     state: LIFState,
@@ -54,7 +61,7 @@ def lif_mc_step(
     z, lif_state = lif_step(
         input_tensor, state, input_weights, recurrent_weights, p, dt
     )
-    v_new = lif_state.v + dt * torch.nn.functional.linear(lif_state.v, g_coupling)
+    v_new = couple_compartments(lif_state.v, g_coupling, dt)
     return z, LIFState(lif_state.z, v_new, lif_state.i)
 
 
@@ -77,7 +84,7 @@ def lif_mc_feed_forward_step(
     Returns:
         Spikes of shape ``(..., n)`` and the new :class:`.LIFFeedForwardState`.
     """
-    v_coupled = state.v + dt * torch.nn.functional.linear(state.v, g_coupling)
+    v_coupled = couple_compartments(state.v, g_coupling, dt)
     return lif_feed_forward_step(
         input_tensor, LIFFeedForwardState(v_coupled, state.i), p, dt
     )

@@ -29,6 +29,7 @@ from norse.torch.functional.lif_refrac import (
     LIFRefracParameters,
     LIFRefracState,
 )
+from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
@@ -81,10 +82,8 @@ def lif_mc_refrac_step(
     z, v_new, i_decayed, rho_new = _lif_mc_refrac_dynamics(
         state.lif.v, state.lif.i, state.rho, g_coupling, p, dt
     )
-    i_new = (
-        i_decayed
-        + torch.nn.functional.linear(input_tensor, input_weights)
-        + torch.nn.functional.linear(state.lif.z, recurrent_weights)
+    i_new = recurrent_jump(
+        i_decayed, input_tensor, state.lif.z, input_weights, recurrent_weights
     )
     return z, LIFRefracState(LIFState(z, v_new, i_new), rho_new)
 

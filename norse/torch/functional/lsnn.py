@@ -34,6 +34,7 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
@@ -162,10 +163,8 @@ def lsnn_step(
     z_reset = z.detach()
     v_new = (1 - z_reset) * v_decayed + z_reset * p.v_reset
     b_new = b_decayed + z_reset * p.beta
-    i_new = (
-        i_decayed
-        + torch.nn.functional.linear(input_tensor, input_weights)
-        + torch.nn.functional.linear(state.z, recurrent_weights)
+    i_new = recurrent_jump(
+        i_decayed, input_tensor, state.z, input_weights, recurrent_weights
     )
     return z, LSNNState(z, v_new, i_new, b_new)
 
@@ -195,9 +194,7 @@ def ada_lif_step(
     z = threshold(v_decayed - p.v_th, p.method, p.alpha)
     v_new = v_decayed - z * (p.v_th - p.v_reset)
     b_new = b_decayed + z * p.beta
-    i_new = (
-        i_decayed
-        + torch.nn.functional.linear(input_tensor, input_weights)
-        + torch.nn.functional.linear(state.z, recurrent_weights)
+    i_new = recurrent_jump(
+        i_decayed, input_tensor, state.z, input_weights, recurrent_weights
     )
     return z, LSNNState(z, v_new, i_new, b_new)

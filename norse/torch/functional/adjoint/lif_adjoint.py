@@ -93,6 +93,7 @@ from norse.torch.functional.lif import (
     lif_step,  # noqa: F401 (re-exported)
     lif_step_sparse,  # noqa: F401 (re-exported)
 )
+from norse.torch.functional.synapse import recurrent_input
 
 
 def as_dense(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -142,23 +143,6 @@ def load_factors(ctx: Any) -> Tuple[Tuple[torch.Tensor, ...], Tuple[torch.Tensor
     return kept, factors
 
 
-def synaptic_current(
-    input_tensor: torch.Tensor,
-    z: torch.Tensor,
-    input_weights: torch.Tensor,
-    recurrent_weights: torch.Tensor,
-) -> torch.Tensor:
-    """``input @ input_weights.T + z @ recurrent_weights.T`` for dense or sparse (COO)
-    ``input`` and ``z``."""
-
-    def project(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        if x.is_sparse:
-            return torch.sparse.mm(x, weights.t())
-        return torch.nn.functional.linear(x, weights)
-
-    return project(input_tensor, input_weights) + project(z, recurrent_weights)
-
-
 def synaptic_gradients(
     grad_current: torch.Tensor,
     jump_time_gradient: torch.Tensor,
@@ -168,8 +152,9 @@ def synaptic_gradients(
     recurrent_weights: torch.Tensor,
     needs: Tuple[bool, bool, bool, bool],
 ) -> Tuple[Optional[torch.Tensor], ...]:
-    """Gradients of :func:`synaptic_current` with respect to ``(input, z, input_weights,
-    recurrent_weights)`` (``None`` where ``needs`` is False).
+    """Gradients of the synaptic input
+    (:func:`~norse.torch.functional.synapse.recurrent_input`) with respect to ``(input,
+    z, input_weights, recurrent_weights)`` (``None`` where ``needs`` is False).
 
     ``grad_current`` is the gradient of the current. The recurrent spikes ``z`` get
     instead the gradient of their *times*: ``jump_time_gradient @ recurrent_weights``,
@@ -325,7 +310,7 @@ class LIFFeedForwardSparseAdjointFunction(LIFFeedForwardAdjointFunction):
 def _recurrent_forward(
     ctx, input_tensor, z, v, i, w_in, w_rec, p=LIFParameters(), dt=0.001, *, sparse
 ):
-    current = synaptic_current(input_tensor, z, w_in, w_rec)
+    current = recurrent_input(input_tensor, z, w_in, w_rec)
     kept = (input_tensor, z, w_in, w_rec)
     z_new, v_new, i_new = lif_adjoint_forward(ctx, current, v, i, p, dt, sparse, kept)
     return (z_new.to_sparse() if sparse else z_new), v_new, i_new

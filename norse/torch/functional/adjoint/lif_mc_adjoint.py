@@ -21,7 +21,10 @@ import torch
 
 from norse.torch.functional.adjoint.lif_adjoint import lif_adjoint_step
 from norse.torch.functional.lif import LIFParameters, LIFState
-from norse.torch.functional.lif_mc import lif_mc_step  # noqa: F401 (as in Norse 1.1)
+from norse.torch.functional.lif_mc import (
+    couple_compartments,
+    lif_mc_step,  # noqa: F401 (as in Norse 1.1)
+)
 
 
 def lif_mc_adjoint_step(
@@ -51,5 +54,5 @@ def lif_mc_adjoint_step(
     z, lif_state = lif_adjoint_step(
         input_tensor, s, input_weights, recurrent_weights, p, dt
     )
-    v_coupled = lif_state.v + dt * torch.nn.functional.linear(lif_state.v, g_coupling)
+    v_coupled = couple_compartments(lif_state.v, g_coupling, dt)
     return z, LIFState(lif_state.z, v_coupled, lif_state.i)

@@ -43,7 +43,6 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     load_factors,
     recurrent_gradients,
     save_factors,
-    synaptic_current,
 )
 
 # heaviside and the plain step are importable from here as in Norse 1.1 (whose tests
@@ -58,6 +57,7 @@ from norse.torch.functional.lif_refrac import (
     lif_refrac_step,  # noqa: F401 (re-exported)
     lif_refrac_step_sparse,  # noqa: F401 (re-exported)
 )
+from norse.torch.functional.synapse import recurrent_input
 
 
 def lif_refrac_adjoint_forward(
@@ -192,7 +192,7 @@ def _recurrent_forward(
     *,
     sparse,
 ):
-    current = synaptic_current(input_tensor, z, w_in, w_rec)
+    current = recurrent_input(input_tensor, z, w_in, w_rec)
     kept = (input_tensor, z, w_in, w_rec)
     z_new, v_new, i_new, rho_new = lif_refrac_adjoint_forward(
         ctx, current, v, i, rho, p, dt, sparse, kept

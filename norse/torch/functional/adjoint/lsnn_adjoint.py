@@ -48,7 +48,6 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     load_factors,
     recurrent_gradients,
     save_factors,
-    synaptic_current,
 )
 
 # The plain step is importable from here as in Norse 1.1 (whose tests compare the
@@ -60,6 +59,7 @@ from norse.torch.functional.lsnn import (
     lsnn_feed_forward_step,
     lsnn_step,  # noqa: F401 (re-exported)
 )
+from norse.torch.functional.synapse import recurrent_input
 
 
 def lsnn_adjoint_forward(
@@ -154,7 +154,7 @@ class LSNNAdjointFunction(torch.autograd.Function):
         p: LSNNParameters = LSNNParameters(),
         dt: float = 0.001,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        current = synaptic_current(input_tensor, z, input_weights, recurrent_weights)
+        current = recurrent_input(input_tensor, z, input_weights, recurrent_weights)
         kept = (input_tensor, z, input_weights, recurrent_weights)
         return lsnn_adjoint_forward(ctx, current, v, i, b, p, dt, kept)
 
