@@ -280,18 +280,11 @@ def _feed_forward_backward(ctx, grad_z, lambda_v, lambda_i):
 
 class LIFFeedForwardAdjointFunction(torch.autograd.Function):
     """Autograd function of :func:`lif_feed_forward_adjoint_step`:
-    ``apply(input, v, i, p, dt) -> (z, v, i)``."""
+    ``apply(input, v, i, p=LIFParameters(), dt=0.001) -> (z, v, i)``."""
 
     @staticmethod
-    def forward(
-        ctx,
-        input_tensor: torch.Tensor,
-        v: torch.Tensor,
-        i: torch.Tensor,
-        p: LIFParameters = LIFParameters(),
-        dt: float = 0.001,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return _feed_forward_forward(ctx, input_tensor, v, i, p, dt, sparse=False)
+    def forward(ctx, *args):
+        return _feed_forward_forward(ctx, *args, sparse=False)
 
     @staticmethod
     def backward(ctx, grad_z, lambda_v, lambda_i):
@@ -327,25 +320,11 @@ def _recurrent_backward(ctx, grad_z, lambda_v, lambda_i):
 
 class LIFAdjointFunction(torch.autograd.Function):
     """Autograd function of :func:`lif_adjoint_step`: ``apply(input, z, v, i,
-    input_weights, recurrent_weights, p, dt) -> (z, v, i)``."""
+    input_weights, recurrent_weights, p=LIFParameters(), dt=0.001) -> (z, v, i)``."""
 
     @staticmethod
-    def forward(
-        ctx,
-        input_tensor: torch.Tensor,
-        z: torch.Tensor,
-        v: torch.Tensor,
-        i: torch.Tensor,
-        input_weights: torch.Tensor,
-        recurrent_weights: torch.Tensor,
-        p: LIFParameters = LIFParameters(),
-        dt: float = 0.001,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return _recurrent_forward(
-            ctx,
-            *(input_tensor, z, v, i, input_weights, recurrent_weights, p, dt),
-            sparse=False,
-        )
+    def forward(ctx, *args):
+        return _recurrent_forward(ctx, *args, sparse=False)
 
     @staticmethod
     def backward(ctx, grad_z, lambda_v, lambda_i):

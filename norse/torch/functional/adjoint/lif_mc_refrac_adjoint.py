@@ -92,7 +92,6 @@ Norse 1.1 has this function (same arguments and results); its forward pass runs 
 fixes) and its backward pass fails (it calls ``torch.linear``, which does not exist).
 """
 
-import math
 from typing import Any, Tuple
 
 import torch
@@ -104,6 +103,7 @@ from norse.torch.functional.adjoint.lif_adjoint import (
 from norse.torch.functional.lif import LIFState
 from norse.torch.functional.lif_mc_refrac import lif_mc_refrac_step
 from norse.torch.functional.lif_refrac import LIFRefracParameters, LIFRefracState
+from norse.torch.functional.validation import check_dt
 
 
 class LIFMCRefracAdjointFunction(torch.autograd.Function):
@@ -312,10 +312,8 @@ def _check_arguments(
                 f"{hidden}, input_size = input.shape[-1] = {inputs}), got "
                 f"{tuple(value.shape)}"
             )
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, torch.Tensor)):
-        raise TypeError(f"dt must be a positive float (seconds), got {dt!r}")
-    if isinstance(dt, (int, float)) and not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive, finite float (seconds), got {dt!r}")
+    if not isinstance(dt, torch.Tensor):  # a tensor dt is taken as it is
+        check_dt(dt)
 
 
 def lif_mc_refrac_adjoint(

@@ -145,29 +145,13 @@ def lif_refrac_adjoint_backward(
 
 class LIFAdjointRefracFeedForwardFunction(torch.autograd.Function):
     """Autograd function of :func:`lif_refrac_feed_forward_adjoint_step`:
-    ``apply(input, v, i, rho, p, dt) -> (z, v, i, rho)``."""
+    ``apply(input, v, i, rho, p=LIFRefracParameters(), dt=0.001) -> (z, v, i, rho)``."""
 
     @staticmethod
-    def forward(
-        ctx,
-        input_tensor: torch.Tensor,
-        v: torch.Tensor,
-        i: torch.Tensor,
-        rho: torch.Tensor,
-        p: LIFRefracParameters = LIFRefracParameters(),
-        dt: float = 0.001,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return lif_refrac_adjoint_forward(
-            ctx,
-            as_dense(input_tensor),
-            v,
-            i,
-            rho,
-            p,
-            dt,
-            False,
-            feed_forward_kept(input_tensor),
-        )
+    def forward(ctx, input_tensor, v, i, rho, p=LIFRefracParameters(), dt=0.001):
+        kept = feed_forward_kept(input_tensor)
+        current = as_dense(input_tensor)
+        return lif_refrac_adjoint_forward(ctx, current, v, i, rho, p, dt, False, kept)
 
     @staticmethod
     def backward(ctx, grad_z, lambda_v, lambda_i, grad_rho):
@@ -211,34 +195,12 @@ def _recurrent_backward(ctx, grad_z, lambda_v, lambda_i, grad_rho):
 
 class LIFAdjointRefracFunction(torch.autograd.Function):
     """Autograd function of :func:`lif_refrac_adjoint_step`: ``apply(input, z, v, i, rho,
-    input_weights, recurrent_weights, p, dt) -> (z, v, i, rho)``."""
+    input_weights, recurrent_weights, p=LIFRefracParameters(), dt=0.001) -> (z, v, i,
+    rho)``."""
 
     @staticmethod
-    def forward(
-        ctx,
-        input_tensor: torch.Tensor,
-        z: torch.Tensor,
-        v: torch.Tensor,
-        i: torch.Tensor,
-        rho: torch.Tensor,
-        input_weights: torch.Tensor,
-        recurrent_weights: torch.Tensor,
-        p: LIFRefracParameters = LIFRefracParameters(),
-        dt: float = 0.001,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return _recurrent_forward(
-            ctx,
-            input_tensor,
-            z,
-            v,
-            i,
-            rho,
-            input_weights,
-            recurrent_weights,
-            p,
-            dt,
-            sparse=False,
-        )
+    def forward(ctx, *args):
+        return _recurrent_forward(ctx, *args, sparse=False)
 
     @staticmethod
     def backward(ctx, grad_z, lambda_v, lambda_i, grad_rho):

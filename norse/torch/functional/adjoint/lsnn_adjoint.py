@@ -113,18 +113,10 @@ def lsnn_adjoint_backward(
 
 class LSNNFeedForwardAdjointFunction(torch.autograd.Function):
     """Autograd function of :func:`lsnn_feed_forward_adjoint_step`:
-    ``apply(input, v, i, b, p, dt) -> (z, v, i, b)``."""
+    ``apply(input, v, i, b, p=LSNNParameters(), dt=0.001) -> (z, v, i, b)``."""
 
     @staticmethod
-    def forward(
-        ctx,
-        input_tensor: torch.Tensor,
-        v: torch.Tensor,
-        i: torch.Tensor,
-        b: torch.Tensor,
-        p: LSNNParameters = LSNNParameters(),
-        dt: float = 0.001,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(ctx, input_tensor, v, i, b, p=LSNNParameters(), dt=0.001):
         kept = feed_forward_kept(input_tensor)
         return lsnn_adjoint_forward(ctx, as_dense(input_tensor), v, i, b, p, dt, kept)
 
@@ -139,23 +131,14 @@ class LSNNFeedForwardAdjointFunction(torch.autograd.Function):
 
 class LSNNAdjointFunction(torch.autograd.Function):
     """Autograd function of :func:`lsnn_adjoint_step`: ``apply(input, z, v, i, b,
-    input_weights, recurrent_weights, p, dt) -> (z, v, i, b)``."""
+    input_weights, recurrent_weights, p=LSNNParameters(), dt=0.001) -> (z, v, i, b)``."""
 
     @staticmethod
     def forward(
-        ctx,
-        input_tensor: torch.Tensor,
-        z: torch.Tensor,
-        v: torch.Tensor,
-        i: torch.Tensor,
-        b: torch.Tensor,
-        input_weights: torch.Tensor,
-        recurrent_weights: torch.Tensor,
-        p: LSNNParameters = LSNNParameters(),
-        dt: float = 0.001,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        current = recurrent_input(input_tensor, z, input_weights, recurrent_weights)
-        kept = (input_tensor, z, input_weights, recurrent_weights)
+        ctx, input_tensor, z, v, i, b, w_in, w_rec, p=LSNNParameters(), dt=0.001
+    ):
+        current = recurrent_input(input_tensor, z, w_in, w_rec)
+        kept = (input_tensor, z, w_in, w_rec)
         return lsnn_adjoint_forward(ctx, current, v, i, b, p, dt, kept)
 
     @staticmethod
