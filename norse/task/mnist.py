@@ -120,8 +120,9 @@ class MNISTConvSNN(torch.nn.Module):
         self.lif3 = LIF(p)
         self.fc2 = torch.nn.Linear(hidden, 10)
         self.out = LI(readout)
-        # All steps at once; on the CPU Lift runs the pooling in Numba kernels (the
-        # same values and gradients as F.max_pool2d, several times faster).
+        # All steps at once, so that on the CPU Lift can run the pooling in the Numba
+        # kernels of norse.torch.fused.cpu_pool (the values and gradients of
+        # F.max_pool2d).
         self.pool = Lift(torch.nn.MaxPool2d(2))
 
     def forward(

@@ -53,12 +53,10 @@ with LLVM's vectoriser interleaving :data:`FORWARD_INTERLEAVE` vector iterations
 fast-math). Numba is imported only when this module is, on the first fused CPU call;
 compiled kernels are cached on disk (``cache=True``).
 
-Measured on a 2-core AMD EPYC (Zen 4) with 1 thread, LIF, ``T = 100``, 32,768 neurons,
-float32 (``benchmarks/RESULTS.md``): about 0.2 ns per neuron-step forward, the time of
-copying the same bytes (0.6 ns before the time tiles, 0.35 before the interleaving and
-the whole-row chunks), and 0.9-1.0 ns backward (1.5 ns with parameter gradients),
-against 1.0 and 4.4 ns for the earlier kernels with run-time flags. :func:`_run` also
-splits the rows of the kernels of :mod:`.cpu_linear` and :mod:`.cpu_pool`.
+The forward pass takes about the time of copying the bytes it reads and writes; the
+backward pass a few times that (``benchmarks/RESULTS.md`` has the measurements).
+:func:`_run` also splits the rows of the kernels of :mod:`.cpu_linear` and
+:mod:`.cpu_pool`.
 """
 
 import functools
@@ -132,12 +130,12 @@ AHEAD = 2
 #: loops); its per-step record, ``(T, 3, CHUNK)`` for LIF, should stay in the L2 cache.
 CHUNK = 512
 #: Neurons per chunk of the forward pass, which keeps no record: longer runs per row
-#: suit the hardware prefetchers (measured 10-20% faster than 512 lanes).
+#: suit the hardware prefetchers.
 FORWARD_CHUNK = 4096
 #: Neurons per chunk of the forward pass without state records when the parameters are
 #: shared: the state rows (128 KiB each in float32) stay in the L2 cache, and eight
 #: 128-KiB streams (four input rows, four output rows) suit the prefetchers better than
-#: 16 KiB ones (32,768 neurons, T=100: 0.81 ms against 0.94 with 4,096 lanes).
+#: 16 KiB ones.
 TILED_FORWARD_CHUNK = 32768
 #: Fewest neuron-steps (``T * neurons``) worth handing to another thread.
 MIN_WORK_PER_THREAD = 1 << 19
@@ -335,8 +333,8 @@ def _store_states(state_out, t, lanes, lo, n):
 
 
 #: Steps per pass of the forward kernel over a chunk's lanes when no state is recorded
-#: (:func:`_forward_tile`). LIF, 32,768 neurons, T=100, 1 thread: 1.6 ms with one step
-#: per pass, 1.2 with two, 1.0 with four, 1.2 with eight (the rows no longer stream).
+#: (:func:`_forward_tile`): the state stays in registers between the steps of a pass;
+#: with more steps the rows a pass reads no longer stream.
 TIME_TILE = 4
 
 

@@ -11,8 +11,8 @@ with :math:`A_r` the active (non-zero) inputs of row ``r``. Three kernels:
 
 * :func:`_scan`: the active inputs of every row as a CSR index (``index``, ``pointer``),
   and whether every value is 0 or 1. It compares 64 inputs at a time (one vector
-  compare, the result a 64-bit mask) and walks the set bits with ``cttz``: 0.7 ms for
-  3,200 x 784 inputs at 13% activity, against 3.7 ms for ``torch.count_nonzero`` alone.
+  compare, the result a 64-bit mask) and walks the set bits with ``cttz``, so that it
+  costs less than counting the active inputs with ``torch.count_nonzero``.
 * :func:`_gather_sum`: ``out[r] = bias + sum(table[index[j]] for j in row r)``, eight
   rows of the table per pass over ``out[r]``, in blocks of output columns whose slice of
   the table stays in the L2 cache. With ``table = W.T`` it is the forward product; with
@@ -21,9 +21,8 @@ with :math:`A_r` the active (non-zero) inputs of row ``r``. Three kernels:
 * :func:`_transpose`: CSR to CSC (a counting sort; the row indices of each column stay
   ascending).
 
-Measured on a 2-core AMD EPYC (Zen 4), 1 thread, float32, 3,200 rows (T=50 x batch 64),
-784 -> 256, 13% activity: forward 4.8 ms (dense ``F.linear`` 15 ms), weight gradient
-6.3 ms (dense 13.5 ms). The gather-sums split their output rows over PyTorch's threads
+At low activity both products take a fraction of the dense ones' time
+(``benchmarks/RESULTS.md``). The gather-sums split their output rows over PyTorch's threads
 (``torch.set_num_threads``), like the neuron kernels of :mod:`.cpu`; the scan and the
 transposition of the index stay on one. Sums run in another order than the dense product's, so results
 agree up to rounding. The input's dtype: float32, float64 or bool; the table's: float32
@@ -46,10 +45,9 @@ from norse.torch.fused.registry import plain_eager  # noqa: F401 (when they may 
 LANES = 64
 
 #: Tables larger than this are gathered in blocks of output columns of about this many
-#: bytes (half of the 32 MiB L3 cache), at least :data:`MIN_BLOCK_WIDTH` columns wide.
-#: Measured (1,600 rows, 4,096 x 4,096 float32 at 2%): 83 ms unblocked, 49 ms in
-#: blocks of 1,024 columns, 58 ms of 512; narrower blocks lose for every table that
-#: fits the caches (3,200 x 784 -> 256: 4.0 ms unblocked, 4.8 ms in blocks of 128).
+#: bytes (half of the 32 MiB L3 cache), at least :data:`MIN_BLOCK_WIDTH` columns wide:
+#: blocks pay only where the table outgrows the cache, and too narrow ones lose their
+#: gain (``benchmarks/RESULTS.md``).
 BLOCK_BYTES = 16 << 20
 MIN_BLOCK_WIDTH = 256
 

@@ -144,8 +144,8 @@ def _lanes_array(
     if value.numel() == 1 and value.dtype in _NUMPY_DTYPES and value.device == x.device:
         if value.requires_grad:  # a user's trainable tensor, read under no_grad
             value = value.detach()
-        # A NumPy view rather than .item(): no PyTorch operator to dispatch (a few
-        # microseconds each when the caches are cold from the previous pass).
+        # A NumPy view rather than .item(): no PyTorch operator to dispatch, which is
+        # slow when the kernel's pass has just left the caches cold.
         array = value.numpy().reshape(1)
         if scale is not None:
             array = array * _NUMPY_DTYPES[value.dtype](scale)
@@ -192,8 +192,8 @@ def _run_arrays(
     record_states: bool,
 ) -> Tuple[torch.Tensor, Any]:
     """:func:`_run` for CPU inference: the kernels of :mod:`.cpu` on NumPy views of the
-    tensors, without the operator and the per-call tensors it needs (in a 1,024 x 32 x
-    100 LIF forward those cost about 0.4 ms, half of the kernel's time)."""
+    tensors, without the operator and the per-call tensors it needs (for an inference
+    call they cost as much as a large share of the kernel itself)."""
     cpu = autograd._backend(x)  # (:mod:`.cpu`, see _plain_cpu_inference)
     steps = x.shape[0]
     shape = tuple(x.shape[1:])
