@@ -90,24 +90,29 @@ def _sum_to(value: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return value.sum_to_size(shape) if value.shape != shape else value
 
 
-class _ConstantScan(torch.autograd.Function):
+class _Scan(torch.autograd.Function):
+    """What the two scans share: ``apply(decay, drive) -> h``, vmap support, and the
+    context of the backward (``decay`` and ``h``). Their ``forward`` returns a copy of
+    the drive for ``T = 1`` (a new tensor, which the backward may save)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        decay, _ = inputs
+        ctx.save_for_backward(decay, output)
+
+
+class _ConstantScan(_Scan):
     """``h_t = a h_{t-1} + b_t`` from ``h_{-1} = 0`` with its adjoint as the backward:
     ``lambda_t = g_t + a lambda_{t+1}`` (the same scan on the reversed gradient),
     ``db = lambda``, ``da = sum_t lambda_t h_{t-1}``. One scan backward instead of
     autograd through every level's slicing (several times the cost), and differentiable
     again (it is built of the same operations)."""
 
-    generate_vmap_rule = True
-
     @staticmethod
     def forward(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
-        # T = 1 returns the drive itself: a new tensor, which the backward may save
         return _scan_constant(drive, decay) if drive.shape[0] > 1 else drive.clone()
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        decay, _ = inputs
-        ctx.save_for_backward(decay, output)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -119,21 +124,14 @@ class _ConstantScan(torch.autograd.Function):
         return grad_decay, adjoint
 
 
-class _VaryingScan(torch.autograd.Function):
+class _VaryingScan(_Scan):
     """``h_t = a_t h_{t-1} + b_t`` from ``h_{-1} = 0`` with its adjoint as the backward:
     ``lambda_t = g_t + a_{t+1} lambda_{t+1}``, ``db = lambda``,
     ``da_t = lambda_t h_{t-1}`` (0 for ``t = 0``)."""
 
-    generate_vmap_rule = True
-
     @staticmethod
     def forward(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
         return _scan_varying(drive, decay) if drive.shape[0] > 1 else drive.clone()
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        decay, _ = inputs
-        ctx.save_for_backward(decay, output)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
