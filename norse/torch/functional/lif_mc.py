@@ -35,6 +35,15 @@ def couple_compartments(
     return v + dt * torch.nn.functional.linear(v, g_coupling)
 
 
+def coupled_output(
+    output: Tuple[torch.Tensor, LIFState], g_coupling: torch.Tensor, dt: float
+) -> Tuple[torch.Tensor, LIFState]:
+    """The output ``(z, state)`` of a recurrent LIF step with the new voltage coupled
+    (:func:`couple_compartments`): the update order of :func:`lif_mc_step`."""
+    z, state = output
+    return z, state._replace(v=couple_compartments(state.v, g_coupling, dt))
+
+
 def lif_mc_step(
     input_tensor: torch.Tensor,
     state: LIFState,
@@ -58,11 +67,8 @@ def lif_mc_step(
     Returns:
         Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFState`.
     """
-    z, lif_state = lif_step(
-        input_tensor, state, input_weights, recurrent_weights, p, dt
-    )
-    v_new = couple_compartments(lif_state.v, g_coupling, dt)
-    return z, LIFState(lif_state.z, v_new, lif_state.i)
+    output = lif_step(input_tensor, state, input_weights, recurrent_weights, p, dt)
+    return coupled_output(output, g_coupling, dt)
 
 
 def lif_mc_feed_forward_step(

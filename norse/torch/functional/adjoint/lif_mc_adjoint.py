@@ -22,7 +22,7 @@ import torch
 from norse.torch.functional.adjoint.lif_adjoint import lif_adjoint_step
 from norse.torch.functional.lif import LIFParameters, LIFState
 from norse.torch.functional.lif_mc import (
-    couple_compartments,
+    coupled_output,
     lif_mc_step,  # noqa: F401 (as in Norse 1.1)
 )
 
@@ -51,8 +51,5 @@ def lif_mc_adjoint_step(
     Returns:
         Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFState`.
     """
-    z, lif_state = lif_adjoint_step(
-        input_tensor, s, input_weights, recurrent_weights, p, dt
-    )
-    v_coupled = couple_compartments(lif_state.v, g_coupling, dt)
-    return z, LIFState(lif_state.z, v_coupled, lif_state.i)
+    output = lif_adjoint_step(input_tensor, s, input_weights, recurrent_weights, p, dt)
+    return coupled_output(output, g_coupling, dt)
