@@ -25,14 +25,16 @@ from norse.torch.functional.coba_lif import (
     coba_lif_feed_forward_step,
     coba_lif_step,
 )
-from norse.torch.module.nested import NestedNeuronModule
-from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
+from norse.torch.module.binding import NeuronModel, Step
 
-
-class _CobaLIFChecks(NestedNeuronModule):
-    initial_values = {"v": "v_rest"}
-    positive_parameters = ("c_m_inv",)
-    nonnegative_parameters = ("g_l",)
+_coba_lif = NeuronModel(
+    CobaLIFParameters(),
+    feed_forward=Step(coba_lif_feed_forward_step, CobaLIFFeedForwardState),
+    recurrent=Step(coba_lif_step, CobaLIFState),
+    initial_values={"v": "v_rest"},
+    positive_parameters=("c_m_inv",),
+    nonnegative_parameters=("g_l",),
+)
 
 
 def _norse_weights(
@@ -60,41 +62,46 @@ def _norse_weights(
     return {"input_weights": input_weights, "recurrent_weights": recurrent_weights}
 
 
-class CobaLIFFeedForwardCell(_CobaLIFChecks, SNNCell):
-    """One Euler step of a feed-forward conductance-based LIF layer (*without* time).
+class _NorseWeights:
+    """Norse 1.1's arguments of the recurrent forms: ``dt`` fourth, the default weights
+    of :func:`_norse_weights` and ``autapses=True``."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: CobaLIFParameters = CobaLIFParameters(),
+        dt: float = 0.001,
+        input_weights: Optional[torch.Tensor] = None,
+        recurrent_weights: Optional[torch.Tensor] = None,
+        autapses: bool = True,
+        **kwargs,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            p,
+            dt=dt,
+            autapses=autapses,
+            **_norse_weights(input_size, hidden_size, input_weights, recurrent_weights),
+            **kwargs,
+        )
+
+
+class CobaLIFFeedForwardCell(_coba_lif.Cell):
+    """One Euler step of a feed-forward conductance-based LIF layer (*without*
+    time).
 
     The positive part of the input raises ``g_e``, the negative part ``g_i``.
-
-    Parameters:
-        p (CobaLIFParameters): neuron parameters
-        dt (float): time step, default 0.001
-
-    Shapes: input, spikes and state ``(batch, ...)``.
     """
 
-    state_type = CobaLIFFeedForwardState
 
-    def __init__(self, p: CobaLIFParameters = CobaLIFParameters(), **kwargs):
-        super().__init__(
-            activation=coba_lif_feed_forward_step, state_fallback=None, p=p, **kwargs
-        )
+class CobaLIF(_coba_lif.SNN):
+    """A feed-forward conductance-based LIF layer *with* time: input ``(T, batch,
+    ...)``."""
 
 
-class CobaLIF(_CobaLIFChecks, SNN):
-    """A feed-forward conductance-based LIF layer *with* time: input ``(T, batch, ...)``.
-
-    Parameters: as :class:`CobaLIFFeedForwardCell`, plus ``record_states``.
-    """
-
-    state_type = CobaLIFFeedForwardState
-
-    def __init__(self, p: CobaLIFParameters = CobaLIFParameters(), **kwargs):
-        super().__init__(
-            activation=coba_lif_feed_forward_step, state_fallback=None, p=p, **kwargs
-        )
-
-
-class CobaLIFRecurrentCell(_CobaLIFChecks, SNNRecurrentCell):
+class CobaLIFRecurrentCell(_NorseWeights, _coba_lif.RecurrentCell):
     """One Euler step of a recurrently connected conductance-based LIF layer.
 
     Positive weights are excitatory, negative weights inhibitory; input and recurrent
@@ -122,64 +129,16 @@ class CobaLIFRecurrentCell(_CobaLIFChecks, SNNRecurrentCell):
         torch.Size([16, 20])
     """
 
-    state_type = CobaLIFState
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        p: CobaLIFParameters = CobaLIFParameters(),
-        dt: float = 0.001,
-        input_weights: Optional[torch.Tensor] = None,
-        recurrent_weights: Optional[torch.Tensor] = None,
-        autapses: bool = True,
-        **kwargs,
-    ):
-        super().__init__(
-            activation=coba_lif_step,
-            state_fallback=None,
-            input_size=input_size,
-            hidden_size=hidden_size,
-            p=p,
-            dt=dt,
-            autapses=autapses,
-            **_norse_weights(input_size, hidden_size, input_weights, recurrent_weights),
-            **kwargs,
-        )
-
 
 class CobaLIFCell(CobaLIFRecurrentCell):
     """Norse 1.1's name of the recurrent :class:`CobaLIFRecurrentCell`:
     ``CobaLIFCell(input_size, hidden_size, p=CobaLIFParameters(), dt=0.001)``."""
 
 
-class CobaLIFRecurrent(_CobaLIFChecks, SNNRecurrent):
+class CobaLIFRecurrent(_NorseWeights, _coba_lif.Recurrent):
     """A recurrently connected conductance-based LIF layer *with* time: input
     ``(T, batch, input_size)``.
 
     Parameters: as :class:`CobaLIFRecurrentCell` (also the Norse 1.1 weights and
     ``autapses=True``), plus ``record_states``.
     """
-
-    state_type = CobaLIFState
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        p: CobaLIFParameters = CobaLIFParameters(),
-        input_weights: Optional[torch.Tensor] = None,
-        recurrent_weights: Optional[torch.Tensor] = None,
-        autapses: bool = True,
-        **kwargs,
-    ):
-        super().__init__(
-            activation=coba_lif_step,
-            state_fallback=None,
-            input_size=input_size,
-            hidden_size=hidden_size,
-            p=p,
-            autapses=autapses,
-            **_norse_weights(input_size, hidden_size, input_weights, recurrent_weights),
-            **kwargs,
-        )

@@ -3,7 +3,7 @@ r"""Leaky integrator (LI) layers: non-spiking read-outs whose output is the volt
 Equations: :mod:`norse.torch.functional.leaky_integrator`.
 """
 
-from typing import Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 
@@ -16,28 +16,44 @@ from norse.torch.functional.leaky_integrator import (
 from norse.torch.functional.parallel_scan import li_feed_forward_scan
 from norse.torch.functional.sparse import column_major
 from norse.torch.fused.spike_linear import spike_linear_unchecked
+from norse.torch.module.binding import NeuronModel, Step
+from norse.torch.module.neuron import NeuronModule
 from norse.torch.module.parallel import check_parallel, scan_forward, scan_preferred
-from norse.torch.module.snn import SNN, NeuronModule, SNNCell
+
+_li = NeuronModel(
+    LIParameters(),
+    feed_forward=Step(li_feed_forward_step, LIState),
+    initial_values={"v": "v_leak"},
+)
 
 
-class LICell(SNNCell):
-    """One Euler step of a leaky integrator: input current ``(batch, ...)`` to voltage.
+class ParallelScanOption:
+    """The ``parallel`` argument of the leaky integrator time modules: their sequences
+    run by the exact parallel scan :attr:`scan` where chosen (see
+    :func:`~norse.torch.module.parallel.scan_preferred`), else by the fused kernel or
+    the reference loop of :class:`.SNN`."""
 
-    Parameters:
-        p (LIParameters): parameters
-        dt (float): time step (s), default 0.001
-    """
+    #: ``(input, state, p, dt) -> (voltages, state)`` over a whole sequence
+    scan: Callable
 
-    state_type = LIState
-    initial_values = {"v": "v_leak"}
+    def __init__(self, *args: Any, parallel: Optional[bool] = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.parallel = check_parallel(parallel)
 
-    def __init__(self, p: LIParameters = LIParameters(), **kwargs):
-        super().__init__(
-            activation=li_feed_forward_step, state_fallback=None, p=p, **kwargs
-        )
+    def forward(
+        self, input_tensor: torch.Tensor, state: Optional[Any] = None
+    ) -> Tuple[torch.Tensor, Any]:
+        if scan_preferred(self, input_tensor, state):
+            return scan_forward(self, type(self).scan, input_tensor, state)
+        return super().forward(input_tensor, state)
 
 
-class LI(SNN):
+class LICell(_li.Cell):
+    """One Euler step of a leaky integrator: input current ``(batch, ...)`` to
+    voltage."""
+
+
+class LI(ParallelScanOption, _li.SNN):
     """A leaky integrator layer *with* time: input ``(T, batch, ...)``, voltages out.
 
     Parameters:
@@ -50,27 +66,7 @@ class LI(SNN):
             (:func:`~norse.torch.module.parallel.scan_preferred`)
     """
 
-    state_type = LIState
-    initial_values = {"v": "v_leak"}
-
-    def __init__(
-        self,
-        p: LIParameters = LIParameters(),
-        *,
-        parallel: Optional[bool] = None,
-        **kwargs,
-    ):
-        super().__init__(
-            activation=li_feed_forward_step, state_fallback=None, p=p, **kwargs
-        )
-        self.parallel = check_parallel(parallel)
-
-    def forward(
-        self, input_tensor: torch.Tensor, state: Optional[LIState] = None
-    ) -> Tuple[torch.Tensor, LIState]:
-        if scan_preferred(self, input_tensor, state):
-            return scan_forward(self, li_feed_forward_scan, input_tensor, state)
-        return super().forward(input_tensor, state)
+    scan = staticmethod(li_feed_forward_scan)
 
 
 class LILinearCell(NeuronModule):

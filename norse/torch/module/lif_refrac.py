@@ -21,109 +21,40 @@ from norse.torch.functional.lif_refrac import (
     lif_refrac_feed_forward_step,
     lif_refrac_step,
 )
-from norse.torch.module._adjoint import AdjointSelection
-from norse.torch.module.nested import NestedNeuronModule
-from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
+from norse.torch.module.binding import NeuronModel, Step
+
+_lif_refrac = NeuronModel(
+    LIFRefracParameters(),
+    feed_forward=Step(
+        lif_refrac_feed_forward_step,
+        LIFRefracFeedForwardState,
+        adjoint=lif_refrac_feed_forward_adjoint_step,
+    ),
+    recurrent=Step(
+        lif_refrac_step,
+        LIFRefracState,
+        adjoint=lif_refrac_adjoint_step,
+        adjoint_sparse=lif_refrac_adjoint_step_sparse,
+    ),
+    initial_values={"lif.v": "lif.v_leak"},
+    nonnegative_parameters=("rho_reset",),
+    method_path=("lif", "method"),
+)
 
 
-class _LIFRefracChecks(AdjointSelection, NestedNeuronModule):
-    initial_values = {"lif.v": "lif.v_leak"}
-    nonnegative_parameters = ("rho_reset",)
-    method_path = ("lif", "method")
-    adjoint_activation = staticmethod(lif_refrac_feed_forward_adjoint_step)
+class LIFRefracCell(_lif_refrac.Cell):
+    """One Euler step of a feed-forward refractory LIF layer (*without* time)."""
 
 
-class _LIFRefracRecurrentChecks(_LIFRefracChecks):
-    adjoint_activation = staticmethod(lif_refrac_adjoint_step)
-    adjoint_activation_sparse = staticmethod(lif_refrac_adjoint_step_sparse)
+class LIFRefrac(_lif_refrac.SNN):
+    """A feed-forward refractory LIF layer *with* time: input ``(T, batch, ...)``."""
 
 
-class LIFRefracCell(_LIFRefracChecks, SNNCell):
-    """One Euler step of a feed-forward refractory LIF layer (*without* time).
-
-    Parameters:
-        p (LIFRefracParameters): neuron parameters (``p.lif.method="adjoint"``: adjoint
-            gradients)
-        dt (float): time step (s), default 0.001
-
-    Shapes: input, spikes and state tensors ``(batch, ...)``.
-    """
-
-    state_type = LIFRefracFeedForwardState
-
-    def __init__(self, p: LIFRefracParameters = LIFRefracParameters(), **kwargs):
-        super().__init__(
-            activation=lif_refrac_feed_forward_step, state_fallback=None, p=p, **kwargs
-        )
+class LIFRefracRecurrentCell(_lif_refrac.RecurrentCell):
+    """One Euler step of a recurrently connected refractory LIF layer (*without*
+    time)."""
 
 
-class LIFRefrac(_LIFRefracChecks, SNN):
-    """A feed-forward refractory LIF layer *with* time: input ``(T, batch, ...)``.
-
-    Parameters: as :class:`LIFRefracCell`, plus ``record_states`` (return every state).
-    """
-
-    state_type = LIFRefracFeedForwardState
-
-    def __init__(self, p: LIFRefracParameters = LIFRefracParameters(), **kwargs):
-        super().__init__(
-            activation=lif_refrac_feed_forward_step, state_fallback=None, p=p, **kwargs
-        )
-
-
-class LIFRefracRecurrentCell(_LIFRefracRecurrentChecks, SNNRecurrentCell):
-    """One Euler step of a recurrently connected refractory LIF layer (*without* time).
-
-    Parameters:
-        input_size (int): number of input features
-        hidden_size (int): number of neurons
-        p (LIFRefracParameters): neuron parameters (``p.lif.method="adjoint"``: adjoint
-            gradients)
-        input_weights, recurrent_weights, autapses, dt: see :class:`.SNNRecurrentCell`
-
-    Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
-    """
-
-    state_type = LIFRefracState
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        p: LIFRefracParameters = LIFRefracParameters(),
-        **kwargs,
-    ):
-        super().__init__(
-            activation=lif_refrac_step,
-            state_fallback=None,
-            input_size=input_size,
-            hidden_size=hidden_size,
-            p=p,
-            **kwargs,
-        )
-
-
-class LIFRefracRecurrent(_LIFRefracRecurrentChecks, SNNRecurrent):
-    """A recurrently connected refractory LIF layer *with* time: input
-    ``(T, batch, input_size)``.
-
-    Parameters: as :class:`LIFRefracRecurrentCell`, plus ``record_states``.
-    """
-
-    state_type = LIFRefracState
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        p: LIFRefracParameters = LIFRefracParameters(),
-        **kwargs,
-    ):
-        super().__init__(
-            activation=lif_refrac_step,
-            state_fallback=None,
-            input_size=input_size,
-            hidden_size=hidden_size,
-            p=p,
-            **kwargs,
-        )
+class LIFRefracRecurrent(_lif_refrac.Recurrent):
+    """A recurrently connected refractory LIF layer *with* time: input ``(T, batch,
+    input_size)``."""

@@ -22,122 +22,34 @@ from norse.torch.functional.lsnn import (
     lsnn_feed_forward_step,
     lsnn_step,
 )
-from norse.torch.module._adjoint import AdjointSelection
-from norse.torch.module.nested import NestedNeuronModule
-from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
+from norse.torch.module.binding import NeuronModel, Step
 
-_INITIAL_VALUES = {"v": "v_leak", "b": "v_th"}
-
-
-class _FeedForwardAdjoint(AdjointSelection):
-    adjoint_activation = staticmethod(lsnn_feed_forward_adjoint_step)
-
-
-class _RecurrentAdjoint(AdjointSelection):
-    adjoint_activation = staticmethod(lsnn_adjoint_step)
-
-
-class LSNNCell(_FeedForwardAdjoint, NestedNeuronModule, SNNCell):
-    """One Euler step of a feed-forward LSNN layer (*without* time, *without* recurrence).
-
-    Parameters:
-        p (LSNNParameters): neuron parameters
-        adjoint (bool): use adjoint (EventProp) gradients, as ``p.method="adjoint"``
-            does (see :mod:`norse.torch.functional.adjoint.lsnn_adjoint`)
-        dt (float): time step (s), default 0.001
-
-    Shapes: input, spikes and state ``(batch, ...)``.
-    """
-
-    state_type = LSNNFeedForwardState
-    initial_values = _INITIAL_VALUES
-
-    def __init__(
-        self, p: LSNNParameters = LSNNParameters(), adjoint: bool = False, **kwargs
-    ):
-        super().__init__(
-            activation=lsnn_feed_forward_step, state_fallback=None, p=p, **kwargs
-        )
-        self.adjoint = bool(adjoint)
+_lsnn = NeuronModel(
+    LSNNParameters(),
+    feed_forward=Step(
+        lsnn_feed_forward_step,
+        LSNNFeedForwardState,
+        adjoint=lsnn_feed_forward_adjoint_step,
+    ),
+    recurrent=Step(lsnn_step, LSNNState, adjoint=lsnn_adjoint_step),
+    initial_values={"v": "v_leak", "b": "v_th"},
+    adjoint_argument=True,
+)
 
 
-class LSNN(_FeedForwardAdjoint, NestedNeuronModule, SNN):
-    """A feed-forward LSNN layer *with* time: input ``(T, batch, ...)``.
-
-    Parameters: as :class:`LSNNCell`, plus ``record_states`` (return every state).
-    """
-
-    state_type = LSNNFeedForwardState
-    initial_values = _INITIAL_VALUES
-
-    def __init__(
-        self, p: LSNNParameters = LSNNParameters(), adjoint: bool = False, **kwargs
-    ):
-        super().__init__(
-            activation=lsnn_feed_forward_step, state_fallback=None, p=p, **kwargs
-        )
-        self.adjoint = bool(adjoint)
+class LSNNCell(_lsnn.Cell):
+    """One Euler step of a feed-forward LSNN layer (*without* time, *without*
+    recurrence)."""
 
 
-class LSNNRecurrentCell(_RecurrentAdjoint, NestedNeuronModule, SNNRecurrentCell):
-    """One Euler step of a recurrently connected LSNN layer (*without* time).
-
-    Parameters:
-        input_size (int): number of input features
-        hidden_size (int): number of neurons
-        p (LSNNParameters): neuron parameters
-        adjoint (bool): use adjoint (EventProp) gradients, as ``p.method="adjoint"``
-            does
-        input_weights, recurrent_weights, autapses, dt: see :class:`.SNNRecurrentCell`
-
-    Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
-    """
-
-    state_type = LSNNState
-    initial_values = _INITIAL_VALUES
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        p: LSNNParameters = LSNNParameters(),
-        adjoint: bool = False,
-        **kwargs,
-    ):
-        super().__init__(
-            activation=lsnn_step,
-            state_fallback=None,
-            input_size=input_size,
-            hidden_size=hidden_size,
-            p=p,
-            **kwargs,
-        )
-        self.adjoint = bool(adjoint)
+class LSNN(_lsnn.SNN):
+    """A feed-forward LSNN layer *with* time: input ``(T, batch, ...)``."""
 
 
-class LSNNRecurrent(_RecurrentAdjoint, NestedNeuronModule, SNNRecurrent):
-    """A recurrently connected LSNN layer *with* time: input ``(T, batch, input_size)``.
+class LSNNRecurrentCell(_lsnn.RecurrentCell):
+    """One Euler step of a recurrently connected LSNN layer (*without* time)."""
 
-    Parameters: as :class:`LSNNRecurrentCell`, plus ``record_states``.
-    """
 
-    state_type = LSNNState
-    initial_values = _INITIAL_VALUES
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        p: LSNNParameters = LSNNParameters(),
-        adjoint: bool = False,
-        **kwargs,
-    ):
-        super().__init__(
-            activation=lsnn_step,
-            state_fallback=None,
-            input_size=input_size,
-            hidden_size=hidden_size,
-            p=p,
-            **kwargs,
-        )
-        self.adjoint = bool(adjoint)
+class LSNNRecurrent(_lsnn.Recurrent):
+    """A recurrently connected LSNN layer *with* time: input ``(T, batch,
+    input_size)``."""

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 import norse.torch as norse
-import norse.torch.module.leaky_integrator as li_module
 from norse.torch.functional.leaky_integrator import LIParameters
 from norse.torch.functional.lif import LIFParameters
 from norse.torch.fused import registry
@@ -54,13 +53,13 @@ def test_parallel_checks_its_argument_and_input():
 
 def _spy(monkeypatch):
     calls = []
-    scan = li_module.li_feed_forward_scan
+    scan = norse.LI.scan
 
     def spy(*args, **kwargs):
         calls.append(args[0].shape)
         return scan(*args, **kwargs)
 
-    monkeypatch.setattr(li_module, "li_feed_forward_scan", spy)
+    monkeypatch.setattr(norse.LI, "scan", staticmethod(spy))
     return calls
 
 
