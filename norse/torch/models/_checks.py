@@ -4,6 +4,8 @@ from typing import Any, Optional
 
 import torch
 
+from norse.torch.functional.validation import check_sequence
+
 
 def first_conv(module: torch.nn.Module) -> Optional[torch.nn.Conv2d]:
     """The first ``Conv2d`` inside ``module`` (None if it has none)."""
@@ -25,8 +27,7 @@ def check_image_sequence(
         raise ValueError(
             f"{network} takes input of shape {layout}, got shape {tuple(x.shape)}"
         )
-    if x.shape[0] == 0:
-        raise ValueError("x must have at least one time step, got T=0")
+    check_sequence(x, "x")
     if conv is not None and x.shape[2] != conv.in_channels:
         raise ValueError(
             f"x must have {conv.in_channels} channels in dimension 2, got shape "

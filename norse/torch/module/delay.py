@@ -39,7 +39,7 @@ from norse.torch.functional.delay import (
     delay_step,
     output_shape,
 )
-from norse.torch.functional.validation import check_input
+from norse.torch.functional.validation import check_input, check_sequence
 
 
 class _DelayModule(torch.nn.Module):
@@ -159,8 +159,7 @@ class Delay(_DelayModule):
         self, input_tensor: torch.Tensor, state: Optional[DelayState] = None
     ) -> Tuple[torch.Tensor, DelayState]:
         self._check(input_tensor, state, time=True)
-        if input_tensor.shape[0] == 0:
-            raise ValueError("input_tensor must have at least one time step, got T=0")
+        check_sequence(input_tensor)
         return delay_sequence(input_tensor, self.delays, self.max_delay, state)
 
 

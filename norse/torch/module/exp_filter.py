@@ -13,7 +13,11 @@ from typing import Optional
 import torch
 
 from norse.torch.functional.filter import exp_filter_step
-from norse.torch.functional.validation import check_input, check_tensors_match
+from norse.torch.functional.validation import (
+    check_input,
+    check_sequence,
+    check_tensors_match,
+)
 
 
 class ExpFilter(torch.nn.Module):
@@ -80,8 +84,7 @@ class ExpFilter(torch.nn.Module):
                 f"input_tensor must end in input_size={int(self.input_size)} features, "
                 f"got shape {tuple(input_tensor.shape)}"
             )
-        if input_tensor.shape[0] == 0:
-            raise ValueError("input_tensor must have at least one time step, got T=0")
+        check_sequence(input_tensor)
         check_tensors_match(input_tensor, [("weights", self.linear.weight)])
         projected = self.linear(input_tensor)
         outputs = [projected[0]]

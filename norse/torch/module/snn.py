@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Tuple
 
 import torch
 
+from norse.torch.functional.validation import check_sequence
 from norse.torch.module import anomaly
 from norse.torch.module.fast_path import run_fused, start_state
 from norse.torch.module.neuron import (  # noqa: F401  (import path of Norse 1.1 and earlier releases)
@@ -248,8 +249,7 @@ class SNN(NeuronModule):
         # state is built, so that no inference-only kernel takes the sequence.
         rest = not torch.is_grad_enabled() and self._starts_from_own_rest(state)
         state = self._resolve_state(input_tensor, state, 1, build=not rest)
-        if input_tensor.shape[0] == 0:
-            raise ValueError("input_tensor must have at least one time step, got T=0")
+        check_sequence(input_tensor)
         p = self.p
         start = start_state(self, rest, state, self.state_fallback)
         fused = run_fused(self, input_tensor, start, p, self.record_states)
@@ -404,8 +404,7 @@ class SNNRecurrent(_RecurrentWeights, NeuronModule):
         input_tensor = spikes_as_float(input_tensor)
         state = self._resolve_state(input_tensor, state, 2)
         activation = self._activation_for(input_tensor)
-        if input_tensor.shape[0] == 0:
-            raise ValueError("input_tensor must have at least one time step, got T=0")
+        check_sequence(input_tensor)
         p = self.p
         input_weights = self.input_weights
         recurrent_weights = self._effective_recurrent_weights()

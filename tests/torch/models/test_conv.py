@@ -127,7 +127,7 @@ def test_errors():
         model(torch.zeros(2, 1, 3, 28, 28))
     with pytest.raises(ValueError, match="feature_size"):
         model(torch.zeros(2, 1, 1, 32, 32))
-    with pytest.raises(ValueError, match="T=0"):
+    with pytest.raises(ValueError, match="T >= 1"):
         model(torch.zeros(0, 1, 1, 28, 28))
 
 

@@ -87,7 +87,7 @@ def test_bad_arguments_raise_clear_errors():
         layer(torch.zeros(4, 2, 5))
     with pytest.raises(TypeError, match="floating-point"):
         layer(torch.zeros(4, 2, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="T=0"):
+    with pytest.raises(ValueError, match="T >= 1"):
         layer(torch.zeros(0, 2, 3))
     _, state = layer(torch.zeros(4, 2, 3))
     with pytest.raises(ValueError, match="state.buffer"):

@@ -283,7 +283,7 @@ def test_non_float_input_and_missing_time_dimension():
         norse.LIF()([1.0, 2.0])
     with pytest.raises(ValueError, match="at least 1 dimension"):
         norse.LIF()(torch.tensor(1.0))
-    with pytest.raises(ValueError, match="at least one time step"):
+    with pytest.raises(ValueError, match="T >= 1"):
         norse.LIF()(torch.zeros(0, 2))
     with pytest.raises(ValueError, match="input_size=3"):
         norse.LIFRecurrent(3, 2)(torch.zeros(5, 2, 4))
