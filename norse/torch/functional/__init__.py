@@ -247,3 +247,8 @@ from norse.torch.functional import superspike
 
 # Event-driven weight products for binary spike input
 from norse.torch.functional.sparse import spike_linear
+
+# Files added later (and those not listed above) export their __all__ too
+from norse.torch.functional.exports import export_declared as _export_declared  # noqa: E402
+
+_export_declared(__name__, __path__, globals())

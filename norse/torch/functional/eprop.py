@@ -98,6 +98,19 @@ from norse.torch.functional.lsnn import (
 from norse.torch.functional.threshold import SURROGATE_GRADIENTS, check_method
 from norse.torch.functional.validation import check_shape
 
+__all__ = [
+    "LIFEligibility",
+    "LSNNEligibility",
+    "pseudo_derivative",
+    "lif_eligibility_zeros",
+    "lsnn_eligibility_zeros",
+    "lif_eprop_step",
+    "lsnn_eprop_step",
+    "li_trace_step",
+    "learning_signal",
+    "eprop_gradient",
+]
+
 
 class LIFEligibility(NamedTuple):
     r"""Eligibility vectors of a LIF population.

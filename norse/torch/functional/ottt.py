@@ -49,6 +49,8 @@ from typing import NamedTuple
 
 import torch
 
+__all__ = ["OTTTTrace", "ottt_trace_step", "ottt_gradient"]
+
 
 class OTTTTrace(NamedTuple):
     r"""Presynaptic trace of a synapse layer in front of LIF or LI neurons.

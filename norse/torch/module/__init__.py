@@ -1,4 +1,12 @@
-"""``torch.nn.Module`` forms of the neuron models and the tools to compose them."""
+"""``torch.nn.Module`` forms of the neuron models and the tools to compose them.
+
+The catalogue below is imported by name. A file added to this package exports the names
+in its ``__all__`` without an entry here (see
+:func:`~norse.torch.functional.exports.export_declared` and the docs page "Adding a
+neuron model").
+"""
+
+from norse.torch.functional.exports import export_declared as _export_declared
 
 from norse.torch.module.iaf import IAF, IAFCell, IAFRecurrent, IAFRecurrentCell
 from norse.torch.module.leaky_integrator import LI, LICell, LILinearCell
@@ -111,3 +119,7 @@ from norse.torch.module.delay import Delay, DelayCell
 
 # Event-driven linear layer for binary spike input
 from norse.torch.module.sparse import SpikeLinear
+
+
+# Files added later (and those not listed above) export their __all__ too
+_export_declared(__name__, __path__, globals())

@@ -55,6 +55,8 @@ from norse.torch.functional.leaky_integrator import (
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters
 from norse.torch.functional.lsnn import LSNNFeedForwardState, LSNNParameters
 
+__all__ = ["EProp"]
+
 NeuronParameters = Union[LIFParameters, LSNNParameters]
 FEEDBACK = ("symmetric", "random")
 

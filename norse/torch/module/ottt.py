@@ -38,6 +38,8 @@ from norse.torch.functional.lif import (
 )
 from norse.torch.functional.ottt import OTTTTrace, ottt_trace_step
 
+__all__ = ["OTTT"]
+
 SYNAPSES = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
 
