@@ -3,21 +3,9 @@
 A neuron model is defined once, in :mod:`norse.torch.functional`: a parameter
 ``NamedTuple``, a state ``NamedTuple`` per form and a step function with the equations.
 :class:`NeuronModel` binds them to the generic forms of :mod:`.snn`; each form is then a
-one-line class with its docstring::
-
-    _lif_ex = NeuronModel(
-        LIFExParameters(),
-        feed_forward=Step(lif_ex_feed_forward_step, LIFExFeedForwardState),
-        recurrent=Step(lif_ex_step, LIFExState),
-        initial_values={"v": "v_leak"},
-        positive_parameters=("delta_T",),
-    )
-
-    class LIFExCell(_lif_ex.Cell):
-        \"\"\"One Euler step of a feed-forward exponential LIF layer.\"\"\"
-
-    class LIFEx(_lif_ex.SNN):
-        \"\"\"A feed-forward exponential LIF layer with time: input ``(T, batch, ...)``.\"\"\"
+one-line class with its docstring (the arguments and shapes are appended to it). A
+complete binding is ``norse/torch/module/lif_ex.py``; the docs page "Adding a neuron model"
+walks through one.
 
 The four bases (:attr:`NeuronModel.Cell`, :attr:`~NeuronModel.SNN`,
 :attr:`~NeuronModel.RecurrentCell`, :attr:`~NeuronModel.Recurrent`) take the arguments of

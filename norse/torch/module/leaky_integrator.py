@@ -15,6 +15,7 @@ from norse.torch.functional.leaky_integrator import (
 )
 from norse.torch.functional.parallel_scan import li_feed_forward_scan
 from norse.torch.functional.sparse import column_major
+from norse.torch.functional.validation import check_count
 from norse.torch.fused.spike_linear import spike_linear_unchecked
 from norse.torch.module.binding import NeuronModel, Step
 from norse.torch.module.neuron import NeuronModule
@@ -96,9 +97,8 @@ class LILinearCell(NeuronModule):
         dt: float = 0.001,
     ):
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        input_size = check_count(input_size, "input_size")
+        hidden_size = check_count(hidden_size, "hidden_size")
         self.input_size = input_size
         self.hidden_size = hidden_size
         # Norse 1.1's values (same random draw), stored column-major.

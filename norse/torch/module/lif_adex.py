@@ -4,19 +4,15 @@ Equations and update order: :mod:`norse.torch.functional.lif_adex`. The first st
 ``v = v_leak`` and ``i = a = 0``.
 """
 
-from norse.torch.functional.lif_adex import (
-    LIFAdExFeedForwardState,
-    LIFAdExParameters,
-    LIFAdExState,
-    lif_adex_feed_forward_step,
-    lif_adex_step,
-)
+from norse.torch.functional import lif_adex
 from norse.torch.module.binding import NeuronModel, Step
 
 _lif_adex = NeuronModel(
-    LIFAdExParameters(),
-    feed_forward=Step(lif_adex_feed_forward_step, LIFAdExFeedForwardState),
-    recurrent=Step(lif_adex_step, LIFAdExState),
+    lif_adex.LIFAdExParameters(),
+    feed_forward=Step(
+        lif_adex.lif_adex_feed_forward_step, lif_adex.LIFAdExFeedForwardState
+    ),
+    recurrent=Step(lif_adex.lif_adex_step, lif_adex.LIFAdExState),
     initial_values={"v": "v_leak"},
     positive_parameters=("delta_T",),
 )

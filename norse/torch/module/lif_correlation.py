@@ -26,7 +26,11 @@ from norse.torch.functional.lif_correlation import (
     LIFCorrelationState,
     lif_correlation_step,
 )
-from norse.torch.functional.validation import check_input, validate_parameters
+from norse.torch.functional.validation import (
+    check_count,
+    check_input,
+    validate_parameters,
+)
 from norse.torch.module.snn import NeuronParameters
 
 
@@ -52,9 +56,8 @@ class LIFCorrelation(torch.nn.Module):
         dt: float = 0.001,
     ):
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        input_size = check_count(input_size, "input_size")
+        hidden_size = check_count(hidden_size, "hidden_size")
         if not isinstance(p, LIFCorrelationParameters):
             raise TypeError(
                 f"p must be LIFCorrelationParameters, got {type(p).__name__}"

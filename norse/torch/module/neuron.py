@@ -80,24 +80,11 @@ class NeuronParameters(torch.nn.Module):
         return self._tuple_type(**values)
 
     def _load_from_state_dict(
-        self,
-        state_dict,
-        prefix,
-        local_metadata,
-        strict,
-        missing_keys,
-        unexpected_keys,
-        error_msgs,
+        self, state_dict, prefix, metadata, strict, missing_keys, *rest
     ):
         before = len(missing_keys)
         super()._load_from_state_dict(
-            state_dict,
-            prefix,
-            local_metadata,
-            strict,
-            missing_keys,
-            unexpected_keys,
-            error_msgs,
+            state_dict, prefix, metadata, strict, missing_keys, *rest
         )
         own = {prefix + name for name in self._tensor_names.values()}
         missing_keys[before:] = [k for k in missing_keys[before:] if k not in own]
@@ -375,7 +362,8 @@ class NeuronModule(torch.nn.Module):
             self._set_neuron_parameters(self.p)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, dt={self.dt}"
+        recorded = ", record_states=True" if getattr(self, "record_states", 0) else ""
+        return f"p={self.p}, dt={self.dt}{recorded}"
 
     def __repr__(self) -> str:
         # As Norse 1.1: the parameters print in one line (``p=...``), not as the child

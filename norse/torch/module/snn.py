@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional, Tuple
 
 import torch
 
-from norse.torch.functional.validation import check_sequence
+from norse.torch.functional.validation import check_count, check_sequence
 from norse.torch.module import anomaly
 from norse.torch.module.fast_path import run_fused, start_state
 from norse.torch.module.neuron import (  # noqa: F401  (import path of Norse 1.1 and earlier releases)
@@ -56,17 +56,8 @@ class _RecurrentWeights:
         recurrent_weights: Optional[torch.Tensor],
         autapses: bool,
     ) -> None:
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if (
-                isinstance(value, torch.Tensor)
-                and value.numel() == 1
-                and not (value.is_floating_point() or value.is_complex())
-                and value.dtype != torch.bool
-            ):
-                value = int(value)  # an integer tensor (a float one stays an error)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        input_size, hidden_size = int(input_size), int(hidden_size)
+        input_size = check_count(input_size, "input_size")
+        hidden_size = check_count(hidden_size, "hidden_size")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.autapses = autapses
@@ -95,6 +86,13 @@ class _RecurrentWeights:
             )
         else:
             self.autapse_mask = None
+
+    def extra_repr(self) -> str:
+        recorded = ", record_states=True" if getattr(self, "record_states", 0) else ""
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"p={self.p}, autapses={self.autapses}, dt={self.dt}{recorded}"
+        )
 
     def _register_weight(self, name, value, shape, default) -> None:
         if value is None:
@@ -234,10 +232,6 @@ class SNN(NeuronModule):
         self._setup(activation, state_fallback, p, dt, activation_sparse)
         self.record_states = record_states
 
-    def extra_repr(self) -> str:
-        recorded = ", record_states=True" if self.record_states else ""
-        return f"p={self.p}, dt={self.dt}{recorded}"
-
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
         return tuple(input_tensor.shape[1:])
 
@@ -306,12 +300,6 @@ class SNNRecurrentCell(_RecurrentWeights, NeuronModule):
             input_size, hidden_size, input_weights, recurrent_weights, autapses
         )
         self._setup(activation, state_fallback, p, dt, activation_sparse)
-
-    def extra_repr(self) -> str:
-        return (
-            f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
-            f"p={self.p}, autapses={self.autapses}, dt={self.dt}"
-        )
 
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
         return self._recurrent_state_shape(input_tensor, time=False)
@@ -387,13 +375,6 @@ class SNNRecurrent(_RecurrentWeights, NeuronModule):
         )
         self._setup(activation, state_fallback, p, dt, activation_sparse)
         self.record_states = record_states
-
-    def extra_repr(self) -> str:
-        recorded = ", record_states=True" if self.record_states else ""
-        return (
-            f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
-            f"p={self.p}, autapses={self.autapses}, dt={self.dt}{recorded}"
-        )
 
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
         return self._recurrent_state_shape(input_tensor, time=True)
