@@ -36,8 +36,10 @@ Example:
 """
 
 import contextlib
+import functools
 import math
 import time
+import warnings
 from dataclasses import dataclass, replace
 from typing import (
     Any,
@@ -54,6 +56,7 @@ import torch
 from torch.utils import _pytree
 from torch.utils.checkpoint import checkpoint
 
+from norse.torch.fused import registry
 from norse.torch.fused.layers import apply_layer
 from norse.torch.module.sequential import SequentialState
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
@@ -183,26 +186,183 @@ def _pack_ones(ones: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> Pac
     return PackedBits(_pack_groups(ones, _fast_pack(ones.device)), shape, dtype)
 
 
-def pack_bits(tensor: torch.Tensor) -> Optional[PackedBits]:
-    """``tensor`` packed eight elements to a byte, or ``None`` when it is not binary
-    (:func:`is_binary`). :func:`unpack_bits` restores it bit for bit (contiguous)."""
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+# The CPU kernels (Numba): one pass over a binary tensor packs it, checking every element
+# on the way; one pass over the bytes unpacks it. The PyTorch operations above (several
+# passes) remain the path on other devices, under tracing, and without Numba, and the
+# reference that the tests compare the kernels with.
+
+#: Bytes of packed output per block: the kernel checks a block's elements (32,768 of
+#: them, at most 256 KiB of input, still in the cache) before it packs them, so a tensor
+#: that is not binary is rejected after its first block.
+_KERNEL_BLOCK = 4096
+#: Whether Numba imported (``None``: not tried yet; a failure is reported once).
+_NUMBA: Dict[str, Optional[bool]] = {"available": None}
+
+
+def _numba_available() -> bool:
+    available = _NUMBA["available"]
+    if available is None:
+        try:
+            import numba  # noqa: F401
+        except Exception as error:  # ImportError, or any failure while loading
+            warnings.warn(
+                "norse.torch.utils.memory: Numba is unavailable "
+                f"({type(error).__name__}: {error}); spikes are packed to bits with "
+                "PyTorch operations instead (the same bits, slower). Install or repair "
+                "numba (pip install numba) for the fast path.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            available = False
+        else:
+            available = True
+        _NUMBA["available"] = available
+    return available
+
+
+@functools.lru_cache(maxsize=None)
+def _bit_kernels(dtype: torch.dtype) -> Tuple[Any, Any]:
+    """``(pack, unpack)`` Numba kernels for the floating ``dtype`` (read as the integers
+    of its size), with the bit pattern of its ``1.0`` (and a bit that is set in it, read
+    as the element's bit) compiled in.
+
+    ``pack(values, out)`` packs the flat integer array ``values`` into ``out`` (uint8,
+    ``ceil(len / 8)`` bytes) and returns whether every element was ``0`` or ``one``
+    (when not, ``out`` holds garbage). ``unpack(bits, out)`` writes ``len(out)``
+    elements. The loops over whole arrays vectorise; the blocks are array slices for
+    that reason (a loop over an index range inside the block loop did not)."""
+    import numpy as np
+    from numba import njit
+
+    int_dtype, one_bits = _ONE_BITS[dtype]
+    numpy_dtype = {torch.int16: np.int16, torch.int32: np.int32, torch.int64: np.int64}[
+        int_dtype
+    ]
+    one = numpy_dtype(one_bits)
+    shift = numpy_dtype(int(one).bit_length() - 1)
+    zero = numpy_dtype(0)
+    block = _KERNEL_BLOCK
+
+    def compile_(function: Any) -> Any:
+        return njit(nogil=True, cache=True, error_model="numpy")(function)
+
+    @compile_
+    def mismatch(values):  # nonzero when an element is neither 0 nor one
+        diff = zero
+        for i in range(values.shape[0]):
+            v = values[i]
+            diff |= v ^ (((v >> shift) & 1) * one)
+        return diff
+
+    @compile_
+    def assemble(values, out):  # len(values) == 8 * len(out)
+        for j in range(out.shape[0]):
+            byte = 0
+            for k in range(8):
+                byte |= ((values[8 * j + k] >> shift) & 1) << k
+            out[j] = byte
+
+    @compile_
+    def pack(values, out):
+        full = values.shape[0] // 8
+        for start in range(0, full, block):
+            stop = min(start + block, full)
+            part = values[8 * start : 8 * stop]
+            if mismatch(part) != 0:
+                return False
+            assemble(part, out[start:stop])
+        tail = values[8 * full :]
+        if tail.shape[0] > 0:
+            if mismatch(tail) != 0:
+                return False
+            byte = 0
+            for k in range(tail.shape[0]):
+                byte |= ((tail[k] >> shift) & 1) << k
+            out[full] = byte
+        return True
+
+    @compile_
+    def spread(bits, out):  # len(out) == 8 * len(bits)
+        for j in range(bits.shape[0]):
+            b = bits[j]
+            for k in range(8):
+                out[8 * j + k] = ((b >> k) & 1) * one
+
+    @compile_
+    def unpack(bits, out):
+        full = out.shape[0] // 8
+        spread(bits[:full], out[: 8 * full])
+        for i in range(8 * full, out.shape[0]):
+            out[i] = ((bits[full] >> (i - 8 * full)) & 1) * one
+
+    return pack, unpack
+
+
+def _use_kernels(tensor: torch.Tensor) -> bool:
+    """The Numba kernels take plain contiguous CPU tensors in plain eager mode (nothing
+    traces the operations)."""
+    return (
+        type(tensor) is torch.Tensor
+        and tensor.device.type == "cpu"
+        and tensor.layout == torch.strided
+        and tensor.is_contiguous()
+        and registry.plain_eager()
+        and _numba_available()
+    )
+
+
+def _pack_bits_torch(tensor: torch.Tensor) -> Optional[PackedBits]:
+    """:func:`pack_bits` with PyTorch operations (any device)."""
     ones = _ones(tensor)
     if ones is None:
         return None
     return _pack_ones(ones, tensor.shape, tensor.dtype)
 
 
-def unpack_bits(packed: PackedBits) -> torch.Tensor:
-    """The tensor that :func:`pack_bits` packed: a new contiguous tensor of its shape and
-    dtype on the device of ``packed.bits``."""
-    if not isinstance(packed, PackedBits):
-        raise TypeError(f"packed must be a PackedBits, got {type(packed).__name__}")
+def _unpack_bits_torch(packed: PackedBits) -> torch.Tensor:
+    """:func:`unpack_bits` with PyTorch operations (any device)."""
     numel = math.prod(packed.shape)
     table = _bit_table(packed.bits.device, packed.dtype)
     flat = table[packed.bits.long()].view(-1)[:numel]
     return flat.view(packed.shape)
+
+
+def pack_bits(tensor: torch.Tensor) -> Optional[PackedBits]:
+    """``tensor`` packed eight elements to a byte, or ``None`` when it is not binary
+    (:func:`is_binary`). :func:`unpack_bits` restores it bit for bit (contiguous).
+
+    A contiguous CPU tensor is checked and packed in one pass by a Numba kernel; other
+    tensors (and every tensor when Numba is missing, which is reported once) by
+    PyTorch operations, with the same result."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dtype not in _ONE_BITS or tensor.layout != torch.strided:
+        return None
+    if not _use_kernels(tensor):
+        return _pack_bits_torch(tensor)
+    int_dtype = _ONE_BITS[tensor.dtype][0]
+    values = tensor.detach().view(-1).view(int_dtype).numpy()
+    bits = torch.empty((tensor.numel() + 7) // 8, dtype=torch.uint8)
+    if not _bit_kernels(tensor.dtype)[0](values, bits.numpy()):
+        return None
+    return PackedBits(bits, tensor.shape, tensor.dtype)
+
+
+def unpack_bits(packed: PackedBits) -> torch.Tensor:
+    """The tensor that :func:`pack_bits` packed: a new contiguous tensor of its shape and
+    dtype on the device of ``packed.bits`` (on the CPU unpacked by a Numba kernel)."""
+    if not isinstance(packed, PackedBits):
+        raise TypeError(f"packed must be a PackedBits, got {type(packed).__name__}")
+    bits = packed.bits
+    if not (_use_kernels(bits) and bits.dtype == torch.uint8):
+        return _unpack_bits_torch(packed)
+    out = torch.empty(packed.shape, dtype=packed.dtype)
+    int_dtype = _ONE_BITS[packed.dtype][0]
+    if out.numel() > 0:
+        _bit_kernels(packed.dtype)[1](
+            bits.numpy(), out.view(-1).view(int_dtype).numpy()
+        )
+    return out
 
 
 def _packable(tensor: torch.Tensor, min_bytes: int) -> bool:

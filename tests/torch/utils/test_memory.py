@@ -2,6 +2,8 @@
 
 import copy
 import dataclasses
+import sys
+import warnings
 
 import pytest
 import torch
@@ -54,6 +56,65 @@ def test_fast_and_slow_packing_agree():
     assert torch.equal(
         memory._pack_groups(ones, True), memory._pack_groups(ones, False)
     )
+
+
+ALL_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_numba_kernels_equal_the_torch_reference(dtype):
+    """The one-pass Numba kernels give the bytes of the PyTorch operations, on random
+    shapes (lengths that are no multiple of 8, more than one block of the kernel), and
+    reject the same tensors."""
+    generator = torch.Generator().manual_seed(7)
+    block = 8 * memory._KERNEL_BLOCK
+    shapes = [(0,), (1,), (5, 3), (2, 7, 9), (block + 13,), (3, block // 3 + 1)]
+    shapes += [
+        tuple(int(n) for n in torch.randint(1, 40, (3,), generator=generator))
+        for _ in range(4)
+    ]
+    for shape in shapes:
+        p = torch.rand(1, generator=generator).item()
+        x = (torch.rand(shape, generator=generator) < p).to(dtype)
+        assert memory._use_kernels(x)
+        packed = memory.pack_bits(x)
+        reference = memory._pack_bits_torch(x)
+        assert torch.equal(packed.bits, reference.bits), shape
+        assert packed.shape == x.shape and packed.dtype == dtype
+        for unpack in (memory.unpack_bits, memory._unpack_bits_torch):
+            restored = unpack(packed)
+            assert restored.shape == x.shape and restored.dtype == dtype
+            assert torch.equal(restored.view(torch.uint8), x.view(torch.uint8))
+        if x.numel() == 0:
+            continue
+        flat = x.reshape(-1)
+        for position in {0, flat.numel() // 2, flat.numel() - 1}:
+            for value in (0.5, -0.0, float("nan"), 2.0, -1.0):
+                y = flat.clone()
+                y[position] = value
+                assert memory.pack_bits(y) is None, (shape, position, value)
+                assert memory._pack_bits_torch(y) is None
+
+
+def test_non_contiguous_tensors_take_the_torch_path():
+    x = (torch.rand(40, 30) > 0.5).float().t()
+    assert not memory._use_kernels(x)
+    packed = memory.pack_bits(x)
+    assert torch.equal(memory.unpack_bits(packed), x)
+
+
+def test_without_numba_the_torch_path_packs_with_one_warning(monkeypatch):
+    monkeypatch.setitem(memory._NUMBA, "available", None)
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    x = (torch.rand(3, 1000) > 0.5).to(torch.bfloat16)
+    with pytest.warns(RuntimeWarning, match="Numba is unavailable.*same bits"):
+        packed = memory.pack_bits(x)
+    assert not memory._use_kernels(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported once
+        assert torch.equal(packed.bits, memory._pack_bits_torch(x).bits)
+        assert torch.equal(memory.unpack_bits(packed), x)
+        assert memory.pack_bits(x.float() * 0.5) is None
 
 
 @pytest.mark.parametrize(
