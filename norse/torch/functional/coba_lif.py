@@ -34,25 +34,25 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.threshold import threshold
 
+_CONDUCTANCES = {"g_e": "excitatory conductance", "g_i": "inhibitory conductance"}
+_INPUT_SPIKES = "input spikes ``(batch, input_size)``"
 
+
+@documented_fields(
+    tau_syn_exc_inv="inverse excitatory synaptic time constant",
+    tau_syn_inh_inv="inverse inhibitory synaptic time constant",
+    c_m_inv="inverse membrane capacitance",
+    g_l="leak conductance",
+    e_rev_I="inhibitory reversal potential",
+    e_rev_E="excitatory reversal potential",
+    v_rest="resting potential (the initial voltage of the modules)",
+    v_thresh="threshold potential",
+)
 class CobaLIFParameters(NamedTuple):
-    """Parameters of a conductance-based LIF neuron.
-
-    Parameters:
-        tau_syn_exc_inv (torch.Tensor): inverse excitatory synaptic time constant
-        tau_syn_inh_inv (torch.Tensor): inverse inhibitory synaptic time constant
-        c_m_inv (torch.Tensor): inverse membrane capacitance
-        g_l (torch.Tensor): leak conductance
-        e_rev_I (torch.Tensor): inhibitory reversal potential
-        e_rev_E (torch.Tensor): excitatory reversal potential
-        v_rest (torch.Tensor): resting potential (the initial voltage of the modules)
-        v_reset (torch.Tensor): reset potential
-        v_thresh (torch.Tensor): threshold potential
-        method (str): surrogate gradient method, see :mod:`.threshold`
-        alpha (float): surrogate gradient sharpness
-    """
+    """Parameters of a conductance-based LIF neuron."""
 
     tau_syn_exc_inv: torch.Tensor = torch.as_tensor(1.0 / 5)
     tau_syn_inh_inv: torch.Tensor = torch.as_tensor(1.0 / 5)
@@ -79,15 +79,9 @@ default_bio_parameters = CobaLIFParameters(
 )
 
 
+@documented_fields(**_CONDUCTANCES)
 class CobaLIFState(NamedTuple):
-    """State of a recurrent conductance-based LIF neuron.
-
-    Parameters:
-        z (torch.Tensor): spikes of the previous step
-        v (torch.Tensor): membrane potential
-        g_e (torch.Tensor): excitatory conductance
-        g_i (torch.Tensor): inhibitory conductance
-    """
+    """State of a recurrent conductance-based LIF neuron."""
 
     z: torch.Tensor
     v: torch.Tensor
@@ -103,9 +97,9 @@ default_bio_state = CobaLIFState(
 )
 
 
+@documented_fields(**_CONDUCTANCES)
 class CobaLIFFeedForwardState(NamedTuple):
-    """State of a feed-forward conductance-based LIF neuron: voltage ``v`` and the
-    excitatory and inhibitory conductances ``g_e``, ``g_i``."""
+    """State of a feed-forward conductance-based LIF neuron."""
 
     v: torch.Tensor
     g_e: torch.Tensor
@@ -133,30 +127,25 @@ def coba_lif_dynamics(
     return z, v_new, g_e, g_i
 
 
+@step_arguments(
+    input_tensor="synaptic input of shape ``(...)``; its positive part raises "
+    "``g_e``, its negative part ``g_i``",
+    dt="integration step",
+)
 def coba_lif_feed_forward_step(
     input_tensor: torch.Tensor,
     state: CobaLIFFeedForwardState,
     p: CobaLIFParameters = CobaLIFParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, CobaLIFFeedForwardState]:
-    """One Euler step of a feed-forward conductance-based LIF neuron.
-
-    Parameters:
-        input_tensor (torch.Tensor): synaptic input of shape ``(...)``; its positive part
-            raises ``g_e``, its negative part ``g_i``
-        state (CobaLIFFeedForwardState): ``v``, ``g_e``, ``g_i`` of shape ``(...)``
-        p (CobaLIFParameters): neuron parameters
-        dt (float): integration step
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`CobaLIFFeedForwardState`.
-    """
+    """One Euler step of a feed-forward conductance-based LIF neuron."""
     g_e = state.g_e + torch.nn.functional.relu(input_tensor)
     g_i = state.g_i + torch.nn.functional.relu(-input_tensor)
     z, v_new, g_e, g_i = coba_lif_dynamics(state.v, g_e, g_i, p, dt)
     return z, CobaLIFFeedForwardState(v_new, g_e, g_i)
 
 
+@step_arguments(input_tensor=_INPUT_SPIKES, dt="integration step")
 def coba_lif_step(
     input_tensor: torch.Tensor,
     state: CobaLIFState,
@@ -169,18 +158,6 @@ def coba_lif_step(
 
     Positive weights are excitatory, negative weights inhibitory; input and recurrent
     conductances add up.
-
-    Parameters:
-        input_tensor (torch.Tensor): input spikes ``(batch, input_size)``
-        state (CobaLIFState): ``z``, ``v``, ``g_e``, ``g_i`` of shape
-            ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (CobaLIFParameters): neuron parameters
-        dt (float): integration step
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`CobaLIFState`.
     """
     relu, linear = torch.nn.functional.relu, torch.nn.functional.linear
     g_e = (

@@ -8,19 +8,18 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
+_UNUSED_DT = (
+    "unused (the input is the charge of one step); kept for a uniform signature"
+)
 
+
+@documented_fields()
 class IAFParameters(NamedTuple):
-    """Parameters of an integrate-and-fire neuron.
-
-    Parameters:
-        v_th (torch.Tensor): threshold potential
-        v_reset (torch.Tensor): reset potential
-        method (str): surrogate gradient method
-        alpha (float): surrogate gradient sharpness
-    """
+    """Parameters of an integrate-and-fire neuron."""
 
     v_th: torch.Tensor = torch.as_tensor(1.0)
     v_reset: torch.Tensor = torch.as_tensor(0.0)
@@ -28,15 +27,17 @@ class IAFParameters(NamedTuple):
     alpha: float = torch.as_tensor(100.0)
 
 
+@documented_fields()
 class IAFState(NamedTuple):
-    """State of a recurrent IAF neuron: previous spikes ``z`` and voltage ``v``."""
+    """State of a recurrent IAF neuron."""
 
     z: torch.Tensor
     v: torch.Tensor
 
 
+@documented_fields()
 class IAFFeedForwardState(NamedTuple):
-    """State of a feed-forward IAF neuron: the voltage ``v``."""
+    """State of a feed-forward IAF neuron."""
 
     v: torch.Tensor
 
@@ -48,17 +49,19 @@ def _iaf_dynamics(
     return z, (1 - z) * v + z * p.v_reset
 
 
+@step_arguments(dt=_UNUSED_DT)
 def iaf_feed_forward_step(
     input_tensor: torch.Tensor,
     state: IAFFeedForwardState,
     p: IAFParameters = IAFParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, IAFFeedForwardState]:
-    """One step of an IAF neuron; returns spikes ``(...)`` and the new state."""
+    """One step of an IAF neuron driven by an input charge."""
     z, v_new = _iaf_dynamics(state.v + input_tensor, p)
     return z, IAFFeedForwardState(v=v_new)
 
 
+@step_arguments(dt=_UNUSED_DT)
 def iaf_step(
     input_tensor: torch.Tensor,
     state: IAFState,

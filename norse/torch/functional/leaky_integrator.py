@@ -14,29 +14,21 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.sparse import spike_linear_unchecked
 
 
+@documented_fields()
 class LIState(NamedTuple):
-    """State of a leaky integrator.
-
-    Parameters:
-        v (torch.Tensor): membrane voltage
-        i (torch.Tensor): input current
-    """
+    """State of a leaky integrator."""
 
     v: torch.Tensor
     i: torch.Tensor
 
 
+@documented_fields()
 class LIParameters(NamedTuple):
-    """Parameters of a leaky integrator.
-
-    Parameters:
-        tau_syn_inv (torch.Tensor): inverse synaptic time constant (1/s)
-        tau_mem_inv (torch.Tensor): inverse membrane time constant (1/s)
-        v_leak (torch.Tensor): leak potential
-    """
+    """Parameters of a leaky integrator."""
 
     tau_syn_inv: torch.Tensor = torch.as_tensor(1.0 / 5e-3)
     tau_mem_inv: torch.Tensor = torch.as_tensor(1.0 / 1e-2)
@@ -51,20 +43,18 @@ def _li_dynamics(
     return v_new, LIState(v_new, i_decayed)
 
 
+@step_arguments(output="The new voltage")
 def li_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIState,
     p: LIParameters = LIParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIState]:
-    """One Euler step of a leaky integrator driven by an input current of shape ``(...)``.
-
-    Returns:
-        The new voltage ``(...)`` and the new :class:`LIState`.
-    """
+    """One Euler step of a leaky integrator driven by an input current."""
     return _li_dynamics(state.i + input_tensor, state, p, dt)
 
 
+@step_arguments(output="The new voltage")
 def li_step(
     input_tensor: torch.Tensor,
     state: LIState,
@@ -73,14 +63,6 @@ def li_step(
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIState]:
     """One Euler step of a leaky integrator behind a linear synapse.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        state (LIState): ``(batch, hidden_size)`` tensors
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-
-    Returns:
-        The new voltage ``(batch, hidden_size)`` and the new :class:`LIState`.
 
     The weight product is :func:`~norse.torch.functional.sparse.spike_linear` with
     ``method="auto"``: the dense ``torch.nn.functional.linear`` unless the input is

@@ -10,36 +10,39 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 
+
+@documented_fields()
 class LIBoxState(NamedTuple):
-    """State of a box leaky integrator: the membrane voltage ``v``."""
+    """State of a box leaky integrator."""
 
     v: torch.Tensor
 
 
+@documented_fields()
 class LIBoxParameters(NamedTuple):
-    """Parameters of a box leaky integrator.
-
-    Parameters:
-        tau_mem_inv (torch.Tensor): inverse membrane time constant (1/s)
-        v_leak (torch.Tensor): leak potential
-    """
+    """Parameters of a box leaky integrator."""
 
     tau_mem_inv: torch.Tensor = torch.as_tensor(1.0 / 1e-2)
     v_leak: torch.Tensor = torch.as_tensor(0.0)
 
 
+@step_arguments(output="The new voltage")
 def li_box_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIBoxState,
     p: LIBoxParameters = LIBoxParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIBoxState]:
-    """``v_new = v + dt * tau_mem_inv * ((v_leak - v) + input)``; returns ``(v_new, state)``."""
+    """One Euler step of a box leaky integrator:
+    ``v_new = v + dt * tau_mem_inv * ((v_leak - v) + input)``.
+    """
     v_new = state.v + dt * p.tau_mem_inv * ((p.v_leak - state.v) + input_tensor)
     return v_new, LIBoxState(v_new)
 
 
+@step_arguments(output="The new voltage")
 def li_box_step(
     input_tensor: torch.Tensor,
     state: LIBoxState,
@@ -47,7 +50,7 @@ def li_box_step(
     p: LIBoxParameters = LIBoxParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIBoxState]:
-    """:func:`li_box_feed_forward_step` behind a linear synapse ``(hidden, input)``."""
+    """:func:`li_box_feed_forward_step` behind a linear synapse."""
     return li_box_feed_forward_step(
         torch.nn.functional.linear(input_tensor, input_weights), state, p, dt
     )

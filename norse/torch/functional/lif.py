@@ -27,6 +27,11 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import (
+    documented_fields,
+    integrate,
+    step_arguments,
+)
 from norse.torch.functional.state_tuple import (
     MultipleInheritanceNamedTupleMeta,
     StateTuple,
@@ -35,19 +40,12 @@ from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
+@documented_fields(
+    method='surrogate gradient method, see :mod:`.threshold` (``"adjoint"`` '
+    "selects adjoint gradients in the modules that support it)"
+)
 class LIFParameters(StateTuple, metaclass=MultipleInheritanceNamedTupleMeta):
-    """Parameters of a LIF neuron.
-
-    Parameters:
-        tau_syn_inv (torch.Tensor): inverse synaptic time constant :math:`1/\\tau_{syn}` (1/s)
-        tau_mem_inv (torch.Tensor): inverse membrane time constant :math:`1/\\tau_{mem}` (1/s)
-        v_leak (torch.Tensor): leak (resting) potential
-        v_th (torch.Tensor): threshold potential
-        v_reset (torch.Tensor): reset potential
-        method (str): surrogate gradient method, see :mod:`.threshold` (``"adjoint"``
-            selects adjoint gradients in the modules that support it)
-        alpha (float): surrogate gradient sharpness
-    """
+    """Parameters of a LIF neuron."""
 
     tau_syn_inv: torch.Tensor = torch.as_tensor(1.0 / 5e-3)
     tau_mem_inv: torch.Tensor = torch.as_tensor(1.0 / 1e-2)
@@ -68,14 +66,9 @@ default_bio_parameters = LIFParameters(
 )
 
 
+@documented_fields()
 class LIFState(NamedTuple):
-    """State of a recurrent LIF neuron.
-
-    Parameters:
-        z (torch.Tensor): spikes of the previous step (fed back through recurrent weights)
-        v (torch.Tensor): membrane potential
-        i (torch.Tensor): synaptic input current
-    """
+    """State of a recurrent LIF neuron."""
 
     z: torch.Tensor
     v: torch.Tensor
@@ -87,13 +80,9 @@ default_bio_initial_state = LIFState(
 )
 
 
+@documented_fields()
 class LIFFeedForwardState(NamedTuple):
-    """State of a feed-forward LIF neuron.
-
-    Parameters:
-        v (torch.Tensor): membrane potential
-        i (torch.Tensor): synaptic input current
-    """
+    """State of a feed-forward LIF neuron."""
 
     v: torch.Tensor
     i: torch.Tensor
@@ -109,6 +98,7 @@ def _lif_dynamics(
     return z, v_decayed, i_decayed
 
 
+@step_arguments()
 def lif_feed_forward_step(
     input_spikes: torch.Tensor,
     state: LIFFeedForwardState,
@@ -119,15 +109,6 @@ def lif_feed_forward_step(
 
     ``input_spikes`` is the synaptic input of this step (e.g. the output of a
     ``Linear`` or ``Conv2d``), of the shape of the state.
-
-    Parameters:
-        input_spikes (torch.Tensor): input current, any shape ``(...)``
-        state (LIFFeedForwardState): ``v`` and ``i`` of shape ``(...)``
-        p (LIFParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`LIFFeedForwardState`.
     """
     i_jump = state.i + input_spikes
     z, v_decayed, i_decayed = _lif_dynamics(i_jump, state.v, p, dt)
@@ -135,6 +116,7 @@ def lif_feed_forward_step(
     return z, LIFFeedForwardState(v=v_new, i=i_decayed)
 
 
+@step_arguments()
 def lif_step(
     input_spikes: torch.Tensor,
     state: LIFState,
@@ -148,17 +130,6 @@ def lif_step(
     The current jumps by ``input_spikes @ input_weights.T + state.z @ recurrent_weights.T``.
     The reset uses detached spikes (as in Norse 1.1), so gradients reach the voltage
     only through the threshold's surrogate.
-
-    Parameters:
-        input_spikes (torch.Tensor): input of shape ``(batch, input_size)``
-        state (LIFState): ``z``, ``v`` and ``i`` of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LIFParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`LIFState`.
     """
     i_jump = recurrent_jump(
         state.i, input_spikes, state.z, input_weights, recurrent_weights
@@ -211,11 +182,7 @@ def lif_feed_forward_integral(
     Returns:
         Spikes of shape ``(T, ...)`` and the final state.
     """
-    outputs = []
-    for input_step in input_tensor:
-        z, state = lif_feed_forward_step(input_step, state, p, dt)
-        outputs.append(z)
-    return torch.stack(outputs), state
+    return integrate(lif_feed_forward_step, input_tensor, state, p, dt)
 
 
 def lif_step_integral(
@@ -231,11 +198,9 @@ def lif_step_integral(
     Returns:
         Spikes of shape ``(T, batch, hidden_size)`` and the final state.
     """
-    outputs = []
-    for input_step in input_tensor:
-        z, state = lif_step(input_step, state, input_weights, recurrent_weights, p, dt)
-        outputs.append(z)
-    return torch.stack(outputs), state
+    return integrate(
+        lif_step, input_tensor, state, input_weights, recurrent_weights, p, dt
+    )
 
 
 def lif_current_encoder(

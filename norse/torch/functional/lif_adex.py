@@ -29,29 +29,20 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.lif_ex import exponential_voltage_drive
 from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
+@documented_fields(
+    adaptation_current="coupling of the voltage to the adaptation current "
+    "(sub-threshold adaptation); default 4",
+    adaptation_spike="jump of the adaptation current per spike; default 0.02",
+    tau_ada_inv="inverse adaptation time constant (1/s); default 2",
+)
 class LIFAdExParameters(NamedTuple):
-    """Parameters of an adaptive exponential LIF neuron.
-
-    Parameters:
-        adaptation_current (torch.Tensor): coupling of the voltage to the adaptation
-            current (sub-threshold adaptation); default 4
-        adaptation_spike (torch.Tensor): jump of the adaptation current per spike;
-            default 0.02
-        delta_T (torch.Tensor): sharpness of the exponential spike initiation (> 0)
-        tau_ada_inv (torch.Tensor): inverse adaptation time constant (1/s); default 2
-        tau_syn_inv (torch.Tensor): inverse synaptic time constant (1/s)
-        tau_mem_inv (torch.Tensor): inverse membrane time constant (1/s)
-        v_leak (torch.Tensor): leak (resting) potential
-        v_th (torch.Tensor): threshold potential
-        v_reset (torch.Tensor): reset potential
-        method (str): surrogate gradient method, see :mod:`.threshold`
-        alpha (float): surrogate gradient sharpness
-    """
+    """Parameters of an adaptive exponential LIF neuron."""
 
     adaptation_current: torch.Tensor = torch.as_tensor(4.0)
     adaptation_spike: torch.Tensor = torch.as_tensor(0.02)
@@ -66,9 +57,9 @@ class LIFAdExParameters(NamedTuple):
     alpha: float = torch.as_tensor(100.0)
 
 
+@documented_fields()
 class LIFAdExState(NamedTuple):
-    """State of a recurrent adaptive exponential LIF neuron: spikes ``z`` of the previous
-    step, voltage ``v``, current ``i`` and adaptation current ``a``."""
+    """State of a recurrent adaptive exponential LIF neuron."""
 
     z: torch.Tensor
     v: torch.Tensor
@@ -76,9 +67,9 @@ class LIFAdExState(NamedTuple):
     a: torch.Tensor
 
 
+@documented_fields()
 class LIFAdExFeedForwardState(NamedTuple):
-    """State of a feed-forward adaptive exponential LIF neuron: voltage ``v``, current
-    ``i`` and adaptation current ``a``."""
+    """State of a feed-forward adaptive exponential LIF neuron."""
 
     v: torch.Tensor
     i: torch.Tensor
@@ -102,29 +93,21 @@ def _lif_adex_dynamics(
     return z, v_new, i_decayed, a_new
 
 
+@step_arguments()
 def lif_adex_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIFAdExFeedForwardState,
     p: LIFAdExParameters = LIFAdExParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFAdExFeedForwardState]:
-    """One Euler step of a feed-forward adaptive exponential LIF neuron.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current of shape ``(...)``
-        state (LIFAdExFeedForwardState): ``v``, ``i``, ``a`` of shape ``(...)``
-        p (LIFAdExParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`LIFAdExFeedForwardState`.
-    """
+    """One Euler step of a feed-forward adaptive exponential LIF neuron."""
     z, v_new, i_decayed, a_new = _lif_adex_dynamics(
         state.i + input_tensor, state.v, state.a, p, dt
     )
     return z, LIFAdExFeedForwardState(v_new, i_decayed, a_new)
 
 
+@step_arguments()
 def lif_adex_step(
     input_tensor: torch.Tensor,
     state: LIFAdExState,
@@ -136,17 +119,6 @@ def lif_adex_step(
     """One Euler step of a recurrently connected adaptive exponential LIF neuron.
 
     The current jumps by ``input @ input_weights.T + state.z @ recurrent_weights.T``.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        state (LIFAdExState): ``z``, ``v``, ``i``, ``a`` of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LIFAdExParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`LIFAdExState`.
     """
     i_jump = recurrent_jump(
         state.i, input_tensor, state.z, input_weights, recurrent_weights

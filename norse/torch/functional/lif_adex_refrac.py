@@ -13,6 +13,7 @@ from typing import NamedTuple, Tuple, Union
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.lif_adex import (
     LIFAdExFeedForwardState,
     LIFAdExParameters,
@@ -23,29 +24,25 @@ from norse.torch.functional.lif_adex import (
 from norse.torch.functional.lif_refrac import refractory_update
 
 
+@documented_fields(lif_adex="parameters of the underlying AdEx neuron")
 class LIFAdExRefracParameters(NamedTuple):
-    """Parameters of a refractory adaptive exponential LIF neuron.
-
-    Parameters:
-        lif_adex (LIFAdExParameters): parameters of the underlying AdEx neuron
-        rho_reset (torch.Tensor): refractory period in time steps (>= 0); default 5
-    """
+    """Parameters of a refractory adaptive exponential LIF neuron."""
 
     lif_adex: LIFAdExParameters = LIFAdExParameters()
     rho_reset: torch.Tensor = torch.as_tensor(5.0)
 
 
+@documented_fields(lif_adex="state of the underlying AdEx neuron")
 class LIFAdExRefracState(NamedTuple):
-    """State of a recurrent refractory AdEx neuron: the AdEx state ``lif_adex`` and the
-    remaining refractory steps ``rho``."""
+    """State of a recurrent refractory AdEx neuron."""
 
     lif_adex: LIFAdExState
     rho: torch.Tensor
 
 
+@documented_fields(lif_adex="state of the underlying AdEx neuron")
 class LIFAdExRefracFeedForwardState(NamedTuple):
-    """State of a feed-forward refractory AdEx neuron: the AdEx state ``lif_adex`` and
-    the remaining refractory steps ``rho``."""
+    """State of a feed-forward refractory AdEx neuron."""
 
     lif_adex: LIFAdExFeedForwardState
     rho: torch.Tensor
@@ -77,23 +74,14 @@ def _refractory_adaptation(
     return a - (z_adex - z) * p.lif_adex.adaptation_spike
 
 
+@step_arguments()
 def lif_adex_refrac_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIFAdExRefracFeedForwardState,
     p: LIFAdExRefracParameters = LIFAdExRefracParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFAdExRefracFeedForwardState]:
-    """One Euler step of a feed-forward refractory AdEx neuron.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current of shape ``(...)``
-        state (LIFAdExRefracFeedForwardState): tensors of shape ``(...)``
-        p (LIFAdExRefracParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`LIFAdExRefracFeedForwardState`.
-    """
+    """One Euler step of a feed-forward refractory AdEx neuron."""
     z_adex, adex = lif_adex_feed_forward_step(
         input_tensor, state.lif_adex, p.lif_adex, dt
     )
@@ -102,6 +90,7 @@ def lif_adex_refrac_feed_forward_step(
     return z, LIFAdExRefracFeedForwardState(LIFAdExFeedForwardState(v, adex.i, a), rho)
 
 
+@step_arguments()
 def lif_adex_refrac_step(
     input_tensor: torch.Tensor,
     state: LIFAdExRefracState,
@@ -110,19 +99,7 @@ def lif_adex_refrac_step(
     p: LIFAdExRefracParameters = LIFAdExRefracParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFAdExRefracState]:
-    """One Euler step of a recurrently connected refractory AdEx neuron.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        state (LIFAdExRefracState): tensors of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LIFAdExRefracParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`LIFAdExRefracState`.
-    """
+    """One Euler step of a recurrently connected refractory AdEx neuron."""
     z_adex, adex = lif_adex_step(
         input_tensor, state.lif_adex, input_weights, recurrent_weights, p.lif_adex, dt
     )

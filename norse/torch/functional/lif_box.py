@@ -13,6 +13,7 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.reset import ResetMethod, reset_value
 from norse.torch.functional.state_tuple import (
     MultipleInheritanceNamedTupleMeta,
@@ -22,18 +23,12 @@ from norse.torch.functional.synapse import recurrent_input
 from norse.torch.functional.threshold import threshold
 
 
+@documented_fields(
+    reset_method="``(z, v, v_reset, v_th) -> v``: :func:`.reset_value` or "
+    ":func:`.reset_subtract`"
+)
 class LIFBoxParameters(StateTuple, metaclass=MultipleInheritanceNamedTupleMeta):
-    """Parameters of a box LIF neuron.
-
-    Parameters:
-        tau_mem_inv (torch.Tensor): inverse membrane time constant (1/s)
-        v_leak (torch.Tensor): leak potential
-        v_th (torch.Tensor): threshold potential
-        v_reset (torch.Tensor): reset potential
-        method (str): surrogate gradient method
-        alpha (float): surrogate gradient sharpness
-        reset_method (ResetMethod): :func:`.reset_value` or :func:`.reset_subtract`
-    """
+    """Parameters of a box LIF neuron."""
 
     tau_mem_inv: torch.Tensor = torch.as_tensor(1.0 / 1e-2)
     v_leak: torch.Tensor = torch.as_tensor(0.0)
@@ -44,15 +39,17 @@ class LIFBoxParameters(StateTuple, metaclass=MultipleInheritanceNamedTupleMeta):
     reset_method: ResetMethod = reset_value
 
 
+@documented_fields()
 class LIFBoxState(NamedTuple):
-    """State of a recurrent box LIF neuron: previous spikes ``z`` and voltage ``v``."""
+    """State of a recurrent box LIF neuron."""
 
     z: torch.Tensor
     v: torch.Tensor
 
 
+@documented_fields()
 class LIFBoxFeedForwardState(NamedTuple):
-    """State of a feed-forward box LIF neuron: the membrane voltage ``v``."""
+    """State of a feed-forward box LIF neuron."""
 
     v: torch.Tensor
 
@@ -65,21 +62,19 @@ def _lif_box_dynamics(
     return z, p.reset_method(z, v_decayed, p.v_reset, p.v_th)
 
 
+@step_arguments()
 def lif_box_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIFBoxFeedForwardState,
     p: LIFBoxParameters = LIFBoxParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFBoxFeedForwardState]:
-    """One Euler step of a box LIF neuron driven by an input of shape ``(...)``.
-
-    Returns:
-        Spikes ``(...)`` and the new :class:`LIFBoxFeedForwardState`.
-    """
+    """One Euler step of a box LIF neuron driven by an input current."""
     z, v_new = _lif_box_dynamics(input_tensor, state.v, p, dt)
     return z, LIFBoxFeedForwardState(v=v_new)
 
 
+@step_arguments()
 def lif_box_step(
     input_tensor: torch.Tensor,
     state: LIFBoxState,
@@ -89,7 +84,8 @@ def lif_box_step(
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFBoxState]:
     """One Euler step of a recurrent box LIF neuron; the input is
-    ``input @ input_weights.T + state.z @ recurrent_weights.T``."""
+    ``input @ input_weights.T + state.z @ recurrent_weights.T``.
+    """
     current = recurrent_input(input_tensor, state.z, input_weights, recurrent_weights)
     z, v_new = _lif_box_dynamics(current, state.v, p, dt)
     return z, LIFBoxState(z=z, v=v_new)

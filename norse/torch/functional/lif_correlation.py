@@ -14,6 +14,7 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.correlation_sensor import (
     CorrelationSensorParameters,
     CorrelationSensorState,
@@ -22,29 +23,26 @@ from norse.torch.functional.correlation_sensor import (
 from norse.torch.functional.lif import LIFParameters, LIFState, lif_step
 
 
+@documented_fields(
+    lif_state="the neurons",
+    input_correlation_state="sensor of the input synapses",
+    recurrent_correlation_state="sensor of the recurrent synapses",
+)
 class LIFCorrelationState(NamedTuple):
-    """State of a LIF layer with correlation sensors.
-
-    Parameters:
-        lif_state (LIFState): the neurons
-        input_correlation_state (CorrelationSensorState): sensor of the input synapses
-        recurrent_correlation_state (CorrelationSensorState): sensor of the recurrent
-            synapses
-    """
+    """State of a LIF layer with correlation sensors."""
 
     lif_state: LIFState
     input_correlation_state: CorrelationSensorState
     recurrent_correlation_state: CorrelationSensorState
 
 
+@documented_fields(
+    lif_parameters="the neurons",
+    input_correlation_parameters="input sensor",
+    recurrent_correlation_parameters="recurrent sensor",
+)
 class LIFCorrelationParameters(NamedTuple):
-    """Parameters of a LIF layer with correlation sensors.
-
-    Parameters:
-        lif_parameters (LIFParameters): the neurons
-        input_correlation_parameters (CorrelationSensorParameters): input sensor
-        recurrent_correlation_parameters (CorrelationSensorParameters): recurrent sensor
-    """
+    """Parameters of a LIF layer with correlation sensors."""
 
     lif_parameters: LIFParameters = LIFParameters()
     input_correlation_parameters: CorrelationSensorParameters = (
@@ -55,6 +53,14 @@ class LIFCorrelationParameters(NamedTuple):
     )
 
 
+@step_arguments(
+    shape="(batch, n_hidden)",
+    input_tensor="input spikes ``(batch, n_input)``",
+    state="previous state",
+    input_weights="``(n_hidden, n_input)``",
+    recurrent_weights="``(n_hidden, n_hidden)``",
+    p="parameters",
+)
 def lif_correlation_step(
     input_tensor: torch.Tensor,
     state: LIFCorrelationState,
@@ -63,19 +69,7 @@ def lif_correlation_step(
     p: LIFCorrelationParameters = LIFCorrelationParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFCorrelationState]:
-    """One Euler step of a recurrent LIF layer and its two correlation sensors.
-
-    Parameters:
-        input_tensor (torch.Tensor): input spikes ``(batch, n_input)``
-        state (LIFCorrelationState): previous state
-        input_weights (torch.Tensor): ``(n_hidden, n_input)``
-        recurrent_weights (torch.Tensor): ``(n_hidden, n_hidden)``
-        p (LIFCorrelationParameters): parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes ``(batch, n_hidden)`` and the new :class:`LIFCorrelationState`.
-    """
+    """One Euler step of a recurrent LIF layer and its two correlation sensors."""
     z_new, lif_state = lif_step(
         input_tensor,
         state.lif_state,

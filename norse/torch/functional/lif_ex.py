@@ -30,23 +30,14 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
 
+@documented_fields()
 class LIFExParameters(NamedTuple):
-    """Parameters of an exponential LIF neuron.
-
-    Parameters:
-        delta_T (torch.Tensor): sharpness of the exponential spike initiation (> 0)
-        tau_syn_inv (torch.Tensor): inverse synaptic time constant (1/s)
-        tau_mem_inv (torch.Tensor): inverse membrane time constant (1/s)
-        v_leak (torch.Tensor): leak (resting) potential
-        v_th (torch.Tensor): threshold potential
-        v_reset (torch.Tensor): reset potential
-        method (str): surrogate gradient method, see :mod:`.threshold`
-        alpha (float): surrogate gradient sharpness
-    """
+    """Parameters of an exponential LIF neuron."""
 
     delta_T: torch.Tensor = torch.as_tensor(0.5)
     tau_syn_inv: torch.Tensor = torch.as_tensor(1.0 / 5e-3)
@@ -58,17 +49,18 @@ class LIFExParameters(NamedTuple):
     alpha: float = torch.as_tensor(100.0)
 
 
+@documented_fields()
 class LIFExState(NamedTuple):
-    """State of a recurrent exponential LIF neuron: spikes ``z`` of the previous step,
-    voltage ``v`` and current ``i``."""
+    """State of a recurrent exponential LIF neuron."""
 
     z: torch.Tensor
     v: torch.Tensor
     i: torch.Tensor
 
 
+@documented_fields()
 class LIFExFeedForwardState(NamedTuple):
-    """State of a feed-forward exponential LIF neuron: voltage ``v`` and current ``i``."""
+    """State of a feed-forward exponential LIF neuron."""
 
     v: torch.Tensor
     i: torch.Tensor
@@ -95,27 +87,19 @@ def _lif_ex_dynamics(
     return z, v_new, i_decayed
 
 
+@step_arguments()
 def lif_ex_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIFExFeedForwardState,
     p: LIFExParameters = LIFExParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFExFeedForwardState]:
-    """One Euler step of a feed-forward exponential LIF neuron.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current of shape ``(...)``
-        state (LIFExFeedForwardState): ``v`` and ``i`` of shape ``(...)``
-        p (LIFExParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`LIFExFeedForwardState`.
-    """
+    """One Euler step of a feed-forward exponential LIF neuron."""
     z, v_new, i_decayed = _lif_ex_dynamics(state.i + input_tensor, state.v, p, dt)
     return z, LIFExFeedForwardState(v_new, i_decayed)
 
 
+@step_arguments()
 def lif_ex_step(
     input_tensor: torch.Tensor,
     state: LIFExState,
@@ -127,17 +111,6 @@ def lif_ex_step(
     """One Euler step of a recurrently connected exponential LIF neuron.
 
     The current jumps by ``input @ input_weights.T + state.z @ recurrent_weights.T``.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        state (LIFExState): ``z``, ``v``, ``i`` of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LIFExParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`LIFExState`.
     """
     i_jump = recurrent_jump(
         state.i, input_tensor, state.z, input_weights, recurrent_weights

@@ -19,6 +19,7 @@ from typing import Tuple
 
 import torch
 
+from norse.torch.functional.conventions import step_arguments
 from norse.torch.functional.lif import (
     LIFFeedForwardState,
     LIFParameters,
@@ -44,6 +45,7 @@ def coupled_output(
     return z, state._replace(v=couple_compartments(state.v, g_coupling, dt))
 
 
+@step_arguments()
 def lif_mc_step(
     input_tensor: torch.Tensor,
     state: LIFState,
@@ -53,24 +55,12 @@ def lif_mc_step(
     p: LIFParameters = LIFParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFState]:
-    """One Euler step of recurrently connected multi-compartment LIF neurons.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        state (LIFState): ``z``, ``v``, ``i`` of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        g_coupling (torch.Tensor): compartment coupling ``(hidden_size, hidden_size)``, 1/s
-        p (LIFParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFState`.
-    """
+    """One Euler step of recurrently connected multi-compartment LIF neurons."""
     output = lif_step(input_tensor, state, input_weights, recurrent_weights, p, dt)
     return coupled_output(output, g_coupling, dt)
 
 
+@step_arguments(shape="(..., n)")
 def lif_mc_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIFFeedForwardState,
@@ -78,18 +68,7 @@ def lif_mc_feed_forward_step(
     p: LIFParameters = LIFParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFFeedForwardState]:
-    """One Euler step of feed-forward multi-compartment LIF neurons.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current ``(..., n)``
-        state (LIFFeedForwardState): ``v`` and ``i`` of shape ``(..., n)``
-        g_coupling (torch.Tensor): compartment coupling ``(n, n)``, 1/s
-        p (LIFParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(..., n)`` and the new :class:`.LIFFeedForwardState`.
-    """
+    """One Euler step of feed-forward multi-compartment LIF neurons."""
     v_coupled = couple_compartments(state.v, g_coupling, dt)
     return lif_feed_forward_step(
         input_tensor, LIFFeedForwardState(v_coupled, state.i), p, dt

@@ -23,6 +23,7 @@ from typing import Tuple
 
 import torch
 
+from norse.torch.functional.conventions import step_arguments
 from norse.torch.functional.lif import LIFFeedForwardState, LIFState
 from norse.torch.functional.lif_refrac import (
     LIFRefracFeedForwardState,
@@ -56,6 +57,7 @@ def _lif_mc_refrac_dynamics(
     return z, v_new, i_decayed, rho_new
 
 
+@step_arguments()
 def lif_mc_refrac_step(
     input_tensor: torch.Tensor,
     state: LIFRefracState,
@@ -65,20 +67,7 @@ def lif_mc_refrac_step(
     p: LIFRefracParameters = LIFRefracParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFRefracState]:
-    """One Euler step of recurrently connected refractory multi-compartment neurons.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        state (LIFRefracState): tensors of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        g_coupling (torch.Tensor): compartment coupling ``(hidden_size, hidden_size)``, 1/s
-        p (LIFRefracParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFRefracState`.
-    """
+    """One Euler step of recurrently connected refractory multi-compartment neurons."""
     z, v_new, i_decayed, rho_new = _lif_mc_refrac_dynamics(
         state.lif.v, state.lif.i, state.rho, g_coupling, p, dt
     )
@@ -88,6 +77,7 @@ def lif_mc_refrac_step(
     return z, LIFRefracState(LIFState(z, v_new, i_new), rho_new)
 
 
+@step_arguments(shape="(..., n)")
 def lif_mc_refrac_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIFRefracFeedForwardState,
@@ -95,18 +85,7 @@ def lif_mc_refrac_feed_forward_step(
     p: LIFRefracParameters = LIFRefracParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFRefracFeedForwardState]:
-    """One Euler step of feed-forward refractory multi-compartment neurons.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current ``(..., n)``
-        state (LIFRefracFeedForwardState): tensors of shape ``(..., n)``
-        g_coupling (torch.Tensor): compartment coupling ``(n, n)``, 1/s
-        p (LIFRefracParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(..., n)`` and the new :class:`.LIFRefracFeedForwardState`.
-    """
+    """One Euler step of feed-forward refractory multi-compartment neurons."""
     z, v_new, i_decayed, rho_new = _lif_mc_refrac_dynamics(
         state.lif.v, state.lif.i, state.rho, g_coupling, p, dt
     )

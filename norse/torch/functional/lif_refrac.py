@@ -21,6 +21,7 @@ from typing import NamedTuple, Tuple, Union
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.lif import (
     LIFFeedForwardState,
     LIFParameters,
@@ -32,37 +33,25 @@ from norse.torch.functional.lif import (
 from norse.torch.functional.threshold import Alpha, threshold
 
 
+@documented_fields(lif="parameters of the underlying LIF neuron")
 class LIFRefracParameters(NamedTuple):
-    """Parameters of a refractory LIF neuron.
-
-    Parameters:
-        lif (LIFParameters): parameters of the underlying LIF neuron
-        rho_reset (torch.Tensor): refractory period in time steps (>= 0); default 5
-    """
+    """Parameters of a refractory LIF neuron."""
 
     lif: LIFParameters = LIFParameters()
     rho_reset: torch.Tensor = torch.as_tensor(5.0)
 
 
+@documented_fields(lif="state of the underlying LIF neuron")
 class LIFRefracState(NamedTuple):
-    """State of a recurrent refractory LIF neuron.
-
-    Parameters:
-        lif (LIFState): state of the underlying LIF neuron
-        rho (torch.Tensor): remaining refractory steps
-    """
+    """State of a recurrent refractory LIF neuron."""
 
     lif: LIFState
     rho: torch.Tensor
 
 
+@documented_fields(lif="state of the underlying LIF neuron")
 class LIFRefracFeedForwardState(NamedTuple):
-    """State of a feed-forward refractory LIF neuron.
-
-    Parameters:
-        lif (LIFFeedForwardState): state of the underlying LIF neuron
-        rho (torch.Tensor): remaining refractory steps
-    """
+    """State of a feed-forward refractory LIF neuron."""
 
     lif: LIFFeedForwardState
     rho: torch.Tensor
@@ -103,28 +92,23 @@ def compute_refractory_update(
     )
 
 
+@step_arguments()
 def lif_refrac_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LIFRefracFeedForwardState,
     p: LIFRefracParameters = LIFRefracParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFRefracFeedForwardState]:
-    """One Euler step of a feed-forward refractory LIF neuron.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current of shape ``(...)``
-        state (LIFRefracFeedForwardState): ``lif.v``, ``lif.i``, ``rho`` of shape ``(...)``
-        p (LIFRefracParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`LIFRefracFeedForwardState`.
-    """
+    """One Euler step of a feed-forward refractory LIF neuron."""
     z_lif, lif_state = lif_feed_forward_step(input_tensor, state.lif, p.lif, dt)
     v, z, rho = compute_refractory_update(state, z_lif, lif_state.v, p)
     return z, LIFRefracFeedForwardState(LIFFeedForwardState(v, lif_state.i), rho)
 
 
+@step_arguments(
+    returns="Spikes of shape ``(batch, hidden_size)`` and the new "
+    ":class:`LIFRefracState` (its ``lif.z`` holds the spikes after the refractory mask)."
+)
 def lif_refrac_step(
     input_tensor: torch.Tensor,
     state: LIFRefracState,
@@ -133,21 +117,7 @@ def lif_refrac_step(
     p: LIFRefracParameters = LIFRefracParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFRefracState]:
-    """One Euler step of a recurrently connected refractory LIF neuron.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        state (LIFRefracState): ``lif.z``, ``lif.v``, ``lif.i``, ``rho`` of shape
-            ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LIFRefracParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`LIFRefracState`
-        (its ``lif.z`` holds the spikes after the refractory mask).
-    """
+    """One Euler step of a recurrently connected refractory LIF neuron."""
     z_lif, lif_state = lif_step(
         input_tensor, state.lif, input_weights, recurrent_weights, p.lif, dt
     )

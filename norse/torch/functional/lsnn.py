@@ -34,25 +34,21 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
+_THRESHOLD = "adaptive threshold (starts at ``v_th``)"
 
+
+@documented_fields(
+    tau_adapt_inv="inverse adaptation time constant of the threshold (1/s); "
+    "default 1/800",
+    v_th="resting threshold, the value ``b`` relaxes to",
+    beta="threshold increase per spike; default 1.8",
+)
 class LSNNParameters(NamedTuple):
-    """Parameters of an LSNN (adaptive-threshold LIF) neuron.
-
-    Parameters:
-        tau_syn_inv (torch.Tensor): inverse synaptic time constant (1/s)
-        tau_mem_inv (torch.Tensor): inverse membrane time constant (1/s)
-        tau_adapt_inv (torch.Tensor): inverse adaptation time constant of the threshold
-            (1/s); default 1/800
-        v_leak (torch.Tensor): leak (resting) potential
-        v_th (torch.Tensor): resting threshold, the value ``b`` relaxes to
-        v_reset (torch.Tensor): reset potential
-        beta (torch.Tensor): threshold increase per spike; default 1.8
-        method (str): surrogate gradient method, see :mod:`.threshold`
-        alpha (float): surrogate gradient sharpness
-    """
+    """Parameters of an LSNN (adaptive-threshold LIF) neuron."""
 
     tau_syn_inv: torch.Tensor = torch.as_tensor(1.0 / 5e-3)
     tau_mem_inv: torch.Tensor = torch.as_tensor(1.0 / 1e-2)
@@ -65,15 +61,9 @@ class LSNNParameters(NamedTuple):
     alpha: float = torch.as_tensor(100.0)
 
 
+@documented_fields(b=_THRESHOLD)
 class LSNNState(NamedTuple):
-    """State of a recurrent LSNN neuron.
-
-    Parameters:
-        z (torch.Tensor): spikes of the previous step
-        v (torch.Tensor): membrane potential
-        i (torch.Tensor): synaptic input current
-        b (torch.Tensor): adaptive threshold (starts at ``v_th``)
-    """
+    """State of a recurrent LSNN neuron."""
 
     z: torch.Tensor
     v: torch.Tensor
@@ -81,14 +71,9 @@ class LSNNState(NamedTuple):
     b: torch.Tensor
 
 
+@documented_fields(b=_THRESHOLD)
 class LSNNFeedForwardState(NamedTuple):
-    """State of a feed-forward LSNN neuron.
-
-    Parameters:
-        v (torch.Tensor): membrane potential
-        i (torch.Tensor): synaptic input current
-        b (torch.Tensor): adaptive threshold (starts at ``v_th``)
-    """
+    """State of a feed-forward LSNN neuron."""
 
     v: torch.Tensor
     i: torch.Tensor
@@ -106,24 +91,16 @@ def _lsnn_dynamics(
     return z, v_decayed, i_decayed, b_decayed
 
 
+@step_arguments(
+    input_tensor="input current of shape ``(...)``, added to ``i`` at the end of the step"
+)
 def lsnn_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LSNNFeedForwardState,
     p: LSNNParameters = LSNNParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LSNNFeedForwardState]:
-    """One Euler step of a feed-forward LSNN neuron (see the module docstring).
-
-    Parameters:
-        input_tensor (torch.Tensor): input current of shape ``(...)``, added to ``i``
-            at the end of the step
-        state (LSNNFeedForwardState): ``v``, ``i``, ``b`` of shape ``(...)``
-        p (LSNNParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`LSNNFeedForwardState`.
-    """
+    """One Euler step of a feed-forward LSNN neuron (see the module docstring)."""
     z, v_decayed, i_decayed, b_decayed = _lsnn_dynamics(
         state.v, state.i, state.b, p, dt
     )
@@ -132,6 +109,7 @@ def lsnn_feed_forward_step(
     return z, LSNNFeedForwardState(v=v_new, i=i_decayed + input_tensor, b=b_new)
 
 
+@step_arguments()
 def lsnn_step(
     input_tensor: torch.Tensor,
     state: LSNNState,
@@ -145,17 +123,6 @@ def lsnn_step(
     The current jumps (at the end of the step) by ``input @ input_weights.T +
     state.z @ recurrent_weights.T``. Reset and threshold jump use detached spikes (as in
     Norse 1.1): gradients reach ``v`` only through the surrogate.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        state (LSNNState): ``z``, ``v``, ``i``, ``b`` of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LSNNParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`LSNNState`.
     """
     z, v_decayed, i_decayed, b_decayed = _lsnn_dynamics(
         state.v, state.i, state.b, p, dt
