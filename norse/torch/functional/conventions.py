@@ -165,6 +165,8 @@ def step_arguments(
     shape: Optional[str] = None,
     output: str = "Spikes",
     returns: Optional[str] = None,
+    over_time: bool = False,
+    sparse: bool = False,
     **descriptions: str,
 ) -> Callable[[T], T]:
     """Decorator for a step function: appends the ``Parameters:`` and ``Returns:``
@@ -185,6 +187,11 @@ def step_arguments(
             voltage"`` for a leaky integrator)
         returns (str): the whole ``Returns:`` text, if not ``output`` of ``shape`` and
             the new state
+        over_time (bool): the function runs the step over a sequence (an
+            ``*_integral``): input and output have a first (time) dimension ``T``,
+            and it returns the final state
+        sparse (bool): the step takes sparse (COO) input (a layer; a feed-forward
+            step takes either) and returns sparse spikes
         descriptions (str): the text of an argument, by name
     """
 
@@ -202,12 +209,20 @@ def step_arguments(
             "p": "neuron parameters",
             "dt": "integration step (s)",
         }
+        time = "T, " if over_time else ""
         for name in ("input_tensor", "input_spikes"):
             standard[name] = (
-                "input of shape ``(batch, input_size)``"
+                f"input of shape ``({time}batch, input_size)``"
                 if layer
-                else f"input current of shape ``{state_shape}``"
+                else f"input current of shape ``({time}{state_shape[1:]}``"
             )
+            if sparse:
+                standard[name] = (
+                    f"sparse (COO) {standard[name]}"
+                    if layer
+                    else f"{standard[name]}, sparse (COO) or dense"
+                )
+        first = f"Sparse (COO) {output.lower()}" if sparse else output
         entries = []
         for name, parameter in signature.parameters.items():
             annotation = parameter.annotation
@@ -221,7 +236,8 @@ def step_arguments(
         if result is None:
             new_state = signature.return_annotation.__args__[-1].__name__
             result = (
-                f"{output} of shape ``{state_shape}`` and the new :class:`{new_state}`."
+                f"{first} of shape ``({time}{state_shape[1:]}`` and the "
+                f"{'final' if over_time else 'new'} :class:`{new_state}`."
             )
         returned = "Returns:\n" + _wrap(" ".join(result.split()), "    ", "")
         _append(function, [_section("Parameters", entries), returned])

@@ -140,6 +140,7 @@ def lif_step(
     return z, LIFState(z, v_new, i_decayed)
 
 
+@step_arguments(sparse=True)
 def lif_step_sparse(
     input_spikes: torch.Tensor,
     state: LIFState,
@@ -160,6 +161,7 @@ def lif_step_sparse(
     return z_sparse, LIFState(z_sparse, v_new, i_decayed)
 
 
+@step_arguments(sparse=True)
 def lif_feed_forward_step_sparse(
     input_tensor: torch.Tensor,
     state: LIFFeedForwardState,
@@ -171,20 +173,18 @@ def lif_feed_forward_step_sparse(
     return z.to_sparse(), state
 
 
+@step_arguments(over_time=True)
 def lif_feed_forward_integral(
     input_tensor: torch.Tensor,
     state: LIFFeedForwardState,
     p: LIFParameters = LIFParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFFeedForwardState]:
-    """Runs :func:`lif_feed_forward_step` over the first (time) dimension.
-
-    Returns:
-        Spikes of shape ``(T, ...)`` and the final state.
-    """
+    """Runs :func:`lif_feed_forward_step` over the first (time) dimension."""
     return integrate(lif_feed_forward_step, input_tensor, state, p, dt)
 
 
+@step_arguments(over_time=True)
 def lif_step_integral(
     input_tensor: torch.Tensor,
     state: LIFState,
@@ -193,11 +193,7 @@ def lif_step_integral(
     p: LIFParameters = LIFParameters(),
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFState]:
-    """Runs :func:`lif_step` over the first (time) dimension.
-
-    Returns:
-        Spikes of shape ``(T, batch, hidden_size)`` and the final state.
-    """
+    """Runs :func:`lif_step` over the first (time) dimension."""
     return integrate(
         lif_step, input_tensor, state, input_weights, recurrent_weights, p, dt
     )

@@ -125,6 +125,7 @@ def lif_refrac_step(
     return z, LIFRefracState(LIFState(z, v, lif_state.i), rho)
 
 
+@step_arguments(sparse=True)
 def lif_refrac_step_sparse(
     input_tensor: torch.Tensor,
     state: LIFRefracState,

@@ -136,6 +136,7 @@ def lsnn_step(
     return z, LSNNState(z, v_new, i_new, b_new)
 
 
+@step_arguments()
 def ada_lif_step(
     input_tensor: torch.Tensor,
     state: LSNNState,
@@ -153,7 +154,7 @@ def ada_lif_step(
     with :math:`z = \Theta(v - v_{\text{th}})`, the subtractive reset
     :math:`v \leftarrow v - z (v_{\text{th}} - v_{\text{reset}})` and
     :math:`b \leftarrow b + \beta z`; the input reaches ``i`` at the end of the step.
-    Here ``b`` starts at zero. Shapes as :func:`lsnn_step`.
+    Here ``b`` (in ``state.b``) starts at zero.
     """
     v_decayed = state.v + dt * p.tau_mem_inv * (p.v_leak - state.v + state.i - state.b)
     i_decayed = state.i - dt * p.tau_syn_inv * state.i
