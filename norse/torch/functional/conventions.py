@@ -79,9 +79,13 @@ def _annotations(cls: Any) -> Dict[str, Any]:
 
 
 def _append(obj: Any, sections: List[str]) -> None:
-    """Appends ``sections`` (blocks of text) to the docstring of ``obj``."""
-    parts = [inspect.cleandoc(obj.__doc__)] if obj.__doc__ else []
-    obj.__doc__ = "\n\n".join(parts + sections)
+    """Appends ``sections`` (blocks of text) to the docstring of ``obj``, before a
+    closing ``Raises:`` section if it has one."""
+    doc = inspect.cleandoc(obj.__doc__) if obj.__doc__ else ""
+    head, raises, tail = doc.partition("\nRaises:\n")
+    parts = [head.rstrip()] if head else []
+    closing = ["Raises:\n" + tail] if raises else []
+    obj.__doc__ = "\n\n".join(parts + sections + closing)
 
 
 def _wrap(text: str, indent: str, hanging: str = "    ") -> str:
@@ -163,19 +167,24 @@ def _state_text(state: Any, shape: str) -> str:
 def step_arguments(
     *,
     shape: Optional[str] = None,
-    output: str = "Spikes",
+    output: Optional[str] = None,
     returns: Optional[str] = None,
-    over_time: bool = False,
-    sparse: bool = False,
+    over_time: Optional[bool] = None,
+    sparse: Optional[bool] = None,
+    adjoint: Optional[bool] = None,
     **descriptions: str,
 ) -> Callable[[T], T]:
     """Decorator for a step function: appends the ``Parameters:`` and ``Returns:``
     sections that follow from the conventions of this module to its docstring.
 
-    A step with ``input_weights`` is a layer: its input is ``(batch, input_size)`` and
-    its state ``(batch, hidden_size)``; otherwise input and state have any shape
-    ``(...)``. The standard arguments (``input_tensor`` or ``input_spikes``, ``state``,
-    ``input_weights``, ``recurrent_weights``, ``p``, ``dt``) are described by the
+    The kind of step is read from its signature and its name (Norse's naming): a step
+    with ``input_weights`` is a layer, its input ``(batch, input_size)`` and its state
+    ``(batch, hidden_size)``, otherwise input and state have any shape ``(...)``; a
+    name ending in ``_integral`` runs the step over time, one ending in ``_sparse``
+    takes sparse input, and one with ``adjoint`` in it computes adjoint gradients (the
+    flags below, where given, say otherwise). The standard arguments (``input_tensor`` or ``input_spikes``, ``state``,
+    ``input_weights``, ``recurrent_weights``, ``g_coupling``, ``p``, ``dt``; also
+    ``input`` and ``s``, the names of some Norse 1.1 steps) are described by the
     conventions, the state by the names of its fields; any other argument, or one
     described differently, takes its text from ``descriptions`` (an argument described
     nowhere is an error, raised at import time).
@@ -183,20 +192,26 @@ def step_arguments(
     Parameters:
         shape (str): the shape of the state and of the returned spikes, if not the
             default of the step's kind
-        output (str): what the step returns first (``"Spikes"``, or e.g. ``"The new
-            voltage"`` for a leaky integrator)
+        output (str): what the step returns first, if not ``"Spikes"`` (``"Sparse
+            (COO) spikes"`` with ``sparse``), e.g. ``"The new voltage"``
         returns (str): the whole ``Returns:`` text, if not ``output`` of ``shape`` and
             the new state
-        over_time (bool): the function runs the step over a sequence (an
-            ``*_integral``): input and output have a first (time) dimension ``T``,
-            and it returns the final state
+        over_time (bool): the function runs the step over a sequence: input and
+            output have a first (time) dimension ``T``, and it returns the final state
         sparse (bool): the step takes sparse (COO) input (a layer; a feed-forward
-            step takes either) and returns sparse spikes
+            step takes either) and, unless ``output`` says otherwise, returns sparse
+            spikes
+        adjoint (bool): the step computes adjoint (EventProp) gradients, so the
+            surrogate ``method`` of its parameters is ignored
         descriptions (str): the text of an argument, by name
     """
 
     def decorate(function: T) -> T:
         signature = inspect.signature(function)
+        step = function.__name__
+        over_time_ = step.endswith("_integral") if over_time is None else over_time
+        sparse_ = step.endswith("_sparse") if sparse is None else sparse
+        adjoint_ = "adjoint" in step if adjoint is None else adjoint
         layer = "input_weights" in signature.parameters
         state_shape = shape or ("(batch, hidden_size)" if layer else "(...)")
         standard = {
@@ -209,25 +224,32 @@ def step_arguments(
             "p": "neuron parameters",
             "dt": "integration step (s)",
         }
-        time = "T, " if over_time else ""
+        time = "T, " if over_time_ else ""
         for name in ("input_tensor", "input_spikes"):
             standard[name] = (
                 f"input of shape ``({time}batch, input_size)``"
                 if layer
                 else f"input current of shape ``({time}{state_shape[1:]}``"
             )
-            if sparse:
+            if sparse_:
                 standard[name] = (
                     f"sparse (COO) {standard[name]}"
                     if layer
                     else f"{standard[name]}, sparse (COO) or dense"
                 )
-        first = f"Sparse (COO) {output.lower()}" if sparse else output
+        first = output or ("Sparse (COO) spikes" if sparse_ else "Spikes")
+        standard["input"] = standard["input_tensor"]
+        if adjoint_:
+            parameters = signature.parameters["p"].annotation
+            method = [
+                f for f in _field_paths(parameters) if f.split(".")[-1] == "method"
+            ]
+            standard["p"] += f" (``{method[0]}`` is ignored)"
         entries = []
         for name, parameter in signature.parameters.items():
             annotation = parameter.annotation
             text = descriptions.get(name, standard.get(name))
-            if text is None and name == "state":
+            if text is None and name in ("state", "s"):
                 text = _state_text(annotation, state_shape)
             if text is None:
                 raise TypeError(f"{function.__name__}: {name} has no description")
@@ -237,7 +259,7 @@ def step_arguments(
             new_state = signature.return_annotation.__args__[-1].__name__
             result = (
                 f"{first} of shape ``({time}{state_shape[1:]}`` and the "
-                f"{'final' if over_time else 'new'} :class:`{new_state}`."
+                f"{'final' if over_time_ else 'new'} :class:`{new_state}`."
             )
         returned = "Returns:\n" + _wrap(" ".join(result.split()), "    ", "")
         _append(function, [_section("Parameters", entries), returned])

@@ -140,7 +140,7 @@ def lif_step(
     return z, LIFState(z, v_new, i_decayed)
 
 
-@step_arguments(sparse=True)
+@step_arguments()
 def lif_step_sparse(
     input_spikes: torch.Tensor,
     state: LIFState,
@@ -161,7 +161,7 @@ def lif_step_sparse(
     return z_sparse, LIFState(z_sparse, v_new, i_decayed)
 
 
-@step_arguments(sparse=True)
+@step_arguments()
 def lif_feed_forward_step_sparse(
     input_tensor: torch.Tensor,
     state: LIFFeedForwardState,
@@ -173,7 +173,7 @@ def lif_feed_forward_step_sparse(
     return z.to_sparse(), state
 
 
-@step_arguments(over_time=True)
+@step_arguments()
 def lif_feed_forward_integral(
     input_tensor: torch.Tensor,
     state: LIFFeedForwardState,
@@ -184,7 +184,7 @@ def lif_feed_forward_integral(
     return integrate(lif_feed_forward_step, input_tensor, state, p, dt)
 
 
-@step_arguments(over_time=True)
+@step_arguments()
 def lif_step_integral(
     input_tensor: torch.Tensor,
     state: LIFState,

@@ -125,7 +125,7 @@ def lif_refrac_step(
     return z, LIFRefracState(LIFState(z, v, lif_state.i), rho)
 
 
-@step_arguments(sparse=True)
+@step_arguments()
 def lif_refrac_step_sparse(
     input_tensor: torch.Tensor,
     state: LIFRefracState,

@@ -38,6 +38,9 @@ from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.synapse import recurrent_jump
 from norse.torch.functional.threshold import threshold
 
+#: The input of a feed-forward LSNN step (it reaches the voltage in the next step).
+LATE_INPUT = "input current of shape ``(...)``, added to ``i`` at the end of the step"
+
 _THRESHOLD = "adaptive threshold (starts at ``v_th``)"
 
 
@@ -91,9 +94,7 @@ def _lsnn_dynamics(
     return z, v_decayed, i_decayed, b_decayed
 
 
-@step_arguments(
-    input_tensor="input current of shape ``(...)``, added to ``i`` at the end of the step"
-)
+@step_arguments(input_tensor=LATE_INPUT)
 def lsnn_feed_forward_step(
     input_tensor: torch.Tensor,
     state: LSNNFeedForwardState,

@@ -84,6 +84,7 @@ import torch
 
 # The plain steps are importable from here as in Norse 1.1 (whose tests compare the
 # adjoint steps with them).
+from norse.torch.functional.conventions import step_arguments
 from norse.torch.functional.lif import (
     LIFFeedForwardState,
     LIFParameters,
@@ -349,6 +350,7 @@ def _apply_recurrent(
     return z, LIFState(z, v, i)
 
 
+@step_arguments()
 def lif_feed_forward_adjoint_step(
     input_tensor: torch.Tensor,
     s: LIFFeedForwardState,
@@ -358,20 +360,12 @@ def lif_feed_forward_adjoint_step(
     """One step of a feed-forward LIF neuron with adjoint gradients (see the module
     docstring); the forward pass equals :func:`.lif_feed_forward_step` with a Heaviside
     threshold.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current of shape ``(...)``
-        s (LIFFeedForwardState): ``v`` and ``i`` of shape ``(...)``
-        p (LIFParameters): neuron parameters (``method`` is ignored)
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`.LIFFeedForwardState`.
     """
     z, v, i = LIFFeedForwardAdjointFunction.apply(input_tensor, s.v, s.i, p, dt)
     return z, LIFFeedForwardState(v, i)
 
 
+@step_arguments(output="Dense spikes")
 def lif_feed_forward_adjoint_step_sparse(
     input_tensor: torch.Tensor,
     s: LIFFeedForwardState,
@@ -384,6 +378,7 @@ def lif_feed_forward_adjoint_step_sparse(
     return z, LIFFeedForwardState(v, i)
 
 
+@step_arguments()
 def lif_adjoint_step(
     input_tensor: torch.Tensor,
     s: LIFState,
@@ -399,23 +394,13 @@ def lif_adjoint_step(
     to the times of those spikes through the recurrent weights (EventProp's recurrent
     term, see the module docstring); the previous step's jump condition turns it into
     gradients of its state.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        s (LIFState): ``z``, ``v`` and ``i`` of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LIFParameters): neuron parameters (``method`` is ignored)
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFState`.
     """
     return _apply_recurrent(
         LIFAdjointFunction, input_tensor, s, input_weights, recurrent_weights, p, dt
     )
 
 
+@step_arguments()
 def lif_adjoint_step_sparse(
     input_tensor: torch.Tensor,
     s: LIFState,

@@ -20,6 +20,7 @@ from typing import Tuple
 import torch
 
 from norse.torch.functional.adjoint.lif_adjoint import lif_adjoint_step
+from norse.torch.functional.conventions import step_arguments
 from norse.torch.functional.lif import LIFParameters, LIFState
 from norse.torch.functional.lif_mc import (
     coupled_output,
@@ -27,6 +28,7 @@ from norse.torch.functional.lif_mc import (
 )
 
 
+@step_arguments()
 def lif_mc_adjoint_step(
     input_tensor: torch.Tensor,
     s: LIFState,
@@ -38,18 +40,6 @@ def lif_mc_adjoint_step(
 ) -> Tuple[torch.Tensor, LIFState]:
     """One step of recurrently connected multi-compartment LIF neurons with adjoint
     gradients; the forward pass equals :func:`.lif_mc_step` with a Heaviside threshold.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        s (LIFState): ``z``, ``v`` and ``i`` of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        g_coupling (torch.Tensor): compartment coupling ``(hidden_size, hidden_size)``, 1/s
-        p (LIFParameters): neuron parameters (``method`` is ignored)
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFState`.
     """
     output = lif_adjoint_step(input_tensor, s, input_weights, recurrent_weights, p, dt)
     return coupled_output(output, g_coupling, dt)

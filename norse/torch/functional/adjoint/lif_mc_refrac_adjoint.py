@@ -100,6 +100,7 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     crossing_rate_inverse,
     synaptic_gradients,
 )
+from norse.torch.functional.conventions import step_arguments
 from norse.torch.functional.lif import LIFState
 from norse.torch.functional.lif_mc_refrac import lif_mc_refrac_step
 from norse.torch.functional.lif_refrac import LIFRefracParameters, LIFRefracState
@@ -316,6 +317,7 @@ def _check_arguments(
         check_dt(dt)
 
 
+@step_arguments()
 def lif_mc_refrac_adjoint(
     input: torch.Tensor,
     s: LIFRefracState,
@@ -328,19 +330,6 @@ def lif_mc_refrac_adjoint(
     """One step of recurrently connected refractory multi-compartment LIF neurons with
     adjoint gradients (see the module docstring); the forward pass equals
     :func:`.lif_mc_refrac_step` with a Heaviside threshold.
-
-    Parameters:
-        input (torch.Tensor): ``(batch, input_size)``
-        s (LIFRefracState): ``lif.z``, ``lif.v``, ``lif.i``, ``rho`` of shape
-            ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        g_coupling (torch.Tensor): compartment coupling ``(hidden_size, hidden_size)``, 1/s
-        p (LIFRefracParameters): neuron parameters (``lif.method`` is ignored)
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFRefracState`.
 
     Raises:
         TypeError: ``s`` or ``p`` of another type, a non-tensor argument, a ``dt`` that

@@ -44,6 +44,7 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     recurrent_gradients,
     save_factors,
 )
+from norse.torch.functional.conventions import step_arguments
 
 # heaviside and the plain step are importable from here as in Norse 1.1 (whose tests
 # compare the adjoint steps with the plain ones).
@@ -235,6 +236,7 @@ def _apply_recurrent(
     return z, LIFRefracState(LIFState(z, v, i), rho)
 
 
+@step_arguments()
 def lif_refrac_feed_forward_adjoint_step(
     input_tensor: torch.Tensor,
     s: LIFRefracFeedForwardState,
@@ -244,15 +246,6 @@ def lif_refrac_feed_forward_adjoint_step(
     """One step of a feed-forward refractory LIF neuron with adjoint gradients (see the
     module docstring); the forward pass equals :func:`.lif_refrac_feed_forward_step` with
     a Heaviside threshold.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current of shape ``(...)``
-        s (LIFRefracFeedForwardState): ``lif.v``, ``lif.i``, ``rho`` of shape ``(...)``
-        p (LIFRefracParameters): neuron parameters (``lif.method`` is ignored)
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`.LIFRefracFeedForwardState`.
     """
     z, v, i, rho = LIFAdjointRefracFeedForwardFunction.apply(
         input_tensor, s.lif.v, s.lif.i, s.rho, p, dt
@@ -260,6 +253,7 @@ def lif_refrac_feed_forward_adjoint_step(
     return z, LIFRefracFeedForwardState(LIFFeedForwardState(v, i), rho)
 
 
+@step_arguments()
 def lif_refrac_adjoint_step(
     input_tensor: torch.Tensor,
     s: LIFRefracState,
@@ -270,18 +264,6 @@ def lif_refrac_adjoint_step(
 ) -> Tuple[torch.Tensor, LIFRefracState]:
     """One step of a recurrently connected refractory LIF neuron with adjoint gradients;
     the forward pass equals :func:`.lif_refrac_step` with a Heaviside threshold.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        s (LIFRefracState): ``lif.z``, ``lif.v``, ``lif.i``, ``rho`` of shape
-            ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LIFRefracParameters): neuron parameters (``lif.method`` is ignored)
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LIFRefracState`.
     """
     return _apply_recurrent(
         LIFAdjointRefracFunction,
@@ -294,6 +276,7 @@ def lif_refrac_adjoint_step(
     )
 
 
+@step_arguments()
 def lif_refrac_adjoint_step_sparse(
     input_tensor: torch.Tensor,
     s: LIFRefracState,

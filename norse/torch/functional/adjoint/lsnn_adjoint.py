@@ -49,10 +49,12 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     recurrent_gradients,
     save_factors,
 )
+from norse.torch.functional.conventions import step_arguments
 
 # The plain step is importable from here as in Norse 1.1 (whose tests compare the
 # adjoint steps with it).
 from norse.torch.functional.lsnn import (
+    LATE_INPUT,
     LSNNFeedForwardState,
     LSNNParameters,
     LSNNState,
@@ -151,6 +153,7 @@ class LSNNAdjointFunction(torch.autograd.Function):
         )
 
 
+@step_arguments(input_tensor=LATE_INPUT)
 def lsnn_feed_forward_adjoint_step(
     input_tensor: torch.Tensor,
     s: LSNNFeedForwardState,
@@ -160,16 +163,6 @@ def lsnn_feed_forward_adjoint_step(
     """One step of a feed-forward LSNN neuron with adjoint gradients (see the module
     docstring); the forward pass equals :func:`.lsnn_feed_forward_step` with a Heaviside
     threshold.
-
-    Parameters:
-        input_tensor (torch.Tensor): input current of shape ``(...)``, added to ``i`` at
-            the end of the step
-        s (LSNNFeedForwardState): ``v``, ``i``, ``b`` of shape ``(...)``
-        p (LSNNParameters): neuron parameters (``method`` is ignored)
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`.LSNNFeedForwardState`.
     """
     z, v, i, b = LSNNFeedForwardAdjointFunction.apply(
         input_tensor, s.v, s.i, s.b, p, dt
@@ -177,6 +170,7 @@ def lsnn_feed_forward_adjoint_step(
     return z, LSNNFeedForwardState(v, i, b)
 
 
+@step_arguments()
 def lsnn_adjoint_step(
     input_tensor: torch.Tensor,
     s: LSNNState,
@@ -187,17 +181,6 @@ def lsnn_adjoint_step(
 ) -> Tuple[torch.Tensor, LSNNState]:
     """One step of a recurrently connected LSNN neuron with adjoint gradients; the forward
     pass equals :func:`.lsnn_step` with a Heaviside threshold.
-
-    Parameters:
-        input_tensor (torch.Tensor): ``(batch, input_size)``
-        s (LSNNState): ``z``, ``v``, ``i``, ``b`` of shape ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (LSNNParameters): neuron parameters (``method`` is ignored)
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new :class:`.LSNNState`.
     """
     z, v, i, b = LSNNAdjointFunction.apply(
         input_tensor, s.z, s.v, s.i, s.b, input_weights, recurrent_weights, p, dt
