@@ -100,6 +100,7 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     crossing_rate_inverse,
     synaptic_gradients,
 )
+from norse.torch.functional.adjoint.lif_refrac_adjoint import apply_refractory
 from norse.torch.functional.conventions import step_arguments
 from norse.torch.functional.lif import LIFState
 from norse.torch.functional.lif_mc_refrac import lif_mc_refrac_step
@@ -337,16 +338,13 @@ def lif_mc_refrac_adjoint(
         ValueError: weights or coupling of the wrong shape, ``dt <= 0``.
     """
     _check_arguments(input, s, input_weights, recurrent_weights, g_coupling, p, dt)
-    z, v, i, rho = LIFMCRefracAdjointFunction.apply(
+    return apply_refractory(
+        LIFMCRefracAdjointFunction,
         input,
-        s.lif.z,
-        s.lif.v,
-        s.lif.i,
-        s.rho,
+        s,
         input_weights,
         recurrent_weights,
         g_coupling,
         p,
         dt,
     )
-    return z, LIFRefracState(LIFState(z, v, i), rho)

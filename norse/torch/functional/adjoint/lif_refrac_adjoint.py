@@ -219,19 +219,12 @@ class LIFSparseAdjointRefracFunction(LIFAdjointRefracFunction):
         return _recurrent_forward(ctx, *args, sparse=True)
 
 
-def _apply_recurrent(
-    function, input_tensor, s, input_weights, recurrent_weights, p, dt
-):
+def apply_refractory(function, input_tensor, s: LIFRefracState, *arguments):
+    """``function.apply(input_tensor, z, v, i, rho, *arguments)`` with the tensors of a
+    recurrent refractory state (``arguments``: the weights, ``p`` and ``dt``), returned
+    as a step's ``(z, LIFRefracState)``; shared by the recurrent refractory adjoints."""
     z, v, i, rho = function.apply(
-        input_tensor,
-        s.lif.z,
-        s.lif.v,
-        s.lif.i,
-        s.rho,
-        input_weights,
-        recurrent_weights,
-        p,
-        dt,
+        input_tensor, s.lif.z, s.lif.v, s.lif.i, s.rho, *arguments
     )
     return z, LIFRefracState(LIFState(z, v, i), rho)
 
@@ -265,7 +258,7 @@ def lif_refrac_adjoint_step(
     """One step of a recurrently connected refractory LIF neuron with adjoint gradients;
     the forward pass equals :func:`.lif_refrac_step` with a Heaviside threshold.
     """
-    return _apply_recurrent(
+    return apply_refractory(
         LIFAdjointRefracFunction,
         input_tensor,
         s,
@@ -287,7 +280,7 @@ def lif_refrac_adjoint_step_sparse(
 ) -> Tuple[torch.Tensor, LIFRefracState]:
     """:func:`lif_refrac_adjoint_step` for sparse (COO) input and spikes: returns sparse
     spikes (also in the state) and saves only the spiking neurons' factors."""
-    return _apply_recurrent(
+    return apply_refractory(
         LIFSparseAdjointRefracFunction,
         input_tensor,
         s,
