@@ -61,6 +61,8 @@ class NumbaDialect(Dialect):
     def function(self, name: str, argument: str, dtype: torch.dtype) -> str:
         if name == "abs":
             return f"abs({argument})"
+        if name == "exp":  # the libm call would keep the lane loop scalar
+            return f"{'exp32' if dtype == torch.float32 else 'exp64'}({argument})"
         return f"np.{'power' if name == 'pow' else name}({argument})"
 
     def logical(self, op: str, a: str, b) -> str:
@@ -330,4 +332,8 @@ def backward_source(
 
 
 def module_source(functions: Sequence[str]) -> str:
-    return "import numpy as np\nfrom numba import njit\n\n\n" + "\n\n".join(functions)
+    return (
+        "import numpy as np\nfrom numba import njit\n\n"
+        "from norse.torch.fused.generate.numba_math import exp32, exp64\n\n\n"
+        + "\n\n".join(functions)
+    )
