@@ -43,6 +43,7 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import (
     Any,
+    Callable,
     Dict,
     List,
     NamedTuple,
@@ -622,14 +623,19 @@ def _chunk_count(
     return min(unit.chunks, batch)
 
 
-def _recompute(
+def _run_unit(
     layers: Sequence[torch.nn.Module],
     flags: Sequence[bool],
     unit: _Unit,
     x: Any,
-    states: List[Any],
+    states: Any,
     bits: bool,
 ) -> Any:
+    """Runs one unit as planned: recomputed (under ``torch.utils.checkpoint``) or not,
+    in ``unit.chunks`` batch chunks or whole. A stored unit in chunks keeps what its
+    layers save, as a whole batch does, but its backward pass (and the workspace of its
+    operations, which for a convolution is several times its output) runs one chunk at
+    a time."""
     if not isinstance(x, torch.Tensor) or _has_forward_hooks(
         layers[unit.start : unit.stop]
     ):
@@ -638,6 +644,8 @@ def _recompute(
     in_states = {i: states[i] for i in stateful}
     chunks = _chunk_count(unit, layers, x, in_states)
     if chunks == 1:
+        if not unit.recompute:
+            return _run_layers(layers, flags, unit.start, unit.stop, x, states)
         out, new_states = _checkpointed(layers, flags, unit, x, in_states, bits)
     else:
         batch = x.shape[1]
@@ -653,7 +661,11 @@ def _recompute(
             part_states = {
                 i: _slice_batch(s, start, stop, batch) for i, s in in_states.items()
             }
-            out, new = _checkpointed(layers, flags, unit, part, part_states, bits)
+            if unit.recompute:
+                out, new = _checkpointed(layers, flags, unit, part, part_states, bits)
+            else:
+                new = dict(part_states)
+                out = _run_layers(layers, flags, unit.start, unit.stop, part, new)
             outs.append(out)
             chunk_states.append(new)
         del part, parts
@@ -702,8 +714,8 @@ class _SegmentedSequentialState(SequentialState):
         x = input_tensor
         del input_tensor
         for unit in units:
-            if unit.recompute:
-                x = _recompute(layers, flags, unit, x, states, bits)
+            if unit.recompute or unit.chunks > 1:
+                x = _run_unit(layers, flags, unit, x, states, bits)
             else:
                 x = _run_layers(layers, flags, unit.start, unit.stop, x, states)
         return x, states
@@ -730,6 +742,7 @@ class _LayerRecord:
     random: bool = False
     batch_second: bool = False
     state_batch_first: bool = True
+    state_bytes: int = 0
 
 
 def _nbytes(tensor: torch.Tensor) -> int:
@@ -856,6 +869,11 @@ class _Profiler:
                 record.batch_second = x.dim() >= 2 and x.shape[1] == batch
             if flags[index]:
                 record.state_batch_first = _leaves_batch_first(states[index], batch)
+                record.state_bytes = sum(
+                    _nbytes(leaf)
+                    for leaf in _pytree.tree_flatten(states[index])[0]
+                    if isinstance(leaf, torch.Tensor)
+                )
             self.records.append(record)
         return x, states
 
@@ -940,6 +958,8 @@ class UnitPlan:
     largest_bytes: int
     parameter_bytes: int
     forward_seconds: float
+    state_bytes: int = 0
+    work_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -974,23 +994,23 @@ class MemoryPlan:
 
     def __str__(self) -> str:
         lines = [
-            f"{'container':<14}{'layers':>8}  {'plan':<18}{'saved MB':>10}"
-            f"{'kept MB':>10}{'forward ms':>12}"
+            f"{'container':<14}{'layers':>8}  {'plan':<26}{'saved MB':>10}"
+            f"{'kept MB':>10}{'work MB':>10}{'forward ms':>12}"
         ]
         for unit in self.units:
             if unit.recompute:
                 action = "recompute"
-                if unit.chunks > 1:
-                    action += f" x{unit.chunks} chunks"
                 kept = unit.input_bytes
             else:
                 action = "store" + (" (bits)" if self.bits else "")
                 kept = unit.stored_bytes if self.bits else unit.saved_bytes
+            if unit.chunks > 1:
+                action += f" x{unit.chunks} chunks"
             layers = f"{unit.start}-{unit.stop - 1}"
             lines.append(
-                f"{unit.container or '(model)':<14}{layers:>8}  {action:<18}"
+                f"{unit.container or '(model)':<14}{layers:>8}  {action:<26}"
                 f"{unit.saved_bytes / 1e6:>10.2f}{kept / 1e6:>10.2f}"
-                f"{unit.forward_seconds * 1e3:>12.1f}"
+                f"{unit.work_bytes / 1e6:>10.2f}{unit.forward_seconds * 1e3:>12.1f}"
             )
         lines.append(
             f"predicted activation peak: plain {self.plain_peak_bytes / 1e6:.1f} MB, "
@@ -1005,140 +1025,49 @@ class MemoryPlan:
         return "\n".join(lines)
 
 
-def _predict_peak(
-    units: Sequence[UnitPlan],
-    modes: Sequence[Tuple[bool, int]],
-    other: int,
-    bits: bool = True,
-) -> int:
-    """Predicted peak bytes of activations kept for or created in the backward pass.
+def _allocations(function: Callable[[], None], devices: Sequence[torch.device]):
+    """Runs ``function``; returns the peak and the final bytes allocated during it,
+    relative to its start (on a CUDA device its allocator's statistics, whose peak this
+    resets; on the CPU the allocations and releases that PyTorch's profiler records), or
+    ``None`` when they cannot be measured (a profiler is running already)."""
+    cuda = [d for d in devices if d.type == "cuda"]
+    if cuda:
+        device = cuda[0]
+        torch.cuda.synchronize(device)
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        function()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - start
+        return peak, torch.cuda.memory_allocated(device) - start
+    if torch.autograd._profiler_enabled():
+        return None
+    from torch.profiler import ProfilerActivity, profile
 
-    A stored unit keeps what its layers save; when the backward pass reaches it, two
-    tensors of its largest output's size (the gradients flowing in and out of a layer)
-    exist as well. A recomputed unit keeps its input; when the backward pass reaches it,
-    the gradient of its output, and for one chunk of ``1/k`` of the batch its saved
-    tensors and two gradients of its largest output; in chunks, also one chunk's
-    gradient of its parameters (made before it is added to the sum of the chunks before).
-    Everything the units before it keep is alive meanwhile; the bytes saved outside
-    units always are.
-    """
-    kept = [
-        u.input_bytes if recompute else (u.stored_bytes if bits else u.saved_bytes)
-        for u, (recompute, _) in zip(units, modes)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        function()
+    events = [
+        e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
     ]
-    peak = other + sum(kept)
-    prefix = other
-    for unit, (recompute, chunks), keep in zip(units, modes, kept):
-        if recompute:
-            work = unit.input_bytes + unit.output_bytes
-            work += -(-(unit.saved_bytes + 2 * unit.largest_bytes) // chunks)
-            if chunks > 1:
-                work += unit.parameter_bytes
-        else:
-            work = keep + 2 * unit.largest_bytes
-        peak = max(peak, prefix + work)
-        prefix += keep
-    return peak
+    current = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        current += event.nbytes()
+        peak = max(peak, current)
+    return peak, current
 
 
-def _memory_modes(
-    units: Sequence[UnitPlan], other: int, bits: bool, limits: Dict[int, int]
-) -> List[Tuple[bool, int]]:
-    """Least predicted peak: every unit recomputed; the chunk count of a chunkable unit
-    doubled while that lowers the peak most; then units whose recomputation does not
-    lower the peak are stored (the slowest to recompute first)."""
-    modes = [(True, 1)] * len(units)
-    current = _predict_peak(units, modes, other, bits)
-    while True:
-        best = None
-        for i, (unit, (recompute, chunks)) in enumerate(zip(units, modes)):
-            if not (recompute and chunks < limits[i]):
-                continue
-            trial = list(modes)
-            trial[i] = (True, min(2 * chunks, limits[i]))
-            peak = _predict_peak(units, trial, other, bits)
-            if peak < current and (best is None or peak < best[0]):
-                best = (peak, trial)
-        if best is None:
-            break
-        current, modes = best
-    order = sorted(range(len(units)), key=lambda i: -units[i].forward_seconds)
-    for i in order:
-        trial = list(modes)
-        trial[i] = (False, 1)
-        peak = _predict_peak(units, trial, other, bits)
-        if peak <= current:
-            current, modes = peak, trial
-    return modes
-
-
-class _UnitCosts(NamedTuple):
-    """Measured seconds of one unit's forward and backward pass: stored (with bits),
-    recomputed in one chunk, and the extra seconds of every further chunk."""
-
-    stored: float
-    recomputed: float
-    per_chunk: float
-
-    def seconds(self, recompute: bool, chunks: int) -> float:
-        if not recompute:
-            return self.stored
-        return self.recomputed + (chunks - 1) * self.per_chunk
-
-
-def _time_modes(
-    units: Sequence[UnitPlan],
-    modes: List[Tuple[bool, int]],
-    other: int,
-    bits: bool,
-    limit: float,
-    base: float,
-    costs: Sequence[_UnitCosts],
-) -> List[Tuple[bool, int]]:
-    """From ``modes``, while the predicted step time (``base``, the measured step with
-    bits, plus what each unit's mode adds to its stored cost) exceeds ``limit``, makes
-    the change that adds least to the predicted peak per second it saves: halving the
-    chunks of a unit, or storing a recomputed unit."""
-    modes = list(modes)
-
-    def seconds(candidate: Sequence[Tuple[bool, int]]) -> float:
-        return base + sum(
-            cost.seconds(*mode) - cost.stored for cost, mode in zip(costs, candidate)
-        )
-
-    while seconds(modes) > limit and any(rec for rec, _ in modes):
-        current_peak = _predict_peak(units, modes, other, bits)
-        current_seconds = seconds(modes)
-        best = None
-        for i, (recompute, chunks) in enumerate(modes):
-            if not recompute:
-                continue
-            changes = [(False, 1)] + ([(True, chunks // 2)] if chunks > 1 else [])
-            for change in changes:
-                trial = list(modes)
-                trial[i] = change
-                saved = current_seconds - seconds(trial)
-                if saved <= 0:
-                    continue
-                added = _predict_peak(units, trial, other, bits) - current_peak
-                score = added / saved
-                if best is None or score < best[0]:
-                    best = (score, trial)
-        if best is None:
-            break
-        modes = best[1]
-    return modes
-
-
-def _unit_seconds(
+def _unit_pass(
     group: Sequence[_LayerRecord],
     recompute: bool,
     chunks: int,
     bits: bool,
     devices: Sequence[torch.device],
-) -> float:
-    """Seconds of a forward and backward pass (``torch.autograd.grad``, no ``.grad``
-    changed) of one unit on its profiled input, stored or recomputed in ``chunks``."""
+    memory: bool = False,
+) -> Any:
+    """A forward and backward pass (``torch.autograd.grad``, no ``.grad`` changed) of
+    one unit on its profiled input, stored or recomputed, in ``chunks``: its seconds, or
+    with ``memory`` the bytes it holds at most in the forward and in the backward pass
+    (:class:`_Work`; ``None`` when they cannot be measured)."""
     first = group[0]
     container = first.container
     layers = list(container._modules.values())
@@ -1152,21 +1081,250 @@ def _unit_seconds(
     ]
     x = first.inputs.detach().requires_grad_(first.input_requires_grad)
     states = {r.index: r.in_state for r in group}
-    _synchronize(devices)
-    start = time.perf_counter()
-    with bit_store() if bits else contextlib.nullcontext():
-        if recompute:
-            out = _recompute(layers, flags, unit, x, states, bits)
-        else:
-            out = _run_layers(layers, flags, unit.start, unit.stop, x, states)
+    held: List[Any] = []
+
+    def forward() -> None:
+        with bit_store() if bits else contextlib.nullcontext():
+            if recompute or chunks > 1:
+                held.append(_run_unit(layers, flags, unit, x, states, bits))
+            else:
+                held.append(
+                    _run_layers(layers, flags, unit.start, unit.stop, x, states)
+                )
+
     inputs = parameters + ([x] if x.requires_grad else [])
-    if isinstance(out, torch.Tensor) and out.requires_grad and inputs:
-        torch.autograd.grad(
-            out, inputs, grad_outputs=torch.ones_like(out), allow_unused=True
-        )
-    del out
-    _synchronize(devices)
-    return time.perf_counter() - start
+
+    def backward() -> None:
+        out = held.pop()
+        if isinstance(out, torch.Tensor) and out.requires_grad and inputs:
+            grad = torch.ones_like(out)
+            torch.autograd.grad(out, inputs, grad_outputs=grad, allow_unused=True)
+
+    if not memory:
+        _synchronize(devices)
+        start = time.perf_counter()
+        forward()
+        backward()
+        _synchronize(devices)
+        return time.perf_counter() - start
+    forward_bytes = _allocations(forward, devices)
+    if forward_bytes is None:
+        return None
+    # The backward pass: measured from where the forward pass ended (the output and
+    # what the unit saved alive). The gradient arriving (a tensor of the output's size,
+    # made in the pass) stands for the output, which the network no longer holds then;
+    # the states that its neuron layers returned are no longer alive then; the
+    # gradients of the unit's parameters are counted.
+    backward_bytes = _allocations(backward, devices)
+    if backward_bytes is None:
+        return None
+    forward_peak, forward_end = forward_bytes
+    states = sum(r.state_bytes for r in group)
+    backward_peak = forward_end - states + backward_bytes[0]
+    input_bytes = 0 if first.input_is_example else _nbytes_of(first.inputs)
+    return _Work(forward_peak + input_bytes, backward_peak)
+
+
+def _alive_besides(
+    units: Sequence[UnitPlan], model: torch.nn.Module
+) -> List[Tuple[int, int]]:
+    """Per unit, the bytes alive while it runs besides what the units before it keep:
+    in the forward pass the states that the neuron layers of the units before it in its
+    container returned (the container returns them all); in the backward pass the
+    gradients of the parameters after it, and of those in no unit."""
+    total = sum(_nbytes(p) for p in model.parameters() if p.requires_grad)
+    outside = total - sum(unit.parameter_bytes for unit in units)
+    found = []
+    for i, unit in enumerate(units):
+        states = sum(u.state_bytes for u in units[:i] if u.container == unit.container)
+        after = sum(u.parameter_bytes for u in units[i + 1 :])
+        found.append((states, after + outside))
+    return found
+
+
+def _nbytes_of(value: Any) -> int:
+    return _nbytes(value) if isinstance(value, torch.Tensor) else 0
+
+
+class _Work(NamedTuple):
+    """Bytes a unit holds at most, beyond what the units before it keep: in the
+    forward pass (its input included) and in the backward pass (the gradient arriving
+    and what it keeps included)."""
+
+    forward: int
+    backward: int
+
+
+def _analytic_work(unit: UnitPlan, recompute: bool, chunks: int, bits: bool) -> _Work:
+    """:class:`_Work` estimated from the profile, where it cannot be measured: a
+    stored unit's saved tensors and two gradients of its largest output; a recomputed
+    unit's input, output gradient, and one chunk's saved tensors and gradients."""
+    kept = (
+        unit.input_bytes
+        if recompute
+        else (unit.stored_bytes if bits else unit.saved_bytes)
+    )
+    per_chunk = -(-(unit.saved_bytes + 2 * unit.largest_bytes) // chunks)
+    if recompute:
+        work = kept + unit.output_bytes + per_chunk
+        work += unit.parameter_bytes if chunks > 1 else 0
+    else:
+        work = kept + -(-2 * unit.largest_bytes // chunks)
+    return _Work(work, work + unit.parameter_bytes)
+
+
+class _Option(NamedTuple):
+    """One way to run a unit: ``(recompute, chunks)``, what it keeps until the backward
+    pass reaches it, what it holds at most while it runs, and the seconds it adds to a
+    training step over the unit stored whole."""
+
+    mode: Tuple[bool, int]
+    kept: int
+    work: int
+    seconds: float
+
+
+def _chunk_counts(limit: int) -> List[int]:
+    """1, 2, 4, ... up to ``limit``, and ``limit``."""
+    counts = [1]
+    while counts[-1] * 2 < limit:
+        counts.append(counts[-1] * 2)
+    if limit > 1:
+        counts.append(limit)
+    return counts
+
+
+def _interpolate(
+    at_one: float, at_limit: float, limit: int, chunks: int, inverse: bool
+):
+    """A value measured with one chunk and with ``limit``, at ``chunks``: linear in
+    ``chunks`` (seconds: a cost per chunk) or in ``1 / chunks`` (bytes: one chunk's
+    share)."""
+    if limit <= 1 or chunks <= 1:
+        return at_one
+    if inverse:
+        share = (1 - 1 / chunks) / (1 - 1 / limit)
+    else:
+        share = (chunks - 1) / (limit - 1)
+    return at_one + (at_limit - at_one) * share
+
+
+def _options(
+    unit: UnitPlan,
+    limit: int,
+    works: Dict[Tuple[bool, int], _Work],
+    seconds: Dict[Tuple[bool, int], float],
+    bits: bool,
+    before: Tuple[int, int] = (0, 0),
+    recompute_allowed: bool = True,
+    chunks_allowed: bool = True,
+) -> List[_Option]:
+    """Every ``(recompute, chunks)`` of a unit, from the forms measured (one chunk and
+    ``limit`` chunks, stored and recomputed). ``before``: the bytes alive besides what
+    the units before it keep, in its forward pass (the states that the neuron layers
+    before it returned) and in its backward pass (the gradients of the parameters after
+    it)."""
+    stored_kept = unit.stored_bytes if bits else unit.saved_bytes
+    options = []
+    for recompute in (False, True) if recompute_allowed else (False,):
+        for chunks in _chunk_counts(limit) if chunks_allowed else [1]:
+            one, most = works[(recompute, 1)], works.get((recompute, limit))
+            if most is None:
+                most = one
+            work = max(
+                before[0]
+                + _interpolate(one.forward, most.forward, limit, chunks, True),
+                before[1]
+                + _interpolate(one.backward, most.backward, limit, chunks, True),
+            )
+            cost = _interpolate(
+                seconds[(recompute, 1)],
+                seconds.get((recompute, limit), seconds[(recompute, 1)]),
+                limit,
+                chunks,
+                False,
+            )
+            kept = unit.input_bytes if recompute else stored_kept
+            options.append(
+                _Option(
+                    (recompute, chunks),
+                    kept,
+                    int(math.ceil(work)),
+                    cost - seconds[(False, 1)],
+                )
+            )
+    return options
+
+
+def _predict_peak(
+    table: Sequence[Sequence[_Option]], modes: Sequence[Tuple[bool, int]], other: int
+) -> int:
+    """Predicted peak bytes of activations (and their gradients) in a training step:
+    while a unit runs, forward or backward, what the units before it keep, plus what it
+    holds (:class:`_Work`), plus the bytes saved outside the units."""
+    peak = prefix = 0
+    for options, mode in zip(table, modes):
+        option = next(o for o in options if o.mode == mode)
+        peak = max(peak, prefix + option.work)
+        prefix += option.kept
+    return other + max(peak, prefix)
+
+
+def _cheapest(
+    table: Sequence[Sequence[_Option]], other: int, bound: float
+) -> Optional[Tuple[float, Tuple[Tuple[bool, int], ...]]]:
+    """The modes of least predicted time whose predicted peak is at most ``bound``
+    (``(seconds added, modes)``), or ``None``: over the units in order, the pairs (bytes
+    kept so far, seconds) that no other pair beats in both."""
+    front: List[Tuple[int, float, Tuple[Tuple[bool, int], ...]]] = [(0, 0.0, ())]
+    for options in table:
+        grown = [
+            (prefix + option.kept, seconds + option.seconds, modes + (option.mode,))
+            for prefix, seconds, modes in front
+            for option in options
+            if other + prefix + option.work <= bound
+        ]
+        grown.sort(key=lambda state: (state[0], state[1]))
+        front, best = [], math.inf
+        for state in grown:
+            if state[1] < best:
+                front.append(state)
+                best = state[1]
+        if not front:
+            return None
+    found = [(s, m) for prefix, s, m in front if other + prefix <= bound]
+    return min(found, key=lambda pair: pair[0]) if found else None
+
+
+def _choose(
+    table: Sequence[Sequence[_Option]], other: int, extra_seconds: float
+) -> List[Tuple[bool, int]]:
+    """The modes of least predicted peak whose added seconds are at most
+    ``extra_seconds`` (bisection on the peak, :func:`_cheapest` for each bound); among
+    plans within 1% of that peak, the fastest."""
+    high = other + sum(max(o.kept for o in options) for options in table)
+    high += max((max(o.work for o in options) for options in table), default=0)
+    low = 0
+    if _cheapest(table, other, high) is None:  # cannot happen: every bound fits
+        return [(False, 1)] * len(table)
+
+    def fits(bound: float) -> bool:
+        found = _cheapest(table, other, bound)
+        return found is not None and found[0] <= extra_seconds + 1e-12
+
+    if not fits(high):  # not even the fastest plan is within the time: the fastest
+        fastest = [min(options, key=lambda o: o.seconds) for options in table]
+        return [o.mode for o in fastest]
+    while high - low > max(1, high // 4000):
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle
+    found = _cheapest(table, other, high * 1.01)
+    if found is None or found[0] > extra_seconds + 1e-12:
+        found = _cheapest(table, other, high)
+    return list(found[1])
 
 
 # The call ----------------------------------------------------------------------------------
@@ -1368,6 +1526,7 @@ def _units_of(
                 output_bytes=record.output_bytes,
                 largest_bytes=max(r.output_bytes for r in group),
                 parameter_bytes=_parameter_bytes(group),
+                state_bytes=sum(r.state_bytes for r in group),
                 forward_seconds=sum(r.seconds for r in group),
             )
         )
@@ -1523,32 +1682,45 @@ optimize = optimise
 
 def _measure_costs(
     groups: Sequence[Sequence[_LayerRecord]],
-    modes: Sequence[Tuple[bool, int]],
+    forms: Sequence[Sequence[Tuple[bool, int]]],
     bits: bool,
     devices: Sequence[torch.device],
     repeats: int = 3,
-) -> List[_UnitCosts]:
-    """Each unit timed stored, and, if ``modes`` recompute it, recomputed in one chunk
-    and in its chunks (the cost of a chunk count in between is interpolated): the best
-    of ``repeats`` rounds that time the forms one after the other, so that a slower
-    period of a busy machine does not fall on one form only."""
+) -> List[Dict[Tuple[bool, int], float]]:
+    """Each unit's forward and backward pass timed in each of its ``forms``
+    (``(recompute, chunks)``): the best of ``repeats`` rounds that time the forms one
+    after the other, so that a slower period of a busy machine does not fall on one form
+    only."""
     costs = []
-    for group, (recompute, chunks) in zip(groups, modes):
-        forms = [(False, 1)]
-        if recompute:
-            forms += [(True, 1)] + ([(True, chunks)] if chunks > 1 else [])
-        best = [math.inf] * len(forms)
+    for group, unit_forms in zip(groups, forms):
+        best = {form: math.inf for form in unit_forms}
         for _ in range(repeats):
-            for i, form in enumerate(forms):
-                seconds = _unit_seconds(group, *form, bits, devices)
-                best[i] = min(best[i], seconds)
-        stored = best[0]
-        recomputed = best[1] if recompute else stored
-        per_chunk = 0.0
-        if recompute and chunks > 1:
-            per_chunk = max(0.0, (best[2] - recomputed) / (chunks - 1))
-        costs.append(_UnitCosts(stored, recomputed, per_chunk))
+            for form in unit_forms:
+                seconds = _unit_pass(group, *form, bits, devices)
+                best[form] = min(best[form], seconds)
+        costs.append(best)
     return costs
+
+
+def _measure_works(
+    units: Sequence[UnitPlan],
+    groups: Sequence[Sequence[_LayerRecord]],
+    forms: Sequence[Sequence[Tuple[bool, int]]],
+    bits: bool,
+    devices: Sequence[torch.device],
+) -> List[Dict[Tuple[bool, int], _Work]]:
+    """Each unit's :class:`_Work` in each of its ``forms``, measured (one pass each),
+    or estimated from the profile where it cannot be."""
+    works = []
+    for unit, group, unit_forms in zip(units, groups, forms):
+        found = {}
+        for form in unit_forms:
+            work = _unit_pass(group, *form, bits, devices, memory=True)
+            found[form] = (
+                work if work is not None else _analytic_work(unit, *form, bits)
+            )
+        works.append(found)
+    return works
 
 
 def _profiled_call(
@@ -1583,7 +1755,6 @@ def _plan(
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     cuda = [d for d in devices if d.type == "cuda"]
     plain_seconds = bits_seconds = None
-    costs: Optional[List[_UnitCosts]] = None
     profiler = _Profiler(example, devices, model)
     with torch.random.fork_rng(devices=cuda):
         try:
@@ -1620,48 +1791,76 @@ def _plan(
             }
             other = profiler.other_stored if bits else profiler.other_saved
             other += sum((r.stored if bits else r.saved) for r in unplanned)
+            forms = []
+            for i in range(len(units)):
+                unit_forms = [(False, 1)]
+                if budget != "time":
+                    unit_forms.append((True, 1))
+                    if limits[i] > 1:
+                        unit_forms += [(False, limits[i]), (True, limits[i])]
+                forms.append(unit_forms)
+            works = _measure_works(units, groups, forms, bits, devices)
+            plain_works = _measure_works(
+                units, groups, [[(False, 1)]] * len(units), False, devices
+            )
+            if timed:
+                costs = _measure_costs(groups, forms, bits, devices)
+            else:  # the order of costs only: recomputing costs its forward pass
+                costs = [
+                    {
+                        (recompute, chunks): (
+                            unit.forward_seconds * (recompute + 0.05 * (chunks - 1))
+                        )
+                        for recompute, chunks in unit_forms
+                    }
+                    for unit, unit_forms in zip(units, forms)
+                ]
+            before = _alive_besides(units, model)
+            table = [
+                _options(unit, limits[i], works[i], costs[i], bits, before[i])
+                if budget != "time"
+                else _options(
+                    unit, 1, works[i], costs[i], bits, before[i], False, False
+                )
+                for i, unit in enumerate(units)
+            ]
             if budget == "time":
                 modes = [(False, 1)] * len(units)
+            elif budget == "memory":
+                modes = _choose(table, other, math.inf)
             else:
-                modes = _memory_modes(units, other, bits, limits)
-                if timed:
-                    costs = _measure_costs(groups, modes, bits, devices)
-                    modes = _time_modes(
-                        units,
-                        modes,
-                        other,
-                        bits,
-                        budget * plain_seconds,
-                        bits_seconds,
-                        costs,
-                    )
+                modes = _choose(table, other, budget * plain_seconds - bits_seconds)
         finally:
             for _, container in containers:
                 container._memory_profiler = None
             with torch.no_grad():
                 for buffer, value in buffers:
                     buffer.copy_(value)
+    chosen = [
+        next(o for o in options if o.mode == mode)
+        for options, mode in zip(table, modes)
+    ]
     units = [
-        replace(unit, recompute=recompute, chunks=chunks)
-        for unit, (recompute, chunks) in zip(units, modes)
+        replace(unit, recompute=recompute, chunks=chunks, work_bytes=option.work)
+        for unit, (recompute, chunks), option in zip(units, modes, chosen)
     ]
     seconds = None
-    if costs is not None:
-        seconds = bits_seconds + sum(
-            cost.seconds(*mode) - cost.stored for cost, mode in zip(costs, modes)
-        )
-    elif timed:
-        seconds = bits_seconds
+    if timed:
+        seconds = bits_seconds + sum(option.seconds for option in chosen)
     plain_other = profiler.other_saved + sum(r.saved for r in unplanned)
+    plain_table = [
+        _options(unit, 1, w, {(False, 1): 0.0}, False, extra, False, False)
+        for unit, w, extra in zip(units, plain_works, before)
+    ]
     return MemoryPlan(
         budget=budget,
         bits=bits,
         units=tuple(units),
         other_bytes=other,
         plain_peak_bytes=_predict_peak(
-            units, [(False, 1)] * len(units), plain_other, bits=False
+            plain_table, [(False, 1)] * len(units), plain_other
         ),
-        peak_bytes=_predict_peak(units, modes, other, bits),
+        peak_bytes=_predict_peak(table, modes, other),
         plain_seconds=plain_seconds,
         seconds=seconds,
         bits_seconds=bits_seconds,
