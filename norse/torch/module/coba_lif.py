@@ -18,15 +18,19 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from norse.torch.functional import coba_lif
+from norse.torch.functional.coba_lif import (
+    CobaLIFFeedForwardState,
+    CobaLIFParameters,
+    CobaLIFState,
+    coba_lif_feed_forward_step,
+    coba_lif_step,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _coba_lif = NeuronModel(
-    coba_lif.CobaLIFParameters(),
-    feed_forward=Step(
-        coba_lif.coba_lif_feed_forward_step, coba_lif.CobaLIFFeedForwardState
-    ),
-    recurrent=Step(coba_lif.coba_lif_step, coba_lif.CobaLIFState),
+    CobaLIFParameters(),
+    feed_forward=Step(coba_lif_feed_forward_step, CobaLIFFeedForwardState),
+    recurrent=Step(coba_lif_step, CobaLIFState),
     initial_values={"v": "v_rest"},
     positive_parameters=("c_m_inv",),
     nonnegative_parameters=("g_l",),
@@ -66,7 +70,7 @@ class _NorseWeights:
         self,
         input_size: int,
         hidden_size: int,
-        p: coba_lif.CobaLIFParameters = coba_lif.CobaLIFParameters(),
+        p: CobaLIFParameters = CobaLIFParameters(),
         dt: float = 0.001,
         input_weights: Optional[torch.Tensor] = None,
         recurrent_weights: Optional[torch.Tensor] = None,

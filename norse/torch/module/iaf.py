@@ -5,13 +5,19 @@ feed-forward forms start from ``p.v_reset`` itself, so a trainable ``v_reset`` a
 the gradient of the start (as in Norse 1.1).
 """
 
-from norse.torch.functional import iaf
+from norse.torch.functional.iaf import (
+    IAFFeedForwardState,
+    IAFParameters,
+    IAFState,
+    iaf_feed_forward_step,
+    iaf_step,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _iaf = NeuronModel(
-    iaf.IAFParameters(),
-    feed_forward=Step(iaf.iaf_feed_forward_step, iaf.IAFFeedForwardState),
-    recurrent=Step(iaf.iaf_step, iaf.IAFState),
+    IAFParameters(),
+    feed_forward=Step(iaf_feed_forward_step, IAFFeedForwardState),
+    recurrent=Step(iaf_step, IAFState),
     initial_values={"v": "v_reset"},
 )
 

@@ -3,15 +3,18 @@ r"""Box leaky integrator layers: voltage driven directly by the input (no curren
 Equations: :mod:`norse.torch.functional.leaky_integrator_box`.
 """
 
-from norse.torch.functional import leaky_integrator_box, parallel_scan
+from norse.torch.functional.leaky_integrator_box import (
+    LIBoxParameters,
+    LIBoxState,
+    li_box_feed_forward_step,
+)
+from norse.torch.functional.parallel_scan import li_box_feed_forward_scan
 from norse.torch.module.binding import NeuronModel, Step
 from norse.torch.module.leaky_integrator import ParallelScanOption
 
 _li_box = NeuronModel(
-    leaky_integrator_box.LIBoxParameters(),
-    feed_forward=Step(
-        leaky_integrator_box.li_box_feed_forward_step, leaky_integrator_box.LIBoxState
-    ),
+    LIBoxParameters(),
+    feed_forward=Step(li_box_feed_forward_step, LIBoxState),
     initial_values={"v": "v_leak"},
 )
 
@@ -33,4 +36,4 @@ class LIBox(ParallelScanOption, _li_box.SNN):
             (:func:`~norse.torch.module.parallel.scan_preferred`)
     """
 
-    scan = staticmethod(parallel_scan.li_box_feed_forward_scan)
+    scan = staticmethod(li_box_feed_forward_scan)

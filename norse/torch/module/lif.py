@@ -13,25 +13,38 @@ raised an error): a Heaviside forward pass and gradients through the spike times
 :mod:`norse.torch.functional.adjoint.lif_adjoint`.
 """
 
-from norse.torch.functional import lif
-from norse.torch.functional.adjoint import lif_adjoint
+from norse.torch.functional.adjoint.lif_adjoint import (
+    lif_adjoint_step,
+    lif_adjoint_step_sparse,
+    lif_feed_forward_adjoint_step,
+    lif_feed_forward_adjoint_step_sparse,
+)
+from norse.torch.functional.lif import (
+    LIFFeedForwardState,
+    LIFParameters,
+    LIFState,
+    lif_feed_forward_step,
+    lif_feed_forward_step_sparse,
+    lif_step,
+    lif_step_sparse,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _lif = NeuronModel(
-    lif.LIFParameters(),
+    LIFParameters(),
     feed_forward=Step(
-        lif.lif_feed_forward_step,
-        lif.LIFFeedForwardState,
-        sparse=lif.lif_feed_forward_step_sparse,
-        adjoint=lif_adjoint.lif_feed_forward_adjoint_step,
-        adjoint_sparse=lif_adjoint.lif_feed_forward_adjoint_step_sparse,
+        lif_feed_forward_step,
+        LIFFeedForwardState,
+        sparse=lif_feed_forward_step_sparse,
+        adjoint=lif_feed_forward_adjoint_step,
+        adjoint_sparse=lif_feed_forward_adjoint_step_sparse,
     ),
     recurrent=Step(
-        lif.lif_step,
-        lif.LIFState,
-        sparse=lif.lif_step_sparse,
-        adjoint=lif_adjoint.lif_adjoint_step,
-        adjoint_sparse=lif_adjoint.lif_adjoint_step_sparse,
+        lif_step,
+        LIFState,
+        sparse=lif_step_sparse,
+        adjoint=lif_adjoint_step,
+        adjoint_sparse=lif_adjoint_step_sparse,
     ),
     initial_values={"v": "v_leak"},
 )

@@ -4,15 +4,19 @@ Equations and update order: :mod:`norse.torch.functional.lif_adex`. The first st
 ``v = v_leak`` and ``i = a = 0``.
 """
 
-from norse.torch.functional import lif_adex
+from norse.torch.functional.lif_adex import (
+    LIFAdExFeedForwardState,
+    LIFAdExParameters,
+    LIFAdExState,
+    lif_adex_feed_forward_step,
+    lif_adex_step,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _lif_adex = NeuronModel(
-    lif_adex.LIFAdExParameters(),
-    feed_forward=Step(
-        lif_adex.lif_adex_feed_forward_step, lif_adex.LIFAdExFeedForwardState
-    ),
-    recurrent=Step(lif_adex.lif_adex_step, lif_adex.LIFAdExState),
+    LIFAdExParameters(),
+    feed_forward=Step(lif_adex_feed_forward_step, LIFAdExFeedForwardState),
+    recurrent=Step(lif_adex_step, LIFAdExState),
     initial_values={"v": "v_leak"},
     positive_parameters=("delta_T",),
 )

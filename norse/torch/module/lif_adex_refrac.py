@@ -7,18 +7,22 @@ state has ``lif_adex.v = p.lif_adex.v_leak`` and zero current, adaptation, spike
 Norse 1.1 had no time module ``LIFAdExRefrac``; it is added here.
 """
 
-from norse.torch.functional import lif_adex_refrac
+from norse.torch.functional.lif_adex_refrac import (
+    LIFAdExRefracFeedForwardState,
+    LIFAdExRefracParameters,
+    LIFAdExRefracState,
+    lif_adex_refrac_feed_forward_step,
+    lif_adex_refrac_step,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _lif_adex_refrac = NeuronModel(
-    lif_adex_refrac.LIFAdExRefracParameters(),
+    LIFAdExRefracParameters(),
     feed_forward=Step(
-        lif_adex_refrac.lif_adex_refrac_feed_forward_step,
-        lif_adex_refrac.LIFAdExRefracFeedForwardState,
+        lif_adex_refrac_feed_forward_step,
+        LIFAdExRefracFeedForwardState,
     ),
-    recurrent=Step(
-        lif_adex_refrac.lif_adex_refrac_step, lif_adex_refrac.LIFAdExRefracState
-    ),
+    recurrent=Step(lif_adex_refrac_step, LIFAdExRefracState),
     initial_values={"lif_adex.v": "lif_adex.v_leak"},
     positive_parameters=("lif_adex.delta_T",),
     nonnegative_parameters=("rho_reset",),

@@ -3,15 +3,19 @@
 Equations: :mod:`norse.torch.functional.lif_box`.
 """
 
-from norse.torch.functional import lif_box
+from norse.torch.functional.lif_box import (
+    LIFBoxFeedForwardState,
+    LIFBoxParameters,
+    LIFBoxState,
+    lif_box_feed_forward_step,
+    lif_box_step,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _lif_box = NeuronModel(
-    lif_box.LIFBoxParameters(),
-    feed_forward=Step(
-        lif_box.lif_box_feed_forward_step, lif_box.LIFBoxFeedForwardState
-    ),
-    recurrent=Step(lif_box.lif_box_step, lif_box.LIFBoxState),
+    LIFBoxParameters(),
+    feed_forward=Step(lif_box_feed_forward_step, LIFBoxFeedForwardState),
+    recurrent=Step(lif_box_step, LIFBoxState),
     initial_values={"v": "v_leak"},
 )
 

@@ -4,13 +4,19 @@ Equations and update order: :mod:`norse.torch.functional.lif_ex`. The first stat
 ``v = v_leak`` and ``i = 0``.
 """
 
-from norse.torch.functional import lif_ex
+from norse.torch.functional.lif_ex import (
+    LIFExFeedForwardState,
+    LIFExParameters,
+    LIFExState,
+    lif_ex_feed_forward_step,
+    lif_ex_step,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _lif_ex = NeuronModel(
-    lif_ex.LIFExParameters(),
-    feed_forward=Step(lif_ex.lif_ex_feed_forward_step, lif_ex.LIFExFeedForwardState),
-    recurrent=Step(lif_ex.lif_ex_step, lif_ex.LIFExState),
+    LIFExParameters(),
+    feed_forward=Step(lif_ex_feed_forward_step, LIFExFeedForwardState),
+    recurrent=Step(lif_ex_step, LIFExState),
     initial_values={"v": "v_leak"},
     positive_parameters=("delta_T",),
 )

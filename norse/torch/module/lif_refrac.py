@@ -9,22 +9,32 @@ selects adjoint (EventProp) gradients in all four forms, see
 :mod:`norse.torch.functional.adjoint.lif_refrac_adjoint`.
 """
 
-from norse.torch.functional import lif_refrac
-from norse.torch.functional.adjoint import lif_refrac_adjoint
+from norse.torch.functional.adjoint.lif_refrac_adjoint import (
+    lif_refrac_adjoint_step,
+    lif_refrac_adjoint_step_sparse,
+    lif_refrac_feed_forward_adjoint_step,
+)
+from norse.torch.functional.lif_refrac import (
+    LIFRefracFeedForwardState,
+    LIFRefracParameters,
+    LIFRefracState,
+    lif_refrac_feed_forward_step,
+    lif_refrac_step,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _lif_refrac = NeuronModel(
-    lif_refrac.LIFRefracParameters(),
+    LIFRefracParameters(),
     feed_forward=Step(
-        lif_refrac.lif_refrac_feed_forward_step,
-        lif_refrac.LIFRefracFeedForwardState,
-        adjoint=lif_refrac_adjoint.lif_refrac_feed_forward_adjoint_step,
+        lif_refrac_feed_forward_step,
+        LIFRefracFeedForwardState,
+        adjoint=lif_refrac_feed_forward_adjoint_step,
     ),
     recurrent=Step(
-        lif_refrac.lif_refrac_step,
-        lif_refrac.LIFRefracState,
-        adjoint=lif_refrac_adjoint.lif_refrac_adjoint_step,
-        adjoint_sparse=lif_refrac_adjoint.lif_refrac_adjoint_step_sparse,
+        lif_refrac_step,
+        LIFRefracState,
+        adjoint=lif_refrac_adjoint_step,
+        adjoint_sparse=lif_refrac_adjoint_step_sparse,
     ),
     initial_values={"lif.v": "lif.v_leak"},
     nonnegative_parameters=("rho_reset",),

@@ -11,20 +11,27 @@ Example:
     (torch.Size([10, 1, 4]), torch.Size([1, 4]))
 """
 
-from norse.torch.functional import lsnn
-from norse.torch.functional.adjoint import lsnn_adjoint
+from norse.torch.functional.adjoint.lsnn_adjoint import (
+    lsnn_adjoint_step,
+    lsnn_feed_forward_adjoint_step,
+)
+from norse.torch.functional.lsnn import (
+    LSNNFeedForwardState,
+    LSNNParameters,
+    LSNNState,
+    lsnn_feed_forward_step,
+    lsnn_step,
+)
 from norse.torch.module.binding import NeuronModel, Step
 
 _lsnn = NeuronModel(
-    lsnn.LSNNParameters(),
+    LSNNParameters(),
     feed_forward=Step(
-        lsnn.lsnn_feed_forward_step,
-        lsnn.LSNNFeedForwardState,
-        adjoint=lsnn_adjoint.lsnn_feed_forward_adjoint_step,
+        lsnn_feed_forward_step,
+        LSNNFeedForwardState,
+        adjoint=lsnn_feed_forward_adjoint_step,
     ),
-    recurrent=Step(
-        lsnn.lsnn_step, lsnn.LSNNState, adjoint=lsnn_adjoint.lsnn_adjoint_step
-    ),
+    recurrent=Step(lsnn_step, LSNNState, adjoint=lsnn_adjoint_step),
     initial_values={"v": "v_leak", "b": "v_th"},
     adjoint_argument=True,
 )
