@@ -623,6 +623,48 @@ def _chunk_count(
     return min(unit.chunks, batch)
 
 
+class _Gather:
+    """The gradient of a unit's input, gathered from its batch chunks (:class:`_Chunk`)."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.seen = 0
+        self.buffer: Optional[torch.Tensor] = None
+
+
+class _Chunk(torch.autograd.Function):
+    """``x[:, start:stop]``, a new contiguous tensor: one batch chunk of a unit's input.
+
+    Its backward pass writes the chunk's gradient into a buffer of the whole input's
+    shape that the chunks share, and the last chunk to get its gradient returns the
+    buffer (the others return none). ``torch.split`` would join the chunks' gradients
+    with a copy, holding the input's gradient twice at the end of the unit's backward
+    pass; slices would make every chunk's gradient a zero-filled tensor of the whole
+    input. Every chunk gets a gradient (the chunks' outputs and states are joined), so
+    the buffer is always returned; the gradient is not differentiable again."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: torch.Tensor, gather: _Gather, start: int, stop: int
+    ) -> torch.Tensor:
+        ctx.gather, ctx.bounds, ctx.shape = gather, (start, stop), x.shape
+        return x[:, start:stop].clone(memory_format=torch.contiguous_format)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        gather = ctx.gather
+        if gather.buffer is None:
+            gather.buffer = grad.new_empty(ctx.shape)
+        start, stop = ctx.bounds
+        gather.buffer[:, start:stop].copy_(grad)
+        gather.seen += 1
+        if gather.seen < gather.count:
+            return None, None, None, None
+        buffer, gather.buffer, gather.seen = gather.buffer, None, 0
+        return buffer, None, None, None
+
+
 def _run_unit(
     layers: Sequence[torch.nn.Module],
     flags: Sequence[bool],
@@ -651,13 +693,13 @@ def _run_unit(
         batch = x.shape[1]
         bounds = [batch * c // chunks for c in range(chunks + 1)]
         sizes = [stop - start for start, stop in zip(bounds[:-1], bounds[1:])]
-        # one split node: its backward joins the chunks' gradients once (slicing would
-        # make every chunk's gradient a zero-filled tensor of the whole input)
-        parts = torch.split(x, sizes, dim=1)
-        del x
+        gather = _Gather(chunks) if x.requires_grad else None
         outs, chunk_states = [], []
-        for (start, stop), part in zip(zip(bounds[:-1], bounds[1:]), parts):
-            part = part.contiguous()
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            if gather is not None:
+                part = _Chunk.apply(x, gather, start, stop)
+            else:
+                part = x[:, start:stop].contiguous()
             part_states = {
                 i: _slice_batch(s, start, stop, batch) for i, s in in_states.items()
             }
@@ -668,7 +710,7 @@ def _run_unit(
                 out = _run_layers(layers, flags, unit.start, unit.stop, part, new)
             outs.append(out)
             chunk_states.append(new)
-        del part, parts
+        del part, x
         out = torch.cat(outs, 1)
         new_states = {
             i: _cat_batch([c[i] for c in chunk_states], sizes, i) for i in stateful
@@ -932,7 +974,8 @@ class UnitPlan:
         start (int): index of the first layer
         stop (int): one past the index of the last layer
         recompute (bool): recomputed in the backward pass
-        chunks (int): number of batch chunks it is recomputed in (1: the whole batch)
+        chunks (int): number of batch chunks it runs in, stored or recomputed (1: the
+            whole batch)
         chunkable (bool): its samples are independent (no batch statistics in training,
             no random numbers, batch in dimension 1, states with the batch first), so it
             may run in chunks of the batch
@@ -943,6 +986,11 @@ class UnitPlan:
         largest_bytes (int): bytes of the largest output of one of its layers
         parameter_bytes (int): bytes of its parameters that require grad
         forward_seconds (float): time of its forward pass
+        state_bytes (int): bytes of the states its neuron layers return (alive until the
+            container returns)
+        work_bytes (int): predicted bytes alive while it runs in its planned form,
+            besides what the units before it keep (its forward or its backward pass,
+            whichever holds more; see :func:`optimise`)
     """
 
     container: str
@@ -972,9 +1020,10 @@ class MemoryPlan:
         bits (bool): binary saved tensors stored as bits
         units (tuple of UnitPlan): the units, in the order they run
         other_bytes (int): bytes saved outside the units (as stored with ``bits``)
-        plain_peak_bytes (int): predicted peak of the tensors kept for and created in the
-            backward pass without optimisation (parameters and their gradients not
-            included)
+        plain_peak_bytes (int): predicted peak of the bytes a training step allocates
+            without optimisation: activations, saved tensors, states, gradients
+            (those of the parameters as they are made) and workspace; the parameters,
+            buffers and the input, alive anyway, are not included
         peak_bytes (int): the same with the plan
         plain_seconds (Optional[float]): measured time of a training step without
             optimisation (measured only for a numeric budget)
@@ -1013,7 +1062,8 @@ class MemoryPlan:
                 f"{unit.work_bytes / 1e6:>10.2f}{unit.forward_seconds * 1e3:>12.1f}"
             )
         lines.append(
-            f"predicted activation peak: plain {self.plain_peak_bytes / 1e6:.1f} MB, "
+            f"predicted peak of a step's allocations: plain "
+            f"{self.plain_peak_bytes / 1e6:.1f} MB, "
             f"planned {self.peak_bytes / 1e6:.1f} MB"
         )
         if self.plain_seconds and self.seconds:
@@ -1611,27 +1661,36 @@ def optimise(
     long it takes, whether its output is spikes, and whether it may run in chunks of the
     batch (its samples are independent: no batch norm in training mode, no random
     numbers, the batch in dimension 1 and the first half of the batch giving the same
-    output alone). For a numeric budget, training steps (forward and backward) with and
+    output alone). Then each unit's forward and backward pass runs alone on its
+    profiled input, stored and recomputed, whole and in the most chunks allowed, and the
+    bytes it holds at most in each pass are measured (on the CPU with PyTorch's
+    profiler, on CUDA with the allocator's statistics, whose peak this resets): its
+    saved tensors, its outputs and states, the gradients arriving and leaving, its
+    parameters' gradients and the workspace of its operations (a convolution's backward
+    pass holds several times its output). For a numeric budget, training steps with and
     without bits are timed as well (the best of three each, after a warm-up step), and
-    each unit's forward and backward pass stored, recomputed, and recomputed in its
-    chunks (the best of three). The random number generators,
-    the buffers and the gradients of the model are left as they were. Profile with the
-    batch size and mode (``train()``) you train with.
+    each unit's passes in the same forms (the best of three; planning then takes some
+    thirty training steps). The random number generators, the buffers and the gradients
+    of the model are left as they were. Profile with the batch size and mode
+    (``train()``) you train with.
 
-    **The rule.** Memory is predicted from the profile: a stored unit keeps what its
-    layers save; a recomputed unit keeps its input and, when the backward pass reaches
-    it, holds its saved tensors for one chunk and the gradients of its output
-    (:class:`MemoryPlan`). Time is predicted as the step with bits plus the forward time
-    of the recomputed units.
+    **The rule.** A unit runs *stored* (its layers keep what they save, as bits where
+    binary) or *recomputed* (it keeps its input), either whole or in batch chunks (a
+    stored unit in chunks keeps as much, but its backward pass, workspace included,
+    runs a chunk at a time). The peak of a training step is predicted as the largest,
+    over the units, of what the units before it keep plus what it holds in its forward
+    pass (with the states the neuron layers before it returned) or its backward pass
+    (with the gradients of the parameters after it), plus what is saved outside the
+    units; bytes between the measured chunk counts are interpolated in ``1 / chunks``.
+    Time is predicted as the step with bits plus what each unit's form adds to its
+    stored pass (measured; seconds between chunk counts interpolated linearly).
 
-    * ``budget="memory"``: the least predicted peak. Every unit is recomputed; the chunk
-      count of a chunkable unit is doubled while that lowers the predicted peak; units
-      whose recomputation does not lower the peak are then stored.
-    * ``budget="time"``: nothing is recomputed; only bits.
-    * ``budget=r`` (a number >= 1): the plan for ``"memory"``, from which the recomputed
-      unit that adds least to the predicted peak per second of recomputation is stored,
-      one after the other, until the predicted step time is at most ``r`` times the
-      measured plain step.
+    * ``budget="memory"``: the least predicted peak (among plans within 1% of it, the
+      fastest; without timing, recomputing costs a unit's forward pass).
+    * ``budget="time"``: nothing is recomputed or chunked; only bits.
+    * ``budget=r`` (a number >= 1): the least predicted peak whose predicted step time
+      is at most ``r`` times the measured plain step (exactly, over all forms: a
+      bisection on the peak, each bound answered by the fastest plan within it).
 
     **Gradients.** The same as without optimisation, bit for bit, when no unit runs in
     chunks (the recomputation repeats the same operations on the same values, the
@@ -1647,8 +1706,8 @@ def optimise(
             the byte counts refer to
         budget: ``"memory"`` (default), ``"time"`` or a step-time ratio ``>= 1``
         bits (bool): store binary saved tensors as bits
-        max_chunks (int): the most batch chunks a unit is recomputed in; ``1`` keeps
-            whole batches, and so the gradients bit for bit
+        max_chunks (int): the most batch chunks a unit runs in; ``1`` keeps whole
+            batches, and so the gradients bit for bit
 
     Raises:
         ValueError: for a budget that is none of these.

@@ -346,6 +346,23 @@ def test_stored_units_in_batch_chunks_give_the_same_outputs_and_gradients():
     _assert_same_training_step(plain, optimised, x, exact=False)
 
 
+def test_chunk_gradients_are_gathered_once_per_backward_pass():
+    """The chunks of a unit's input give their gradients to one buffer, returned when
+    the last arrives: a graph run backward twice gives the same gradients twice."""
+    torch.manual_seed(0)
+    plain = _conv_lif_stack(depth=2).double()
+    optimised = copy.deepcopy(plain)
+    x = torch.rand(3, 5, 1, 12, 12, dtype=torch.float64) * 4
+    _recompute_everything(optimised, x, chunks=2)
+    inputs = x.clone().requires_grad_()
+    out, _ = optimised(inputs)
+    first = torch.autograd.grad(out.sum(), inputs, retain_graph=True)[0]
+    second = torch.autograd.grad(out.sum(), inputs)[0]
+    expected = torch.autograd.grad(plain(inputs)[0].sum(), inputs)[0]
+    assert torch.equal(first, second)
+    torch.testing.assert_close(first, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_states_are_threaded_through_recomputed_units():
     """A sequence in two calls: the second starts from the first call's states."""
     torch.manual_seed(0)
