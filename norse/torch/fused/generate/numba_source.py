@@ -241,22 +241,22 @@ def backward_source(
     for k, field in enumerate(layout.params):
         if field not in layout.lane_params:
             src.append(f"    q{k} = P{k}[0]")
-    # One allocation for the lane buffers, the adjoints and the per-step record when
-    # the states share a dtype: few base pointers keep LLVM's run-time alias checks
-    # few enough for the lane loops to vectorise.
+    # The per-step record in one allocation when the states share a dtype (few base
+    # pointers, few run-time alias checks), the lane buffers and adjoints in arrays of
+    # their own. The record starts 2 n rows into its allocation: with the lane buffers
+    # in those rows, or the record at the very start, the backward kernels ran several
+    # times slower (benchmarks/RESULTS.md, "generated backward"; likely the CPU's
+    # address aliasing between the record's and the inputs' rows, not the arithmetic).
     n = len(states)
     dtypes = {graph.nodes[graph.states[f]].dtype for f in states}
     shared = n > 0 and len(dtypes) == 1
     if shared:
         src.append(f"    work = np.empty(({2 * n} + steps * {n}, {CHUNK}), S0.dtype)")
     for k in range(len(states)):
-        if shared:
-            src.append(f"    B{k} = work[{k}]")
-            src.append(f"    A{k} = work[{n + k}]")
-        else:
-            src.append(f"    B{k} = np.empty({CHUNK}, S{k}.dtype)")
+        src.append(f"    B{k} = np.empty({CHUNK}, S{k}.dtype)")
+        if not shared:
             src.append(f"    H{k} = np.empty((steps, {CHUNK}), S{k}.dtype)")
-            src.append(f"    A{k} = np.empty({CHUNK}, GS0_{k}.dtype)")
+        src.append(f"    A{k} = np.empty({CHUNK}, GS0_{k}.dtype)")
     for k in range(len(wanted)):
         src.append(f"    C{k} = np.empty({CHUNK}, GP{k}.dtype)")
     src += [
