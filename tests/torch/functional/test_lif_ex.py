@@ -4,17 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from norse.torch.functional.lif_ex import (
-    LIFExFeedForwardState,
-    LIFExParameters,
-    LIFExState,
-    lif_ex_current_encoder,
-    lif_ex_feed_forward_step,
-    lif_ex_step,
-)
+from norse.torch.functional import lif_ex
 
 F64 = torch.float64
-P = LIFExParameters(v_leak=torch.tensor(-0.1))
+P = lif_ex.LIFExParameters(v_leak=torch.tensor(-0.1))
 T_END, RATE = 0.02, 100.0
 Y0 = (0.5, 0.5)  # v, i: v stays within 1 delta_T of v_th, where the exp term matters
 
@@ -30,9 +23,9 @@ def _rhs(t, y, p=P, exponential=True):
 
 
 def _run_feed_forward(dt):
-    state = LIFExFeedForwardState(*(torch.tensor([y], dtype=F64) for y in Y0))
+    state = lif_ex.LIFExFeedForwardState(*(torch.tensor([y], dtype=F64) for y in Y0))
     for _ in range(round(T_END / dt)):
-        z, state = lif_ex_feed_forward_step(
+        z, state = lif_ex.lif_ex_feed_forward_step(
             torch.full((1,), RATE * dt, dtype=F64), state, P, dt
         )
         assert z.item() == 0
@@ -40,12 +33,12 @@ def _run_feed_forward(dt):
 
 
 def _run_recurrent(dt):
-    state = LIFExState(
+    state = lif_ex.LIFExState(
         torch.zeros(1, 1, dtype=F64), *(torch.tensor([[y]], dtype=F64) for y in Y0)
     )
     w = torch.ones(1, 1, dtype=F64)
     for _ in range(round(T_END / dt)):
-        z, state = lif_ex_step(
+        z, state = lif_ex.lif_ex_step(
             torch.full((1, 1), RATE * dt, dtype=F64), state, w, w, P, dt
         )
         assert z.item() == 0
@@ -64,11 +57,11 @@ def test_subthreshold_dynamics_converge_to_ode_at_first_order(simulate, ode):
 def test_exponential_runaway_spikes_without_input():
     # with delta_T = 1 and v_leak = 0.2, v_leak - v + exp(v - 1) > 0 for every v: the
     # exponential term alone drives v from 0.5 to threshold (a plain LIF would decay)
-    p = LIFExParameters(delta_T=torch.tensor(1.0), v_leak=torch.tensor(0.2))
-    state = LIFExFeedForwardState(torch.tensor([0.5]), torch.zeros(1))
+    p = lif_ex.LIFExParameters(delta_T=torch.tensor(1.0), v_leak=torch.tensor(0.2))
+    state = lif_ex.LIFExFeedForwardState(torch.tensor([0.5]), torch.zeros(1))
     voltages, spikes = [], []
     for _ in range(200):
-        z, state = lif_ex_feed_forward_step(torch.zeros(1), state, p)
+        z, state = lif_ex.lif_ex_feed_forward_step(torch.zeros(1), state, p)
         voltages.append(state.v.item())
         spikes.append(z.item())
     first = spikes.index(1.0)
@@ -78,32 +71,32 @@ def test_exponential_runaway_spikes_without_input():
 
 def test_recurrent_equals_feed_forward_with_identity_weights():
     x = torch.rand(15, 2, 3) * 0.6
-    ff = LIFExFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3))
-    rec = LIFExState(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3))
+    ff = lif_ex.LIFExFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3))
+    rec = lif_ex.LIFExState(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3))
     for xt in x:
-        z_ff, ff = lif_ex_feed_forward_step(xt, ff)
-        z_rec, rec = lif_ex_step(xt, rec, torch.eye(3), torch.zeros(3, 3))
+        z_ff, ff = lif_ex.lif_ex_feed_forward_step(xt, ff)
+        z_rec, rec = lif_ex.lif_ex_step(xt, rec, torch.eye(3), torch.zeros(3, 3))
         torch.testing.assert_close(z_ff, z_rec)
     torch.testing.assert_close(ff.v, rec.v)
 
 
 def test_gradcheck_feed_forward_and_recurrent():
     torch.manual_seed(0)
-    p = LIFExParameters(method="heaviside")
+    p = lif_ex.LIFExParameters(method="heaviside")
     x = (torch.rand(6, 2, 3, dtype=F64) * 0.8).requires_grad_()
     v0 = (torch.rand(2, 3, dtype=F64) * 0.5).requires_grad_()
     w_in = torch.randn(3, 3, dtype=F64).requires_grad_()
 
     def feed_forward(x, v0):
-        state = LIFExFeedForwardState(v0, torch.zeros_like(v0))
+        state = lif_ex.LIFExFeedForwardState(v0, torch.zeros_like(v0))
         for xt in x:
-            _, state = lif_ex_feed_forward_step(xt, state, p)
+            _, state = lif_ex.lif_ex_feed_forward_step(xt, state, p)
         return state.v, state.i
 
     def recurrent(x, v0, w_in):
-        state = LIFExState(torch.zeros_like(v0), v0, torch.zeros_like(v0))
+        state = lif_ex.LIFExState(torch.zeros_like(v0), v0, torch.zeros_like(v0))
         for xt in x:
-            _, state = lif_ex_step(xt, state, w_in, torch.eye(3, dtype=F64), p)
+            _, state = lif_ex.lif_ex_step(xt, state, w_in, torch.eye(3, dtype=F64), p)
         return state.v, state.i
 
     assert torch.autograd.gradcheck(feed_forward, (x, v0))
@@ -111,9 +104,9 @@ def test_gradcheck_feed_forward_and_recurrent():
 
 
 def test_current_encoder_step_and_reset():
-    p = LIFExParameters()
-    z, v = lif_ex_current_encoder(torch.tensor([0.5]), torch.tensor([0.0]), p)
+    p = lif_ex.LIFExParameters()
+    z, v = lif_ex.lif_ex_current_encoder(torch.tensor([0.5]), torch.tensor([0.0]), p)
     expected = 0.1 * (0.5 + 0.5 * math.exp(-2.0))
     assert z.item() == 0 and v.item() == pytest.approx(expected, rel=1e-6)
-    z, v = lif_ex_current_encoder(torch.tensor([20.0]), torch.tensor([0.5]), p)
+    z, v = lif_ex.lif_ex_current_encoder(torch.tensor([20.0]), torch.tensor([0.5]), p)
     assert z.item() == 1 and v.item() == 0.0
