@@ -3,31 +3,21 @@ import math
 import pytest
 import torch
 
-from norse.torch.functional.leaky_integrator import (
-    LIParameters,
-    LIState,
-    li_feed_forward_step,
-    li_step,
-)
-from norse.torch.functional.leaky_integrator_box import (
-    LIBoxParameters,
-    LIBoxState,
-    li_box_feed_forward_step,
-    li_box_step,
-)
+from norse.torch.functional import leaky_integrator as li
+from norse.torch.functional import leaky_integrator_box as li_box
 
 
 def test_li_hand_computed():
-    state = LIState(v=torch.zeros(1), i=torch.zeros(1))
+    state = li.LIState(v=torch.zeros(1), i=torch.zeros(1))
     v = []
     for _ in range(3):
-        out, state = li_feed_forward_step(torch.ones(1), state)
+        out, state = li.li_feed_forward_step(torch.ones(1), state)
         v.append(out.item())
     assert v == pytest.approx([0.1, 0.27, 0.487], abs=1e-6)
 
 
 def test_li_converges_to_ode_at_first_order():
-    p = LIParameters(v_leak=torch.tensor(0.1))
+    p = li.LIParameters(v_leak=torch.tensor(0.1))
     a, b, v0, i0, t_end = 100.0, 200.0, 0.5, 2.0, 0.03
     exact = (
         0.1
@@ -36,11 +26,11 @@ def test_li_converges_to_ode_at_first_order():
     )
     errors = []
     for dt in (1e-4, 5e-5, 2.5e-5):
-        s = LIState(
+        s = li.LIState(
             torch.tensor(v0, dtype=torch.float64), torch.tensor(i0, dtype=torch.float64)
         )
         for _ in range(round(t_end / dt)):
-            _, s = li_feed_forward_step(
+            _, s = li.li_feed_forward_step(
                 torch.tensor(0.0, dtype=torch.float64), s, p, dt
             )
         errors.append(abs(s.v.item() - exact))
@@ -54,7 +44,7 @@ def test_li_step_gradcheck():
     v = torch.rand(2, 4, dtype=torch.float64, requires_grad=True)
 
     def run(x, w, v):
-        out, s = li_step(x, LIState(v, torch.zeros(2, 4, dtype=torch.float64)), w)
+        out, s = li.li_step(x, li.LIState(v, torch.zeros(2, 4, dtype=torch.float64)), w)
         return out, s.i
 
     assert torch.autograd.gradcheck(run, (x, w, v))
@@ -62,11 +52,13 @@ def test_li_step_gradcheck():
 
 def test_li_box_exact_exponential_relaxation():
     # constant input I: v_n = I (1 - (1 - dt/tau)^n)
-    s = LIBoxState(torch.zeros(1))
+    s = li_box.LIBoxState(torch.zeros(1))
     for n in range(1, 6):
-        v, s = li_box_feed_forward_step(torch.tensor([3.0]), s, LIBoxParameters())
+        v, s = li_box.li_box_feed_forward_step(
+            torch.tensor([3.0]), s, li_box.LIBoxParameters()
+        )
         assert v.item() == pytest.approx(3 * (1 - 0.9**n), rel=1e-6)
-    v, _ = li_box_step(
-        torch.ones(1, 2), LIBoxState(torch.zeros(1, 1)), torch.ones(1, 2)
+    v, _ = li_box.li_box_step(
+        torch.ones(1, 2), li_box.LIBoxState(torch.zeros(1, 1)), torch.ones(1, 2)
     )
     assert v.item() == pytest.approx(0.2)
