@@ -21,7 +21,7 @@ the derived vector-Jacobian product. ``GS``: gradients of the state outputs (sha
 ``(M,)`` (``all`` only; the caller sums those of shared parameters).
 """
 
-from typing import Dict, List, Sequence
+from typing import Collection, Dict, List, Sequence
 
 import torch
 
@@ -71,8 +71,11 @@ class NumbaDialect(Dialect):
         return f"({a} {op} {b})"
 
 
-def _dependencies(graph: Graph, roots: Sequence[int]) -> List[int]:
-    """The nodes ``roots`` depend on, in graph order."""
+def _dependencies(
+    graph: Graph, roots: Sequence[int], known: Collection[int] = ()
+) -> List[int]:
+    """The nodes ``roots`` depend on, in graph order; the arguments of the ``known``
+    nodes (values read rather than computed) are not followed."""
     seen = set()
     stack = [r for r in roots if r is not None]
     while stack:
@@ -81,7 +84,7 @@ def _dependencies(graph: Graph, roots: Sequence[int]) -> List[int]:
             continue
         seen.add(index)
         node = graph.nodes[index]
-        if node.op in ARITY:
+        if node.op in ARITY and index not in known:
             stack.extend(a for a in node.args[: ARITY[node.op]] if a is not None)
     return sorted(seen)
 
@@ -168,9 +171,15 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
     return "\n".join(src) + "\n"
 
 
-def _history_row(k: int, n: int, shared: bool) -> str:
-    """The record of state field ``k`` before step ``t`` (of ``n`` fields)."""
-    return f"work[{2 * n} + t * {n} + {k}]" if shared else f"H{k}[t]"
+#: Operations whose results the backward replay records, so that the reverse loop reads
+#: them instead of computing them again (each costs tens of arithmetic operations).
+RECORDED_OPS = ("exp", "log", "tanh", "sigmoid", "pow", "sqrt")
+
+
+def _history_row(k: int, n: int, rows: int, shared: bool) -> str:
+    """Row ``k`` of step ``t``'s record: the state fields (``k < n``) before the step,
+    then the recorded values; ``rows`` per step."""
+    return f"work[{2 * n} + t * {rows} + {k}]" if shared else f"H{k}[t]"
 
 
 def _input_rows(graph: Graph) -> List[str]:
@@ -223,7 +232,17 @@ def backward_source(
     grad_roots = [*adjoint.inputs, *(adjoint.states[f] for f in states)]
     grad_roots += [adjoint.params[f] for f in wanted]
     replay_nodes = _dependencies(graph, forward_roots)
-    adjoint_nodes = _dependencies(graph, grad_roots)
+    replayed = set(replay_nodes)
+    recorded = [
+        index
+        for index in _dependencies(graph, grad_roots)
+        if states and index in replayed and graph.nodes[index].op in RECORDED_OPS
+    ]
+    adjoint_nodes = [
+        index
+        for index in _dependencies(graph, grad_roots, recorded)
+        if index not in recorded
+    ]
 
     x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
     gx_args = "".join(f"GX{k}, " for k in range(len(graph.inputs)))
@@ -248,14 +267,19 @@ def backward_source(
     # times slower (benchmarks/RESULTS.md, "generated backward"; likely the CPU's
     # address aliasing between the record's and the inputs' rows, not the arithmetic).
     n = len(states)
-    dtypes = {graph.nodes[graph.states[f]].dtype for f in states}
-    shared = n > 0 and len(dtypes) == 1
+    kinds = [graph.nodes[graph.states[f]].dtype for f in states]
+    kinds += [graph.nodes[index].dtype for index in recorded]
+    rows = len(kinds)
+    shared = n > 0 and len(set(kinds)) == 1
     if shared:
-        src.append(f"    work = np.empty(({2 * n} + steps * {n}, {CHUNK}), S0.dtype)")
+        src.append(
+            f"    work = np.empty(({2 * n} + steps * {rows}, {CHUNK}), S0.dtype)"
+        )
+    else:
+        for k, dtype in enumerate(kinds):
+            src.append(f"    H{k} = np.empty((steps, {CHUNK}), {_NUMPY[dtype]})")
     for k in range(len(states)):
         src.append(f"    B{k} = np.empty({CHUNK}, S{k}.dtype)")
-        if not shared:
-            src.append(f"    H{k} = np.empty((steps, {CHUNK}), S{k}.dtype)")
         src.append(f"    A{k} = np.empty({CHUNK}, GS0_{k}.dtype)")
     for k in range(len(wanted)):
         src.append(f"    C{k} = np.empty({CHUNK}, GP{k}.dtype)")
@@ -275,8 +299,8 @@ def backward_source(
             "        for t in range(steps):",
             *_input_rows(graph),
         ]
-        for k in range(len(states)):
-            src.append(f"            Hr{k} = {_history_row(k, n, shared)}")
+        for k in range(rows):
+            src.append(f"            Hr{k} = {_history_row(k, n, rows, shared)}")
         src.append("            for j in range(width):")
         for k in range(len(states)):
             src.append(f"                s{k} = B{k}[j]")
@@ -285,6 +309,8 @@ def backward_source(
             f"                {line}"
             for line in lines(graph, replay_nodes, dialect, leaf)
         ]
+        for m, index in enumerate(recorded):
+            src.append(f"                Hr{n + m}[j] = {name(index)}")
         for k, field in enumerate(states):
             value = _value(graph, graph.new_states[field], dialect, leaves)
             src.append(f"                B{k}[j] = {value}")
@@ -297,8 +323,9 @@ def backward_source(
             for k in range(len(graph.inputs))
         ),
     ]
+    for k in range(rows):
+        src.append(f"            Hr{k} = {_history_row(k, n, rows, shared)}")
     for k in range(len(states)):
-        src.append(f"            Hr{k} = {_history_row(k, n, shared)}")
         if record:
             src.append(f"            GSr{k} = GS{k}[t, c0 : c0 + width]")
     src += ["            for j in range(width):", "                gout = gor[j]"]
@@ -306,6 +333,8 @@ def backward_source(
         src.append(f"                s{k} = Hr{k}[j]")
         extra = f" + GSr{k}[j]" if record else ""
         src.append(f"                gnew{k} = A{k}[j]{extra}")
+    for m, index in enumerate(recorded):
+        src.append(f"                {name(index)} = Hr{n + m}[j]")
     src += [
         f"                {line}" for line in lines(graph, adjoint_nodes, dialect, leaf)
     ]
