@@ -4,17 +4,7 @@ e-prop is exact (no path through other neurons) the traces give BPTT's gradient.
 import pytest
 import torch
 
-from norse.torch.functional.eprop import (
-    LIFEligibility,
-    eprop_gradient,
-    learning_signal,
-    li_trace_step,
-    lif_eligibility_zeros,
-    lif_eprop_step,
-    lsnn_eligibility_zeros,
-    lsnn_eprop_step,
-    pseudo_derivative,
-)
+from norse.torch.functional import eprop
 from norse.torch.functional.leaky_integrator import (
     LIParameters,
     LIState,
@@ -59,9 +49,9 @@ def _inputs(seed=0):
 def _run_eprop(model, x, w_in, w_rec, detach_reset):
     """Spikes, states and eligibility traces of every step (for checking only)."""
     step, zeros = (
-        (lif_eprop_step, lif_eligibility_zeros)
+        (eprop.lif_eprop_step, eprop.lif_eligibility_zeros)
         if model == "lif"
-        else (lsnn_eprop_step, lsnn_eligibility_zeros)
+        else (eprop.lsnn_eprop_step, eprop.lsnn_eligibility_zeros)
     )
     p = LIF_P if model == "lif" else LSNN_P
     rest = torch.zeros(B, H, dtype=F64)
@@ -153,7 +143,9 @@ def test_without_recurrent_weights_eprop_is_bptt(model, detach_reset):
         model, x, w_in, w_rec, coefficients, feed_forward=not detach_reset
     )
     _, _, eligibility = _run_eprop(model, x, w_in, w_rec, detach_reset)
-    gradient = sum(eprop_gradient(c, e) for c, e in zip(coefficients, eligibility))
+    gradient = sum(
+        eprop.eprop_gradient(c, e) for c, e in zip(coefficients, eligibility)
+    )
     torch.testing.assert_close(gradient, expected, rtol=1e-10, atol=1e-10)
     assert (
         gradient[:, N_IN:].abs().max() > 0
@@ -166,7 +158,9 @@ def test_with_recurrent_weights_eprop_drops_the_paths_through_other_neurons(mode
     coefficients = torch.randn(T, B, H, dtype=F64)
     expected = _bptt_gradients(model, x, w_in, w_rec, coefficients, True)
     _, _, eligibility = _run_eprop(model, x, w_in, w_rec, detach_reset=False)
-    gradient = sum(eprop_gradient(c, e) for c, e in zip(coefficients, eligibility))
+    gradient = sum(
+        eprop.eprop_gradient(c, e) for c, e in zip(coefficients, eligibility)
+    )
     assert not torch.allclose(gradient, expected, rtol=1e-3, atol=1e-3)
     # ... but points the same way
     cosine = torch.nn.functional.cosine_similarity(
@@ -180,16 +174,16 @@ def test_the_adaptive_eligibility_vector_carries_the_threshold_jump():
     state = LSNNFeedForwardState(
         *(torch.zeros(B, H, dtype=F64),) * 2, LSNN_P.v_th.to(F64).expand(B, H)
     )
-    detached = lsnn_eligibility_zeros(B, H, N_IN + H, dtype=F64)
+    detached = eprop.lsnn_eligibility_zeros(B, H, N_IN + H, dtype=F64)
     passed = detached
     z = torch.zeros(B, H, dtype=F64)
     for x_t in x:
         presynaptic = torch.cat((x_t, z), 1)
         current = x_t @ w_in.T
-        _, _, detached, _ = lsnn_eprop_step(
+        _, _, detached, _ = eprop.lsnn_eprop_step(
             current, presynaptic, state, detached, LSNN_P, DT, True
         )
-        z, state, passed, _ = lsnn_eprop_step(
+        z, state, passed, _ = eprop.lsnn_eprop_step(
             current, presynaptic, state, passed, LSNN_P, DT, False
         )
     assert detached.b.abs().max() == 0  # lsnn_step: the jump has no gradient
@@ -200,13 +194,13 @@ def test_the_adaptive_eligibility_vector_carries_the_threshold_jump():
 def test_pseudo_derivative_is_the_thresholds_surrogate(method):
     x = torch.linspace(-2, 2, 41, dtype=F64, requires_grad=True)
     threshold(x, method, 3.0).sum().backward()
-    torch.testing.assert_close(pseudo_derivative(x.detach(), method, 3.0), x.grad)
+    torch.testing.assert_close(eprop.pseudo_derivative(x.detach(), method, 3.0), x.grad)
 
 
 def test_pseudo_derivative_of_heaviside_is_zero_and_unknown_methods_fail():
-    assert pseudo_derivative(torch.ones(3), "heaviside", 1.0).abs().sum() == 0
+    assert eprop.pseudo_derivative(torch.ones(3), "heaviside", 1.0).abs().sum() == 0
     with pytest.raises(ValueError, match="p.method must be one of"):
-        pseudo_derivative(torch.ones(3), "nope", 1.0)
+        eprop.pseudo_derivative(torch.ones(3), "nope", 1.0)
 
 
 def test_li_trace_step_is_the_readouts_derivative():
@@ -219,44 +213,48 @@ def test_li_trace_step_is_the_readouts_derivative():
     for u_t in u:
         y, state = li_feed_forward_step(w * u_t, state, p, DT)
         (expected,) = torch.autograd.grad(y.sum(), w, retain_graph=True)
-        trace, filtered = li_trace_step(u_t, filtered, p, DT)
+        trace, filtered = eprop.li_trace_step(u_t, filtered, p, DT)
         torch.testing.assert_close(trace.sum(), expected)
 
 
 def test_learning_signal_and_gradient():
     error = torch.tensor([[1.0, 2.0]])
     feedback = torch.tensor([[1.0, 0.0, -1.0], [0.5, 1.0, 0.0]])
-    signal = learning_signal(error, feedback)
+    signal = eprop.learning_signal(error, feedback)
     torch.testing.assert_close(signal, torch.tensor([[2.0, 2.0, -1.0]]))
     trace = torch.arange(6.0).reshape(1, 3, 2)
     torch.testing.assert_close(
-        eprop_gradient(signal, trace), signal[0, :, None] * trace[0]
+        eprop.eprop_gradient(signal, trace), signal[0, :, None] * trace[0]
     )
 
 
 def test_bad_shapes_and_parameters_are_named():
     state = LIFFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3))
-    traces = lif_eligibility_zeros(2, 3, 4)
+    traces = eprop.lif_eligibility_zeros(2, 3, 4)
     with pytest.raises(
         ValueError, match=r"traces.v must have shape \(batch, hidden, N\) = \(2, 3, 5\)"
     ):
-        lif_eprop_step(torch.zeros(2, 3), torch.zeros(2, 5), state, traces)
+        eprop.lif_eprop_step(torch.zeros(2, 3), torch.zeros(2, 5), state, traces)
     with pytest.raises(ValueError, match="input_current and presynaptic must be"):
-        lif_eprop_step(torch.zeros(3), torch.zeros(2, 4), state, traces)
+        eprop.lif_eprop_step(torch.zeros(3), torch.zeros(2, 4), state, traces)
     per_neuron = LIFParameters(tau_syn_inv=torch.full((3,), 200.0))
     with pytest.raises(ValueError, match="p.tau_syn_inv must be a scalar"):
-        lif_eprop_step(torch.zeros(2, 3), torch.zeros(2, 4), state, traces, per_neuron)
+        eprop.lif_eprop_step(
+            torch.zeros(2, 3), torch.zeros(2, 4), state, traces, per_neuron
+        )
     with pytest.raises(ValueError, match=r"error and feedback must be"):
-        learning_signal(torch.zeros(2, 3), torch.zeros(2, 5))
+        eprop.learning_signal(torch.zeros(2, 3), torch.zeros(2, 5))
     with pytest.raises(ValueError, match=r"signal and trace must be"):
-        eprop_gradient(torch.zeros(2, 3), torch.zeros(2, 4, 5))
+        eprop.eprop_gradient(torch.zeros(2, 3), torch.zeros(2, 4, 5))
 
 
 def test_per_neuron_membrane_constants_broadcast():
     p = LIFParameters(tau_mem_inv=torch.tensor([50.0, 100.0, 200.0]))
     state = LIFFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3))
-    traces = LIFEligibility(torch.zeros(2, 4), torch.zeros(2, 3, 4))
+    traces = eprop.LIFEligibility(torch.zeros(2, 4), torch.zeros(2, 3, 4))
     presynaptic = torch.ones(2, 4)
-    _, _, traces, e = lif_eprop_step(torch.ones(2, 3), presynaptic, state, traces, p)
+    _, _, traces, e = eprop.lif_eprop_step(
+        torch.ones(2, 3), presynaptic, state, traces, p
+    )
     # dv/dW_ji after one step from rest: a_j * x_i with a_j = dt / tau_mem_j
     torch.testing.assert_close(traces.v[0, :, 0], torch.tensor([0.05, 0.1, 0.2]))

@@ -15,6 +15,7 @@ import pytest
 import torch
 from scipy.optimize import brentq
 
+from norse.torch.functional import lif
 from norse.torch.functional.adjoint.lif_adjoint import (
     LIFFeedForwardAdjointFunction,
     lif_adjoint_step,
@@ -22,18 +23,11 @@ from norse.torch.functional.adjoint.lif_adjoint import (
     lif_feed_forward_adjoint_step,
     lif_feed_forward_adjoint_step_sparse,
 )
-from norse.torch.functional.lif import (
-    LIFFeedForwardState,
-    LIFParameters,
-    LIFState,
-    lif_feed_forward_step,
-    lif_step,
-)
 
 F64 = torch.float64
 TAU_MEM_INV, TAU_SYN_INV = 100.0, 50.0
 #: tau_syn != tau_mem, so that a wrong coupling of the adjoint current shows.
-P = LIFParameters(
+P = lif.LIFParameters(
     tau_syn_inv=torch.tensor(TAU_SYN_INV, dtype=F64),
     tau_mem_inv=torch.tensor(TAU_MEM_INV, dtype=F64),
     method="heaviside",
@@ -92,7 +86,7 @@ def test_feed_forward_equals_bptt_without_spikes():
     x, weights, v0, i0, c = _no_spike_inputs()
 
     def loss(step):
-        state = LIFFeedForwardState(v0, i0)
+        state = lif.LIFFeedForwardState(v0, i0)
         total = 0.0
         for t in range(x.shape[0]):
             z, state = step(x[t] @ weights.t(), state, P, 1e-3)
@@ -100,7 +94,7 @@ def test_feed_forward_equals_bptt_without_spikes():
             total = total + (c[t] * state.v).sum() + (state.i**2).sum() + z.sum()
         return total
 
-    reference = torch.autograd.grad(loss(lif_feed_forward_step), (weights, v0, i0))
+    reference = torch.autograd.grad(loss(lif.lif_feed_forward_step), (weights, v0, i0))
     ours = torch.autograd.grad(loss(lif_feed_forward_adjoint_step), (weights, v0, i0))
     for expected, actual in zip(reference, ours):
         assert expected.abs().sum() > 0
@@ -113,7 +107,7 @@ def test_recurrent_equals_bptt_without_spikes():
     z0 = torch.tensor([[1.0, 0.0, 1.0, 0.0]] * 3, dtype=F64, requires_grad=True)
 
     def loss(step):
-        state = LIFState(z0, v0, i0)
+        state = lif.LIFState(z0, v0, i0)
         total = 0.0
         for t in range(x.shape[0]):
             z, state = step(x[t], state, w_in, w_rec, P, 1e-3)
@@ -123,7 +117,7 @@ def test_recurrent_equals_bptt_without_spikes():
 
     # (z0 receives the gradient of its spike times instead; see the next tests)
     wrt = (w_in, w_rec, v0, i0)
-    reference = torch.autograd.grad(loss(lif_step), wrt)
+    reference = torch.autograd.grad(loss(lif.lif_step), wrt)
     ours = torch.autograd.grad(loss(lif_adjoint_step), wrt)
     for expected, actual in zip(reference, ours):
         assert expected.abs().sum() > 0
@@ -137,7 +131,7 @@ def _discrete_gradient(step, dt):
     """d v(T_END) / d(v0, i0) of the discretised neurons, shape (3, 2)."""
     v0 = torch.tensor(V0, dtype=F64, requires_grad=True)
     i0 = torch.tensor(I0, dtype=F64, requires_grad=True)
-    state, count = LIFFeedForwardState(v0, i0), 0
+    state, count = lif.LIFFeedForwardState(v0, i0), 0
     for _ in range(round(T_END / dt)):
         z, state = step(torch.zeros(3, dtype=F64), state, P, dt)
         count = count + z.detach()
@@ -158,7 +152,7 @@ def test_spike_time_gradient_converges_to_continuous_time(adjoint):
         lambda dt: _discrete_gradient(lif_feed_forward_adjoint_step, dt), exact
     )
     # BPTT through the Heaviside reset loses the spike-time dependence entirely
-    bptt = _discrete_gradient(lif_feed_forward_step, adjoint.DTS[-1])
+    bptt = _discrete_gradient(lif.lif_feed_forward_step, adjoint.DTS[-1])
     assert np.all(np.abs(bptt - exact) / np.abs(exact) > 0.3)
 
 
@@ -182,7 +176,9 @@ def test_recurrent_spike_gradient_converges_to_continuous_time(adjoint):
         i0 = torch.tensor([[i, 0.0] for i in i_a], dtype=F64, requires_grad=True)
         w_rec = torch.tensor([[0.0, 0.0], [w, 0.0]], dtype=F64, requires_grad=True)
         w_in = torch.zeros(2, 1, dtype=F64)
-        state = LIFState(torch.zeros(2, 2, dtype=F64), torch.zeros(2, 2, dtype=F64), i0)
+        state = lif.LIFState(
+            torch.zeros(2, 2, dtype=F64), torch.zeros(2, 2, dtype=F64), i0
+        )
         spikes, state = adjoint.unroll(
             lif_adjoint_step,
             state,
@@ -220,7 +216,7 @@ NORSE_1_1_SPIKING = {
         [1.0050797966946055, 0.3026807385083802, 0.5151147770279759],
     ),
 }
-P_EQUAL_TAUS = LIFParameters(
+P_EQUAL_TAUS = lif.LIFParameters(
     tau_syn_inv=torch.tensor(100.0, dtype=F64),
     tau_mem_inv=torch.tensor(100.0, dtype=F64),
 )
@@ -235,14 +231,14 @@ def _norse_scenario(step, spiking, dt=1e-3):
         )
         v0 = torch.tensor([0.1, -0.2], dtype=F64, requires_grad=True)
         i0 = torch.tensor([0.3, 0.0], dtype=F64, requires_grad=True)
-        state, loss = LIFFeedForwardState(v0, i0), 0.0
+        state, loss = lif.LIFFeedForwardState(v0, i0), 0.0
         for t in range(10):
             z, state = step(x[t], state, P_EQUAL_TAUS, dt)
             loss = loss + (t + 1) * state.v.sum() + 0.5 * z.sum()
         return torch.autograd.grad(loss + state.i.sum(), (v0, i0, x))
     v0 = torch.tensor([0.0, 0.3, 0.5], dtype=F64, requires_grad=True)
     i0 = torch.tensor([4.0, 3.5, 5.0], dtype=F64, requires_grad=True)
-    state, loss, count = LIFFeedForwardState(v0, i0), 0.0, 0.0
+    state, loss, count = lif.LIFFeedForwardState(v0, i0), 0.0, 0.0
     for _ in range(round(0.02 / dt)):
         z, state = step(torch.zeros(3, dtype=F64), state, P_EQUAL_TAUS, dt)
         loss = loss + 5.0 * z.sum()
@@ -284,13 +280,13 @@ def test_direction_agrees_with_surrogate_bptt():
     gradients = []
     for step, method in (
         (lif_feed_forward_adjoint_step, "heaviside"),
-        (lif_feed_forward_step, "super"),
+        (lif.lif_feed_forward_step, "super"),
     ):
-        state = LIFFeedForwardState(
+        state = lif.LIFFeedForwardState(
             torch.zeros(8, 16, dtype=F64), torch.zeros(8, 16, dtype=F64)
         )
         spikes, _ = _unroll_current(
-            step, state, x, weights, LIFParameters(method=method)
+            step, state, x, weights, lif.LIFParameters(method=method)
         )
         loss = ((spikes.sum(0) - 3.0) ** 2).sum()
         gradients.append(torch.autograd.grad(loss, weights)[0])
@@ -319,7 +315,7 @@ def test_sparse_forms_equal_dense(adjoint):
     results = []
     for step, sparse in ((lif_adjoint_step, False), (lif_adjoint_step_sparse, True)):
         z0 = torch.zeros(3, 4, dtype=F64)
-        state = LIFState(
+        state = lif.LIFState(
             z0.to_sparse() if sparse else z0, v0, torch.zeros(3, 4, dtype=F64)
         )
         inputs = [x_t.to_sparse() if sparse else x_t for x_t in x]
@@ -338,7 +334,7 @@ def test_sparse_forms_equal_dense(adjoint):
         torch.testing.assert_close(sparse, dense)
 
     current = x @ w_in.detach().t()
-    state = LIFFeedForwardState(v0, torch.zeros(3, 4, dtype=F64))
+    state = lif.LIFFeedForwardState(v0, torch.zeros(3, 4, dtype=F64))
     dense_out = adjoint.unroll(lif_feed_forward_adjoint_step, state, current, P, 1e-3)
     sparse_out = adjoint.unroll(
         lif_feed_forward_adjoint_step_sparse, state, current.to_sparse(), P, 1e-3
@@ -356,7 +352,7 @@ def test_spike_without_crossing_has_finite_gradient():
     v0 = torch.tensor([1.5, 1.0], dtype=F64, requires_grad=True)
     i0 = torch.tensor([0.0, 0.0], dtype=F64, requires_grad=True)
     z, state = lif_feed_forward_adjoint_step(
-        torch.zeros(2, dtype=F64), LIFFeedForwardState(v0, i0), P
+        torch.zeros(2, dtype=F64), lif.LIFFeedForwardState(v0, i0), P
     )
     assert z.tolist() == [1.0, 0.0]
     grad_v, grad_i = torch.autograd.grad(z.sum() + state.v.sum(), (v0, i0))
@@ -367,12 +363,12 @@ def test_spike_without_crossing_has_finite_gradient():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_shapes_dtypes_and_default_parameters(dtype):
     x = torch.rand(2, 3, 4, dtype=dtype) * 5
-    state = LIFFeedForwardState(
+    state = lif.LIFFeedForwardState(
         torch.zeros(2, 3, 4, dtype=dtype), torch.zeros(2, 3, 4, dtype=dtype)
     )
     z, new = lif_feed_forward_adjoint_step(x, state)
-    expected, reference = lif_feed_forward_step(
-        x, state, LIFParameters(method="heaviside")
+    expected, reference = lif.lif_feed_forward_step(
+        x, state, lif.LIFParameters(method="heaviside")
     )
     torch.testing.assert_close(z, expected)
     torch.testing.assert_close(new.v, reference.v)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
+from norse.torch.functional import lif_refrac
 from norse.torch.functional.adjoint.lif_adjoint import lif_feed_forward_adjoint_step
 from norse.torch.functional.adjoint.lif_refrac_adjoint import (
     LIFAdjointRefracFeedForwardFunction,
@@ -22,12 +23,6 @@ from norse.torch.functional.adjoint.lif_refrac_adjoint import (
 )
 from norse.torch.functional.heaviside import heaviside
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters, LIFState
-from norse.torch.functional.lif_refrac import (
-    LIFRefracFeedForwardState,
-    LIFRefracParameters,
-    LIFRefracState,
-    lif_refrac_feed_forward_step,
-)
 
 F64 = torch.float64
 TAU_MEM_INV, TAU_SYN_INV = 100.0, 50.0
@@ -38,12 +33,14 @@ LIF_P = LIFParameters(
 )
 
 
-def _p(rho_reset: float) -> LIFRefracParameters:
-    return LIFRefracParameters(LIF_P, torch.tensor(float(rho_reset), dtype=F64))
+def _p(rho_reset: float) -> lif_refrac.LIFRefracParameters:
+    return lif_refrac.LIFRefracParameters(
+        LIF_P, torch.tensor(float(rho_reset), dtype=F64)
+    )
 
 
-def _state(v, i, rho) -> LIFRefracFeedForwardState:
-    return LIFRefracFeedForwardState(LIFFeedForwardState(v, i), rho)
+def _state(v, i, rho) -> lif_refrac.LIFRefracFeedForwardState:
+    return lif_refrac.LIFRefracFeedForwardState(LIFFeedForwardState(v, i), rho)
 
 
 def _free_voltage(t, v0, i0):
@@ -97,7 +94,9 @@ def test_equals_bptt_without_spikes():
             total = total + (c[t] * state.lif.v).sum() + (state.lif.i**2).sum()
         return total
 
-    reference = torch.autograd.grad(loss(lif_refrac_feed_forward_step), (x, v0, i0))
+    reference = torch.autograd.grad(
+        loss(lif_refrac.lif_refrac_feed_forward_step), (x, v0, i0)
+    )
     ours = torch.autograd.grad(loss(lif_refrac_feed_forward_adjoint_step), (x, v0, i0))
     for expected, actual in zip(reference, ours):
         assert expected.abs().sum() > 0
@@ -207,7 +206,7 @@ def test_recurrent_and_sparse_forms_equal_feed_forward():
             args = (_p(3), 1e-3)
         else:
             z0 = zero.to_sparse() if sparse else zero
-            state = LIFRefracState(LIFState(z0, v0, i0), zero)
+            state = lif_refrac.LIFRefracState(LIFState(z0, v0, i0), zero)
             args = (w_in, w_rec, _p(3), 1e-3)
         outputs = []
         for x_t in x:
@@ -235,7 +234,6 @@ def test_norse_names_and_forward_equal_the_plain_recurrent_step():
     import norse.torch.functional.adjoint.lif_refrac_adjoint as refrac_adjoint
     import norse.torch.functional.adjoint.lsnn_adjoint as lsnn_adjoint
     import norse.torch.functional.lif as lif
-    import norse.torch.functional.lif_refrac as lif_refrac
     import norse.torch.functional.lsnn as lsnn
 
     assert refrac_adjoint.lif_refrac_step is lif_refrac.lif_refrac_step
@@ -245,9 +243,11 @@ def test_norse_names_and_forward_equal_the_plain_recurrent_step():
     assert lsnn_adjoint.lsnn_step is lsnn.lsnn_step
 
     torch.manual_seed(1)
-    p = LIFRefracParameters(LIFParameters(method="heaviside"), torch.tensor(5.0))
+    p = lif_refrac.LIFRefracParameters(
+        LIFParameters(method="heaviside"), torch.tensor(5.0)
+    )
     w_in, w_rec = torch.randn(10, 10), torch.randn(10, 10)
-    start = LIFRefracState(
+    start = lif_refrac.LIFRefracState(
         LIFState(z=torch.zeros(10), v=torch.zeros(10), i=torch.zeros(10)),
         rho=5 * torch.ones(10),
     )

@@ -11,22 +11,16 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
+from norse.torch.functional import lsnn
 from norse.torch.functional.adjoint.lsnn_adjoint import (
     LSNNFeedForwardAdjointFunction,
     lsnn_adjoint_step,
     lsnn_feed_forward_adjoint_step,
 )
-from norse.torch.functional.lsnn import (
-    LSNNFeedForwardState,
-    LSNNParameters,
-    LSNNState,
-    lsnn_feed_forward_step,
-    lsnn_step,
-)
 
 F64 = torch.float64
 TAU_MEM_INV, TAU_SYN_INV, TAU_ADAPT_INV, BETA = 100.0, 50.0, 50.0, 0.5
-P = LSNNParameters(
+P = lsnn.LSNNParameters(
     tau_syn_inv=torch.tensor(TAU_SYN_INV, dtype=F64),
     tau_mem_inv=torch.tensor(TAU_MEM_INV, dtype=F64),
     tau_adapt_inv=torch.tensor(TAU_ADAPT_INV, dtype=F64),
@@ -90,9 +84,9 @@ def test_feed_forward_and_recurrent_equal_bptt_without_spikes():
 
     def loss(step, recurrent):
         if recurrent:
-            state, args = LSNNState(z0, v0, i0, b0), (w_in, w_rec, P, 1e-3)
+            state, args = lsnn.LSNNState(z0, v0, i0, b0), (w_in, w_rec, P, 1e-3)
         else:
-            state, args = LSNNFeedForwardState(v0, i0, b0), (P, 1e-3)
+            state, args = lsnn.LSNNFeedForwardState(v0, i0, b0), (P, 1e-3)
         total = 0.0
         for t in range(20):
             z, state = step(x[t], state, *args)
@@ -101,8 +95,8 @@ def test_feed_forward_and_recurrent_equal_bptt_without_spikes():
         return total
 
     for plain, ours, recurrent in (
-        (lsnn_feed_forward_step, lsnn_feed_forward_adjoint_step, False),
-        (lsnn_step, lsnn_adjoint_step, True),
+        (lsnn.lsnn_feed_forward_step, lsnn_feed_forward_adjoint_step, False),
+        (lsnn.lsnn_step, lsnn_adjoint_step, True),
     ):
         wrt = (x, v0, i0, b0, w_in, w_rec) if recurrent else (x, v0, i0, b0)
         expected = torch.autograd.grad(loss(plain, recurrent), wrt)
@@ -131,7 +125,7 @@ def test_spike_time_gradient_converges_to_continuous_time(adjoint):
         )
         spikes, state = adjoint.unroll(
             lsnn_feed_forward_adjoint_step,
-            LSNNFeedForwardState(v0, i0, b0),
+            lsnn.LSNNFeedForwardState(v0, i0, b0),
             torch.zeros(round(T_END / dt), 2, dtype=F64),
             P,
             dt,
@@ -153,11 +147,11 @@ def test_recurrent_equals_feed_forward_with_identity_weights():
     results = []
     for recurrent in (False, True):
         if recurrent:
-            state = LSNNState(torch.zeros(2, 3, dtype=F64), v0, i0, b0)
+            state = lsnn.LSNNState(torch.zeros(2, 3, dtype=F64), v0, i0, b0)
             args = (torch.eye(3, dtype=F64), torch.zeros(3, 3, dtype=F64), P, 1e-3)
             step = lsnn_adjoint_step
         else:
-            state, args = LSNNFeedForwardState(v0, i0, b0), (P, 1e-3)
+            state, args = lsnn.LSNNFeedForwardState(v0, i0, b0), (P, 1e-3)
             step = lsnn_feed_forward_adjoint_step
         outputs = []
         for x_t in x:
