@@ -164,9 +164,12 @@ class MaskedPSN(_WholeSequence):
 
 
 class _Sliding(torch.nn.Module):
-    """Weights and state handling shared by the two sliding PSN forms."""
+    """Weights, state handling and the constructor shared by the two sliding PSN
+    forms."""
 
-    def __init__(self, k: int, exp_init: bool, p: PSNParameters):
+    def __init__(
+        self, k: int, exp_init: bool = True, p: PSNParameters = PSNParameters()
+    ):
         super().__init__()
         self.k = check_count(k, "k")
         self.p = _check_parameters(p)
@@ -209,11 +212,6 @@ class SlidingPSN(_Sliding):
     into pieces gives the spikes of the whole.
     """
 
-    def __init__(
-        self, k: int, exp_init: bool = True, p: PSNParameters = PSNParameters()
-    ):
-        super().__init__(k, exp_init, p)
-
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[SlidingPSNState] = None
     ) -> Tuple[torch.Tensor, SlidingPSNState]:
@@ -231,11 +229,6 @@ class SlidingPSNCell(_Sliding):
     Parameters: as :class:`SlidingPSN`. Its weights may be loaded from a
     :class:`SlidingPSN` (same ``state_dict``) and give the same spikes step by step.
     """
-
-    def __init__(
-        self, k: int, exp_init: bool = True, p: PSNParameters = PSNParameters()
-    ):
-        super().__init__(k, exp_init, p)
 
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[SlidingPSNState] = None

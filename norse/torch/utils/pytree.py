@@ -6,28 +6,6 @@ parameter tuples of :mod:`norse.torch.functional` (``LIFParameters``,
 ``LIFBoxParameters``) are :class:`StateTuple` classes, as in Norse 1.1.
 """
 
-from norse.torch.functional.state_tuple import (
-    MultipleInheritanceNamedTupleMeta,
-    NamedTuple,
-    PyTree,
-    StateTuple,
-    broadcast_input,
-    map_only,
-    register_pytree_node,
-    register_tuple,
-    tree_map,
-    tree_map_only,
-)
-
-__all__ = [
-    "MultipleInheritanceNamedTupleMeta",
-    "NamedTuple",
-    "PyTree",
-    "StateTuple",
-    "broadcast_input",
-    "map_only",
-    "register_pytree_node",
-    "register_tuple",
-    "tree_map",
-    "tree_map_only",
-]
+# The names of ``state_tuple.__all__``, and that list as this module's ``__all__``.
+from norse.torch.functional.state_tuple import *  # noqa: F403
+from norse.torch.functional.state_tuple import __all__  # noqa: F401
