@@ -18,7 +18,7 @@ Networks (``--networks``):
 
 A training step is ``zero_grad``, forward, cross-entropy on the read-out, backward. The
 plain model and a copy optimised with ``optimise(model, x, budget=...)`` (default
-``"memory"``) are measured alternately on the same batch; the gradients of the two are
+``"memory"``; with ``--peak f``, ``optimise(model, x, peak=f)``) are measured alternately on the same batch; the gradients of the two are
 compared.
 
 **Memory** is the peak of the bytes of all tensors alive during a step: parameters,
@@ -212,7 +212,10 @@ def run(name: str, args: argparse.Namespace) -> Dict[str, float]:
     batch = tuple(t.to(device) for t in make_batch(steps, args.batch or batch_size))
     optimised = copy.deepcopy(plain)
     start = time.perf_counter()
-    memory.optimise(optimised, batch[0], budget=args.budget)
+    if args.peak is None:
+        memory.optimise(optimised, batch[0], budget=args.budget)
+    else:
+        memory.optimise(optimised, batch[0], peak=args.peak)
     planning = time.perf_counter() - start
     plan = memory.plan_of(optimised)
 
@@ -276,6 +279,13 @@ def main() -> None:
         "--budget",
         default="memory",
         help="'memory', 'time' or a step-time ratio (default 'memory')",
+    )
+    parser.add_argument(
+        "--peak",
+        type=float,
+        default=None,
+        help="a memory target instead of a budget: optimise(..., peak=PEAK), a "
+        "fraction of the plain step's predicted peak",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(

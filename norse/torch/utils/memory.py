@@ -1029,6 +1029,8 @@ class MemoryPlan:
             optimisation (measured only for a numeric budget)
         seconds (Optional[float]): predicted time of a step with the plan
         bits_seconds (Optional[float]): measured time of a step with bits only
+        peak (Optional[float]): the memory target it was chosen for (``optimise``'s
+            ``peak``)
     """
 
     budget: Union[str, float]
@@ -1040,6 +1042,7 @@ class MemoryPlan:
     plain_seconds: Optional[float] = None
     seconds: Optional[float] = None
     bits_seconds: Optional[float] = None
+    peak: Optional[float] = None
 
     def __str__(self) -> str:
         lines = [
@@ -1190,6 +1193,13 @@ def _alive_besides(
         after = sum(u.parameter_bytes for u in units[i + 1 :])
         found.append((states, after + outside))
     return found
+
+
+def _resident_bytes(model: torch.nn.Module, example: Any) -> int:
+    """Bytes of the parameters, buffers and the example's tensors."""
+    leaves = _pytree.tree_flatten(example)[0]
+    tensors = [*model.parameters(), *model.buffers(), *leaves]
+    return sum(_nbytes(t) for t in tensors if isinstance(t, torch.Tensor))
 
 
 def _nbytes_of(value: Any) -> int:
@@ -1642,6 +1652,7 @@ def optimise(
     budget: Union[str, float] = "memory",
     bits: bool = True,
     max_chunks: int = 64,
+    peak: Optional[float] = None,
 ) -> torch.nn.Module:
     """Makes ``model`` train with less memory and the same gradients; returns ``model``
     (changed in place; :func:`restore` undoes it, :func:`plan_of` returns the plan).
@@ -1691,6 +1702,12 @@ def optimise(
     * ``budget=r`` (a number >= 1): the least predicted peak whose predicted step time
       is at most ``r`` times the measured plain step (exactly, over all forms: a
       bisection on the peak, each bound answered by the fastest plan within it).
+    * ``peak=f`` (a fraction, with the default budget): a memory target, the fastest
+      plan whose predicted peak of a whole training step (with the parameters, buffers
+      and the example, which are alive anyway) is at most ``f`` times the predicted
+      plain step's; the least peak where none is. The units' passes are timed as for a
+      numeric budget. Predictions came within about 5% of the measured peaks (see
+      ``docs/memory.md``): state the target with that margin.
 
     **Gradients.** The same as without optimisation, bit for bit, when no unit runs in
     chunks (the recomputation repeats the same operations on the same values, the
@@ -1708,9 +1725,12 @@ def optimise(
         bits (bool): store binary saved tensors as bits
         max_chunks (int): the most batch chunks a unit runs in; ``1`` keeps whole
             batches, and so the gradients bit for bit
+        peak (Optional[float]): a memory target in ``(0, 1]``, a fraction of the plain
+            step's predicted peak (instead of a budget)
 
     Raises:
-        ValueError: for a budget that is none of these.
+        ValueError: for a budget that is none of these, or a peak that is no fraction
+            or comes with a budget.
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -1723,13 +1743,24 @@ def optimise(
         or max_chunks < 1
     ):
         raise ValueError(f"max_chunks must be a positive int, got {max_chunks!r}")
+    if peak is not None:
+        if (
+            isinstance(peak, bool)
+            or not isinstance(peak, (int, float))
+            or not 0 < peak <= 1
+        ):
+            raise ValueError(f"peak must be a fraction in (0, 1], got {peak!r}")
+        if budget != "memory":
+            raise ValueError(
+                f"peak is a target instead of a budget: leave budget out, got {budget!r}"
+            )
     restore(model)
     containers = _containers(model)
     names = {id(container): name for name, container in containers}
     for _, container in containers:
         container.__class__ = _SegmentedSequentialState
     try:
-        plan = _plan(model, example, containers, names, budget, bits, max_chunks)
+        plan = _plan(model, example, containers, names, budget, bits, max_chunks, peak)
     finally:
         restore(model)
     return apply_plan(model, plan)
@@ -1806,11 +1837,12 @@ def _plan(
     budget: Union[str, float],
     bits: bool,
     max_chunks: int,
+    peak: Optional[float] = None,
 ) -> MemoryPlan:
     """Profiles ``model`` on ``example`` and chooses the plan (see :func:`optimise`);
     the random number generators and the buffers are put back afterwards."""
     devices = _devices(example, *model.parameters(), *model.buffers())
-    timed = not isinstance(budget, str)
+    timed = not isinstance(budget, str) or peak is not None
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     cuda = [d for d in devices if d.type == "cuda"]
     plain_seconds = bits_seconds = None
@@ -1883,8 +1915,21 @@ def _plan(
                 )
                 for i, unit in enumerate(units)
             ]
+            plain_other = profiler.other_saved + sum(r.saved for r in unplanned)
+            plain_table = [
+                _options(unit, 1, w, {(False, 1): 0.0}, False, extra, False, False)
+                for unit, w, extra in zip(units, plain_works, before)
+            ]
+            plain_peak = _predict_peak(
+                plain_table, [(False, 1)] * len(units), plain_other
+            )
             if budget == "time":
                 modes = [(False, 1)] * len(units)
+            elif peak is not None:
+                resident = _resident_bytes(model, example)
+                bound = peak * (resident + plain_peak) - resident
+                found = _cheapest(table, other, bound)
+                modes = list(found[1]) if found else _choose(table, other, math.inf)
             elif budget == "memory":
                 modes = _choose(table, other, math.inf)
             else:
@@ -1906,21 +1951,15 @@ def _plan(
     seconds = None
     if timed:
         seconds = bits_seconds + sum(option.seconds for option in chosen)
-    plain_other = profiler.other_saved + sum(r.saved for r in unplanned)
-    plain_table = [
-        _options(unit, 1, w, {(False, 1): 0.0}, False, extra, False, False)
-        for unit, w, extra in zip(units, plain_works, before)
-    ]
     return MemoryPlan(
         budget=budget,
         bits=bits,
         units=tuple(units),
         other_bytes=other,
-        plain_peak_bytes=_predict_peak(
-            plain_table, [(False, 1)] * len(units), plain_other
-        ),
+        plain_peak_bytes=plain_peak,
         peak_bytes=_predict_peak(table, modes, other),
         plain_seconds=plain_seconds,
         seconds=seconds,
         bits_seconds=bits_seconds,
+        peak=peak,
     )

@@ -460,6 +460,22 @@ def test_time_budget_measures_and_predicts_the_step():
     assert "step time" in str(plan)
 
 
+def test_a_memory_target_takes_the_fastest_plan_that_reaches_it():
+    torch.manual_seed(0)
+    model = _conv_lif_stack(width=4, depth=3)
+    x = torch.rand(3, 4, 1, 8, 8) * 4
+    memory.optimise(model, x, peak=1.0)  # the plain step reaches it
+    plan = memory.plan_of(model)
+    assert plan.peak == 1.0 and plan.seconds > 0
+    assert plan.peak_bytes <= plan.plain_peak_bytes
+    memory.optimise(model, x, peak=0.01)  # out of reach: the least peak
+    assert memory.plan_of(model).peak_bytes < plan.peak_bytes
+    with pytest.raises(ValueError, match="peak must be a fraction in"):
+        memory.optimise(model, x, peak=1.5)
+    with pytest.raises(ValueError, match="peak is a target instead of a budget"):
+        memory.optimise(model, x, budget=1.3, peak=0.5)
+
+
 def _option(mode, kept, work, seconds):
     return memory._Option(mode, kept, work, seconds)
 
