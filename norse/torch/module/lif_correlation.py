@@ -29,6 +29,7 @@ from norse.torch.functional.lif_correlation import (
 from norse.torch.functional.validation import (
     check_count,
     check_input,
+    check_shape,
     validate_parameters,
 )
 from norse.torch.module.snn import NeuronParameters
@@ -131,10 +132,7 @@ class LIFCorrelation(torch.nn.Module):
                 raise TypeError(
                     f"{name} must be a torch.Tensor, got {type(weights).__name__}"
                 )
-            if tuple(weights.shape) != shape:
-                raise ValueError(
-                    f"{name} must have shape {shape}, got {tuple(weights.shape)}"
-                )
+            check_shape(weights, shape, name)
         if state is None:
             state = self.initial_state(input_tensor)
         elif not isinstance(state, LIFCorrelationState):
