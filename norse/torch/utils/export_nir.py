@@ -68,6 +68,7 @@ from norse.torch.module.lif import LIF, LIFCell
 from norse.torch.module.lif_box import LIFBox, LIFBoxCell
 from norse.torch.module.lift import Lift
 from norse.torch.module.snn import SNN, SNNRecurrent, SNNRecurrentCell
+from norse.torch.utils._optional import import_optional
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     import nir
@@ -80,14 +81,11 @@ Shape = Tuple[int, ...]
 def nir_package():
     """The ``nir`` package, imported on first use; ``ImportError`` saying how to install
     it when it is missing."""
-    try:
-        import nir
-    except ImportError as error:  # pragma: no cover - nir is a test dependency
-        raise ImportError(
-            "NIR export needs the nir package: pip install nir nirtorch "
-            "(or pip install norse[nir])"
-        ) from error
-    return nir
+    return import_optional(
+        "nir",
+        "NIR export needs the nir package: pip install nir nirtorch "
+        "(or pip install norse[nir])",
+    )
 
 
 # --------------------------------------------------------------------------------------

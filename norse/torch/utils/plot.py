@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from norse.torch.utils._optional import import_optional
+
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     import matplotlib.axes
 
@@ -37,14 +39,11 @@ __all__ = [
 
 
 def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as error:  # pragma: no cover - matplotlib is a test dependency
-        raise ImportError(
-            "norse.torch.utils.plot needs matplotlib: pip install matplotlib "
-            "(or pip install norse[plot])"
-        ) from error
-    return plt
+    return import_optional(
+        "matplotlib.pyplot",
+        "norse.torch.utils.plot needs matplotlib: pip install matplotlib "
+        "(or pip install norse[plot])",
+    )
 
 
 def _to_cpu(data: Any, name: str, keep_names: bool = False) -> torch.Tensor:
