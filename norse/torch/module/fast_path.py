@@ -45,6 +45,10 @@ def _probe(value: Any) -> Any:
     return value
 
 
+def _same(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
 def _reference_grad_flags(
     step: Callable, input_tensor: torch.Tensor, state: Any, args: Tuple, record: bool
 ) -> Tuple[bool, ...]:
@@ -69,8 +73,14 @@ def _reference_grad_flags(
     except TypeError:  # an unhashable setting (a user's own parameter type): no cache
         key, found = None, None
     if found is None:
-        # fork_rng: stochastic surrogates must not draw from the caller's generator
-        with torch.enable_grad(), torch.random.fork_rng(devices=[]):
+        # fork_rng: stochastic surrogates must not draw from the caller's generator;
+        # identity hooks: the probe's saved tensors must not reach the caller's
+        # saved-tensor hooks (a checkpoint counts what its forward saves)
+        with (
+            torch.enable_grad(),
+            torch.random.fork_rng(devices=[]),
+            torch.autograd.graph.saved_tensors_hooks(_same, _same),
+        ):
             x = _probe(input_tensor[0])
             probe, probe_args = _probe(state), _probe(args)
             seen = [False] * len(_leaves(state))
