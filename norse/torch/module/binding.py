@@ -133,35 +133,63 @@ class NeuronModel:
         parameters, takes_adjoint = self.parameters, self._adjoint_argument
         form: type
 
-        def construct(module: Any, kwargs: Dict[str, Any], **arguments: Any) -> None:
-            adjoint = kwargs.pop("adjoint", False) if takes_adjoint else False
+        def construct(module: Any, adjoint: bool, **arguments: Any) -> None:
             super(form, module).__init__(
                 activation=step.function,
                 activation_sparse=step.sparse,
                 state_fallback=None,
                 **arguments,
-                **kwargs,
             )
             if adjoint:
                 module.adjoint = True
 
-        # Two small functions rather than one shared method: their signatures show the
+        # Small functions rather than one shared method: their signatures show the
         # model's default parameters and Norse 1.1's argument order.
-        if recurrent:
+        if recurrent and takes_adjoint:
+
+            def __init__(
+                self,
+                input_size: int,
+                hidden_size: int,
+                p=parameters,
+                adjoint: bool = False,
+                **kwargs,
+            ):
+                construct(
+                    self,
+                    adjoint,
+                    input_size=input_size,
+                    hidden_size=hidden_size,
+                    p=p,
+                    **kwargs,
+                )
+
+        elif recurrent:
 
             def __init__(
                 self, input_size: int, hidden_size: int, p=parameters, **kwargs
             ):
                 construct(
-                    self, kwargs, input_size=input_size, hidden_size=hidden_size, p=p
+                    self,
+                    False,
+                    input_size=input_size,
+                    hidden_size=hidden_size,
+                    p=p,
+                    **kwargs,
                 )
+
+        elif takes_adjoint:
+
+            def __init__(self, p=parameters, adjoint: bool = False, **kwargs):
+                construct(self, adjoint, p=p, **kwargs)
 
         else:
 
             def __init__(self, p=parameters, **kwargs):
-                construct(self, kwargs, p=p)
+                construct(self, False, p=p, **kwargs)
 
         __init__.__annotations__["p"] = type(parameters)
+        __init__.__qualname__ = f"{name}.__init__"
         attributes["__init__"] = __init__
         attributes["__doc__"] = f"The {generic.__name__} form of {name}."
         tail = _documentation(generic, type(parameters).__name__, step, takes_adjoint)
