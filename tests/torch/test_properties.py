@@ -210,7 +210,16 @@ def test_cell_stepping_equals_the_time_module(neuron_pair, neurons, data):
     for (name, leaf), (_, expected) in zip(
         neurons.leaves(state), neurons.leaves(expected_state)
     ):
-        assert torch.equal(leaf, expected), name
+        if "Ex" in cell_class.__name__ and leaf.is_floating_point():
+            # exp: the fused kernels' own (vectorised, <= 1 ulp from torch.exp), so
+            # states agree to a few ulps, not to the bit
+            eps = torch.finfo(leaf.dtype).eps
+            scale = float(expected.abs().max()) if expected.numel() else 0.0
+            torch.testing.assert_close(
+                leaf, expected, rtol=16 * eps, atol=16 * eps * scale, msg=name
+            )
+        else:
+            assert torch.equal(leaf, expected), name
 
 
 def _fused_classes():

@@ -88,9 +88,9 @@ def find(
     weights: Sequence[torch.Tensor] = (),
     dt: Optional[float] = None,
 ) -> Optional[Kernel]:
-    """The first registered kernel that supports this configuration, else (for a
-    feed-forward step, given ``dt``) one generated from the step function itself
-    (:mod:`.generate`), or ``None``.
+    """The first registered kernel that supports this configuration, else (given
+    ``dt``) one generated from the step function itself (:mod:`.generate`; recurrent
+    steps: :mod:`.generate.recurrent`), or ``None``.
 
     ``weights``: for recurrent steps, ``(input_weights, recurrent_weights)``, passed on
     to the factories (see the module doc)."""
@@ -100,10 +100,14 @@ def find(
         kernel = factory(p, input_tensor, state, record_states, *weights)
         if kernel is not None:
             return kernel
-    # Recurrent steps are not generated: per step, a generated elementwise kernel
-    # between PyTorch's matrix products was slower than the reference loop.
-    if dt is None or weights or not isinstance(dt, (int, float)):
+    if dt is None or not isinstance(dt, (int, float)):
         return None
+    if weights:
+        from norse.torch.fused.generate import recurrent
+
+        return recurrent.kernel_for(
+            step_function, p, input_tensor, state, record_states, tuple(weights), dt
+        )
     from norse.torch.fused import generate
 
     return generate.kernel_for(

@@ -360,6 +360,119 @@ def backward_source(
     return "\n".join(src) + "\n"
 
 
+def _step_rows(graph: Graph, layout: Layout) -> List[str]:
+    """Row slices ``[lo, hi)`` of one step's inputs, states and per-neuron parameters."""
+    rows = [f"    xr{k} = X{k}[0, lo:hi]" for k in range(len(graph.inputs))]
+    rows += [f"    Sr{k} = S{k}[lo:hi]" for k in range(len(layout.states))]
+    rows += [
+        f"    L{k} = P{k}[lo:hi]"
+        for k, field in enumerate(layout.params)
+        if field in layout.lane_params
+    ]
+    rows += [
+        f"    q{k} = P{k}[0]"
+        for k, field in enumerate(layout.params)
+        if field not in layout.lane_params
+    ]
+    return rows
+
+
+def step_source(graph: Graph, layout: Layout) -> str:
+    """``forward_step``: one step over lanes ``[lo, hi)``, states read from ``S`` and
+    written to row 0 of ``R`` directly (the recurrent driver calls it once per step,
+    where the scan kernels' lane buffers would cost more than the step)."""
+    dialect = NumbaDialect()
+    leaves = _leaf_names(graph, layout)
+    body_nodes = _dependencies(graph, [graph.output, *graph.new_states.values()])
+    states = layout.states
+    x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
+    s_args = "".join(f"S{k}, " for k in range(len(states)))
+    p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
+    r_args = "".join(f"R{k}, " for k in range(len(states)))
+    src = [
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        f"def forward_step({x_args}{s_args}{p_args}out, {r_args}lo, hi):",
+        *_step_rows(graph, layout),
+        "    orow = out[0, lo:hi]",
+        *(f"    Rr{k} = R{k}[0, lo:hi]" for k in range(len(states))),
+        "    for j in range(hi - lo):",
+    ]
+    src += [f"        s{k} = Sr{k}[j]" for k in range(len(states))]
+    src += [
+        f"        {line}"
+        for line in lines(graph, body_nodes, dialect, lambda i, n: leaves[i])
+    ]
+    src.append(f"        orow[j] = {_value(graph, graph.output, dialect, leaves)}")
+    for k, field in enumerate(states):
+        value = _value(graph, graph.new_states[field], dialect, leaves)
+        src.append(f"        Rr{k}[j] = {value}")
+    return "\n".join(src) + "\n"
+
+
+def step_backward_source(
+    graph: Graph,
+    adjoint: Adjoint,
+    layout: Layout,
+    wanted: Sequence[str],
+    function_name: str,
+) -> str:
+    """The adjoint of :func:`step_source` (``wanted``: the parameter fields whose
+    per-lane gradient it writes): the step's gradients with respect to its inputs, its
+    state before and its parameters, from those of its output and new state (row 0 of
+    ``GO`` and ``GS``)."""
+    dialect = NumbaDialect()
+    leaves = _leaf_names(graph, layout)
+    states = layout.states
+    seeds = {adjoint.grad_out: "gout"}
+    for k, field in enumerate(states):
+        seeds[adjoint.grad_states[field]] = f"gnew{k}"
+    grad_roots = [*adjoint.inputs, *(adjoint.states[f] for f in states)]
+    grad_roots += [adjoint.params[f] for f in wanted]
+    nodes = _dependencies(graph, grad_roots)
+
+    def spell(index: int) -> str:
+        if index is None:
+            return "0"
+        return seeds.get(index, leaves.get(index, name(index)))
+
+    x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
+    s_args = "".join(f"S{k}, " for k in range(len(states)))
+    p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
+    gx_args = "".join(f"GX{k}, " for k in range(len(graph.inputs)))
+    gs_args = "".join(f"GS{k}, " for k in range(len(states)))
+    gs0_args = "".join(f"GS0_{k}, " for k in range(len(states)))
+    gp_args = "".join(f"GP{k}, " for k in range(len(wanted)))
+    src = [
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        f"def {function_name}(GO, {gs_args}{x_args}{s_args}{p_args}{gx_args}"
+        f"{gs0_args}"
+        f"{gp_args}lo, hi):",
+        *_step_rows(graph, layout),
+        "    gor = GO[0, lo:hi]",
+        *(f"    GSr{k} = GS{k}[0, lo:hi]" for k in range(len(states))),
+        *(f"    gxr{k} = GX{k}[0, lo:hi]" for k in range(len(graph.inputs))),
+        *(f"    GS0r{k} = GS0_{k}[lo:hi]" for k in range(len(states))),
+        *(f"    GPr{k} = GP{k}[lo:hi]" for k in range(len(wanted))),
+        "    for j in range(hi - lo):",
+        "        gout = gor[j]",
+    ]
+    for k in range(len(states)):
+        src += [f"        s{k} = Sr{k}[j]", f"        gnew{k} = GSr{k}[j]"]
+    src += [
+        f"        {line}"
+        for line in lines(
+            graph, nodes, dialect, lambda i, n: seeds.get(i, leaves.get(i))
+        )
+    ]
+    for k, index in enumerate(adjoint.inputs):
+        src.append(f"        gxr{k}[j] = {spell(index)}")
+    for k, field in enumerate(states):
+        src.append(f"        GS0r{k}[j] = {spell(adjoint.states[field])}")
+    for k, field in enumerate(wanted):
+        src.append(f"        GPr{k}[j] = {spell(adjoint.params[field])}")
+    return "\n".join(src) + "\n"
+
+
 def module_source(functions: Sequence[str]) -> str:
     return (
         "import numpy as np\nfrom numba import njit\n\n"

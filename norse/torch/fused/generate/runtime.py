@@ -33,6 +33,7 @@ from norse.torch.fused.generate.trace import (
     rebuild,
     structure,
     trace,
+    trace_recurrent,
 )
 
 _PROBE = 2
@@ -69,6 +70,9 @@ class Program:
         self.differentiable = [f for f in params if adjoint.params.get(f) is not None]
         self.state_fields = list(graph.states)
         self.output_dtype = graph.nodes[graph.output].dtype
+        #: For a recurrent step: per input, where its product comes from (see
+        #: :func:`.trace.trace_recurrent`); ``None`` for a feed-forward step.
+        self.products: Optional[List[Tuple[str, Optional[str]]]] = None
         self.state_dtypes = [
             graph.nodes[graph.new_states[f]].dtype for f in self.state_fields
         ]
@@ -92,6 +96,18 @@ class Program:
                             wanted,
                             record,
                             f"backward_{kind}_{suffix}",
+                        )
+                    )
+            if self.products is not None:  # a recurrent step: one step at a time
+                functions.append(numba_source.step_source(self.graph, self.layout))
+                for wanted, kind in ((self.differentiable, "all"), ([], "states")):
+                    functions.append(
+                        numba_source.step_backward_source(
+                            self.graph,
+                            self.adjoint,
+                            self.layout,
+                            wanted,
+                            f"backward_step_{kind}",
                         )
                     )
             return numba_source.module_source(functions)
@@ -171,13 +187,16 @@ def specification(
     return (step, structure(state), x_dtype, states, _parameter_spec(p), float(dt))
 
 
-def program_for(step: Callable, x_dtype, state: Any, p: Any, dt: float):
+def program_for(
+    step: Callable, x_dtype, state: Any, p: Any, dt: float, recurrent: bool = False
+):
     """The :class:`Program` of this specification, or ``None`` (reason in
-    :func:`why_not`)."""
-    spec = specification(step, x_dtype, state, p, dt)
+    :func:`why_not`); ``recurrent``: ``step`` is a recurrent step, whose two weight
+    products become the program's inputs (:func:`.trace.trace_recurrent`)."""
+    spec = specification(step, x_dtype, state, p, dt) + (recurrent,)
     key = _SPEC_KEYS.get(spec, False)
     if key is False:
-        key = _build(spec, step, x_dtype, state, p, dt)
+        key = _build(spec, step, x_dtype, state, p, dt, recurrent)
         _SPEC_KEYS[spec] = key
     return None if key is None else _PROGRAMS[key]
 
@@ -192,19 +211,25 @@ def _probe_parameters(p: Any) -> Any:
     return rebuild(structure(p), values)
 
 
-def _build(spec, step, x_dtype, state, p, dt) -> Optional[str]:
+def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
     probe_state = rebuild(
         structure(state),
         {f: torch.zeros(_PROBE, dtype=v.dtype) for f, v in flatten(state)},
     )
+    products = None
     try:
-        graph = trace(
-            step,
-            torch.zeros(_PROBE, dtype=x_dtype),
-            probe_state,
-            _probe_parameters(p),
-            dt,
-        )
+        if recurrent:
+            graph, products = trace_recurrent(
+                step, x_dtype, probe_state, _probe_parameters(p), dt, _PROBE
+            )
+        else:
+            graph = trace(
+                step,
+                torch.zeros(_PROBE, dtype=x_dtype),
+                probe_state,
+                _probe_parameters(p),
+                dt,
+            )
         adjoint = derive(graph)
     except Untraceable as error:
         reason = f"{_step_name(step)}: {error}"
@@ -225,14 +250,17 @@ def _build(spec, step, x_dtype, state, p, dt) -> Optional[str]:
     ).hexdigest()[:16]
     key = f"{getattr(step, '__name__', 'step')}_{key}"
     _PROGRAMS[key] = Program(key, graph, adjoint, params)
+    _PROGRAMS[key].products = products
     return key
 
 
-def why_not(step: Callable, x_dtype, state: Any, p: Any, dt: float) -> Optional[str]:
+def why_not(
+    step: Callable, x_dtype, state: Any, p: Any, dt: float, recurrent: bool = False
+) -> Optional[str]:
     """Why this configuration has no generated kernel (``None`` if it has one)."""
-    if program_for(step, x_dtype, state, p, dt) is not None:
+    if program_for(step, x_dtype, state, p, dt, recurrent) is not None:
         return None
-    return _FAILURES.get(specification(step, x_dtype, state, p, dt))
+    return _FAILURES.get(specification(step, x_dtype, state, p, dt) + (recurrent,))
 
 
 def debug() -> bool:

@@ -237,6 +237,12 @@ class _Recorder(TorchFunctionMode):
         self.ids: Dict[int, int] = {}
         # Tensors stay alive while recording, so that their ids stay unique.
         self.alive: List[torch.Tensor] = []
+        #: Weight probes of a recurrent step: id -> "input" or "recurrent".
+        self.weights: Dict[int, str] = {}
+        #: Per product recorded as a graph input: ("input", None) or ("recurrent",
+        #: the state field it multiplies).
+        self.products: List[Tuple[str, Optional[str]]] = []
+        self.input_probe: Optional[torch.Tensor] = None
 
     def bind(self, tensor: torch.Tensor, index: int) -> None:
         self.ids[id(tensor)] = index
@@ -300,6 +306,8 @@ class _Recorder(TorchFunctionMode):
                 "flow)"
             )
         result = func(*args, **kwargs)
+        if func is torch.nn.functional.linear and self.weights:
+            return self._product(args, kwargs, result)
         if func is threshold:
             x, method, alpha = args[0], args[1], args[2]
             if method in ("logistic", "circ_dist"):
@@ -356,6 +364,45 @@ class _Recorder(TorchFunctionMode):
             f"{_function_name(func)} is not an elementwise operation the kernel "
             "generator knows"
         )
+
+    def _product(self, args, kwargs, result):
+        """A recurrent step's ``linear(x, W)``: its result becomes a graph input that
+        the driver computes with the same call (the per-step matrix products stay
+        PyTorch's)."""
+        operands = list(args) + [kwargs.get("weight"), kwargs.get("bias")]
+        x, weight, bias = (
+            operands[0],
+            operands[1],
+            operands[2] if len(args) > 2 else None,
+        )
+        kind = self.weights.get(id(weight))
+        if kind is None or bias is not None:
+            raise Untraceable("a matrix product other than the two weight products")
+        if kind == "input":
+            if x is not self.input_probe:
+                raise Untraceable("the input weights multiply something but the input")
+            source = None
+        else:
+            leaf = self.ids.get(id(x))
+            node = self.graph.nodes[leaf] if leaf is not None else None
+            if node is None or node.op != "state":
+                raise Untraceable(
+                    "the recurrent weights multiply something but a state"
+                )
+            source = node.args[0]
+        index = self.graph.add(
+            Node(
+                "input",
+                (f"product{len(self.products)}",),
+                result.dtype,
+                result.dtype,
+                True,
+            )
+        )
+        self.bind(result, index)
+        self.graph.inputs.append(index)
+        self.products.append((kind, source))
+        return result
 
     def _elementwise(self, op, func, args, kwargs, result):
         if not isinstance(result, torch.Tensor):
@@ -500,6 +547,44 @@ def _record_step(graph, recorder, step, input_tensor, state, p, dt, shape):
     for index in (graph.output, *graph.new_states.values()):
         if graph.nodes[index].dtype in (None, torch.bool):
             raise Untraceable("an output that is no float tensor")
+
+
+def trace_recurrent(
+    step: Callable,
+    x_dtype: torch.dtype,
+    state: Any,
+    p: Any,
+    dt: float,
+    lanes: int,
+) -> Tuple[Graph, List[Tuple[str, Optional[str]]]]:
+    """Records a recurrent step ``step(input, state, input_weights, recurrent_weights,
+    p, dt)`` whose input enters only through ``linear(input, input_weights)`` and whose
+    spikes return only through ``linear(state_field, recurrent_weights)``: the two
+    products become the graph's inputs. Returns the graph and, per input, where its
+    product comes from (``("input", None)`` or ``("recurrent", field)``)."""
+    graph = Graph()
+    features = 3
+    # Varying values: the input cannot pass for a constant if the step uses it directly
+    x = torch.arange(1, features + 1, dtype=x_dtype)
+    w_in = torch.ones(lanes, features, dtype=x_dtype)
+    w_rec = torch.ones(lanes, lanes, dtype=x_dtype)
+    with _Recorder(graph) as recorder:
+        recorder.weights = {id(w_in): "input", id(w_rec): "recurrent"}
+        recorder.input_probe = x
+        recorder.alive += [x, w_in, w_rec]
+        _record_step(
+            graph,
+            recorder,
+            lambda x_, s_, p_, dt_: step(x_, s_, w_in, w_rec, p_, dt_),
+            x,
+            state,
+            p,
+            dt,
+            (lanes,),
+        )
+    if not graph.inputs:
+        raise Untraceable("the step uses neither weight product")
+    return graph, recorder.products
 
 
 def trace_function(
