@@ -98,6 +98,30 @@ class Layout:
         self.lane_params = {f for f in params if graph.nodes[graph.params[f]].lane}
 
 
+def _names(prefix: str, count: int) -> str:
+    """``"P0, P1, "`` for ``("P", 2)``: a run of kernel arguments."""
+    return "".join(f"{prefix}{k}, " for k in range(count))
+
+
+def _arguments(
+    graph: Graph, layout: Layout, wanted: Sequence[str] = ()
+) -> Dict[str, str]:
+    """The kernels' argument runs: inputs ``X``, states ``S``, parameters ``P``, new
+    states ``R``; for the backward kernels the gradients ``GS`` (of the new state),
+    ``GX``, ``GS0_`` (of the state before) and ``GP`` (of the ``wanted`` parameters)."""
+    inputs, states = len(graph.inputs), len(layout.states)
+    return {
+        "x": _names("X", inputs),
+        "s": _names("S", states),
+        "p": _names("P", len(layout.params)),
+        "r": _names("R", states),
+        "gs": _names("GS", states),
+        "gx": _names("GX", inputs),
+        "gs0": _names("GS0_", states),
+        "gp": _names("GP", len(wanted)),
+    }
+
+
 def _leaf_names(graph: Graph, layout: Layout) -> Dict[int, str]:
     names = {index: f"xr{k}[j]" for k, index in enumerate(graph.inputs)}
     for k, field in enumerate(layout.states):
@@ -118,13 +142,10 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
         return leaves[index]
 
     states = layout.states
-    x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
-    s_args = "".join(f"S{k}, " for k in range(len(states)))
-    p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
-    r_args = "".join(f"R{k}, " for k in range(len(states)))
+    a = _arguments(graph, layout)
     src = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def forward_{'record' if record else 'final'}({x_args}{s_args}{p_args}out, {r_args}lo, hi):",
+        f"def forward_{'record' if record else 'final'}({a['x']}{a['s']}{a['p']}out, {a['r']}lo, hi):",
         "    steps = X0.shape[0]",
     ]
     for k, field in enumerate(layout.params):
@@ -244,17 +265,11 @@ def backward_source(
         if index not in recorded
     ]
 
-    x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
-    gx_args = "".join(f"GX{k}, " for k in range(len(graph.inputs)))
-    s_args = "".join(f"S{k}, " for k in range(len(states)))
-    p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
-    gs_args = "".join(f"GS{k}, " for k in range(len(states)))
-    gs0_args = "".join(f"GS0_{k}, " for k in range(len(states)))
-    gp_args = "".join(f"GP{k}, " for k in range(len(wanted)))
+    a = _arguments(graph, layout, wanted)
     src = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def {function_name}(GO, {gs_args}{x_args}{s_args}{p_args}{gx_args}"
-        f"{gs0_args}{gp_args}lo, hi):",
+        f"def {function_name}(GO, {a['gs']}{a['x']}{a['s']}{a['p']}{a['gx']}"
+        f"{a['gs0']}{a['gp']}lo, hi):",
         "    steps = X0.shape[0]",
     ]
     for k, field in enumerate(layout.params):
@@ -385,13 +400,10 @@ def step_source(graph: Graph, layout: Layout) -> str:
     leaves = _leaf_names(graph, layout)
     body_nodes = _dependencies(graph, [graph.output, *graph.new_states.values()])
     states = layout.states
-    x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
-    s_args = "".join(f"S{k}, " for k in range(len(states)))
-    p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
-    r_args = "".join(f"R{k}, " for k in range(len(states)))
+    a = _arguments(graph, layout)
     src = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def forward_step({x_args}{s_args}{p_args}out, {r_args}lo, hi):",
+        f"def forward_step({a['x']}{a['s']}{a['p']}out, {a['r']}lo, hi):",
         *_step_rows(graph, layout),
         "    orow = out[0, lo:hi]",
         *(f"    Rr{k} = R{k}[0, lo:hi]" for k in range(len(states))),
@@ -435,18 +447,12 @@ def step_backward_source(
             return "0"
         return seeds.get(index, leaves.get(index, name(index)))
 
-    x_args = "".join(f"X{k}, " for k in range(len(graph.inputs)))
-    s_args = "".join(f"S{k}, " for k in range(len(states)))
-    p_args = "".join(f"P{k}, " for k in range(len(layout.params)))
-    gx_args = "".join(f"GX{k}, " for k in range(len(graph.inputs)))
-    gs_args = "".join(f"GS{k}, " for k in range(len(states)))
-    gs0_args = "".join(f"GS0_{k}, " for k in range(len(states)))
-    gp_args = "".join(f"GP{k}, " for k in range(len(wanted)))
+    a = _arguments(graph, layout, wanted)
     src = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def {function_name}(GO, {gs_args}{x_args}{s_args}{p_args}{gx_args}"
-        f"{gs0_args}"
-        f"{gp_args}lo, hi):",
+        f"def {function_name}(GO, {a['gs']}{a['x']}{a['s']}{a['p']}{a['gx']}"
+        f"{a['gs0']}"
+        f"{a['gp']}lo, hi):",
         *_step_rows(graph, layout),
         "    gor = GO[0, lo:hi]",
         *(f"    GSr{k} = GS{k}[0, lo:hi]" for k in range(len(states))),
