@@ -192,15 +192,24 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
     return "\n".join(src) + "\n"
 
 
+def _record_offset(rows: int) -> int:
+    """Rows left unused at the start of the backward record's allocation, for ``rows``
+    rows per step: with the record less than one step's rows in, the backward kernels
+    ran 2-4x slower (measured for 3, 3 and 4 rows per step, benchmarks/RESULTS.md)."""
+    return 2 * rows
+
+
 #: Operations whose results the backward replay records, so that the reverse loop reads
 #: them instead of computing them again (each costs tens of arithmetic operations).
 RECORDED_OPS = ("exp", "log", "tanh", "sigmoid", "pow", "sqrt")
 
 
-def _history_row(k: int, n: int, rows: int, shared: bool) -> str:
+def _history_row(k: int, rows: int, shared: bool) -> str:
     """Row ``k`` of step ``t``'s record: the state fields (``k < n``) before the step,
     then the recorded values; ``rows`` per step."""
-    return f"work[{2 * n} + t * {rows} + {k}]" if shared else f"H{k}[t]"
+    if not shared:
+        return f"H{k}[t]"
+    return f"work[{_record_offset(rows)} + t * {rows} + {k}]"
 
 
 def _input_rows(graph: Graph) -> List[str]:
@@ -276,11 +285,9 @@ def backward_source(
         if field not in layout.lane_params:
             src.append(f"    q{k} = P{k}[0]")
     # The per-step record in one allocation when the states share a dtype (few base
-    # pointers, few run-time alias checks), the lane buffers and adjoints in arrays of
-    # their own. The record starts 2 n rows into its allocation: with the lane buffers
-    # in those rows, or the record at the very start, the backward kernels ran several
-    # times slower (benchmarks/RESULTS.md, "generated backward"; likely the CPU's
-    # address aliasing between the record's and the inputs' rows, not the arithmetic).
+    # pointers, few run-time alias checks), _record_offset rows in; the lane buffers and
+    # adjoints in arrays of their own (as rows of the record's allocation they made
+    # the loops several times slower too).
     n = len(states)
     kinds = [graph.nodes[graph.states[f]].dtype for f in states]
     kinds += [graph.nodes[index].dtype for index in recorded]
@@ -288,7 +295,8 @@ def backward_source(
     shared = n > 0 and len(set(kinds)) == 1
     if shared:
         src.append(
-            f"    work = np.empty(({2 * n} + steps * {rows}, {CHUNK}), S0.dtype)"
+            f"    work = np.empty(({_record_offset(rows)} + steps * {rows}, {CHUNK}), "
+            "S0.dtype)"
         )
     else:
         for k, dtype in enumerate(kinds):
@@ -315,7 +323,7 @@ def backward_source(
             *_input_rows(graph),
         ]
         for k in range(rows):
-            src.append(f"            Hr{k} = {_history_row(k, n, rows, shared)}")
+            src.append(f"            Hr{k} = {_history_row(k, rows, shared)}")
         src.append("            for j in range(width):")
         for k in range(len(states)):
             src.append(f"                s{k} = B{k}[j]")
@@ -339,7 +347,7 @@ def backward_source(
         ),
     ]
     for k in range(rows):
-        src.append(f"            Hr{k} = {_history_row(k, n, rows, shared)}")
+        src.append(f"            Hr{k} = {_history_row(k, rows, shared)}")
     for k in range(len(states)):
         if record:
             src.append(f"            GSr{k} = GS{k}[t, c0 : c0 + width]")
