@@ -155,7 +155,21 @@ def run(
         outputs = torch.ops.norse.generated_scan(
             program.key, [x], states, params, record_states
         )
-    out = outputs[0].reshape(input_tensor.shape)
+    return results(program, outputs, state, steps, shape, record_states)
+
+
+def results(
+    program: "runtime.Program",
+    outputs: List[Tensor],
+    state: Any,
+    steps: int,
+    shape: Tuple[int, ...],
+    record_states: bool,
+) -> Tuple[Tensor, Any]:
+    """A program's flat ``outputs`` (``[output (T, M), state fields...]``) as the
+    reference returns them: the output ``(T, *shape)`` and a state of ``state``'s type,
+    its fields ``shape`` (``(T, *shape)`` with ``record_states``)."""
+    out = outputs[0].reshape(steps, *shape)
     state_shape = (steps, *shape) if record_states else shape
     values = {
         field: value.reshape(state_shape)

@@ -19,18 +19,15 @@ runs the sequence:
   :math:`\partial x_t = \partial a_t W_{in}`.
 """
 
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from norse.torch.fused import registry
-from norse.torch.fused.generate import runtime
-from norse.torch.fused.generate.trace import flatten, rebuild, structure
-
-
-def _array(tensor: Tensor):
-    return tensor.detach().numpy()
+from norse.torch.fused.generate import _program_inputs, results, runtime
+from norse.torch.fused.generate.runtime import _np
+from norse.torch.fused.generate.trace import flatten
 
 
 class _RecurrentScan(torch.autograd.Function):
@@ -54,12 +51,12 @@ class _RecurrentScan(torch.autograd.Function):
         products = [x.new_empty((steps, batch, hidden)) for _ in sources]
         out = x.new_empty((steps, lanes), dtype=program.output_dtype)
         h, pr, o = (
-            [_array(t) for t in history],
-            [_array(t) for t in products],
-            _array(out),
+            [_np(t) for t in history],
+            [_np(t) for t in products],
+            _np(out),
         )
         flat = [a.reshape(steps, lanes) for a in pr]
-        ps = [_array(t) for t in params]
+        ps = [_np(t) for t in params]
         for t in range(steps):
             for k, source in enumerate(sources):
                 operand = (
@@ -117,19 +114,23 @@ class _RecurrentScan(torch.autograd.Function):
                     g_state[0] = g
         g_before = [x.new_empty((lanes,), dtype=h.dtype) for h in history]
         g_products = [x.new_empty((steps, batch, hidden)) for _ in ctx.sources]
-        wanted = [f for f in program.params if f in set(program.differentiable)]
-        g_params_step = [x.new_empty((lanes,)) for _ in wanted] if param_grads else []
-        g_params = [torch.zeros_like(g) for g in g_params_step]
-        h = [_array(t) for t in history]
-        pr = [_array(t).reshape(steps, lanes) for t in products]
-        gp = [_array(t).reshape(steps, lanes) for t in g_products]
-        ps = [_array(t) for t in params]
-        go, gs, gb = (
-            _array(g_out),
-            [_array(t) for t in g_states],
-            [_array(t) for t in g_before],
+        differentiable = len(program.differentiable)
+        g_params_step = (
+            [x.new_empty((lanes,)) for _ in range(differentiable)]
+            if param_grads
+            else []
         )
-        gps = [_array(t) for t in g_params_step]
+        g_params = [torch.zeros_like(g) for g in g_params_step]
+        h = [_np(t) for t in history]
+        pr = [_np(t).reshape(steps, lanes) for t in products]
+        gp = [_np(t).reshape(steps, lanes) for t in g_products]
+        ps = [_np(t) for t in params]
+        go, gs, gb = (
+            _np(g_out),
+            [_np(t) for t in g_states],
+            [_np(t) for t in g_before],
+        )
+        gps = [_np(t) for t in g_params_step]
         for t in range(steps - 1, -1, -1):
             if ctx.record:
                 for g_state, g in zip(g_states, recorded):
@@ -166,16 +167,9 @@ class _RecurrentScan(torch.autograd.Function):
             elif ctx.needs_input_grad[5]:
                 z = history[source][:steps].reshape(steps * batch, hidden)
                 g_w_rec = g.t() @ z
-        result_params: List[Optional[Tensor]] = [None] * len(params)
-        per_lane = iter(g_params)
-        for k, field in enumerate(program.params):
-            if not param_grads or field not in wanted:
-                continue
-            grad = next(per_lane)
-            if needs_params[k]:
-                if params[k].numel() == 1:
-                    grad = grad.sum().reshape(params[k].shape)
-                result_params[k] = grad.to(params[k].dtype)
+        result_params = runtime.parameter_gradients(
+            program, params, g_params if param_grads else None, needs_params
+        )
         g_states0 = [
             g[0] if needed else None
             for g, needed in zip(g_states, ctx.needs_input_grad[6 : 6 + n_states])
@@ -219,18 +213,10 @@ def kernel_for(
         return None
 
     def kernel(x, given_state, p, dt, record_states, w_in, w_rec):
-        from norse.torch.fused.generate import _program_inputs
-
         states, params = _program_inputs(program, p, given_state, shape, x.device)
-        results = _RecurrentScan.apply(
+        outputs = _RecurrentScan.apply(
             program.key, len(states), record_states, x, w_in, w_rec, *states, *params
         )
-        out = results[0].reshape(x.shape[0], *shape)
-        state_shape = (x.shape[0], *shape) if record_states else shape
-        values = {
-            field: value.reshape(state_shape)
-            for field, value in zip(program.state_fields, results[1:])
-        }
-        return out, rebuild(structure(given_state), values)
+        return results(program, outputs, given_state, x.shape[0], shape, record_states)
 
     return kernel

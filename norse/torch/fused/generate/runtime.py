@@ -442,6 +442,32 @@ def _(key, g_out, g_states, xs, states, params, record, param_grads):
     return _backward_outputs(_PROGRAMS[key], xs, states, params, param_grads)
 
 
+def parameter_gradients(
+    program: Program,
+    params: List[Tensor],
+    per_lane: Optional[List[Tensor]],
+    needed: List[bool],
+) -> List[Optional[Tensor]]:
+    """The gradients of the kernels' parameter arguments ``params`` from the per-lane
+    gradients of the differentiable ones (``per_lane``, in program order; ``None``
+    when none was computed): summed over the lanes for a 0-dim parameter (passed as
+    ``(1,)``), ``None`` where ``needed`` is false."""
+    grads: List[Optional[Tensor]] = [None] * len(params)
+    if per_lane is None:
+        return grads
+    lanes = iter(per_lane)
+    wanted = set(program.differentiable)
+    for k, (field, value) in enumerate(zip(program.params, params)):
+        if field not in wanted:
+            continue
+        grad = next(lanes)
+        if needed[k]:
+            if value.numel() == 1:
+                grad = grad.sum().reshape(value.shape)
+            grads[k] = grad.to(value.dtype)
+    return grads
+
+
 def _setup_context(ctx, inputs, output) -> None:
     key, xs, states, params, record = inputs
     ctx.save_for_backward(*xs, *states, *params)
@@ -480,18 +506,12 @@ def _backward(ctx, grads: List[Tensor]):
     )
     g_xs = [g if needed else None for g, needed in zip(results[:inputs], needs_xs)]
     g_states0 = results[inputs : inputs + count]
-    g_params: List[Optional[Tensor]] = [None] * len(params)
-    if param_grads:
-        per_lane = iter(results[inputs + count :])
-        wanted = set(program.differentiable)
-        for k, (field, value) in enumerate(zip(program.params, params)):
-            if field not in wanted:
-                continue
-            grad = next(per_lane)
-            if needs_params[k]:
-                if value.numel() == 1:
-                    grad = grad.sum().reshape(value.shape)
-                g_params[k] = grad.to(value.dtype)
+    g_params = parameter_gradients(
+        program,
+        params,
+        results[inputs + count :] if param_grads else None,
+        needs_params,
+    )
     g_states0 = [g if needed else None for g, needed in zip(g_states0, needs_states)]
     return None, g_xs, g_states0, g_params, None
 
