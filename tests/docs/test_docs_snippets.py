@@ -36,13 +36,11 @@ def python_blocks(text: str):
 
 def titled_blocks(text: str):
     """``(title or None, code)`` of every ```python fence in ``text``."""
-    return [
-        (
-            getattr(TITLE.search(match.group(1)), "group", lambda _: None)(1),
-            match.group(2),
-        )
-        for match in BLOCK.finditer(text)
-    ]
+    blocks = []
+    for match in BLOCK.finditer(text):
+        title = TITLE.search(match.group(1))
+        blocks.append((title.group(1) if title else None, match.group(2)))
+    return blocks
 
 
 def _run_file(title: str, code: str, folder: Path, monkeypatch, added: list) -> None:
