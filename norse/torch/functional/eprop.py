@@ -96,7 +96,7 @@ from norse.torch.functional.lsnn import (
     _lsnn_dynamics,
 )
 from norse.torch.functional.threshold import SURROGATE_GRADIENTS, check_method
-from norse.torch.functional.validation import check_shape
+from norse.torch.functional.validation import check_scalar, check_shape
 
 __all__ = [
     "LIFEligibility",
@@ -167,14 +167,8 @@ def _post(coefficient, like: torch.Tensor) -> torch.Tensor:
     return coefficient.unsqueeze(-1) if coefficient.dim() > 0 else coefficient
 
 
-def _scalar(name: str, value, like: torch.Tensor) -> torch.Tensor:
-    value = torch.as_tensor(value).to(like)
-    if value.numel() != 1:
-        raise ValueError(
-            f"{name} must be a scalar here (the synaptic trace is shared by all postsynaptic "
-            f"neurons), got shape {tuple(value.shape)}"
-        )
-    return value.reshape(())
+#: Why the synaptic time constant must be a scalar (for :func:`.check_scalar`).
+_SHARED_TRACE = "here (the synaptic trace is shared by all postsynaptic neurons)"
 
 
 def _check_shapes(
@@ -258,7 +252,7 @@ def lif_eprop_step(
     z, v_decayed, i_decayed = _lif_dynamics(i_jump, state.v, p, dt)
     psi = pseudo_derivative(v_decayed - p.v_th, p.method, p.alpha)
     a = _post(dt * p.tau_mem_inv, traces.v)
-    c = _scalar("p.tau_syn_inv", dt * p.tau_syn_inv, traces.i)
+    c = check_scalar(dt * p.tau_syn_inv, "p.tau_syn_inv", traces.i, _SHARED_TRACE)
     delta_i = traces.i + presynaptic
     delta_v = (1 - a) * traces.v + a * delta_i.unsqueeze(1)
     e = psi.unsqueeze(-1) * delta_v
@@ -311,7 +305,7 @@ def lsnn_eprop_step(
     psi = pseudo_derivative(v_decayed - b_decayed, p.method, p.alpha)
     a = _post(dt * p.tau_mem_inv, traces.v)
     rho = 1 - _post(dt * p.tau_adapt_inv, traces.v)
-    c = _scalar("p.tau_syn_inv", dt * p.tau_syn_inv, traces.i)
+    c = check_scalar(dt * p.tau_syn_inv, "p.tau_syn_inv", traces.i, _SHARED_TRACE)
     delta_v = (1 - a) * traces.v + a * traces.i.unsqueeze(1)
     delta_b = rho * traces.b
     e = psi.unsqueeze(-1) * (delta_v - delta_b)
@@ -354,7 +348,7 @@ def li_trace_step(
         The filtered derivative and the new filter state.
     """
     for name in ("tau_syn_inv", "tau_mem_inv"):
-        _scalar(f"p.{name}", getattr(p, name), trace)
+        check_scalar(getattr(p, name), f"p.{name}", trace, _SHARED_TRACE)
     return li_feed_forward_step(
         trace, state, p._replace(v_leak=torch.zeros_like(torch.as_tensor(p.v_leak))), dt
     )

@@ -49,6 +49,8 @@ from typing import NamedTuple
 
 import torch
 
+from norse.torch.functional.validation import check_scalar
+
 __all__ = ["OTTTTrace", "ottt_trace_step", "ottt_gradient"]
 
 
@@ -69,13 +71,12 @@ class OTTTTrace(NamedTuple):
 
 def _decay(name: str, rate, dt: float, like: torch.Tensor) -> torch.Tensor:
     # dt * rate in the parameter's precision, as the neuron step computes it
-    value = (dt * torch.as_tensor(rate)).to(like)
-    if value.numel() != 1:
-        raise ValueError(
-            f"{name} must be a scalar for OTTT (one presynaptic trace serves every "
-            f"postsynaptic neuron), got shape {tuple(value.shape)}"
-        )
-    return value.reshape(())
+    return check_scalar(
+        dt * torch.as_tensor(rate),
+        name,
+        like,
+        "for OTTT (one presynaptic trace serves every postsynaptic neuron)",
+    )
 
 
 def ottt_trace_step(

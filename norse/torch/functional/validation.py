@@ -111,6 +111,21 @@ def check_shape(
         raise ValueError(f"{name} must have shape {wanted}, got {tuple(tensor.shape)}")
 
 
+def check_scalar(value: Any, name: str, like: torch.Tensor, why: str) -> torch.Tensor:
+    """``value`` as a 0-dim tensor of the dtype and device of ``like``.
+
+    Raises:
+        ValueError: if ``value`` has more than one element; the message names ``name``
+            and says ``why`` it must be a scalar (e.g. "for OTTT (...)").
+    """
+    value = torch.as_tensor(value).to(like)
+    if value.numel() != 1:
+        raise ValueError(
+            f"{name} must be a scalar {why}, got shape {tuple(value.shape)}"
+        )
+    return value.reshape(())
+
+
 def check_seq_length(seq_length: Any) -> int:
     """``seq_length``, the number of time steps of an encoder, as a positive ``int``
     (see :func:`check_count`)."""
