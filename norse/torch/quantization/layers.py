@@ -110,20 +110,37 @@ class _Requantize(torch.autograd.Function):
 
 
 class _QuantSynapse(torch.nn.Module):
-    """Weights, bias, observers and the exact integer-valued forward pass."""
+    """Weights, bias, observers and the exact integer-valued forward pass of a copy of
+    a float layer of type :attr:`kind`."""
 
+    #: The float layer quantised (``torch.nn.Linear``, ``Conv1d`` or ``Conv2d``).
+    kind: type
+    #: The float layer's arguments that give its shape (kept, to build the float layer
+    #: of the NIR export).
+    shape_arguments: Tuple[str, ...]
     #: Dimensions of one sample without channels (0 for Linear).
     spatial_dims = 0
 
     def __init__(
         self,
-        weight: torch.Tensor,
-        bias: Optional[torch.Tensor],
+        layer: torch.nn.Module,
         weight_bits: int = 8,
         per_channel: bool = True,
         scale_bits: int = 16,
     ):
+        if not isinstance(layer, self.kind):
+            raise TypeError(
+                f"layer must be a torch.nn.{self.kind.__name__}, got "
+                f"{type(layer).__name__}"
+            )
+        if getattr(layer, "padding_mode", "zeros") != "zeros":
+            raise ValueError(
+                f"only zero padding is quantised, got padding_mode={layer.padding_mode!r}"
+            )
         super().__init__()
+        weight, bias = layer.weight, layer.bias
+        for name in self.shape_arguments:
+            setattr(self, name, getattr(layer, name))
         _check_int(weight_bits, "weight_bits", 2, 8)
         # q * s_w must be exact in float32: (weight_bits - 1) + scale_bits <= 24
         _check_int(scale_bits, "scale_bits", 1, 25 - weight_bits)
@@ -303,7 +320,13 @@ class _QuantSynapse(torch.nn.Module):
     # NIR
 
     def _float_layer(self, weight: torch.Tensor, bias: torch.Tensor):
-        raise NotImplementedError
+        """A float layer of this layer's shape with ``weight`` and ``bias``."""
+        shape = {name: getattr(self, name) for name in self.shape_arguments}
+        layer = self.kind(**shape, dtype=weight.dtype)
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            layer.bias.copy_(bias)
+        return layer
 
     def nir_nodes(self, shape: Tuple[int, ...], where: str, time_scale: float = 1.0):
         """Two NIR nodes: an ``Affine``/``Conv`` node with integer weights (int8) and
@@ -346,13 +369,6 @@ class _QuantSynapse(torch.nn.Module):
         return [("", node), ("scale", scale)], out
 
 
-def _check_layer(layer: torch.nn.Module, kind: type) -> None:
-    if not isinstance(layer, kind):
-        raise TypeError(
-            f"layer must be a torch.nn.{kind.__name__}, got {type(layer).__name__}"
-        )
-
-
 class QuantLinear(_QuantSynapse):
     """A ``torch.nn.Linear`` with fake-quantised integer weights (see the module doc).
 
@@ -365,55 +381,25 @@ class QuantLinear(_QuantSynapse):
     Input ``(..., in_features)``; output ``(..., out_features)``.
     """
 
-    def __init__(
-        self,
-        layer: torch.nn.Linear,
-        weight_bits: int = 8,
-        per_channel: bool = True,
-        scale_bits: int = 16,
-    ):
-        _check_layer(layer, torch.nn.Linear)
-        super().__init__(layer.weight, layer.bias, weight_bits, per_channel, scale_bits)
-        self.in_features = layer.in_features
-        self.out_features = layer.out_features
+    kind = torch.nn.Linear
+    shape_arguments = ("in_features", "out_features")
 
     def _op(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return F.linear(x, weight)
 
-    def _float_layer(self, weight: torch.Tensor, bias: torch.Tensor):
-        layer = torch.nn.Linear(self.in_features, self.out_features, dtype=weight.dtype)
-        with torch.no_grad():
-            layer.weight.copy_(weight)
-            layer.bias.copy_(bias)
-        return layer
-
 
 class _QuantConv(_QuantSynapse):
-    #: The float layer quantised (``torch.nn.Conv1d`` or ``torch.nn.Conv2d``).
-    kind: type
+    shape_arguments = (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+    )
     #: Its spatial dimensions (1 or 2).
     spatial_dims: int
-
-    def __init__(
-        self,
-        layer: torch.nn.Module,
-        weight_bits: int = 8,
-        per_channel: bool = True,
-        scale_bits: int = 16,
-    ):
-        _check_layer(layer, self.kind)
-        if layer.padding_mode != "zeros":
-            raise ValueError(
-                f"only zero padding is quantised, got padding_mode={layer.padding_mode!r}"
-            )
-        super().__init__(layer.weight, layer.bias, weight_bits, per_channel, scale_bits)
-        self.in_channels = layer.in_channels
-        self.out_channels = layer.out_channels
-        self.kernel_size = layer.kernel_size
-        self.stride = layer.stride
-        self.padding = layer.padding
-        self.dilation = layer.dilation
-        self.groups = layer.groups
 
     def _op(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         sample = self.spatial_dims + 1
@@ -429,22 +415,6 @@ class _QuantConv(_QuantSynapse):
             folded, weight, None, self.stride, self.padding, self.dilation, self.groups
         )
         return output.reshape(*leading, *output.shape[1:])
-
-    def _float_layer(self, weight: torch.Tensor, bias: torch.Tensor):
-        layer = self.kind(
-            self.in_channels,
-            self.out_channels,
-            self.kernel_size,
-            stride=self.stride,
-            padding=self.padding,
-            dilation=self.dilation,
-            groups=self.groups,
-            dtype=weight.dtype,
-        )
-        with torch.no_grad():
-            layer.weight.copy_(weight)
-            layer.bias.copy_(bias)
-        return layer
 
 
 class QuantConv1d(_QuantConv):
