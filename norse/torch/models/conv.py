@@ -34,6 +34,7 @@ from norse.torch.functional.lift import apply_folded
 from norse.torch.models._checks import check_image_sequence
 from norse.torch.module.leaky_integrator import LI
 from norse.torch.module.lif import LIF
+from norse.torch.module.neuron import check_sizes
 
 
 class _LILinearReadout(LI):
@@ -81,12 +82,7 @@ class _ConvLIFNet(torch.nn.Module):
         dtype: torch.dtype = torch.float,
     ):
         super().__init__()
-        for name, value in (
-            ("num_channels", num_channels),
-            ("feature_size", feature_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_sizes(num_channels=num_channels, feature_size=feature_size)
         # Each 5x5 convolution (no padding) removes 4 pixels, each pooling halves.
         self.features = int(((feature_size - 4) / 2 - 4) / 2)
         if self.features < 1:

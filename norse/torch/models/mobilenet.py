@@ -27,6 +27,7 @@ from norse.torch.models._checks import check_image_sequence, first_conv
 from norse.torch.models.vgg import load_torchvision_state_dict
 from norse.torch.module.lif import LIF
 from norse.torch.module.lift import Lift
+from norse.torch.module.neuron import check_sizes
 from norse.torch.module.sequential import SequentialState
 
 __all__ = ["MobileNetV2", "mobilenet_v2"]
@@ -181,12 +182,7 @@ class MobileNetV2(nn.Module):
                 [6, 320, 1, 1],
             ]
         _check_setting(inverted_residual_setting)
-        for name, value in (
-            ("num_classes", num_classes),
-            ("round_nearest", round_nearest),
-        ):
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_sizes(num_classes=num_classes, round_nearest=round_nearest)
         if not (
             isinstance(width_mult, (int, float))
             and not isinstance(width_mult, bool)

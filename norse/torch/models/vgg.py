@@ -31,6 +31,7 @@ from torch import nn
 from norse.torch.models._checks import check_image_sequence, first_conv
 from norse.torch.module.lif import LIF
 from norse.torch.module.lift import Lift
+from norse.torch.module.neuron import check_sizes
 from norse.torch.module.sequential import SequentialState
 
 __all__ = [
@@ -94,13 +95,9 @@ class VGG(nn.Module):
         pool_size: int = 7,
     ):
         super().__init__()
-        for name, value in (
-            ("num_classes", num_classes),
-            ("hidden_size", hidden_size),
-            ("pool_size", pool_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_sizes(
+            num_classes=num_classes, hidden_size=hidden_size, pool_size=pool_size
+        )
         self.features = features
         # every 2x2 max-pooling halves the images: they need 2**pools pixels a side
         pools = [m for m in features.modules() if isinstance(m, nn.MaxPool2d)]

@@ -18,6 +18,7 @@ from norse.torch.functional.validation import (
     check_sequence,
     check_tensors_match,
 )
+from norse.torch.module.neuron import check_sizes
 
 
 class ExpFilter(torch.nn.Module):
@@ -45,9 +46,7 @@ class ExpFilter(torch.nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("output_size", output_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_sizes(input_size=input_size, output_size=output_size)
         if not (math.isfinite(tau_filter_inv) and tau_filter_inv >= 0):
             raise ValueError(
                 f"tau_filter_inv must be a finite, non-negative float (1/s), got {tau_filter_inv!r}"

@@ -112,6 +112,14 @@ def spikes_as_float(input_tensor: Any) -> Any:
     return input_tensor
 
 
+def check_sizes(**sizes: Any) -> None:
+    """Raises a ``ValueError`` naming the first of ``sizes`` (in the order given) that is
+    not a positive ``int`` (a ``bool`` is none): the layer sizes of a module."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
 def track_rest_voltage(
     state: Any,
     input_tensor: Optional[torch.Tensor] = None,

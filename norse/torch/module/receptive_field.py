@@ -27,6 +27,7 @@ from norse.torch.functional.receptive_field import (
 )
 from norse.torch.functional.validation import check_input
 from norse.torch.module.leaky_integrator_box import LIBoxCell
+from norse.torch.module.neuron import check_sizes
 from norse.torch.module.snn import SNNCell
 
 
@@ -105,9 +106,7 @@ class SpatialReceptiveField2d(torch.nn.Module):
         **kwargs,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("size", size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_sizes(in_channels=in_channels, size=size)
         if not isinstance(rf_parameters, torch.Tensor):
             raise TypeError(
                 f"rf_parameters must be a torch.Tensor, got {type(rf_parameters).__name__}"
