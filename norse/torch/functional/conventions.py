@@ -182,9 +182,10 @@ def step_arguments(
     ``(batch, hidden_size)``, otherwise input and state have any shape ``(...)``; a
     name ending in ``_integral`` runs the step over time, one ending in ``_sparse``
     takes sparse input, and one with ``adjoint`` in it computes adjoint gradients (the
-    flags below, where given, say otherwise). The standard arguments (``input_tensor`` or ``input_spikes``, ``state``,
-    ``input_weights``, ``recurrent_weights``, ``g_coupling``, ``p``, ``dt``; also
-    ``input`` and ``s``, the names of some Norse 1.1 steps) are described by the
+    flags below, where given, say otherwise). The standard arguments (``input_tensor``,
+    ``input_spikes`` or ``input_current``, ``state``, ``input_weights``,
+    ``recurrent_weights``, ``g_coupling``, ``p``, ``dt``; also ``input`` and ``s``, the
+    names of some Norse 1.1 steps) are described by the
     conventions, the state by the names of its fields; any other argument, or one
     described differently, takes its text from ``descriptions`` (an argument described
     nowhere is an error, raised at import time).
@@ -225,7 +226,7 @@ def step_arguments(
             "dt": "integration step (s)",
         }
         time = "T, " if over_time_ else ""
-        for name in ("input_tensor", "input_spikes"):
+        for name in ("input_tensor", "input_spikes", "input_current"):
             standard[name] = (
                 f"input of shape ``({time}batch, input_size)``"
                 if layer

@@ -67,6 +67,7 @@ from typing import NamedTuple, Tuple
 
 import torch
 
+from norse.torch.functional.conventions import documented_fields, step_arguments
 from norse.torch.functional.synapse import recurrent_input
 from norse.torch.functional.threshold import threshold
 
@@ -102,39 +103,31 @@ class IzhikevichParameters(NamedTuple):
     alpha: float = 100.0
 
 
-class IzhikevichState(NamedTuple):
-    """State of a feed-forward Izhikevich neuron.
+_STATE_FIELDS = {"v": "membrane potential (mV)", "u": "recovery variable"}
 
-    Parameters:
-        v (torch.Tensor): membrane potential (mV)
-        u (torch.Tensor): recovery variable
-    """
+
+@documented_fields(**_STATE_FIELDS)
+class IzhikevichState(NamedTuple):
+    """State of a feed-forward Izhikevich neuron."""
 
     v: torch.Tensor
     u: torch.Tensor
 
 
+@documented_fields(**_STATE_FIELDS)
 class IzhikevichRecurrentState(NamedTuple):
-    """State of a recurrently connected Izhikevich neuron.
-
-    Parameters:
-        z (torch.Tensor): spikes of the previous step (fed back through recurrent weights)
-        v (torch.Tensor): membrane potential (mV)
-        u (torch.Tensor): recovery variable
-    """
+    """State of a recurrently connected Izhikevich neuron."""
 
     z: torch.Tensor
     v: torch.Tensor
     u: torch.Tensor
 
 
+@documented_fields(
+    p="neuron parameters", s="initial state (scalar tensors; modules expand them)"
+)
 class IzhikevichSpikingBehavior(NamedTuple):
-    """A spiking behaviour: the parameters and the initial (resting) state.
-
-    Parameters:
-        p (IzhikevichParameters): neuron parameters
-        s (IzhikevichState): initial state (scalar tensors; modules expand them)
-    """
+    """A spiking behaviour: the parameters and the initial (resting) state."""
 
     p: IzhikevichParameters
     s: IzhikevichState
@@ -169,75 +162,73 @@ def create_izhikevich_spiking_behavior(
     )
 
 
-def _behavior(p: IzhikevichParameters, v: float, u: float) -> IzhikevichSpikingBehavior:
+def _behavior(p: IzhikevichParameters, v_rest: float) -> IzhikevichSpikingBehavior:
+    """A preset at rest: ``v = v_rest`` and ``u = b * v_rest`` (as in Norse 1.1, without
+    the gradient of :func:`create_izhikevich_spiking_behavior`)."""
     return IzhikevichSpikingBehavior(
-        p=p, s=IzhikevichState(v=torch.tensor(float(v)), u=torch.tensor(float(u)))
+        p=p,
+        s=IzhikevichState(v=torch.tensor(v_rest), u=torch.tensor(v_rest * p.b)),
     )
 
 
 # The parameters and initial states of Izhikevich (2004), Fig. 1 (A)-(T). At the default
 # dt = 1e-3, ``tau_inv`` gives each panel a model step of 0.1 to 0.5 ms as in his code.
 tonic_spiking_p = IzhikevichParameters(a=0.02, b=0.2, c=-65, d=6)
-tonic_spiking = _behavior(tonic_spiking_p, -70.0, -70.0 * 0.2)
+tonic_spiking = _behavior(tonic_spiking_p, -70.0)
 phasic_spiking_p = IzhikevichParameters(a=0.02, b=0.25, c=-65, d=6)
-phasic_spiking = _behavior(phasic_spiking_p, -64.0, -64.0 * 0.25)
+phasic_spiking = _behavior(phasic_spiking_p, -64.0)
 tonic_bursting_p = IzhikevichParameters(a=0.02, b=0.2, c=-50, d=2)
-tonic_bursting = _behavior(tonic_bursting_p, -70.0, -70.0 * 0.2)
+tonic_bursting = _behavior(tonic_bursting_p, -70.0)
 phasic_bursting_p = IzhikevichParameters(a=0.02, b=0.25, c=-55, d=0.05, tau_inv=200)
-phasic_bursting = _behavior(phasic_bursting_p, -64.0, -64.0 * 0.25)
+phasic_bursting = _behavior(phasic_bursting_p, -64.0)
 mixed_mode_p = IzhikevichParameters(a=0.02, b=0.2, c=-55, d=4, tau_inv=250)
-mixed_mode = _behavior(mixed_mode_p, -70.0, -70.0 * 0.2)
+mixed_mode = _behavior(mixed_mode_p, -70.0)
 spike_frequency_adaptation_p = IzhikevichParameters(
     a=0.01, b=0.2, c=-65, d=8, tau_inv=250
 )
-spike_frequency_adaptation = _behavior(spike_frequency_adaptation_p, -70.0, -70.0 * 0.2)
+spike_frequency_adaptation = _behavior(spike_frequency_adaptation_p, -70.0)
 class_1_exc_p = IzhikevichParameters(
     a=0.02, b=-0.1, c=-55, d=6, mn=4.1, bias=108, tau_inv=250
 )
-class_1_exc = _behavior(class_1_exc_p, -60.0, -60.0 * -0.1)
+class_1_exc = _behavior(class_1_exc_p, -60.0)
 class_2_exc_p = IzhikevichParameters(a=0.2, b=0.26, c=-65, d=0, tau_inv=250)
-class_2_exc = _behavior(class_2_exc_p, -64.0, -64.0 * 0.26)
+class_2_exc = _behavior(class_2_exc_p, -64.0)
 spike_latency_p = IzhikevichParameters(a=0.02, b=0.2, c=-65, d=6, tau_inv=250)
-spike_latency = _behavior(spike_latency_p, -70.0, -70.0 * 0.2)
+spike_latency = _behavior(spike_latency_p, -70.0)
 subthreshold_oscillation_p = IzhikevichParameters(
     a=0.05, b=0.26, c=-60, d=0, tau_inv=250
 )
-subthreshold_oscillation = _behavior(subthreshold_oscillation_p, -62.0, -62.0 * 0.26)
+subthreshold_oscillation = _behavior(subthreshold_oscillation_p, -62.0)
 resonator_p = IzhikevichParameters(a=0.1, b=0.26, c=-60, d=-1, tau_inv=250)
-resonator = _behavior(resonator_p, -62.0, -62.0 * 0.26)
-integrator_p = IzhikevichParameters(
-    a=0.02, b=-0.1, c=-55, d=6, mn=4.1, bias=108, tau_inv=250
-)
-integrator = _behavior(integrator_p, -60.0, -60.0 * -0.1)
+resonator = _behavior(resonator_p, -62.0)
+# (L) integrator has the parameters of (G) class 1 excitability
+integrator_p = class_1_exc_p
+integrator = _behavior(integrator_p, -60.0)
 rebound_spike_p = IzhikevichParameters(a=0.03, b=0.25, c=-60, d=4, tau_inv=200)
-rebound_spike = _behavior(rebound_spike_p, -64.0, -64.0 * 0.25)
+rebound_spike = _behavior(rebound_spike_p, -64.0)
 rebound_burst_p = IzhikevichParameters(a=0.03, b=0.25, c=-52, d=0, tau_inv=200)
-rebound_burst = _behavior(rebound_burst_p, -64.0, -64.0 * 0.25)
+rebound_burst = _behavior(rebound_burst_p, -64.0)
 threshold_variability_p = IzhikevichParameters(a=0.03, b=0.25, c=-60, d=4, tau_inv=250)
-threshold_variability = _behavior(threshold_variability_p, -64.0, -64.0 * 0.25)
+threshold_variability = _behavior(threshold_variability_p, -64.0)
 bistability_p = IzhikevichParameters(a=0.1, b=0.26, c=-60, d=0, tau_inv=250)
-bistability = _behavior(bistability_p, -61.0, -61.0 * 0.26)
+bistability = _behavior(bistability_p, -61.0)
 # dap, accomodation and inhibition_induced_bursting differ from the published values and
 # from Norse 1.1, whose values do not show the behaviour (see the module docstring).
 dap_p = IzhikevichParameters(a=1.0, b=0.2, c=-60, d=-18, tau_inv=100)
-dap = _behavior(dap_p, -70.0, -70.0 * 0.2)
+dap = _behavior(dap_p, -70.0)
 # bias = b v - sq v^2 - mn v at v = -66: the resting state is (v, u) = (-66, b * -66)
 accomodation_p = IzhikevichParameters(
     a=0.02, b=2.0, c=-55, d=4, bias=23.76, tau_inv=500
 )
-accomodation = _behavior(accomodation_p, -66.0, -66.0 * 2.0)
+accomodation = _behavior(accomodation_p, -66.0)
 inhibition_induced_spiking_p = IzhikevichParameters(
     a=-0.02, b=-1.0, c=-60, d=8, tau_inv=250
 )
-inhibition_induced_spiking = _behavior(
-    inhibition_induced_spiking_p, -63.8, -63.8 * -1.0
-)
+inhibition_induced_spiking = _behavior(inhibition_induced_spiking_p, -63.8)
 inhibition_induced_bursting_p = IzhikevichParameters(
     a=-0.026, b=-1.0, c=-45, d=1, tau_inv=250
 )
-inhibition_induced_bursting = _behavior(
-    inhibition_induced_bursting_p, -63.8, -63.8 * -1.0
-)
+inhibition_induced_bursting = _behavior(inhibition_induced_bursting_p, -63.8)
 
 #: The 20 named behaviours, in the order of Izhikevich (2004), Fig. 1.
 BEHAVIORS = {
@@ -281,27 +272,19 @@ def _izhikevich_dynamics(
     return z, v_new, u_new
 
 
+@step_arguments(s="``v``, ``u`` of shape ``(...)`` (or scalars)")
 def izhikevich_feed_forward_step(
     input_current: torch.Tensor,
     s: IzhikevichState,
     p: IzhikevichParameters,
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, IzhikevichState]:
-    """One Euler step of a feed-forward Izhikevich neuron.
-
-    Parameters:
-        input_current (torch.Tensor): input current :math:`I`, shape ``(...)``
-        s (IzhikevichState): ``v`` and ``u`` of shape ``(...)`` (or scalars)
-        p (IzhikevichParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(...)`` and the new :class:`IzhikevichState`.
-    """
+    """One Euler step of a feed-forward Izhikevich neuron."""
     z, v, u = _izhikevich_dynamics(input_current, s.v, s.u, p, dt)
     return z, IzhikevichState(v, u)
 
 
+@step_arguments()
 def izhikevich_recurrent_step(
     input_current: torch.Tensor,
     s: IzhikevichRecurrentState,
@@ -313,19 +296,6 @@ def izhikevich_recurrent_step(
     """One Euler step of a recurrently connected Izhikevich neuron.
 
     The current is ``input_current @ input_weights.T + s.z @ recurrent_weights.T``.
-
-    Parameters:
-        input_current (torch.Tensor): input of shape ``(batch, input_size)``
-        s (IzhikevichRecurrentState): ``z``, ``v`` and ``u`` of shape
-            ``(batch, hidden_size)``
-        input_weights (torch.Tensor): ``(hidden_size, input_size)``
-        recurrent_weights (torch.Tensor): ``(hidden_size, hidden_size)``
-        p (IzhikevichParameters): neuron parameters
-        dt (float): integration step (s)
-
-    Returns:
-        Spikes of shape ``(batch, hidden_size)`` and the new
-        :class:`IzhikevichRecurrentState`.
     """
     current = recurrent_input(input_current, s.z, input_weights, recurrent_weights)
     z, v, u = _izhikevich_dynamics(current, s.v, s.u, p, dt)
