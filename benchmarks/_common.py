@@ -12,6 +12,7 @@ Not part of the test suite.
 import argparse
 import ctypes
 import gc
+import json
 import os
 import sys
 import time
@@ -68,3 +69,17 @@ def worker_interpreters(norse11_python: str, *local: str) -> list:
     if norse11_python and os.path.exists(norse11_python):
         chosen.append((norse11_python, "norse11"))
     return chosen
+
+
+def parse_driver_or_serve(
+    parser: argparse.ArgumentParser, worker, *local: str
+) -> tuple:
+    """Adds ``--norse11-python`` and parses the command line. In a worker process
+    (``--impl`` given) prints ``worker(args)`` as JSON and exits; in the driver returns
+    ``(args, worker_interpreters(args.norse11_python, *local))``."""
+    add_norse11_option(parser)
+    args = parser.parse_args()
+    if args.impl is not None:
+        print(json.dumps(worker(args)))
+        sys.exit(0)
+    return args, worker_interpreters(args.norse11_python, *local)

@@ -32,10 +32,7 @@ import subprocess
 import sys
 import time
 
-from _common import (  # this folder is on sys.path when run as a script
-    add_norse11_option,
-    worker_interpreters,
-)
+from _common import parse_driver_or_serve  # this folder is on sys.path as a script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -174,13 +171,7 @@ def main() -> None:
         help="implementations measured on the long sequences (the loops take minutes)",
     )
     parser.add_argument("--memory-only", action="store_true")
-    add_norse11_option(parser)
-    args = parser.parse_args()
-    if args.impl is not None:
-        print(json.dumps(worker(args)))
-        return
-
-    implementations = worker_interpreters(args.norse11_python, "fused", "reference")
+    args, implementations = parse_driver_or_serve(parser, worker, "fused", "reference")
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
     print(
         f"LIF layer: T={args.steps}, batch={args.batch}, neurons={args.neurons}, "

@@ -83,6 +83,15 @@ def _module(name, *args):
     return lambda norse: getattr(norse, name)(*args)
 
 
+def _recurrent(name, drive=("uniform",), floor=(1, 1), lifted=False):
+    """A recurrent form of NEURONS x NEURONS (``lifted``: a cell in ``Lift``), with
+    its GEMM floor."""
+    label = f"{name}({NEURONS}, {NEURONS})"
+    if lifted:
+        return Model(f"Lift({label})", _cell(name, NEURONS, NEURONS), drive, floor)
+    return Model(label, _module(name, NEURONS, NEURONS), drive, floor)
+
+
 def _izhikevich(name):
     return lambda norse: getattr(norse, name)(norse.tonic_spiking)
 
@@ -111,45 +120,15 @@ MODELS = (
     Model("LIFAdExRefrac", _module("LIFAdExRefrac"), CURRENT),
     Model("Izhikevich(tonic_spiking)", _izhikevich("Izhikevich"), ("current", 20, 5)),
     Model("CobaLIF", _module("CobaLIF"), ("current", 0.0, 1.0)),
-    Model(
-        "LIFRecurrent(512, 512)",
-        _module("LIFRecurrent", 512, 512),
-        ("uniform",),
-        (1, 1),
-    ),
-    Model(
-        "LSNNRecurrent(512, 512)",
-        _module("LSNNRecurrent", 512, 512),
-        ("uniform",),
-        (1, 1),
-    ),
-    Model(
-        "Lift(LIFRecurrentCell(512, 512))",
-        _cell("LIFRecurrentCell", 512, 512),
-        ("uniform",),
-        (1, 1),
-    ),
-    Model(
-        "LIFAdExRecurrent(512, 512)",
-        _module("LIFAdExRecurrent", 512, 512),
-        ("uniform",),
-        (1, 1),
-    ),
+    _recurrent("LIFRecurrent"),
+    _recurrent("LSNNRecurrent"),
+    _recurrent("LIFRecurrentCell", lifted=True),
+    _recurrent("LIFAdExRecurrent"),
     # Input spikes at 30%: about 10% of this package's neurons spike (Norse 1.1.0's
     # coba_lif_step overwrites the input conductances by the recurrent ones, so its
     # rate does not depend on the input).
-    Model(
-        "Lift(CobaLIFCell(512, 512))",
-        _cell("CobaLIFCell", 512, 512),
-        ("spikes", 0.3),
-        (2, 2),
-    ),
-    Model(
-        "CobaLIFRecurrent(512, 512)",
-        _module("CobaLIFRecurrent", 512, 512),
-        ("spikes", 0.3),
-        (2, 2),
-    ),
+    _recurrent("CobaLIFCell", ("spikes", 0.3), (2, 2), lifted=True),
+    _recurrent("CobaLIFRecurrent", ("spikes", 0.3), (2, 2)),
 )
 BY_NAME = {model.name: model for model in MODELS}
 MEMORY_MODELS = ("LIFEx", "Lift(LIFRefracCell)", "Izhikevich(tonic_spiking)")

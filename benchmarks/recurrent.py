@@ -23,13 +23,12 @@ Not part of the test suite.
 """
 
 import argparse
-import json
 import os
 import statistics
 import time
 
 # this folder is on sys.path when run as a script
-from _common import add_norse11_option, worker_interpreters
+from _common import parse_driver_or_serve
 from lif_layer import import_norse, worker_result
 
 MODELS = ("LSNNRecurrent", "LIFRecurrent")
@@ -88,13 +87,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    add_norse11_option(parser)
-    args = parser.parse_args()
-    if args.impl is not None:
-        print(json.dumps(worker(args)))
-        return
-
-    implementations = worker_interpreters(args.norse11_python, "fused", "reference")
+    args, implementations = parse_driver_or_serve(parser, worker, "fused", "reference")
     loads = [os.getloadavg()]
     print(
         f"T={args.steps}, batch={args.batch}, {args.inputs} -> {args.hidden} neurons, "
