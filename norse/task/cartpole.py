@@ -332,9 +332,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         "first_fifth_mean_return": mean_return(history[:fifth]),
         "last_fifth_mean_return": mean_return(history[-fifth:]),
         "best_update_mean_return": max(r["mean_return"] for r in history),
-        "seconds": time.perf_counter() - started,
     }
-    return harness.save_summary(summary, args.output, "norse.task.cartpole", argv)
+    return harness.save_summary(
+        summary, args.output, "norse.task.cartpole", argv, started
+    )
 
 
 def plot_returns(history: List[Dict[str, float]], path: Path, title: str = "") -> Path:

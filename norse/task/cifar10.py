@@ -262,9 +262,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         "epochs": len(history.epochs),
         "train_samples": len(train_y),
         "test_samples": len(test_y),
-        "seconds": time.perf_counter() - started,
     }
-    return harness.save_summary(summary, args.output, "norse.task.cifar10", argv)
+    return harness.save_summary(
+        summary, args.output, "norse.task.cifar10", argv, started
+    )
 
 
 if __name__ == "__main__":

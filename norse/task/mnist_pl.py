@@ -205,9 +205,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         "epochs": trainer.current_epoch,
         "train_samples": len(train_y),
         "test_samples": len(test_y),
-        "seconds": time.perf_counter() - started,
     }
-    return harness.save_summary(summary, args.output, "norse.task.mnist_pl", argv)
+    return harness.save_summary(
+        summary, args.output, "norse.task.mnist_pl", argv, started
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -47,12 +48,16 @@ def save_summary(
     output_dir: Path,
     module: str,
     argv: Optional[Sequence[str]],
+    started: Optional[float] = None,
 ) -> Dict[str, Any]:
-    """Adds the command line (``python -m module ...``) to ``summary``, writes it to
-    ``output_dir/summary.json``, prints it and returns it (in a distributed run only
+    """Adds the run's ``seconds`` since ``started`` (a ``time.perf_counter()``, if
+    given) and the command line (``python -m module ...``) to ``summary``, writes it
+    to ``output_dir/summary.json``, prints it and returns it (in a distributed run only
     rank 0 writes and prints)."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     summary = dict(summary)
+    if started is not None:
+        summary["seconds"] = time.perf_counter() - started
     summary["command"] = " ".join(
         ["python", "-m", module, *map(shlex.quote, arguments)]
     )
