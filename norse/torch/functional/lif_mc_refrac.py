@@ -19,7 +19,7 @@ Two fixes over Norse 1.1: the coupling term is multiplied by ``dt`` (Norse 1.1 a
 refractory compartments cannot spike (Norse 1.1 only switched their leak off).
 """
 
-from typing import Tuple
+from typing import Tuple, Union
 
 import torch
 
@@ -35,15 +35,14 @@ from norse.torch.functional.threshold import threshold
 
 
 def _lif_mc_refrac_dynamics(
-    v: torch.Tensor,
-    i: torch.Tensor,
-    rho: torch.Tensor,
+    state: Union[LIFRefracState, LIFRefracFeedForwardState],
     g_coupling: torch.Tensor,
     p: LIFRefracParameters,
     dt: float,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Steps 1-2 and the ``rho`` update: returns (spikes, new v, decayed i, new rho)."""
     lif = p.lif
+    v, i, rho = state.lif.v, state.lif.i, state.rho
     refractory = threshold(rho, lif.method, lif.alpha)
     v_decayed = (
         v
@@ -68,9 +67,7 @@ def lif_mc_refrac_step(
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFRefracState]:
     """One Euler step of recurrently connected refractory multi-compartment neurons."""
-    z, v_new, i_decayed, rho_new = _lif_mc_refrac_dynamics(
-        state.lif.v, state.lif.i, state.rho, g_coupling, p, dt
-    )
+    z, v_new, i_decayed, rho_new = _lif_mc_refrac_dynamics(state, g_coupling, p, dt)
     i_new = recurrent_jump(
         i_decayed, input_tensor, state.lif.z, input_weights, recurrent_weights
     )
@@ -86,9 +83,7 @@ def lif_mc_refrac_feed_forward_step(
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFRefracFeedForwardState]:
     """One Euler step of feed-forward refractory multi-compartment neurons."""
-    z, v_new, i_decayed, rho_new = _lif_mc_refrac_dynamics(
-        state.lif.v, state.lif.i, state.rho, g_coupling, p, dt
-    )
+    z, v_new, i_decayed, rho_new = _lif_mc_refrac_dynamics(state, g_coupling, p, dt)
     return z, LIFRefracFeedForwardState(
         LIFFeedForwardState(v_new, i_decayed + input_tensor), rho_new
     )
