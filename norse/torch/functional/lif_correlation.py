@@ -54,12 +54,10 @@ class LIFCorrelationParameters(NamedTuple):
 
 
 @step_arguments(
-    shape="(batch, n_hidden)",
-    input_tensor="input spikes ``(batch, n_input)``",
-    state="previous state",
-    input_weights="``(n_hidden, n_input)``",
-    recurrent_weights="``(n_hidden, n_hidden)``",
-    p="parameters",
+    state="``lif_state`` of shape ``(batch, hidden_size)``, the input and recurrent "
+    "sensors' tensors ``(batch, input_size, hidden_size)`` and "
+    "``(batch, hidden_size, hidden_size)``",
+    p="parameters of the neurons and of both sensors",
 )
 def lif_correlation_step(
     input_tensor: torch.Tensor,
