@@ -50,6 +50,7 @@ class _IzhikevichForm:
     state, expanded to the input's state shape, device and dtype, starts them."""
 
     parameter_type = IzhikevichParameters
+    state_type = IzhikevichState
 
     def __init__(self, spiking_method: IzhikevichSpikingBehavior, **kwargs):
         behavior = _check_behavior(spiking_method)
@@ -95,6 +96,8 @@ class _IzhikevichForm:
 class _IzhikevichRecurrentForm(_IzhikevichForm):
     """The recurrent forms take ``(input_size, hidden_size, spiking_method, ...)``."""
 
+    state_type = IzhikevichRecurrentState
+
     def __init__(
         self,
         input_size: int,
@@ -117,8 +120,6 @@ class IzhikevichCell(_IzhikevichForm, SNNCell):
     Shapes: input current, spikes and state ``(batch, ...)``.
     """
 
-    state_type = IzhikevichState
-
 
 class Izhikevich(_IzhikevichForm, SNN):
     """A feed-forward Izhikevich layer *with* time: input ``(T, batch, ...)``.
@@ -128,8 +129,6 @@ class Izhikevich(_IzhikevichForm, SNN):
         dt (float): time step (s), default 0.001
         record_states (bool): return the states of all time steps
     """
-
-    state_type = IzhikevichState
 
 
 class IzhikevichRecurrentCell(_IzhikevichRecurrentForm, SNNRecurrentCell):
@@ -144,8 +143,6 @@ class IzhikevichRecurrentCell(_IzhikevichRecurrentForm, SNNRecurrentCell):
     Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
     """
 
-    state_type = IzhikevichRecurrentState
-
 
 class IzhikevichRecurrent(_IzhikevichRecurrentForm, SNNRecurrent):
     """A recurrently connected Izhikevich layer *with* time: input
@@ -153,5 +150,3 @@ class IzhikevichRecurrent(_IzhikevichRecurrentForm, SNNRecurrent):
 
     Parameters: as :class:`IzhikevichRecurrentCell`, plus ``record_states``.
     """
-
-    state_type = IzhikevichRecurrentState

@@ -88,6 +88,7 @@ class CoupledCompartments(NestedNeuronModule):
 
 
 class _FeedForwardCompartments(CoupledCompartments):
+    state_type = LIFFeedForwardState
     dtype_bound_tensors = ("g_coupling",)
     full_shape_state_fields = ("v",)  # multiplied with g_coupling
 
@@ -104,6 +105,7 @@ class _FeedForwardCompartments(CoupledCompartments):
 
 
 class _RecurrentCompartments(CoupledCompartments):
+    state_type = LIFState
     dtype_bound_tensors = ("input_weights", "recurrent_weights", "g_coupling")
     full_shape_state_fields = ("z", "v")
 
@@ -137,8 +139,6 @@ class LIFMCCell(_FeedForwardCompartments, SNNCell):
     Shapes: input, spikes and state ``(batch, ..., n)``.
     """
 
-    state_type = LIFFeedForwardState
-
 
 class LIFMC(_FeedForwardCompartments, SNN):
     """Feed-forward multi-compartment LIF neurons *with* time: input
@@ -146,8 +146,6 @@ class LIFMC(_FeedForwardCompartments, SNN):
 
     Parameters: as :class:`LIFMCCell`, plus ``record_states`` (return every state).
     """
-
-    state_type = LIFFeedForwardState
 
 
 class LIFMCRecurrentCell(_RecurrentCompartments, SNNRecurrentCell):
@@ -164,8 +162,6 @@ class LIFMCRecurrentCell(_RecurrentCompartments, SNNRecurrentCell):
     Shapes: input ``(batch, input_size)``; spikes and state ``(batch, hidden_size)``.
     """
 
-    state_type = LIFState
-
 
 class LIFMCRecurrent(_RecurrentCompartments, SNNRecurrent):
     """Recurrently connected multi-compartment LIF neurons *with* time: input
@@ -173,5 +169,3 @@ class LIFMCRecurrent(_RecurrentCompartments, SNNRecurrent):
 
     Parameters: as :class:`LIFMCRecurrentCell`, plus ``record_states``.
     """
-
-    state_type = LIFState
