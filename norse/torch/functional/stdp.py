@@ -47,7 +47,7 @@ from typing import Any, Tuple, Union
 import torch
 
 from norse.torch.functional.heaviside import heaviside
-from norse.torch.functional.validation import check_input
+from norse.torch.functional.validation import check_input, check_shape
 
 Scalar = Union[float, torch.Tensor]
 
@@ -260,15 +260,6 @@ class STDPParameters:
         return f"STDPParameters({fields})"
 
 
-def _check_shape(value: torch.Tensor, name: str, shape: Tuple[int, ...]) -> None:
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if tuple(value.shape) != tuple(shape):
-        raise ValueError(
-            f"{name} must have shape {tuple(shape)}, got {tuple(value.shape)}"
-        )
-
-
 def _check_arguments(z_pre: Any, z_post: Any, w: Any, state: Any) -> None:
     """Spikes, weights and traces must be floating tensors, the spikes and traces of one
     dtype (the einsum products need it); ``state`` an :class:`STDPState`."""
@@ -297,8 +288,9 @@ def _traces(
     p: STDPParameters,
     dt: float,
 ) -> STDPState:
-    _check_shape(state.t_pre, "state_stdp.t_pre", z_pre.shape)
-    _check_shape(state.t_post, "state_stdp.t_post", z_post.shape)
+    # _check_arguments has checked that these are tensors
+    check_shape(state.t_pre, z_pre.shape, "state_stdp.t_pre")
+    check_shape(state.t_post, z_post.shape, "state_stdp.t_post")
     return STDPState(
         t_pre=_decayed(state.t_pre, z_pre, p.tau_pre_inv, p.a_pre, dt),
         t_post=_decayed(state.t_post, z_post, p.tau_post_inv, p.a_post, dt),
@@ -341,7 +333,7 @@ def stdp_step_linear(
             "z_pre and z_post must have shapes (batch, n_pre) and (batch, n_post), got "
             f"{tuple(z_pre.shape)} and {tuple(z_post.shape)}"
         )
-    _check_shape(w, "w", (z_post.shape[1], z_pre.shape[1]))
+    check_shape(w, (z_post.shape[1], z_pre.shape[1]), "w")
     state = _traces(z_pre, z_post, state_stdp, p_stdp, dt)
     potentiation = torch.einsum("bi,bj->ij", z_post, state.t_pre)
     depression = torch.einsum("bi,bj->ij", state.t_post, z_pre)
