@@ -41,6 +41,7 @@ from norse.torch.functional.validation import (
     check_f_max,
     check_scale,
     check_seq_length,
+    check_tensor,
     float_input,
     validate_parameters,
 )
@@ -343,10 +344,7 @@ def spike_latency_encode(input_spikes: torch.Tensor) -> torch.Tensor:
     Returns:
         A tensor of the shape and dtype of ``input_spikes``.
     """
-    if not isinstance(input_spikes, torch.Tensor):
-        raise TypeError(
-            f"input_spikes must be a torch.Tensor, got {type(input_spikes).__name__}"
-        )
+    check_tensor(input_spikes, "input_spikes")
     if input_spikes.dim() < 1:
         raise ValueError(
             "input_spikes must have a leading time dimension (T, ...), got a 0-d tensor"

@@ -53,6 +53,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from norse.torch.functional.validation import check_tensor
+
 #: Valid values of ``method``.
 METHODS = ("auto", "dense", "sparse")
 
@@ -332,12 +334,8 @@ def check_arguments(
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     for name, tensor in (("input", input), ("weight", weight), ("bias", bias)):
-        if not (
-            isinstance(tensor, torch.Tensor) or (name == "bias" and tensor is None)
-        ):
-            raise TypeError(
-                f"{name} must be a torch.Tensor, got {type(tensor).__name__}"
-            )
+        if not (name == "bias" and tensor is None):
+            check_tensor(tensor, name)
     if not weight.is_floating_point():
         raise TypeError(f"weight must be floating-point, got dtype {weight.dtype}")
     if weight.dim() != 2:

@@ -443,15 +443,18 @@ def check_tensors_match(
             )
 
 
+def check_tensor(value: Any, name: str) -> None:
+    """Raises ``TypeError`` unless ``value`` is a :class:`torch.Tensor`."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+
+
 def check_input(
     input_tensor: Any, name: str = "input_tensor", min_dim: int = 0
 ) -> None:
     """Raises ``TypeError`` unless ``input_tensor`` is a floating-point tensor with at
     least ``min_dim`` dimensions (``ValueError`` for too few dimensions)."""
-    if not isinstance(input_tensor, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(input_tensor).__name__}"
-        )
+    check_tensor(input_tensor, name)
     if not input_tensor.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor, got dtype {input_tensor.dtype} "

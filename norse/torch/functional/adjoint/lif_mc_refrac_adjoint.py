@@ -105,7 +105,7 @@ from norse.torch.functional.conventions import step_arguments
 from norse.torch.functional.lif import LIFState
 from norse.torch.functional.lif_mc_refrac import lif_mc_refrac_step
 from norse.torch.functional.lif_refrac import LIFRefracParameters, LIFRefracState
-from norse.torch.functional.validation import check_dt
+from norse.torch.functional.validation import check_dt, check_tensor
 
 
 class LIFMCRefracAdjointFunction(torch.autograd.Function):
@@ -293,10 +293,7 @@ def _check_arguments(
         ("g_coupling", g_coupling),
     )
     for name, value in named:
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(
-                f"{name} must be a torch.Tensor, got {type(value).__name__}"
-            )
+        check_tensor(value, name)
     if s.lif.v.dim() == 0 or input_tensor.dim() == 0:
         raise ValueError(
             "input and s.lif.v must have a last (feature) dimension, got shapes "
