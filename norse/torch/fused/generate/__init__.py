@@ -208,13 +208,39 @@ def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
     program = runtime.program_for(step, input_tensor.dtype, state, p, dt)
     if program is None:
         return None, runtime.why_not(step, input_tensor.dtype, state, p, dt)
+    run_program = run
+    if isinstance(program, runtime.SteppedProgram):
+        run_program, reason = _stepped(program, step, p, input_tensor, state, dt)
+        if run_program is None:
+            return None, reason
 
     def kernel(x, given_state, p, dt, record_states):
         if isinstance(given_state, registry.Rest):
             given_state = rest_built if rest_built is not None else given_state.build(x)
-        return run(program, x, given_state, p, record_states)
+        return run_program(program, x, given_state, p, record_states)
 
     return kernel, None
+
+
+def _stepped(program, step, p, x, state, dt):
+    """How a feed-forward step with matrix products runs (the driver of
+    :mod:`.recurrent` with the matrices the step multiplies now), or why it cannot."""
+    from norse.torch.fused.generate import recurrent
+
+    if x.device.type != "cpu" or runtime.BACKENDS["cpu"] != "cpu":
+        return None, "a step with matrix products runs on the CPU only"
+    if not registry.plain_eager():
+        return None, "a step with matrix products runs in plain eager mode only"
+    found = runtime.matrices(program, step, x.dtype, state, p, dt)
+    shape = tuple(x.shape[1:])
+    reason = recurrent.matrices_problem(program, found, x, shape[-1])
+    if reason is not None:
+        return None, reason
+
+    def run_stepped(program, x, state, p, record_states):
+        return recurrent.run(program, x, state, p, record_states, found, shape)
+
+    return run_stepped, None
 
 
 def why_not(

@@ -1,25 +1,28 @@
-r"""Generated kernels for recurrent steps: PyTorch's matrix products, fused elementwise
-dynamics.
+r"""Generated kernels for steps with matrix products: PyTorch's products, fused
+elementwise stages, one step at a time.
 
-A recurrent step ``step(x, state, W_in, W_rec, p, dt)`` is traced with its two products
-``linear(x, W_in)`` and ``linear(z, W_rec)`` (``z`` a state field, the last spikes) as the
-inputs of its elementwise graph (:func:`.trace.trace_recurrent`). One autograd function
-runs the sequence:
+A step whose products ``linear(value, W)`` (a recurrent step's ``linear(x, W_in)`` and
+``linear(z, W_rec)``, a multi-compartment step's ``linear(v, G)``) were traced as
+``product`` nodes (:mod:`.trace`) is cut into elementwise stages (:mod:`.stages`), each
+compiled into a single-step kernel and its adjoint. One autograd function runs the
+sequence:
 
-* forward, per step: the two products exactly as the reference step computes them (the
-  same :func:`torch.nn.functional.linear` calls, so the forward pass is the reference's
-  bit for bit), then one call of the generated elementwise kernel (one step) on them and
-  the state; the state before each step and the two products are kept;
-* backward, per step in reverse: the generated adjoint kernel (one step) gives the
-  gradients of the two products, the state before the step and the per-neuron
-  parameters; the recurrent product's adjoint :math:`\partial z_{t-1} \mathrel{+}=
-  \partial b_t W_{rec}` joins the state gradient; after the loop the weight and input
-  gradients are one product each over all steps, :math:`\partial W_{in} = \sum_t
-  \partial a_t^T x_t`, :math:`\partial W_{rec} = \sum_t \partial b_t^T z_{t-1}`,
-  :math:`\partial x_t = \partial a_t W_{in}`.
+* forward, per step and round: the products of the round exactly as the reference step
+  computes them (the same :func:`torch.nn.functional.linear` calls, so the forward pass
+  is the reference's bit for bit), then the stage of the round; the state before each
+  step, the products and the computed product operands are kept;
+* backward, per step in reverse and stage in reverse: the stage's adjoint kernel gives
+  the gradients of what it read (products, product operands, the state before the
+  step) and of the per-neuron parameters; then the products of its round pass their
+  gradient :math:`g` on to their operands, :math:`g W` (per step: the state before or an
+  operand computed in the step feed back in time); after the loop the gradients of the
+  matrices are one product each over all steps, :math:`\partial W = \sum_t g_t^T
+  u_t` (:math:`u_t` the operand), and so is the gradient of the input through its
+  products, :math:`\partial x_t = g_t W_{in}`.
 """
 
-from typing import Any, Callable, Optional, Tuple
+import math
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -27,154 +30,377 @@ from torch import Tensor
 from norse.torch.fused import registry
 from norse.torch.fused.generate import _program_inputs, results, runtime
 from norse.torch.fused.generate.runtime import _np
+from norse.torch.fused.generate.stages import Source
 from norse.torch.fused.generate.trace import flatten
 
+_linear = torch.nn.functional.linear
 
-class _RecurrentScan(torch.autograd.Function):
+
+def _rounds(plan) -> List[List[int]]:
+    """Per stage, the products computed just before it."""
+    before, previous = [], -1
+    for stage in plan.stages:
+        before.append(
+            [
+                k
+                for k, product in enumerate(plan.products)
+                if previous < product.round <= stage.round
+            ]
+        )
+        previous = stage.round
+    return before
+
+
+def _first_contributions(plan) -> Dict[Tuple, bool]:
+    """Per contribution to a gradient in one step's backward pass (stages in reverse,
+    each followed by the products of its round), whether it is the first: the first
+    writes its target, the later ones add to it. Keys: ``(i, "x", n)`` (input ``n`` of
+    stage ``i``), ``(i, "s", n)`` (its state field ``n``), ``("product", k)``."""
+    seen = set()
+    first = {}
+
+    def contribute(key, target: Source) -> None:
+        first[key] = target not in seen
+        seen.add(target)
+
+    for i, products in reversed(list(enumerate(_rounds(plan)))):
+        stage = plan.stages[i]
+        for n, source in enumerate(stage.inputs):
+            contribute((i, "x", n), source)
+        for n, source in enumerate(stage.writes):
+            if source.kind == "state":
+                contribute((i, "s", n), source)
+        for k in products:
+            if plan.products[k].operand.kind != "input":
+                contribute(("product", k), plan.products[k].operand)
+    return first
+
+
+class _Arrays:
+    """NumPy views of one sequence's tensors, by :class:`~.stages.Source`: ``rows``
+    ``(T, M)`` (``(T + 1, M)`` for a state field: the state before each step, then the
+    final one)."""
+
+    def __init__(self, program, x, history, products, values):
+        steps = x.shape[0]
+        self.fields = {f: k for k, f in enumerate(program.state_fields)}
+        self.x = _np(x).reshape(steps, -1)
+        self.history = [_np(h) for h in history]
+        self.products = [_np(p).reshape(steps, -1) for p in products]
+        self.values = [_np(v) for v in values]
+
+    def rows(self, source: Source):
+        if source.kind == "input":
+            return self.x
+        if source.kind == "state":
+            return self.history[self.fields[source.key]]
+        if source.kind == "product":
+            return self.products[source.key]
+        return self.values[source.key]
+
+
+def _stage_params(kernels, program, params) -> List:
+    index = {f: k for k, f in enumerate(program.params)}
+    return [_np(params[index[f]]) for f in kernels.params]
+
+
+class _SteppedScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, key, n_states, record, x, w_in, w_rec, *rest):
+    def forward(ctx, key, shape, counts, record, x, *rest):
         program = runtime._PROGRAMS[key]
-        module = program.module("cpu")
-        states, params = rest[:n_states], rest[n_states:]
-        steps, batch = x.shape[0], x.shape[1]
-        hidden = w_rec.shape[0]
-        lanes = batch * hidden
-        fields = program.state_fields
-        sources = [
-            None if kind == "input" else fields.index(field)
-            for kind, field in program.products
-        ]
+        plan = program.plan
+        n_matrices, n_states = counts
+        matrices = rest[:n_matrices]
+        states = rest[n_matrices : n_matrices + n_states]
+        params = rest[n_matrices + n_states :]
+        steps, lanes = x.shape[0], math.prod(shape)
         # history[k][t]: state field k before step t (history[k][steps]: the final one)
         history = [x.new_empty((steps + 1, lanes), dtype=s.dtype) for s in states]
         for row, state in zip(history, states):
             row[0] = state
-        products = [x.new_empty((steps, batch, hidden)) for _ in sources]
+        products = [x.new_empty((steps, *shape)) for _ in plan.products]
+        values = [x.new_empty((steps, lanes), dtype=d) for d in plan.values]
         out = x.new_empty((steps, lanes), dtype=program.output_dtype)
-        h, pr, o = (
-            [_np(t) for t in history],
-            [_np(t) for t in products],
-            _np(out),
-        )
-        flat = [a.reshape(steps, lanes) for a in pr]
-        ps = [_np(t) for t in params]
-        for t in range(steps):
-            for k, source in enumerate(sources):
-                operand = (
-                    x[t] if source is None else history[source][t].view(batch, hidden)
+        arrays = _Arrays(program, x, history, products, values)
+        operands = []
+        for product in plan.products:
+            source = product.operand
+            if source.kind == "input":
+                operands.append(x)
+            else:
+                rows = history if source.kind == "state" else values
+                key_ = (
+                    arrays.fields[source.key] if source.kind == "state" else source.key
                 )
-                weights = w_in if source is None else w_rec
-                # the reference's own call: the same rounding as its step
-                products[k][t] = torch.nn.functional.linear(operand, weights)
-            module.forward_step(
-                *(a[t : t + 1] for a in flat),
-                *(a[t] for a in h),
-                *ps,
-                o[t : t + 1],
-                *(a[t + 1 : t + 2] for a in h),
-                0,
-                lanes,
+                operands.append(rows[key_].view(-1, *shape))
+        calls = []
+        for stage, kernels in zip(plan.stages, program.stages):
+            output = _np(out if stage.output else out.new_empty((1, lanes)))
+            calls.append(
+                (
+                    kernels.module("cpu").forward_step,
+                    [arrays.rows(s) for s in stage.inputs],
+                    # (rows, offset): a field's new value is the next row of its record
+                    [(arrays.rows(s), s.kind == "state") for s in stage.writes],
+                    _stage_params(kernels, program, params),
+                    output,
+                    stage.output,
+                )
             )
-        ctx.key, ctx.n_states, ctx.record = key, n_states, record
-        ctx.shape = (steps, batch, hidden)
-        ctx.sources = sources
-        ctx.save_for_backward(x, w_in, w_rec, *history, *products, *params)
+        rounds = _rounds(plan)
+        for t in range(steps):
+            for (kernel, xs, ws, ps, output, full), before in zip(calls, rounds):
+                for k in before:
+                    product = plan.products[k]
+                    # the reference's own call: the same rounding as its step
+                    products[k][t] = _linear(operands[k][t], matrices[product.matrix])
+                kernel(
+                    *(a[t : t + 1] for a in xs),
+                    *(a[t] for a, _ in ws),
+                    *ps,
+                    output[t : t + 1] if full else output,
+                    *(a[t + o : t + o + 1] for a, o in ws),
+                    0,
+                    lanes,
+                )
+        ctx.key, ctx.shape, ctx.counts, ctx.record = key, shape, counts, record
+        ctx.save_for_backward(x, *matrices, *history, *products, *values, *params)
         # copies: the outputs must not share memory with what the backward pass reads
         final = [(row[1:] if record else row[steps]).clone() for row in history]
         return (out, *final)
 
     @staticmethod
     def backward(ctx, g_out, *g_final):
-        saved = ctx.saved_tensors
-        n_states = ctx.n_states
-        x, w_in, w_rec = saved[:3]
-        history = saved[3 : 3 + n_states]
-        products = saved[3 + n_states : 3 + n_states + len(ctx.sources)]
-        params = saved[3 + n_states + len(ctx.sources) :]
         program = runtime._PROGRAMS[ctx.key]
-        module = program.module("cpu")
-        steps, batch, hidden = ctx.shape
-        lanes = batch * hidden
-        needs_params = ctx.needs_input_grad[6 + n_states :]
+        plan = program.plan
+        shape, record = ctx.shape, ctx.record
+        n_matrices, n_states = ctx.counts
+        saved = list(ctx.saved_tensors)
+        x = saved.pop(0)
+        matrices = [saved.pop(0) for _ in range(n_matrices)]
+        history = [saved.pop(0) for _ in range(n_states)]
+        products = [saved.pop(0) for _ in plan.products]
+        values = [saved.pop(0) for _ in plan.values]
+        params = saved
+        steps, lanes = x.shape[0], math.prod(shape)
+        needs = ctx.needs_input_grad
+        needs_matrices = needs[5 : 5 + n_matrices]
+        needs_states = needs[5 + n_matrices : 5 + n_matrices + n_states]
+        needs_params = needs[5 + n_matrices + n_states :]
         param_grads = any(needs_params)
-        kernel = (
-            module.backward_step_all if param_grads else module.backward_step_states
-        )
+        arrays = _Arrays(program, x, history, products, values)
         g_out = (
             x.new_zeros((steps, lanes), dtype=program.output_dtype)
             if g_out is None
-            else g_out.contiguous()
+            else g_out.reshape(steps, lanes).contiguous()
         )
-        # g_states[k]: the gradient of state field k after the step at hand
-        g_states = [x.new_zeros((1, lanes), dtype=h.dtype) for h in history]
-        if ctx.record:
-            recorded = [None if g is None else g.contiguous() for g in g_final]
+        # g_new[k]: the gradient of state field k after the step at hand; g_old[k]:
+        # before it (they swap after each step)
+        g_new = [x.new_zeros((1, lanes), dtype=h.dtype) for h in history]
+        g_old = [x.new_empty((1, lanes), dtype=h.dtype) for h in history]
+        if record:
+            recorded = [
+                None if g is None else g.reshape(steps, lanes).contiguous()
+                for g in g_final
+            ]
         else:
-            for g_state, g in zip(g_states, g_final):
+            for g_state, g in zip(g_new, g_final):
                 if g is not None:
-                    g_state[0] = g
-        g_before = [x.new_empty((lanes,), dtype=h.dtype) for h in history]
-        g_products = [x.new_empty((steps, batch, hidden)) for _ in ctx.sources]
-        differentiable = len(program.differentiable)
-        g_params_step = (
-            [x.new_empty((lanes,)) for _ in range(differentiable)]
-            if param_grads
-            else []
+                    g_state[0] = g.reshape(lanes)
+        # every product is read by a stage, whose adjoint writes its gradient
+        g_products = [x.new_empty((steps, *shape)) for _ in plan.products]
+        g_values = [x.new_empty((1, lanes), dtype=d) for d in plan.values]
+        reads_input = any(
+            source.kind == "input" for stage in plan.stages for source in stage.inputs
         )
-        g_params = [torch.zeros_like(g) for g in g_params_step]
-        h = [_np(t) for t in history]
-        pr = [_np(t).reshape(steps, lanes) for t in products]
-        gp = [_np(t).reshape(steps, lanes) for t in g_products]
-        ps = [_np(t) for t in params]
-        go, gs, gb = (
-            _np(g_out),
-            [_np(t) for t in g_states],
-            [_np(t) for t in g_before],
-        )
-        gps = [_np(t) for t in g_params_step]
+        # the gradient of the input as the stages read it (a feed-forward step's)
+        g_inputs = x.new_empty((steps, lanes) if reads_input else (0, lanes))
+        totals = {f: x.new_zeros((lanes,)) for f in program.differentiable}
+        fields = arrays.fields
+        first = _first_contributions(plan)
+        gp = [_np(g).reshape(steps, lanes) for g in g_products]
+        gv = [_np(g) for g in g_values]
+        gi = _np(g_inputs)
+
+        def target(source: Source, new: List[Tensor]):
+            """The gradient row of ``source`` for the step at hand: ``(rows, by
+            step)``."""
+            if source.kind == "product":
+                return gp[source.key], True
+            if source.kind == "input":
+                return gi, True
+            if source.kind == "value":
+                return gv[source.key], False
+            return _np(new[fields[source.key]]), False
+
+        calls = []
+        for i, (stage, kernels) in enumerate(zip(plan.stages, program.stages)):
+            module = kernels.module("cpu")
+            kernel = (
+                module.backward_step_all if param_grads else module.backward_step_states
+            )
+            go = _np(g_out if stage.output else g_out.new_zeros((1, lanes)))
+            grads_x = []  # (target source, scratch or None)
+            for n, source in enumerate(stage.inputs):
+                scratch = None if first[(i, "x", n)] else x.new_empty((1, lanes))
+                grads_x.append((source, scratch))
+            grads_s = []
+            for n, source in enumerate(stage.writes):
+                if source.kind == "state" and first[(i, "s", n)]:
+                    grads_s.append((source, None))
+                else:
+                    grads_s.append((source, x.new_empty((1, lanes))))
+            wanted = kernels.differentiable if param_grads else []
+            scratch_p = [x.new_empty((lanes,)) for _ in wanted]
+            calls.append(
+                (
+                    kernel,
+                    go,
+                    stage,
+                    [arrays.rows(s) for s in stage.inputs],
+                    [(arrays.rows(s), s.kind == "state") for s in stage.writes],
+                    _stage_params(kernels, program, params),
+                    grads_x,
+                    grads_s,
+                    list(zip(wanted, scratch_p)),
+                )
+            )
+        rounds = _rounds(plan)
         for t in range(steps - 1, -1, -1):
-            if ctx.record:
-                for g_state, g in zip(g_states, recorded):
+            if record:
+                for g_state, g in zip(g_new, recorded):
                     if g is not None:
                         g_state += g[t]
-            kernel(
-                go[t : t + 1],
-                *gs,
-                *(a[t : t + 1] for a in pr),
-                *(a[t] for a in h),
-                *ps,
-                *(a[t : t + 1] for a in gp),
-                *gb,
-                *gps,
-                0,
-                lanes,
+            for i in range(len(calls) - 1, -1, -1):
+                kernel, go, stage, xs, ws, ps, grads_x, grads_s, grads_p = calls[i]
+                gx_rows, adds = [], []
+                for source, scratch in grads_x:
+                    rows, by_step = target(source, g_old)
+                    row = rows[t : t + 1] if by_step else rows
+                    if scratch is None:
+                        gx_rows.append(row)
+                    else:
+                        gx_rows.append(_np(scratch))
+                        adds.append((row, _np(scratch)))
+                gs_rows, gs0_rows = [], []
+                for source, scratch in grads_s:
+                    rows, _ = target(source, g_new)
+                    gs_rows.append(rows)
+                    if source.kind != "state":
+                        gs0_rows.append(_np(scratch)[0])  # a value's old one: unused
+                    elif scratch is None:
+                        gs0_rows.append(target(source, g_old)[0][0])
+                    else:
+                        gs0_rows.append(_np(scratch)[0])
+                        adds.append((target(source, g_old)[0], _np(scratch)))
+                kernel(
+                    go[t : t + 1] if stage.output else go,
+                    *gs_rows,
+                    *(a[t : t + 1] for a in xs),
+                    *(a[t] for a, _ in ws),
+                    *ps,
+                    *gx_rows,
+                    *gs0_rows,
+                    *(_np(g) for _, g in grads_p),
+                    0,
+                    lanes,
+                )
+                for row, scratch in adds:
+                    row += scratch
+                for field, g in grads_p:
+                    totals[field] += g
+                for k in rounds[i]:
+                    product = plan.products[k]
+                    source = product.operand
+                    if source.kind == "input":
+                        continue  # after the loop, all steps at once
+                    if source.kind == "state":
+                        row = g_old[fields[source.key]]
+                    else:
+                        row = g_values[source.key]
+                    g = g_products[k][t].reshape(-1, shape[-1])
+                    weights = matrices[product.matrix]
+                    if first[("product", k)]:
+                        torch.mm(g, weights, out=row.view(-1, shape[-1]))
+                    else:
+                        row.view(-1, shape[-1]).addmm_(g, weights)
+            g_new, g_old = g_old, g_new
+        g_x = None
+        if needs[4]:
+            g_x = g_inputs.view(x.shape) if reads_input else None
+            for k, product in enumerate(plan.products):
+                if product.operand.kind == "input":
+                    g = g_products[k].reshape(-1, shape[-1]) @ matrices[product.matrix]
+                    g = g.view(x.shape)
+                    g_x = g if g_x is None else g_x + g
+        g_matrices: List[Optional[Tensor]] = [None] * n_matrices
+        for k, product in enumerate(plan.products):
+            m = product.matrix
+            if not needs_matrices[m]:
+                continue
+            source = product.operand
+            if source.kind == "input":
+                u = x.reshape(-1, x.shape[-1])
+            elif source.kind == "state":
+                u = history[fields[source.key]][:steps].reshape(-1, shape[-1])
+            else:
+                u = values[source.key].reshape(-1, shape[-1])
+            g = g_products[k].reshape(-1, shape[-1]).t() @ u
+            g_matrices[m] = g if g_matrices[m] is None else g_matrices[m] + g
+        per_lane = [totals[f] for f in program.differentiable] if param_grads else None
+        g_params = runtime.parameter_gradients(program, params, per_lane, needs_params)
+        g_states = [g[0] if needed else None for g, needed in zip(g_new, needs_states)]
+        return (None, None, None, None, g_x, *g_matrices, *g_states, *g_params)
+
+
+def run(
+    program: "runtime.SteppedProgram",
+    x: Tensor,
+    state: Any,
+    p: Any,
+    record_states: bool,
+    matrices: Sequence[Tensor],
+    shape: Tuple[int, ...],
+) -> Tuple[Tensor, Any]:
+    """Runs ``program`` over the sequence ``x`` (``(T, *shape)``, or ``(T, batch,
+    features)`` for a recurrent step) with the neuron shape ``shape``."""
+    states, params = _program_inputs(program, p, state, shape, x.device)
+    outputs = _SteppedScan.apply(
+        program.key,
+        shape,
+        (len(matrices), len(states)),
+        record_states,
+        x.contiguous(),
+        *matrices,
+        *states,
+        *params,
+    )
+    return results(program, outputs, state, x.shape[0], shape, record_states)
+
+
+def matrices_problem(
+    program: "runtime.SteppedProgram",
+    found: List[Tensor],
+    x: Tensor,
+    size: int,
+) -> Optional[str]:
+    """Why the matrices ``found`` for ``program`` (see :func:`.runtime.matrices`) do
+    not serve (``None`` if they do)."""
+    if len(found) != program.found_matrices:
+        return "the step multiplies other matrices than when it was traced"
+    for k, matrix in enumerate(found):
+        if (
+            matrix.layout != torch.strided
+            or tuple(matrix.shape) != (size, size)
+            or matrix.dtype != x.dtype
+            or matrix.device != x.device
+        ):
+            return (
+                f"a product's matrix is {tuple(matrix.shape)} {matrix.dtype} on "
+                f"{matrix.device}, not a dense ({size}, {size}) {x.dtype} tensor on "
+                f"{x.device}"
             )
-            for g_state, g in zip(g_states, g_before):
-                g_state[0] = g
-            for k, source in enumerate(ctx.sources):
-                if source is not None:
-                    # b_t = z_{t-1} W_rec^T: the spikes of the step before get dz
-                    g_states[source].view(batch, hidden).addmm_(g_products[k][t], w_rec)
-            for total, g in zip(g_params, g_params_step):
-                total += g
-        g_x = g_w_in = g_w_rec = None
-        for k, source in enumerate(ctx.sources):
-            g = g_products[k].reshape(steps * batch, hidden)
-            if source is None:
-                if ctx.needs_input_grad[3]:
-                    g_x = (g @ w_in).reshape(x.shape)
-                if ctx.needs_input_grad[4]:
-                    g_w_in = g.t() @ x.reshape(steps * batch, -1)
-            elif ctx.needs_input_grad[5]:
-                z = history[source][:steps].reshape(steps * batch, hidden)
-                g_w_rec = g.t() @ z
-        result_params = runtime.parameter_gradients(
-            program, params, g_params if param_grads else None, needs_params
-        )
-        g_states0 = [
-            g[0] if needed else None
-            for g, needed in zip(g_states, ctx.needs_input_grad[6 : 6 + n_states])
-        ]
-        return (None, None, None, g_x, g_w_in, g_w_rec, *g_states0, *result_params)
+    return None
 
 
 def kernel_for(
@@ -193,6 +419,7 @@ def kernel_for(
     x = input_tensor
     if (
         torch.compiler.is_compiling()
+        or not registry.plain_eager()
         or x.device.type != "cpu"
         or not registry.backend_available("cpu")
         or runtime.BACKENDS["cpu"] != "cpu"
@@ -209,14 +436,15 @@ def kernel_for(
         if tuple(value.shape) != shape or value.dtype != x.dtype:
             return None
     program = runtime.program_for(step, x.dtype, state, p, dt, recurrent=True)
-    if program is None or program.products is None:
+    if not isinstance(program, runtime.SteppedProgram):
+        return None
+    found = runtime.matrices(program, step, x.dtype, state, p, dt)
+    if matrices_problem(program, found, x, hidden) is not None:
         return None
 
     def kernel(x, given_state, p, dt, record_states, w_in, w_rec):
-        states, params = _program_inputs(program, p, given_state, shape, x.device)
-        outputs = _RecurrentScan.apply(
-            program.key, len(states), record_states, x, w_in, w_rec, *states, *params
+        return run(
+            program, x, given_state, p, record_states, [w_in, w_rec, *found], shape
         )
-        return results(program, outputs, given_state, x.shape[0], shape, record_states)
 
     return kernel

@@ -24,11 +24,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from norse.torch.fused.generate import numba_source
+from norse.torch.fused.generate import numba_source, stages
 from norse.torch.fused.generate.derive import Adjoint, derive
 from norse.torch.fused.generate.trace import (
     Graph,
     Untraceable,
+    find_matrices,
     flatten,
     rebuild,
     structure,
@@ -59,8 +60,17 @@ def cache_directory() -> str:
 class Program:
     """One specification's graph, derivative, parameter layout and kernels."""
 
-    def __init__(self, key: str, graph: Graph, adjoint: Adjoint, params: List[str]):
+    def __init__(
+        self,
+        key: str,
+        graph: Graph,
+        adjoint: Adjoint,
+        params: List[str],
+        stepped: bool = False,
+    ):
         self.key = key
+        #: A stage of a :class:`SteppedProgram`: its kernels take one step at a time.
+        self.stepped = stepped
         self.graph = graph
         self.adjoint = adjoint
         #: Tensor parameter fields the kernels read, in argument order.
@@ -70,9 +80,6 @@ class Program:
         self.differentiable = [f for f in params if adjoint.params.get(f) is not None]
         self.state_fields = list(graph.states)
         self.output_dtype = graph.nodes[graph.output].dtype
-        #: For a recurrent step: per input, where its product comes from (see
-        #: :func:`.trace.trace_recurrent`); ``None`` for a feed-forward step.
-        self.products: Optional[List[Tuple[str, Optional[str]]]] = None
         self.state_dtypes = [
             graph.nodes[graph.new_states[f]].dtype for f in self.state_fields
         ]
@@ -80,6 +87,19 @@ class Program:
         self._lock = threading.Lock()
 
     def source(self, backend: str) -> str:
+        if backend == "cpu" and self.stepped:
+            functions = [numba_source.step_source(self.graph, self.layout)]
+            for wanted, kind in ((self.differentiable, "all"), ([], "states")):
+                functions.append(
+                    numba_source.step_backward_source(
+                        self.graph,
+                        self.adjoint,
+                        self.layout,
+                        wanted,
+                        f"backward_step_{kind}",
+                    )
+                )
+            return numba_source.module_source(functions)
         if backend == "cpu":
             functions = []
             for record in (False, True):
@@ -96,18 +116,6 @@ class Program:
                             wanted,
                             record,
                             f"backward_{kind}_{suffix}",
-                        )
-                    )
-            if self.products is not None:  # a recurrent step: one step at a time
-                functions.append(numba_source.step_source(self.graph, self.layout))
-                for wanted, kind in ((self.differentiable, "all"), ([], "states")):
-                    functions.append(
-                        numba_source.step_backward_source(
-                            self.graph,
-                            self.adjoint,
-                            self.layout,
-                            wanted,
-                            f"backward_step_{kind}",
                         )
                     )
             return numba_source.module_source(functions)
@@ -127,6 +135,46 @@ class Program:
                     module = _import_source(self.source(backend), self.key, backend)
                     self._modules[backend] = module
         return module
+
+
+class SteppedProgram:
+    """A step with matrix products (:mod:`.stages`): its elementwise stages as
+    :class:`Program` s of their own, run one step at a time by :mod:`.recurrent`."""
+
+    def __init__(self, key: str, graph: Graph, plan: "stages.Plan", recurrent: bool):
+        self.key = key
+        self.plan = plan
+        self.recurrent = recurrent
+        self.stages = [
+            _program(f"{key}_stage{stage.round}", stage.graph, stepped=True)
+            for stage in plan.stages
+        ]
+        #: Matrices found by :func:`.trace.find_matrices` (a recurrent step's weights,
+        #: matrices 0 and 1, come from its module).
+        self.found_matrices = graph.matrices - (2 if recurrent else 0)
+        self.state_fields = list(graph.states)
+        self.state_dtypes = [
+            graph.nodes[graph.new_states[f]].dtype for f in self.state_fields
+        ]
+        self.output_dtype = graph.nodes[graph.output].dtype
+        used = {f for stage in self.stages for f in stage.params}
+        differentiable = {f for stage in self.stages for f in stage.differentiable}
+        #: Tensor parameter fields of any stage; those with a gradient.
+        self.params = [f for f in graph.params if f in used]
+        self.differentiable = [f for f in self.params if f in differentiable]
+
+
+def _program(key: str, graph: Graph, stepped: bool = False) -> Program:
+    """The :class:`Program` of ``graph``, its derivative appended; its parameters are
+    those the computation reads."""
+    adjoint = derive(graph)
+    used = set()
+    for node in graph.nodes:
+        if node.op == "param":
+            continue
+        used.update(a for a in node.args if isinstance(a, int))
+    params = [f for f, i in graph.params.items() if i in used]
+    return Program(key, graph, adjoint, params, stepped)
 
 
 def _import_source(source: str, key: str, backend: str):
@@ -211,15 +259,36 @@ def _probe_parameters(p: Any) -> Any:
     return rebuild(structure(p), values)
 
 
-def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
-    probe_state = rebuild(
+def _probe_state(state: Any) -> Any:
+    return rebuild(
         structure(state),
         {f: torch.zeros(_PROBE, dtype=v.dtype) for f, v in flatten(state)},
     )
-    products = None
+
+
+def matrices(
+    program: "SteppedProgram", step: Callable, x_dtype, state: Any, p: Any, dt: float
+) -> List[Tensor]:
+    """The tensors the step multiplies now, for ``program`` (see
+    :func:`.trace.find_matrices`), a recurrent step's weights excepted."""
+    if not program.found_matrices:
+        return []
+    return find_matrices(
+        step,
+        x_dtype,
+        _probe_state(state),
+        _probe_parameters(p),
+        dt,
+        _PROBE,
+        program.recurrent,
+    )
+
+
+def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
+    probe_state = _probe_state(state)
     try:
         if recurrent:
-            graph, products = trace_recurrent(
+            graph = trace_recurrent(
                 step, x_dtype, probe_state, _probe_parameters(p), dt, _PROBE
             )
         else:
@@ -230,7 +299,14 @@ def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
                 _probe_parameters(p),
                 dt,
             )
-        adjoint = derive(graph)
+        key = hashlib.sha256(
+            (repr(spec[1:]) + _step_name(step) + graph.describe()).encode()
+        ).hexdigest()[:16]
+        key = f"{getattr(step, '__name__', 'step')}_{key}"
+        if graph.products:
+            program = SteppedProgram(key, graph, stages.split(graph), recurrent)
+        else:
+            program = _program(key, graph)
     except Untraceable as error:
         reason = f"{_step_name(step)}: {error}"
         _FAILURES[spec] = reason
@@ -239,18 +315,7 @@ def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
                 f"norse: no generated kernel for {reason}", RuntimeWarning, stacklevel=4
             )
         return None
-    used = set()
-    for node in graph.nodes:
-        if node.op == "param":
-            continue
-        used.update(a for a in node.args if isinstance(a, int))
-    params = [f for f, i in graph.params.items() if i in used]
-    key = hashlib.sha256(
-        (repr(spec[1:]) + _step_name(step) + graph.describe()).encode()
-    ).hexdigest()[:16]
-    key = f"{getattr(step, '__name__', 'step')}_{key}"
-    _PROGRAMS[key] = Program(key, graph, adjoint, params)
-    _PROGRAMS[key].products = products
+    _PROGRAMS[key] = program
     return key
 
 

@@ -9,8 +9,16 @@ reference does. :func:`~norse.torch.functional.threshold.threshold` is recorded 
 ``threshold`` node (it supports ``__torch_function__``), so its surrogate gradient is
 known.
 
+A matrix product ``torch.nn.functional.linear(value, W)`` (no bias) of a per-neuron value
+(the input, a state field or an intermediate value) with a matrix ``W`` the step does not
+compute (a recurrent step's weights, or a tensor it reads from elsewhere, e.g. a module's
+coupling matrix) is recorded as one ``product`` node; :mod:`.stages` cuts the graph there
+into elementwise stages, and the driver (:mod:`.recurrent`) computes the products with
+PyTorch. The matrices are numbered in order of first use (a recurrent step's input and
+recurrent weights first); :func:`find_matrices` finds the same tensors again at run time.
+
 What cannot become a per-neuron kernel raises :class:`Untraceable` with the reason:
-an operation that is not elementwise (``linear``, indexing, reductions), control flow
+an operation that is not elementwise (indexing, reductions, ``matmul``), control flow
 that reads tensor values (``bool(tensor)``, ``.item()``), random numbers, a tensor the
 step creates with varying values.
 """
@@ -80,6 +88,7 @@ ARITY = {
     "cast": 1,
     "detach": 1,
     "threshold": 2,  # (x, alpha); static: the surrogate method
+    "product": 1,  # linear(operand, matrix); static: the matrix's number
 }
 
 #: Operations whose result is a bool mask.
@@ -176,6 +185,38 @@ def _function_name(function: Callable) -> str:
     return getattr(function, "__qualname__", None) or repr(function)
 
 
+def _linear_arguments(args, kwargs) -> Tuple[Any, Any, Any]:
+    """``(input, weight, bias)`` of a call of :func:`torch.nn.functional.linear`."""
+    values = list(args) + [None] * (3 - len(args))
+    names = ("input", "weight", "bias")
+    return tuple(kwargs.get(n, v) for n, v in zip(names, values))
+
+
+def _matrix_problem(weight: Any, dtype: torch.dtype) -> Optional[str]:
+    """Why ``weight`` cannot be a product's matrix (``None`` if it can): a dense square
+    float matrix of the operand's dtype (the per-neuron result has the operand's
+    shape)."""
+    if (
+        not isinstance(weight, torch.Tensor)
+        or weight.dim() != 2
+        or weight.layout != torch.strided
+    ):
+        return "a matrix product with a matrix that is no dense 2-d tensor"
+    if weight.shape[0] != weight.shape[1]:
+        return "a matrix product with a matrix that is not square"
+    if weight.dtype != dtype:
+        return f"a matrix product with a {weight.dtype} matrix of a {dtype} value"
+    return None
+
+
+def _product_probe(func, args, kwargs, x, weight, probe: bool) -> torch.Tensor:
+    """The value of a traced product: computed with a weight probe or a matrix of the
+    probes' size, else (a matrix of the real size) a stand-in of the operand's shape."""
+    if probe or weight.shape[-1] == x.shape[-1]:
+        return func(*args, **kwargs)
+    return torch.ones_like(x)
+
+
 class Graph:
     """The recorded step: ``nodes``, the leaves by name and the outputs."""
 
@@ -188,7 +229,14 @@ class Graph:
         self.params: Dict[str, int] = {}
         self.output: Optional[int] = None
         self.new_states: Dict[str, int] = {}
+        #: Number of matrices the ``product`` nodes use (see :func:`trace_recurrent`).
+        self.matrices = 0
         self._consts: Dict[Tuple[Any, Any], int] = {}
+
+    @property
+    def products(self) -> List[int]:
+        """The ``product`` nodes, in graph order."""
+        return [i for i, node in enumerate(self.nodes) if node.op == "product"]
 
     @property
     def input(self) -> Optional[int]:
@@ -237,12 +285,14 @@ class _Recorder(TorchFunctionMode):
         self.ids: Dict[int, int] = {}
         # Tensors stay alive while recording, so that their ids stay unique.
         self.alive: List[torch.Tensor] = []
-        #: Weight probes of a recurrent step: id -> "input" or "recurrent".
-        self.weights: Dict[int, str] = {}
-        #: Per product recorded as a graph input: ("input", None) or ("recurrent",
-        #: the state field it multiplies).
-        self.products: List[Tuple[str, Optional[str]]] = []
+        #: The matrices of products by id -> their number (a recurrent step's weight
+        #: probes are 0 and 1; others are numbered as the step first uses them).
+        self.matrices: Dict[int, int] = {}
+        #: A recurrent step's input probe and its leaf (only products may read it).
         self.input_probe: Optional[torch.Tensor] = None
+        self.input_node: Optional[int] = None
+        #: How many matrices are probes (a recurrent step's weights).
+        self.preset = 0
 
     def bind(self, tensor: torch.Tensor, index: int) -> None:
         self.ids[id(tensor)] = index
@@ -305,9 +355,9 @@ class _Recorder(TorchFunctionMode):
                 f"{_function_name(func)} reads tensor values (data-dependent control "
                 "flow)"
             )
+        if func is torch.nn.functional.linear:
+            return self._product(func, args, kwargs)
         result = func(*args, **kwargs)
-        if func is torch.nn.functional.linear and self.weights:
-            return self._product(args, kwargs, result)
         if func is threshold:
             x, method, alpha = args[0], args[1], args[2]
             if method in ("logistic", "circ_dist"):
@@ -365,43 +415,34 @@ class _Recorder(TorchFunctionMode):
             "generator knows"
         )
 
-    def _product(self, args, kwargs, result):
-        """A recurrent step's ``linear(x, W)``: its result becomes a graph input that
-        the driver computes with the same call (the per-step matrix products stay
-        PyTorch's)."""
-        operands = list(args) + [kwargs.get("weight"), kwargs.get("bias")]
-        x, weight, bias = (
-            operands[0],
-            operands[1],
-            operands[2] if len(args) > 2 else None,
-        )
-        kind = self.weights.get(id(weight))
-        if kind is None or bias is not None:
-            raise Untraceable("a matrix product other than the two weight products")
-        if kind == "input":
-            if x is not self.input_probe:
-                raise Untraceable("the input weights multiply something but the input")
-            source = None
+    def _product(self, func, args, kwargs):
+        """``linear(x, W)``: one ``product`` node (its matrix by number, see
+        :attr:`matrices`), which the driver computes with the same call (the per-step
+        matrix products stay PyTorch's)."""
+        x, weight, bias = _linear_arguments(args, kwargs)
+        if bias is not None:
+            raise Untraceable("a matrix product with a bias")
+        if not isinstance(weight, torch.Tensor) or id(weight) in self.ids:
+            raise Untraceable("a matrix product with a matrix the step computes")
+        if x is self.input_probe:
+            operand = self.input_node
         else:
-            leaf = self.ids.get(id(x))
-            node = self.graph.nodes[leaf] if leaf is not None else None
-            if node is None or node.op != "state":
-                raise Untraceable(
-                    "the recurrent weights multiply something but a state"
-                )
-            source = node.args[0]
+            operand = self.ids.get(id(x)) if isinstance(x, torch.Tensor) else None
+            if operand is None or not self.graph.nodes[operand].lane:
+                raise Untraceable("a matrix product of a value that is not per neuron")
+        number = self.matrices.get(id(weight))
+        if number is None:
+            reason = _matrix_problem(weight, x.dtype)
+            if reason is not None:
+                raise Untraceable(reason)
+            number = self.matrices[id(weight)] = len(self.matrices)
+            self.alive.append(weight)
+        result = _product_probe(func, args, kwargs, x, weight, number < self.preset)
         index = self.graph.add(
-            Node(
-                "input",
-                (f"product{len(self.products)}",),
-                result.dtype,
-                result.dtype,
-                True,
-            )
+            Node("product", (operand, number), result.dtype, result.dtype, True)
         )
+        self.graph.matrices = len(self.matrices)
         self.bind(result, index)
-        self.graph.inputs.append(index)
-        self.products.append((kind, source))
         return result
 
     def _elementwise(self, op, func, args, kwargs, result):
@@ -549,6 +590,16 @@ def _record_step(graph, recorder, step, input_tensor, state, p, dt, shape):
             raise Untraceable("an output that is no float tensor")
 
 
+def _recurrent_probes(x_dtype: torch.dtype, lanes: int) -> Tuple[torch.Tensor, ...]:
+    """A recurrent step's probe input and weights."""
+    features = 3
+    # Varying values: the input cannot pass for a constant if the step uses it directly
+    x = torch.arange(1, features + 1, dtype=x_dtype)
+    w_in = torch.ones(lanes, features, dtype=x_dtype)
+    w_rec = torch.ones(lanes, lanes, dtype=x_dtype)
+    return x, w_in, w_rec
+
+
 def trace_recurrent(
     step: Callable,
     x_dtype: torch.dtype,
@@ -556,21 +607,23 @@ def trace_recurrent(
     p: Any,
     dt: float,
     lanes: int,
-) -> Tuple[Graph, List[Tuple[str, Optional[str]]]]:
+) -> Graph:
     """Records a recurrent step ``step(input, state, input_weights, recurrent_weights,
-    p, dt)`` whose input enters only through ``linear(input, input_weights)`` and whose
-    spikes return only through ``linear(state_field, recurrent_weights)``: the two
-    products become the graph's inputs. Returns the graph and, per input, where its
-    product comes from (``("input", None)`` or ``("recurrent", field)``)."""
+    p, dt)``. Its input may enter only through products (``linear(input,
+    input_weights)``): it is a leaf of no lane (its size is the number of input
+    features), read by ``product`` nodes only. The input weights are matrix 0, the
+    recurrent weights matrix 1."""
     graph = Graph()
-    features = 3
-    # Varying values: the input cannot pass for a constant if the step uses it directly
-    x = torch.arange(1, features + 1, dtype=x_dtype)
-    w_in = torch.ones(lanes, features, dtype=x_dtype)
-    w_rec = torch.ones(lanes, lanes, dtype=x_dtype)
+    x, w_in, w_rec = _recurrent_probes(x_dtype, lanes)
     with _Recorder(graph) as recorder:
-        recorder.weights = {id(w_in): "input", id(w_rec): "recurrent"}
+        recorder.matrices = {id(w_in): 0, id(w_rec): 1}
+        recorder.preset = 2
         recorder.input_probe = x
+        recorder.input_node = graph.add(
+            Node("input", ("input",), x_dtype, x_dtype, False)
+        )
+        graph.inputs.append(recorder.input_node)
+        graph.matrices = 2
         recorder.alive += [x, w_in, w_rec]
         _record_step(
             graph,
@@ -582,9 +635,56 @@ def trace_recurrent(
             dt,
             (lanes,),
         )
-    if not graph.inputs:
+    if not graph.products:
         raise Untraceable("the step uses neither weight product")
-    return graph, recorder.products
+    return graph
+
+
+class _MatrixFinder(TorchFunctionMode):
+    """Collects the matrices of the ``linear`` calls of one step (see
+    :func:`find_matrices`)."""
+
+    def __init__(self, known: List[torch.Tensor]) -> None:
+        super().__init__()
+        self.found = list(known)
+        self.preset = len(known)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is not torch.nn.functional.linear:
+            return func(*args, **kwargs)
+        x, weight, _ = _linear_arguments(args, kwargs)
+        probe = any(weight is m for m in self.found[: self.preset])
+        if not any(weight is m for m in self.found):
+            self.found.append(weight)
+        return _product_probe(func, args, kwargs, x, weight, probe)
+
+
+def find_matrices(
+    step: Callable,
+    x_dtype: torch.dtype,
+    state: Any,
+    p: Any,
+    dt: float,
+    lanes: int,
+    recurrent: bool,
+) -> List[torch.Tensor]:
+    """The matrices of the step's products other than a recurrent step's weights, in
+    the order in which :func:`trace` (``recurrent``: :func:`trace_recurrent`) numbers
+    them: the step runs once on the trace's probes (``state`` and ``p`` as traced,
+    ``lanes`` neurons), its products returning stand-ins. The program traced once per
+    specification finds the current tensors (a module's coupling matrix, say) this way
+    at every call."""
+    if recurrent:
+        x, w_in, w_rec = _recurrent_probes(x_dtype, lanes)
+        known = [w_in, w_rec]
+        call = lambda: step(x, state, w_in, w_rec, p, dt)  # noqa: E731
+    else:
+        x, known = torch.zeros(lanes, dtype=x_dtype), []
+        call = lambda: step(x, state, p, dt)  # noqa: E731
+    with _MatrixFinder(known) as finder:
+        call()
+    return finder.found[len(known) :]
 
 
 def trace_function(
