@@ -124,6 +124,20 @@ MODELS = (
     _recurrent("LSNNRecurrent"),
     _recurrent("LIFRecurrentCell", lifted=True),
     _recurrent("LIFAdExRecurrent"),
+    # The coupling product of the new voltage is a third product per step (floor: one
+    # input and two "recurrent" products); Norse 1.1.0 has only the cell.
+    Model(
+        "LIFMCRecurrent(512, 512)",
+        _module("LIFMCRecurrent", 512, 512),
+        ("uniform",),
+        (1, 2),
+    ),
+    Model(
+        "Lift(LIFMCRecurrentCell(512, 512))",
+        _cell("LIFMCRecurrentCell", 512, 512),
+        ("uniform",),
+        (1, 2),
+    ),
     # Input spikes at 30%: about 10% of this package's neurons spike (Norse 1.1.0's
     # coba_lif_step overwrites the input conductances by the recurrent ones, so its
     # rate does not depend on the input).
