@@ -199,6 +199,8 @@ def test_a_new_coupling_matrix_is_used():
         expected, expected_state = layer(x)
     assert torch.equal(spikes, expected)
     assert torch.equal(state.v, expected_state.v)
+    with torch.no_grad():  # from rest without state tensors
+        assert torch.equal(layer(x)[0], expected)
 
 
 def _mixing_step(input_tensor, state, p, dt=0.001):

@@ -231,8 +231,13 @@ def _stepped(program, step, p, x, state, dt):
         return None, "a step with matrix products runs on the CPU only"
     if not registry.plain_eager():
         return None, "a step with matrix products runs in plain eager mode only"
-    found = runtime.matrices(program, step, x.dtype, state, p, dt)
     shape = tuple(x.shape[1:])
+    if not shape:
+        return None, "a step with matrix products needs a neuron dimension"
+    dtypes = [value.dtype for _, value in flatten(state)]
+    if dtypes != program.state_dtypes:
+        return None, "the step changes the dtype of its state"
+    found = runtime.matrices(program, step, x.dtype, state, p, dt)
     reason = recurrent.matrices_problem(program, found, x, shape[-1])
     if reason is not None:
         return None, reason
