@@ -225,6 +225,35 @@ def test_generated_gradients_equal_autograd_through_the_reference(name, record):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_broadcast_output_gradient_without_parameter_gradients(name):
+    # out.sum() hands the backward one value broadcast to (T, M): the kernels read it
+    # as one value; fixed parameters take the kernels without parameter gradients.
+    dtype = torch.float64
+    step, x, state, p = _setup(name, 9, 2, 5, dtype, 11, "super")
+    x.requires_grad_(True)
+    state = rebuild(
+        structure(state),
+        {path: v.clone().requires_grad_(True) for path, v in flatten(state)},
+    )
+    leaves = [x, *(v for _, v in flatten(state))]
+
+    def loss(out, final):
+        return out.sum() + sum(v.sum() for _, v in flatten(final))
+
+    grads = torch.autograd.grad(
+        loss(*_generated(step, x, state, p)), leaves, allow_unused=True
+    )
+    expected = torch.autograd.grad(
+        loss(*_reference(step, x, state, p)), leaves, allow_unused=True
+    )
+    for k, (a, b) in enumerate(zip(grads, expected)):
+        if b is None:
+            assert a is None or torch.count_nonzero(a) == 0, k
+            continue
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=f"leaf {k}")
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_time_modules_and_lifted_cells_take_the_fused_path(name):
     module = _time_modules()[name]()
     x = torch.randn(6, 2, 4)

@@ -155,6 +155,10 @@ def _expression(graph: Graph, index: int, node: Node, dialect: Dialect, leaf) ->
     raise ValueError(f"no spelling for operation {op!r}")
 
 
+#: Exponents that :func:`_power` spells with products and divisions.
+CHEAP_POWERS = (0.0, 1.0, 2.0, 3.0, -1.0, -2.0)
+
+
 def _power(x: str, exponent: float, dtype: torch.dtype, dialect: Dialect) -> str:
     """``x ** exponent`` as PyTorch's CPU pow computes the common exponents."""
     one = dialect.literal(1.0, dtype)

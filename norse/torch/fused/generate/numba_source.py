@@ -14,9 +14,11 @@ step).
 
 ``backward_{all,states}_{final,record}(GO, GS..., X..., S..., P..., GX..., GS0...,
 GP..., lo, hi)`` is backpropagation through time: per chunk it replays the forward
-pass, keeping the state at the start of every step in a chunk-local record (nothing is
+pass, keeping in a chunk-local record the fewest values of every step from which the
+reverse loop computes what it needs without the inputs (:mod:`.record`; nothing is
 stored between forward and backward but the inputs), then walks back in time applying
-the derived vector-Jacobian product. ``GS``: gradients of the state outputs (shaped like
+the derived vector-Jacobian product. ``GO``: the gradient of the outputs ``(T, M)``, or
+``(1, 1)`` for one value for all; ``GS``: gradients of the state outputs (shaped like
 ``R``); ``GX`` ``(T, M)``; ``GS0`` ``(M,)``; ``GP``: per-neuron parameter gradients
 ``(M,)`` (``all`` only; the caller sums those of shared parameters).
 """
@@ -26,14 +28,32 @@ from typing import Collection, Dict, List, Sequence
 import torch
 
 from norse.torch.fused.generate.derive import Adjoint
-from norse.torch.fused.generate.expressions import Dialect, lines, literal_value, name
+from norse.torch.fused.generate.expressions import (
+    CHEAP_POWERS,
+    Dialect,
+    lines,
+    literal_value,
+    name,
+)
+from norse.torch.fused.generate.record import recorded_values
 from norse.torch.fused.generate.trace import ARITY, Graph, Node
 
 #: Lanes per chunk: long runs amortise the per-row loop set-up; the chunk's state
 #: buffers stay in L1 (forward) or its per-step record in L2 (backward).
 FORWARD_CHUNK = 1024
+#: Lanes per chunk of the time-tiled forward pass when the parameters are shared: the
+#: state rows stay in L2 and the rows a pass streams are long (as in
+#: :data:`norse.torch.fused.cpu.TILED_FORWARD_CHUNK`).
+TILED_FORWARD_CHUNK = 32768
 BACKWARD_CHUNK = 256
 CHUNK = BACKWARD_CHUNK
+#: Steps per pass over a chunk's lanes in the forward kernel without state records.
+TIME_TILE = 4
+#: Vector iterations LLVM interleaves in the forward kernels' lane loops: each lane's
+#: steps are one chain of dependent operations, and with LLVM's own choice (one) the CPU
+#: stalls on it before it reaches the independent lanes next to it (as in
+#: :data:`norse.torch.fused.cpu.FORWARD_INTERLEAVE`).
+FORWARD_INTERLEAVE = 4
 
 _NUMPY = {
     torch.float32: "np.float32",
@@ -133,14 +153,14 @@ def _leaf_names(graph: Graph, layout: Layout) -> Dict[int, str]:
 
 
 def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
-    """The forward kernel; ``record``: whether it writes the state of every step."""
+    """The forward kernel; ``record``: whether it writes the state of every step.
+
+    Without records, each pass over a chunk's lanes advances them :data:`TIME_TILE`
+    steps with the state in registers in between (one lane-buffer load and store per
+    tile instead of per step); the steps left over run one per pass."""
     dialect = NumbaDialect()
     leaves = _leaf_names(graph, layout)
     body_nodes = _dependencies(graph, [graph.output, *graph.new_states.values()])
-
-    def leaf(index: int, node: Node) -> str:
-        return leaves[index]
-
     states = layout.states
     a = _arguments(graph, layout)
     src = [
@@ -151,19 +171,33 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
     for k, field in enumerate(layout.params):
         if field not in layout.lane_params:
             src.append(f"    q{k} = P{k}[0]")
+    tiled = not record and bool(states)
+    chunk = TILED_FORWARD_CHUNK if tiled and not layout.lane_params else FORWARD_CHUNK
     for k, field in enumerate(states):
-        src.append(f"    B{k} = np.empty({FORWARD_CHUNK}, S{k}.dtype)")
+        src.append(f"    B{k} = np.empty({chunk}, S{k}.dtype)")
     src += [
-        f"    for c0 in range(lo, hi, {FORWARD_CHUNK}):",
-        f"        width = min({FORWARD_CHUNK}, hi - c0)",
+        f"    for c0 in range(lo, hi, {chunk}):",
+        f"        width = min({chunk}, hi - c0)",
         "        for j in range(width):",
     ]
     for k in range(len(states)):
         src.append(f"            B{k}[j] = S{k}[c0 + j]")
     src += _lane_parameter_rows(layout)
+    first = "0"
+    if tiled:
+        src += [f"        for t in range(0, steps - {TIME_TILE - 1}, {TIME_TILE}):"]
+        for u in range(TIME_TILE):
+            src += _input_rows(graph, f"_{u}", f" + {u}")
+            src.append(f"            orow_{u} = out[t + {u}, c0 : c0 + width]")
+        src.append("            for j in range(width):")
+        src += [f"                s{k} = B{k}[j]" for k in range(len(states))]
+        for u in range(TIME_TILE):
+            src += _step_lines(graph, layout, body_nodes, dialect, leaves, f"_{u}")
+        src += [f"                B{k}[j] = s{k}" for k in range(len(states))]
+        first = f"steps - steps % {TIME_TILE}"
     # Row slices made outside the lane loop keep it vectorisable.
     src += [
-        "        for t in range(steps):",
+        f"        for t in range({first}, steps):",
         *_input_rows(graph),
         "            orow = out[t, c0 : c0 + width]",
     ]
@@ -171,18 +205,12 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
         for k in range(len(states)):
             src.append(f"            Rr{k} = R{k}[t, c0 : c0 + width]")
     src.append("            for j in range(width):")
+    src += [f"                s{k} = B{k}[j]" for k in range(len(states))]
+    src += _step_lines(graph, layout, body_nodes, dialect, leaves, "")
     for k in range(len(states)):
-        src.append(f"                s{k} = B{k}[j]")
-    body = lines(graph, body_nodes, dialect, leaf)
-    src += [f"                {line}" for line in body]
-    src.append(
-        f"                orow[j] = {_value(graph, graph.output, dialect, leaves)}"
-    )
-    for k, field in enumerate(states):
-        value = _value(graph, graph.new_states[field], dialect, leaves)
-        src.append(f"                B{k}[j] = {value}")
+        src.append(f"                B{k}[j] = s{k}")
         if record:
-            src.append(f"                Rr{k}[j] = B{k}[j]")
+            src.append(f"                Rr{k}[j] = s{k}")
     if not record:
         src += ["        for j in range(width):"]
         for k in range(len(states)):
@@ -190,6 +218,38 @@ def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
         if not states:
             src.append("            pass")
     return "\n".join(src) + "\n"
+
+
+def _step_lines(
+    graph: Graph,
+    layout: Layout,
+    nodes: Sequence[int],
+    dialect: Dialect,
+    leaves: Dict[int, str],
+    suffix: str,
+) -> List[str]:
+    """One step of a lane inside a lane loop: its values from ``s0, s1, ...`` and the
+    input rows ``xr0{suffix}, ...``, the output written to ``orow{suffix}``, the new
+    state left in ``s0, s1, ...``."""
+    inputs = {index: f"xr{k}{suffix}[j]" for k, index in enumerate(graph.inputs)}
+
+    def leaf(index: int, node: Node) -> str:
+        return inputs.get(index, leaves[index])
+
+    spelled = {**leaves, **inputs}
+    src = [f"                {line}" for line in lines(graph, nodes, dialect, leaf)]
+    src.append(
+        f"                orow{suffix}[j] = "
+        f"{_value(graph, graph.output, dialect, spelled)}"
+    )
+    # Through temporaries: a new state may be another field's old value.
+    new = [
+        _value(graph, graph.new_states[field], dialect, spelled)
+        for field in layout.states
+    ]
+    src += [f"                u{k} = {value}" for k, value in enumerate(new)]
+    src += [f"                s{k} = u{k}" for k in range(len(new))]
+    return src
 
 
 def _record_offset(rows: int) -> int:
@@ -200,22 +260,31 @@ def _record_offset(rows: int) -> int:
 
 
 #: Operations whose results the backward replay records, so that the reverse loop reads
-#: them instead of computing them again (each costs tens of arithmetic operations).
+#: them instead of computing them again (each costs tens of arithmetic operations);
+#: ``pow`` only with exponents other than those spelled with products
+#: (:data:`.expressions.CHEAP_POWERS`).
 RECORDED_OPS = ("exp", "log", "tanh", "sigmoid", "pow", "sqrt")
 
 
+def _costly(node: Node) -> bool:
+    if node.op == "pow":
+        return node.args[1] not in CHEAP_POWERS
+    return node.op in RECORDED_OPS
+
+
 def _history_row(k: int, rows: int, shared: bool) -> str:
-    """Row ``k`` of step ``t``'s record: the state fields (``k < n``) before the step,
-    then the recorded values; ``rows`` per step."""
+    """Row ``k`` of step ``t``'s record (the ``k``-th recorded value, see
+    :mod:`.record`); ``rows`` per step."""
     if not shared:
         return f"H{k}[t]"
     return f"work[{_record_offset(rows)} + t * {rows} + {k}]"
 
 
-def _input_rows(graph: Graph) -> List[str]:
-    """This chunk's slices of step ``t`` of every input."""
+def _input_rows(graph: Graph, suffix: str = "", offset: str = "") -> List[str]:
+    """This chunk's slices of step ``t`` (``t{offset}``) of every input, named
+    ``xr0{suffix}, ...``."""
     return [
-        f"            xr{k} = X{k}[t, c0 : c0 + width]"
+        f"            xr{k}{suffix} = X{k}[t{offset}, c0 : c0 + width]"
         for k in range(len(graph.inputs))
     ]
 
@@ -258,21 +327,28 @@ def backward_source(
         return leaves[index]
 
     states = layout.states
-    forward_roots = list(graph.new_states.values())
     grad_roots = [*adjoint.inputs, *(adjoint.states[f] for f in states)]
     grad_roots += [adjoint.params[f] for f in wanted]
-    replay_nodes = _dependencies(graph, forward_roots)
-    replayed = set(replay_nodes)
-    recorded = [
-        index
-        for index in _dependencies(graph, grad_roots)
-        if states and index in replayed and graph.nodes[index].op in RECORDED_OPS
-    ]
+    needed = _dependencies(graph, grad_roots)
+    # Without a state there is nothing to replay: the reverse loop reads the inputs.
+    recorded = (
+        recorded_values(
+            graph,
+            needed,
+            _seeded(graph, needed, seed_names),
+            _costly,
+            graph.nodes[graph.states[states[0]]].dtype,
+        )
+        if states
+        else []
+    )
+    replay_nodes = _dependencies(graph, [*graph.new_states.values(), *recorded])
     adjoint_nodes = [
         index
         for index in _dependencies(graph, grad_roots, recorded)
         if index not in recorded
     ]
+    reads_inputs = any(graph.nodes[i].op == "input" for i in adjoint_nodes)
 
     a = _arguments(graph, layout, wanted)
     src = [
@@ -288,15 +364,13 @@ def backward_source(
     # pointers, few run-time alias checks), _record_offset rows in; the lane buffers and
     # adjoints in arrays of their own (as rows of the record's allocation they made
     # the loops several times slower too).
-    n = len(states)
-    kinds = [graph.nodes[graph.states[f]].dtype for f in states]
-    kinds += [graph.nodes[index].dtype for index in recorded]
+    kinds = [graph.nodes[index].dtype for index in recorded]
     rows = len(kinds)
-    shared = n > 0 and len(set(kinds)) == 1
+    shared = rows > 0 and len(set(kinds)) == 1
     if shared:
         src.append(
             f"    work = np.empty(({_record_offset(rows)} + steps * {rows}, {CHUNK}), "
-            "S0.dtype)"
+            f"{_NUMPY[kinds[0]]})"
         )
     else:
         for k, dtype in enumerate(kinds):
@@ -306,7 +380,13 @@ def backward_source(
         src.append(f"    A{k} = np.empty({CHUNK}, GS0_{k}.dtype)")
     for k in range(len(wanted)):
         src.append(f"    C{k} = np.empty({CHUNK}, GP{k}.dtype)")
+    # A (1, 1) output gradient is one value for all (e.g. from ``out.sum()``): the
+    # reverse loop reads it from a row of copies instead of a (T, M) array.
     src += [
+        "    broadcast = GO.shape[0] == 1 and GO.shape[1] == 1",
+        f"    G = np.empty({CHUNK}, GO.dtype)",
+        "    if broadcast:",
+        "        G[:] = GO[0, 0]",
         f"    for c0 in range(lo, hi, {CHUNK}):",
         f"        width = min({CHUNK}, hi - c0)",
         "        for j in range(width):",
@@ -317,7 +397,7 @@ def backward_source(
     for k in range(len(wanted)):
         src.append(f"            C{k}[j] = 0")
     src += _lane_parameter_rows(layout)
-    if states:
+    if rows:
         src += [
             "        for t in range(steps):",
             *_input_rows(graph),
@@ -327,20 +407,19 @@ def backward_source(
         src.append("            for j in range(width):")
         for k in range(len(states)):
             src.append(f"                s{k} = B{k}[j]")
-            src.append(f"                Hr{k}[j] = s{k}")
         src += [
             f"                {line}"
             for line in lines(graph, replay_nodes, dialect, leaf)
         ]
         for m, index in enumerate(recorded):
-            src.append(f"                Hr{n + m}[j] = {name(index)}")
+            src.append(f"                Hr{m}[j] = {name(index)}")
         for k, field in enumerate(states):
             value = _value(graph, graph.new_states[field], dialect, leaves)
             src.append(f"                B{k}[j] = {value}")
     src += [
         "        for t in range(steps - 1, -1, -1):",
-        *_input_rows(graph),
-        "            gor = GO[t, c0 : c0 + width]",
+        *(_input_rows(graph) if reads_inputs else []),
+        "            gor = G[:width] if broadcast else GO[t, c0 : c0 + width]",
         *(
             f"            gxr{k} = GX{k}[t, c0 : c0 + width]"
             for k in range(len(graph.inputs))
@@ -353,11 +432,10 @@ def backward_source(
             src.append(f"            GSr{k} = GS{k}[t, c0 : c0 + width]")
     src += ["            for j in range(width):", "                gout = gor[j]"]
     for k in range(len(states)):
-        src.append(f"                s{k} = Hr{k}[j]")
         extra = f" + GSr{k}[j]" if record else ""
         src.append(f"                gnew{k} = A{k}[j]{extra}")
     for m, index in enumerate(recorded):
-        src.append(f"                {name(index)} = Hr{n + m}[j]")
+        src.append(f"                {name(index)} = Hr{m}[j]")
     src += [
         f"                {line}" for line in lines(graph, adjoint_nodes, dialect, leaf)
     ]
@@ -381,6 +459,18 @@ def backward_source(
     if not states and not wanted:
         src.append("            pass")
     return "\n".join(src) + "\n"
+
+
+def _seeded(graph: Graph, nodes: Sequence[int], seeds: Collection[int]) -> List[int]:
+    """Those of ``nodes`` (in graph order) that depend on the ``seeds``."""
+    seeded = set(seeds)
+    for index in nodes:
+        node = graph.nodes[index]
+        if node.op in ARITY and any(
+            a in seeded for a in node.args[: ARITY[node.op]] if a is not None
+        ):
+            seeded.add(index)
+    return [index for index in nodes if index in seeded]
 
 
 def _step_rows(graph: Graph, layout: Layout) -> List[str]:

@@ -133,6 +133,16 @@ class Program:
                 module = self._modules.get(backend)
                 if module is None:
                     module = _import_source(self.source(backend), self.key, backend)
+                    if backend == "cpu" and not self.stepped:
+                        # imported here: Numba is an optional backend
+                        from norse.torch.fused._llvm_options import compile_interleaved
+
+                        for kernel in ("forward_final", "forward_record"):
+                            if hasattr(module, kernel):  # scans, not single steps
+                                compile_interleaved(
+                                    getattr(module, kernel),
+                                    numba_source.FORWARD_INTERLEAVE,
+                                )
                     self._modules[backend] = module
         return module
 
@@ -377,9 +387,17 @@ def _np(tensor: Tensor):
     return tensor.detach().numpy()
 
 
-def _gradient_array(gradient: Tensor):
-    """An output gradient as a C-contiguous array (a broadcast one, e.g. from
-    ``out.sum()``, is copied: the kernels' lane loops vectorise on contiguous rows)."""
+def _gradient_array(gradient: Tensor, broadcast: bool = False):
+    """A gradient as a C-contiguous array; with ``broadcast``, one value broadcast to
+    every element (e.g. from ``out.sum()``) is passed as a ``(1, 1)`` array, which the
+    backward scan kernels read as that value for all (others copy it: the kernels' lane
+    loops vectorise on contiguous rows)."""
+    if (
+        broadcast
+        and gradient.numel() > 1
+        and all(stride == 0 for stride in gradient.stride())
+    ):
+        return _np(gradient[:1, :1])
     return _np(gradient.contiguous())
 
 
@@ -480,7 +498,7 @@ def generated_scan_backward(
         kind = "all" if param_grads else "states"
         kernel = getattr(module, f"backward_{kind}_{'record' if record else 'final'}")
         args = (
-            _gradient_array(g_out),
+            _gradient_array(g_out, broadcast=True),
             *(_gradient_array(g) for g in g_states),
             *(_np(x) for x in xs),
             *(_np(s) for s in states),
