@@ -171,6 +171,14 @@ GRADIENT_CASES = [(name, False) for name in MODELS] + [
 ]
 
 
+def _assert_gradients_equal(grads, expected):
+    for k, (a, b) in enumerate(zip(grads, expected)):
+        if b is None:
+            assert a is None or torch.count_nonzero(a) == 0, k
+            continue
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=f"leaf {k}")
+
+
 @pytest.mark.parametrize("name,record", GRADIENT_CASES)
 def test_generated_gradients_equal_autograd_through_the_reference(name, record):
     dtype = torch.float64
@@ -217,11 +225,7 @@ def test_generated_gradients_equal_autograd_through_the_reference(name, record):
         reference = _reference(step, x, state, p)
     generator.manual_seed(3)
     expected = torch.autograd.grad(loss(*reference), leaves, allow_unused=True)
-    for k, (a, b) in enumerate(zip(grads, expected)):
-        if b is None:
-            assert a is None or torch.count_nonzero(a) == 0, k
-            continue
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=f"leaf {k}")
+    _assert_gradients_equal(grads, expected)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -246,11 +250,7 @@ def test_broadcast_output_gradient_without_parameter_gradients(name):
     expected = torch.autograd.grad(
         loss(*_reference(step, x, state, p)), leaves, allow_unused=True
     )
-    for k, (a, b) in enumerate(zip(grads, expected)):
-        if b is None:
-            assert a is None or torch.count_nonzero(a) == 0, k
-            continue
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=f"leaf {k}")
+    _assert_gradients_equal(grads, expected)
 
 
 @pytest.mark.parametrize("name", MODELS)
