@@ -2,6 +2,9 @@
 
 import pytest
 import torch
+from torch.utils._pytree import tree_leaves
+
+from norse.torch.fused import reference_only
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +24,58 @@ def assert_same():
             assert (grad - expected).abs().max().item() <= rtol * scale
 
     return check
+
+
+def state_loss(spikes, state):
+    """A loss that weighs the spikes and every state field differently."""
+    return spikes.sum() + sum(
+        (0.5 + k) * v.sum() for k, v in enumerate(tree_leaves(state))
+    )
+
+
+@pytest.fixture(scope="session")
+def loss():
+    """:func:`state_loss`."""
+    return state_loss
+
+
+@pytest.fixture(scope="session")
+def compare_with_reference():
+    """``compare(run, tensors, dtype)``: ``run()`` -> (spikes, state) on the fused path
+    and the reference loop: outputs and states equal; in float64 the gradients of
+    :func:`state_loss` with respect to ``tensors`` to 1e-10."""
+
+    def compare(run, tensors, dtype) -> None:
+        f64 = dtype == torch.float64
+        spikes, state = run()
+        grads = torch.autograd.grad(state_loss(spikes, state), tensors) if f64 else ()
+        with reference_only():
+            spikes_ref, state_ref = run()
+            loss_ref = state_loss(spikes_ref, state_ref)
+            expected = torch.autograd.grad(loss_ref, tensors) if f64 else ()
+        assert spikes.sum() > 0
+        assert torch.equal(spikes, spikes_ref)
+        for a, b in zip(tree_leaves(state), tree_leaves(state_ref)):
+            assert a.shape == b.shape
+            assert torch.equal(a, b)
+        for a, b in zip(grads, expected):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+    return compare
+
+
+@pytest.fixture
+def stepped_runs(monkeypatch):
+    """A list that gets one entry per run of the generated stepped driver
+    (:func:`norse.torch.fused.generate.recurrent.run`)."""
+    from norse.torch.fused.generate import recurrent as generated_recurrent
+
+    calls = []
+    original = generated_recurrent.run
+
+    def spy(*args, **kwargs):
+        calls.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(generated_recurrent, "run", spy)
+    return calls

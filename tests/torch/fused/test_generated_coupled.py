@@ -11,7 +11,6 @@ from torch.utils._pytree import tree_leaves
 
 import norse.torch as norse
 from norse.torch.fused import generate, reference_only, registry
-from norse.torch.fused.generate import recurrent as generated_recurrent
 from norse.torch.fused.generate import runtime, stages, trace
 
 F64 = torch.float64
@@ -26,25 +25,6 @@ RECURRENT = {"LIFMC": (norse.LIFMCRecurrent, norse.LIFMCRecurrentCell)}
 RECURRENT["LIFMCRefrac"] = (norse.LIFMCRefracRecurrent, norse.LIFMCRefracRecurrentCell)
 
 
-def _spy(monkeypatch):
-    """Counts the runs of the stepped driver (the generated path of these models)."""
-    calls = []
-    original = generated_recurrent.run
-
-    def spy(*args, **kwargs):
-        calls.append(True)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(generated_recurrent, "run", spy)
-    return calls
-
-
-def _loss(spikes, state):
-    return spikes.sum() + sum(
-        (0.5 + k) * v.sum() for k, v in enumerate(tree_leaves(state))
-    )
-
-
 def _leaf_state(state):
     """``state`` with every field a leaf that requires grad."""
     if isinstance(state, tuple):
@@ -55,28 +35,6 @@ def _leaf_state(state):
 def _coupling(dtype):
     g = torch.randn(N, N, dtype=dtype) * 40
     return torch.nn.Parameter(g)
-
-
-def _compare(run, tensors, dtype):
-    """``run()`` -> (spikes, state) on the generated path and the reference loop:
-    outputs and states equal; in float64 the gradients of ``_loss`` with respect to
-    ``tensors`` to 1e-10."""
-    spikes, state = run()
-    grads = torch.autograd.grad(_loss(spikes, state), tensors) if dtype == F64 else ()
-    with reference_only():
-        spikes_ref, state_ref = run()
-        expected = (
-            torch.autograd.grad(_loss(spikes_ref, state_ref), tensors)
-            if dtype == F64
-            else ()
-        )
-    assert spikes.sum() > 0
-    assert torch.equal(spikes, spikes_ref)
-    for a, b in zip(tree_leaves(state), tree_leaves(state_ref)):
-        assert a.shape == b.shape
-        assert torch.equal(a, b)
-    for a, b in zip(grads, expected):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 def _parameters(module, dtype):
@@ -94,7 +52,9 @@ def _parameters(module, dtype):
 @pytest.mark.parametrize("recurrent", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
 @pytest.mark.parametrize("record", [False, True])
-def test_equals_the_reference_loop(name, recurrent, dtype, record, monkeypatch):
+def test_equals_the_reference_loop(
+    name, recurrent, dtype, record, stepped_runs, compare_with_reference
+):
     """Outputs and (recorded) states; gradients to the input, the weights, the
     coupling, per-neuron parameters and (feed-forward) the initial state."""
     torch.manual_seed(0)
@@ -114,26 +74,30 @@ def test_equals_the_reference_loop(name, recurrent, dtype, record, monkeypatch):
     if not (record or recurrent):  # else from rest
         start = _leaf_state(layer(x[:2])[1])
         tensors += tree_leaves(start)
-    calls = _spy(monkeypatch)
-    _compare(lambda: layer(x, start), tensors + [layer.g_coupling] + per_neuron, dtype)
-    assert calls == [True]
+        stepped_runs.clear()
+    tensors += [layer.g_coupling] + per_neuron
+    compare_with_reference(lambda: layer(x, start), tensors, dtype)
+    assert stepped_runs == [True]
 
 
 @needs_numba
 @pytest.mark.parametrize("name", sorted(RECURRENT))
-def test_recurrent_gradients_reach_the_initial_state(name):
+def test_recurrent_gradients_reach_the_initial_state(name, compare_with_reference):
     module, _ = RECURRENT[name]
     torch.manual_seed(2)
     layer = module(4, N).to(F64)
     x = 3 * torch.rand(15, 2, 4, dtype=F64)
     start = _leaf_state(layer(x[:3])[1])
-    _compare(lambda: layer(x, start), tree_leaves(start) + [layer.g_coupling], F64)
+    tensors = tree_leaves(start) + [layer.g_coupling]
+    compare_with_reference(lambda: layer(x, start), tensors, F64)
 
 
 @needs_numba
 @pytest.mark.parametrize("name", sorted(FEED_FORWARD))
 @pytest.mark.parametrize("recurrent", [False, True])
-def test_lift_of_the_cell_takes_the_same_path(name, recurrent, monkeypatch):
+def test_lift_of_the_cell_takes_the_same_path(
+    name, recurrent, stepped_runs, compare_with_reference
+):
     torch.manual_seed(3)
     if recurrent:
         cell = RECURRENT[name][1](4, N).to(F64)
@@ -142,9 +106,8 @@ def test_lift_of_the_cell_takes_the_same_path(name, recurrent, monkeypatch):
         cell = FEED_FORWARD[name][1](g_coupling=_coupling(F64))
         x = 3 * torch.rand(15, 2, N, dtype=F64)
     x.requires_grad_()
-    calls = _spy(monkeypatch)
-    _compare(lambda: norse.Lift(cell)(x), [x, cell.g_coupling], F64)
-    assert calls == [True]
+    compare_with_reference(lambda: norse.Lift(cell)(x), [x, cell.g_coupling], F64)
+    assert stepped_runs == [True]
 
 
 @needs_numba
@@ -258,7 +221,7 @@ def test_find_matrices_numbers_them_as_the_trace():
 
 
 @needs_numba
-def test_a_step_with_two_rounds_of_products_and_an_input_product(monkeypatch):
+def test_a_step_with_two_rounds_of_products_and_an_input_product(stepped_runs, loss):
     """The general case: a product of a computed value, products of the input, the
     same matrix twice."""
     torch.manual_seed(5)
@@ -278,14 +241,12 @@ def test_a_step_with_two_rounds_of_products_and_an_input_product(monkeypatch):
     start = norse.LIFBoxFeedForwardState(
         torch.rand(3, N, dtype=F64, requires_grad=True)
     )
-    calls = _spy(monkeypatch)
     spikes, state = layer(x, start)
-    assert calls == [True]
-    loss = _loss(spikes, state)
-    grads = torch.autograd.grad(loss, (x, a, b, start.v))
+    assert stepped_runs == [True]
+    grads = torch.autograd.grad(loss(spikes, state), (x, a, b, start.v))
     with reference_only():
         spikes_ref, state_ref = layer(x, start)
-        expected = torch.autograd.grad(_loss(spikes_ref, state_ref), (x, a, b, start.v))
+        expected = torch.autograd.grad(loss(spikes_ref, state_ref), (x, a, b, start.v))
     torch.testing.assert_close(spikes, spikes_ref, rtol=1e-14, atol=1e-14)
     for g, e in zip(grads, expected):
         torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10)

@@ -31,7 +31,7 @@ from norse.torch.fused import registry
 from norse.torch.fused.generate import _program_inputs, results, runtime
 from norse.torch.fused.generate.runtime import _np
 from norse.torch.fused.generate.stages import Source
-from norse.torch.fused.generate.trace import flatten
+from norse.torch.fused.generate.trace import RECURRENT, flatten
 
 _linear = torch.nn.functional.linear
 
@@ -403,19 +403,37 @@ def matrices_problem(
     return None
 
 
+def _weights_fit(weights: Sequence[Tensor], kinds: Sequence[str], x: Tensor) -> bool:
+    """Whether ``weights`` are dense matrices of ``x``'s dtype and device, ``(hidden,
+    features)`` (``"input"`` kind) or ``(hidden, hidden)`` (``"recurrent"``)."""
+    if len(weights) != len(kinds) or not weights:
+        return False
+    hidden = weights[0].shape[0] if weights[0].dim() == 2 else -1
+    columns = {"input": x.shape[-1], "recurrent": hidden}
+    return all(
+        isinstance(w, Tensor)
+        and w.layout == torch.strided
+        and w.dtype == x.dtype
+        and w.device == x.device
+        and tuple(w.shape) == (hidden, columns[kind])
+        for w, kind in zip(weights, kinds)
+    )
+
+
 def kernel_for(
     step: Callable,
     p: Any,
     input_tensor: Tensor,
     state: Any,
     record_states: bool,
-    weights: Tuple[Tensor, Tensor],
+    weights: Sequence[Tensor],
     dt: float,
+    kinds: Sequence[str] = RECURRENT,
 ) -> Optional[Callable]:
-    """A kernel ``(input, state, p, dt, record_states, input_weights,
-    recurrent_weights) -> (spikes, state)`` for the recurrent ``step`` on the CPU, or
-    ``None`` (the reference loop runs)."""
-    w_in, w_rec = weights
+    """A kernel ``(input, state, p, dt, record_states, *weights) -> (spikes, state)``
+    for the recurrent ``step`` (``step(input, state, *weights, p, dt)``, the weights of
+    ``kinds``: by default ``input_weights, recurrent_weights``, see
+    :data:`.trace.RECURRENT`) on the CPU, or ``None`` (the reference loop runs)."""
     x = input_tensor
     if (
         torch.compiler.is_compiling()
@@ -426,25 +444,24 @@ def kernel_for(
         or x.is_sparse
         or x.dim() != 3
         or x.dtype not in (torch.float32, torch.float64)
-        or any(w.dtype != x.dtype or w.is_sparse for w in weights)
+        or not _weights_fit(weights, kinds, x)
         or not all(isinstance(v, Tensor) for _, v in flatten(state))
     ):
         return None
-    hidden = w_rec.shape[0]
+    hidden = weights[0].shape[0]
     shape = (x.shape[1], hidden)
     for _, value in flatten(state):
         if tuple(value.shape) != shape or value.dtype != x.dtype:
             return None
-    program = runtime.program_for(step, x.dtype, state, p, dt, recurrent=True)
+    kinds = tuple(kinds)
+    program = runtime.program_for(step, x.dtype, state, p, dt, recurrent=kinds)
     if not isinstance(program, runtime.SteppedProgram):
         return None
     found = runtime.matrices(program, step, x.dtype, state, p, dt)
     if matrices_problem(program, found, x, hidden) is not None:
         return None
 
-    def kernel(x, given_state, p, dt, record_states, w_in, w_rec):
-        return run(
-            program, x, given_state, p, record_states, [w_in, w_rec, *found], shape
-        )
+    def kernel(x, given_state, p, dt, record_states, *weights):
+        return run(program, x, given_state, p, record_states, [*weights, *found], shape)
 
     return kernel

@@ -35,6 +35,7 @@ from norse.torch.fused.generate.trace import (
     structure,
     trace,
     trace_recurrent,
+    weight_kinds,
 )
 
 _PROBE = 2
@@ -151,17 +152,19 @@ class SteppedProgram:
     """A step with matrix products (:mod:`.stages`): its elementwise stages as
     :class:`Program` s of their own, run one step at a time by :mod:`.recurrent`."""
 
-    def __init__(self, key: str, graph: Graph, plan: "stages.Plan", recurrent: bool):
+    def __init__(self, key: str, graph: Graph, plan: "stages.Plan", weights: Tuple):
         self.key = key
         self.plan = plan
-        self.recurrent = recurrent
+        #: The kinds of the weights the step takes (:data:`.trace.RECURRENT`; none for
+        #: a feed-forward step).
+        self.weights = weights
         self.stages = [
             _program(f"{key}_stage{stage.round}", stage.graph, stepped=True)
             for stage in plan.stages
         ]
         #: Matrices found by :func:`.trace.find_matrices` (a recurrent step's weights,
-        #: matrices 0 and 1, come from its module).
-        self.found_matrices = graph.matrices - (2 if recurrent else 0)
+        #: the first matrices, are given).
+        self.found_matrices = graph.matrices - len(weights)
         self.state_fields = list(graph.states)
         self.state_dtypes = [
             graph.nodes[graph.new_states[f]].dtype for f in self.state_fields
@@ -246,12 +249,13 @@ def specification(
 
 
 def program_for(
-    step: Callable, x_dtype, state: Any, p: Any, dt: float, recurrent: bool = False
+    step: Callable, x_dtype, state: Any, p: Any, dt: float, recurrent: Any = False
 ):
     """The :class:`Program` of this specification, or ``None`` (reason in
-    :func:`why_not`); ``recurrent``: ``step`` is a recurrent step, whose two weight
-    products become the program's inputs (:func:`.trace.trace_recurrent`)."""
-    spec = specification(step, x_dtype, state, p, dt) + (recurrent,)
+    :func:`why_not`); ``recurrent``: ``step`` is a recurrent step, whose weight products
+    become the program's inputs (:func:`.trace.trace_recurrent`; ``True``: input and
+    recurrent weights, or the kinds of its weights, see :data:`.trace.RECURRENT`)."""
+    spec = specification(step, x_dtype, state, p, dt) + (weight_kinds(recurrent),)
     key = _SPEC_KEYS.get(spec, False)
     if key is False:
         key = _build(spec, step, x_dtype, state, p, dt, recurrent)
@@ -290,16 +294,17 @@ def matrices(
         _probe_parameters(p),
         dt,
         _PROBE,
-        program.recurrent,
+        program.weights,
     )
 
 
 def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
     probe_state = _probe_state(state)
+    weights = weight_kinds(recurrent)
     try:
-        if recurrent:
+        if weights:
             graph = trace_recurrent(
-                step, x_dtype, probe_state, _probe_parameters(p), dt, _PROBE
+                step, x_dtype, probe_state, _probe_parameters(p), dt, _PROBE, weights
             )
         else:
             graph = trace(
@@ -314,7 +319,7 @@ def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
         ).hexdigest()[:16]
         key = f"{getattr(step, '__name__', 'step')}_{key}"
         if graph.products:
-            program = SteppedProgram(key, graph, stages.split(graph), recurrent)
+            program = SteppedProgram(key, graph, stages.split(graph), weights)
         else:
             program = _program(key, graph)
     except Untraceable as error:
@@ -330,12 +335,13 @@ def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
 
 
 def why_not(
-    step: Callable, x_dtype, state: Any, p: Any, dt: float, recurrent: bool = False
+    step: Callable, x_dtype, state: Any, p: Any, dt: float, recurrent: Any = False
 ) -> Optional[str]:
     """Why this configuration has no generated kernel (``None`` if it has one)."""
     if program_for(step, x_dtype, state, p, dt, recurrent) is not None:
         return None
-    return _FAILURES.get(specification(step, x_dtype, state, p, dt) + (recurrent,))
+    spec = specification(step, x_dtype, state, p, dt) + (weight_kinds(recurrent),)
+    return _FAILURES.get(spec)
 
 
 def debug() -> bool:

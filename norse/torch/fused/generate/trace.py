@@ -14,8 +14,8 @@ A matrix product ``torch.nn.functional.linear(value, W)`` (no bias) of a per-neu
 compute (a recurrent step's weights, or a tensor it reads from elsewhere, e.g. a module's
 coupling matrix) is recorded as one ``product`` node; :mod:`.stages` cuts the graph there
 into elementwise stages, and the driver (:mod:`.recurrent`) computes the products with
-PyTorch. The matrices are numbered in order of first use (a recurrent step's input and
-recurrent weights first); :func:`find_matrices` finds the same tensors again at run time.
+PyTorch. The matrices are numbered in order of first use (a recurrent step's weights
+first, in argument order); :func:`find_matrices` finds the same tensors again at run time.
 
 What cannot become a per-neuron kernel raises :class:`Untraceable` with the reason:
 an operation that is not elementwise (indexing, reductions, ``matmul``), control flow
@@ -24,7 +24,17 @@ step creates with varying values.
 """
 
 import math
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -590,14 +600,32 @@ def _record_step(graph, recorder, step, input_tensor, state, p, dt, shape):
             raise Untraceable("an output that is no float tensor")
 
 
-def _recurrent_probes(x_dtype: torch.dtype, lanes: int) -> Tuple[torch.Tensor, ...]:
-    """A recurrent step's probe input and weights."""
+#: The weights of a recurrent step ``step(input, state, *weights, p, dt)``, by kind in
+#: argument order: ``"input"`` weights ``(neurons, features)`` multiply the input,
+#: ``"recurrent"`` ones are ``(neurons, neurons)``. A recurrent step of the modules takes
+#: ``(input_weights, recurrent_weights)``; a step may take more (CobaLIF's weights
+#: rectified once per sequence, :mod:`norse.torch.fused.coba_lif`).
+RECURRENT = ("input", "recurrent")
+
+
+def weight_kinds(recurrent: Union[bool, Sequence[str]]) -> Tuple[str, ...]:
+    """The kinds of weights a step takes (see :data:`RECURRENT`): ``True`` a recurrent
+    step's, ``False`` none (a feed-forward step), else the kinds given."""
+    if isinstance(recurrent, bool):
+        return RECURRENT if recurrent else ()
+    return tuple(recurrent)
+
+
+def _recurrent_probes(
+    x_dtype: torch.dtype, lanes: int, kinds: Sequence[str]
+) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    """A recurrent step's probe input and weights (one per kind)."""
     features = 3
     # Varying values: the input cannot pass for a constant if the step uses it directly
     x = torch.arange(1, features + 1, dtype=x_dtype)
-    w_in = torch.ones(lanes, features, dtype=x_dtype)
-    w_rec = torch.ones(lanes, lanes, dtype=x_dtype)
-    return x, w_in, w_rec
+    columns = {"input": features, "recurrent": lanes}
+    weights = [torch.ones(lanes, columns[kind], dtype=x_dtype) for kind in kinds]
+    return x, weights
 
 
 def trace_recurrent(
@@ -607,28 +635,29 @@ def trace_recurrent(
     p: Any,
     dt: float,
     lanes: int,
+    kinds: Sequence[str] = RECURRENT,
 ) -> Graph:
-    """Records a recurrent step ``step(input, state, input_weights, recurrent_weights,
-    p, dt)``. Its input may enter only through products (``linear(input,
+    """Records a recurrent step ``step(input, state, *weights, p, dt)`` (weights of
+    ``kinds``, see :data:`RECURRENT`: ``input_weights, recurrent_weights`` by
+    default). Its input may enter only through products (``linear(input,
     input_weights)``): it is a leaf of no lane (its size is the number of input
-    features), read by ``product`` nodes only. The input weights are matrix 0, the
-    recurrent weights matrix 1."""
+    features), read by ``product`` nodes only. The weights are matrices ``0, 1, ...``
+    in argument order."""
     graph = Graph()
-    x, w_in, w_rec = _recurrent_probes(x_dtype, lanes)
+    x, weights = _recurrent_probes(x_dtype, lanes, kinds)
     with _Recorder(graph) as recorder:
-        recorder.matrices = {id(w_in): 0, id(w_rec): 1}
-        recorder.preset = 2
+        recorder.matrices = {id(w): k for k, w in enumerate(weights)}
+        recorder.preset = graph.matrices = len(weights)
         recorder.input_probe = x
         recorder.input_node = graph.add(
             Node("input", ("input",), x_dtype, x_dtype, False)
         )
         graph.inputs.append(recorder.input_node)
-        graph.matrices = 2
-        recorder.alive += [x, w_in, w_rec]
+        recorder.alive += [x, *weights]
         _record_step(
             graph,
             recorder,
-            lambda x_, s_, p_, dt_: step(x_, s_, w_in, w_rec, p_, dt_),
+            lambda x_, s_, p_, dt_: step(x_, s_, *weights, p_, dt_),
             x,
             state,
             p,
@@ -636,7 +665,7 @@ def trace_recurrent(
             (lanes,),
         )
     if not graph.products:
-        raise Untraceable("the step uses neither weight product")
+        raise Untraceable("the step uses none of its weights")
     return graph
 
 
@@ -667,18 +696,18 @@ def find_matrices(
     p: Any,
     dt: float,
     lanes: int,
-    recurrent: bool,
+    recurrent: Union[bool, Sequence[str]],
 ) -> List[torch.Tensor]:
     """The matrices of the step's products other than a recurrent step's weights, in
-    the order in which :func:`trace` (``recurrent``: :func:`trace_recurrent`) numbers
-    them: the step runs once on the trace's probes (``state`` and ``p`` as traced,
-    ``lanes`` neurons), its products returning stand-ins. The program traced once per
-    specification finds the current tensors (a module's coupling matrix, say) this way
-    at every call."""
-    if recurrent:
-        x, w_in, w_rec = _recurrent_probes(x_dtype, lanes)
-        known = [w_in, w_rec]
-        call = lambda: step(x, state, w_in, w_rec, p, dt)  # noqa: E731
+    the order in which :func:`trace` (``recurrent``: :func:`trace_recurrent` with the
+    weights of :func:`weight_kinds` ``(recurrent)``) numbers them: the step runs once on
+    the trace's probes (``state`` and ``p`` as traced, ``lanes`` neurons), its products
+    returning stand-ins. The program traced once per specification finds the current
+    tensors (a module's coupling matrix, say) this way at every call."""
+    kinds = weight_kinds(recurrent)
+    if kinds:
+        x, known = _recurrent_probes(x_dtype, lanes, kinds)
+        call = lambda: step(x, state, *known, p, dt)  # noqa: E731
     else:
         x, known = torch.zeros(lanes, dtype=x_dtype), []
         call = lambda: step(x, state, p, dt)  # noqa: E731
