@@ -14,6 +14,7 @@ from norse.torch.functional.lif_ex import (
     LIFExParameters,
     lif_ex_feed_forward_step,
 )
+from norse.torch.fused import generate
 from norse.torch.fused.generate import numba_source, runtime
 from norse.torch.fused.generate.record import recorded_values
 from norse.torch.fused.generate.trace import Graph, Node
@@ -103,3 +104,29 @@ def test_costly_operations_are_cut_at_or_after_their_result():
         graph, needed, [4, 5, 6], lambda n: n.op == "exp", torch.float32
     )
     assert chosen == [2, 3]
+
+
+def test_gradients_over_several_chunks_of_lanes():
+    # 2,500 neurons: chunks of 1,024 lanes (the record of 5 steps is small) and a
+    # partial one; a broadcast output gradient and the final state's gradient.
+    step = lif_feed_forward_step
+    p = LIFParameters(method="super")
+    generator = torch.Generator().manual_seed(5)
+    x = 3 * torch.randn(5, 5, 500, generator=generator, dtype=torch.float64)
+    x.requires_grad_(True)
+    state = LIFFeedForwardState(
+        torch.rand(5, 500, generator=generator, dtype=torch.float64),
+        torch.rand(5, 500, generator=generator, dtype=torch.float64),
+    )
+    kernel = generate.kernel_for(step, p, x, state, False, 1e-3)
+    assert kernel is not None
+    out, final = kernel(x, state, p, 1e-3, False)
+    (g,) = torch.autograd.grad(out.sum() + (final.v * final.i).sum(), [x])
+    current, outputs = state, []
+    for x_t in x.unbind(0):
+        o, current = step(x_t, current, p, 1e-3)
+        outputs.append(o)
+    (expected,) = torch.autograd.grad(
+        torch.stack(outputs).sum() + (current.v * current.i).sum(), [x]
+    )
+    torch.testing.assert_close(g, expected, rtol=1e-10, atol=1e-10)

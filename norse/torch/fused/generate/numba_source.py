@@ -45,7 +45,11 @@ FORWARD_CHUNK = 1024
 #: state rows stay in L2 and the rows a pass streams are long (as in
 #: :data:`norse.torch.fused.cpu.TILED_FORWARD_CHUNK`).
 TILED_FORWARD_CHUNK = 32768
+#: Fewest and most lanes per chunk of the backward kernels; between them, as many as
+#: let the chunk's record of all steps fit in RECORD_BYTES.
 BACKWARD_CHUNK = 256
+BACKWARD_CHUNK_MAX = 1024
+RECORD_BYTES = 512 * 1024
 CHUNK = BACKWARD_CHUNK
 #: Steps per pass over a chunk's lanes in the forward kernel without state records.
 TIME_TILE = 4
@@ -367,28 +371,37 @@ def backward_source(
     kinds = [graph.nodes[index].dtype for index in recorded]
     rows = len(kinds)
     shared = rows > 0 and len(set(kinds)) == 1
+    # Chunks as long as the record of all steps allows within RECORD_BYTES (it should
+    # stay in L2): long runs per row suit the prefetchers.
+    step_bytes = sum(dtype.itemsize for dtype in kinds)
+    src.append(
+        f"    chunk = {BACKWARD_CHUNK_MAX}"
+        if not rows
+        else f"    chunk = max({BACKWARD_CHUNK}, min({BACKWARD_CHUNK_MAX}, "
+        f"{RECORD_BYTES} // max(1, steps * {step_bytes}) // 64 * 64))"
+    )
     if shared:
         src.append(
-            f"    work = np.empty(({_record_offset(rows)} + steps * {rows}, {CHUNK}), "
+            f"    work = np.empty(({_record_offset(rows)} + steps * {rows}, chunk), "
             f"{_NUMPY[kinds[0]]})"
         )
     else:
         for k, dtype in enumerate(kinds):
-            src.append(f"    H{k} = np.empty((steps, {CHUNK}), {_NUMPY[dtype]})")
+            src.append(f"    H{k} = np.empty((steps, chunk), {_NUMPY[dtype]})")
     for k in range(len(states)):
-        src.append(f"    B{k} = np.empty({CHUNK}, S{k}.dtype)")
-        src.append(f"    A{k} = np.empty({CHUNK}, GS0_{k}.dtype)")
+        src.append(f"    B{k} = np.empty(chunk, S{k}.dtype)")
+        src.append(f"    A{k} = np.empty(chunk, GS0_{k}.dtype)")
     for k in range(len(wanted)):
-        src.append(f"    C{k} = np.empty({CHUNK}, GP{k}.dtype)")
+        src.append(f"    C{k} = np.empty(chunk, GP{k}.dtype)")
     # A (1, 1) output gradient is one value for all (e.g. from ``out.sum()``): the
     # reverse loop reads it from a row of copies instead of a (T, M) array.
     src += [
         "    broadcast = GO.shape[0] == 1 and GO.shape[1] == 1",
-        f"    G = np.empty({CHUNK}, GO.dtype)",
+        "    G = np.empty(chunk, GO.dtype)",
         "    if broadcast:",
         "        G[:] = GO[0, 0]",
-        f"    for c0 in range(lo, hi, {CHUNK}):",
-        f"        width = min({CHUNK}, hi - c0)",
+        "    for c0 in range(lo, hi, chunk):",
+        "        width = min(chunk, hi - c0)",
         "        for j in range(width):",
     ]
     for k in range(len(states)):
