@@ -156,22 +156,32 @@ def _leaf_names(graph: Graph, layout: Layout) -> Dict[int, str]:
     return names
 
 
+def _forward_start(graph: Graph, layout: Layout, function_name: str):
+    """``(dialect, leaves, nodes, source)`` of a forward kernel: the spelling of the
+    leaves, the nodes of one step and the kernel's first lines (its signature)."""
+    a = _arguments(graph, layout)
+    return (
+        NumbaDialect(),
+        _leaf_names(graph, layout),
+        _dependencies(graph, [graph.output, *graph.new_states.values()]),
+        [
+            "@njit(cache=True, nogil=True, error_model='numpy')",
+            f"def {function_name}({a['x']}{a['s']}{a['p']}out, {a['r']}lo, hi):",
+        ],
+    )
+
+
 def forward_source(graph: Graph, layout: Layout, record: bool) -> str:
     """The forward kernel; ``record``: whether it writes the state of every step.
 
     Without records, each pass over a chunk's lanes advances them :data:`TIME_TILE`
     steps with the state in registers in between (one lane-buffer load and store per
     tile instead of per step); the steps left over run one per pass."""
-    dialect = NumbaDialect()
-    leaves = _leaf_names(graph, layout)
-    body_nodes = _dependencies(graph, [graph.output, *graph.new_states.values()])
+    dialect, leaves, body_nodes, src = _forward_start(
+        graph, layout, f"forward_{'record' if record else 'final'}"
+    )
     states = layout.states
-    a = _arguments(graph, layout)
-    src = [
-        "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def forward_{'record' if record else 'final'}({a['x']}{a['s']}{a['p']}out, {a['r']}lo, hi):",
-        "    steps = X0.shape[0]",
-    ]
+    src.append("    steps = X0.shape[0]")
     for k, field in enumerate(layout.params):
         if field not in layout.lane_params:
             src.append(f"    q{k} = P{k}[0]")
@@ -507,14 +517,9 @@ def step_source(graph: Graph, layout: Layout) -> str:
     """``forward_step``: one step over lanes ``[lo, hi)``, states read from ``S`` and
     written to row 0 of ``R`` directly (the recurrent driver calls it once per step,
     where the scan kernels' lane buffers would cost more than the step)."""
-    dialect = NumbaDialect()
-    leaves = _leaf_names(graph, layout)
-    body_nodes = _dependencies(graph, [graph.output, *graph.new_states.values()])
+    dialect, leaves, body_nodes, src = _forward_start(graph, layout, "forward_step")
     states = layout.states
-    a = _arguments(graph, layout)
-    src = [
-        "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def forward_step({a['x']}{a['s']}{a['p']}out, {a['r']}lo, hi):",
+    src += [
         *_step_rows(graph, layout),
         "    orow = out[0, lo:hi]",
         *(f"    Rr{k} = R{k}[0, lo:hi]" for k in range(len(states))),
