@@ -11,8 +11,9 @@ its weights, through the generated stepped driver (:mod:`.generate.recurrent`, w
 of the kinds ``_KINDS``): per step PyTorch's four products (the reference's, so the
 forward is bit for bit the same) and one generated kernel for
 :func:`~norse.torch.functional.coba_lif.coba_lif_dynamics`; backward one adjoint kernel
-per step, the weight gradients one product each after the loop. Where the driver does
-not run (CUDA, a tracer), the same step runs step by step with autograd.
+per step, the weight gradients one product each after the loop, on the CPU (Numba) and
+on CUDA (Triton). Where the driver does not run (a tracer, half precision, no kernel
+backend), the same step runs step by step with autograd.
 """
 
 from typing import Any, Callable, Optional, Tuple

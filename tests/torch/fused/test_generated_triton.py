@@ -1,5 +1,7 @@
 """The generated Triton kernels (:mod:`norse.torch.fused.generate.triton_source`)
-against the reference step loop and autograd through it.
+against the reference step loop and autograd through it: the scans of feed-forward
+steps, and the single-step kernels with which the stepped driver
+(:mod:`norse.torch.fused.generate.recurrent`) runs steps with matrix products.
 
 With a GPU they run on CUDA tensors; without one on CPU tensors in Triton's interpreter
 (``TRITON_INTERPRET=1``), the runtime's CPU backend routed to them. The interpreter
@@ -30,6 +32,7 @@ pytest.importorskip("triton", reason="Triton is not installed: CUDA kernels unte
 # Masked lanes of the interpreted kernels compute on zeros (divisions by zero).
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
+import norse.torch as norse  # noqa: E402
 from norse.torch.functional import (  # noqa: E402
     izhikevich,
     lif,
@@ -39,7 +42,7 @@ from norse.torch.functional import (  # noqa: E402
 )
 from norse.torch.functional.threshold import threshold  # noqa: E402
 from norse.torch.fused import generate  # noqa: E402
-from norse.torch.fused.generate import runtime  # noqa: E402
+from norse.torch.fused.generate import recurrent, runtime  # noqa: E402
 
 DT = 0.001
 
@@ -402,6 +405,67 @@ def test_every_operation_float64(method, record):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
+def _stepped_layer(model, dtype, record):
+    """A layer whose step has matrix products, its input and the tensors whose
+    gradients are compared: CobaLIF (four products, the weights rectified once), LIFEx
+    (exp), LIFMC recurrent (two stages) and feed-forward (a coupling product)."""
+    torch.manual_seed(0)
+    device = _device()
+    if model == "lif_mc":
+        coupling = torch.nn.Parameter(torch.randn(5, 5, dtype=dtype) * 40)
+        layer = norse.LIFMC(g_coupling=coupling, record_states=record)
+        x = 3 * torch.rand(15, 3, 5, dtype=dtype)
+    else:
+        module = {
+            "coba_lif": norse.CobaLIFRecurrent,
+            "lif_ex": norse.LIFExRecurrent,
+            "lif_mc_recurrent": norse.LIFMCRecurrent,
+        }[model]
+        layer = module(4, 5, record_states=record).to(dtype)
+        x = 3 * torch.rand(15, 3, 4, dtype=dtype)
+        with torch.no_grad():
+            if model == "coba_lif":
+                layer.input_weights.mul_(10)
+                x = (x > 1.5).to(dtype)
+            if model == "lif_mc_recurrent":
+                layer.g_coupling.mul_(40)
+    layer = layer.to(device)
+    x = x.to(device).requires_grad_()
+    return layer, x, [x, *layer.parameters()]
+
+
+@pytest.mark.parametrize("record", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("model", ["coba_lif", "lif_ex", "lif_mc_recurrent", "lif_mc"])
+def test_stepped_driver_equals_reference(
+    model, dtype, record, stepped_runs, compare_with_reference
+):
+    """Steps with matrix products through the stepped driver with the Triton
+    single-step kernels: outputs and states equal (float32 exp: 2 ulps), gradients of
+    the input, the weights and the coupling to 1e-10 in float64."""
+    layer, x, tensors = _stepped_layer(model, dtype, record)
+    exp32 = model == "lif_ex" and dtype == torch.float32
+    rtol = 2.4e-7 if exp32 else 0.0
+    compare_with_reference(lambda: layer(x), tensors, dtype, rtol)
+    assert stepped_runs == [True]
+
+
+def _stepped_programs(model, dtype, monkeypatch):
+    """The stage programs that the stepped driver runs for ``model``."""
+    programs = []
+    original = recurrent.run
+
+    def spy(program, *args):
+        programs.extend(program.stages)
+        return original(program, *args)
+
+    layer, x, _ = _stepped_layer(model, dtype, False)
+    with monkeypatch.context() as patch:
+        patch.setattr(recurrent, "run", spy)
+        layer(x)
+    return programs
+
+
 COMPILE = r"""
 import importlib.util, json, re, sys
 import triton
@@ -414,15 +478,15 @@ for case in cases:
     spec = importlib.util.spec_from_file_location(case["name"], case["path"])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for kind in ("forward", "backward"):
-        fn = getattr(module, f"_{kind}_kernel")
-        constexprs = {"RECORD": kind == "forward", "PARAM_GRADS": True,
+    for kernel_name in case["kernels"]:
+        fn = getattr(module, kernel_name)
+        constexprs = {"RECORD": "forward" in kernel_name, "PARAM_GRADS": True,
                       "BLOCK": module.BLOCK}
         signature = {}
         for name in fn.arg_names:
             if name in constexprs:
                 signature[name] = "constexpr"
-            elif name in ("steps", "neurons"):
+            elif name in ("steps", "neurons", "lo", "hi"):
                 signature[name] = "i32"
             else:
                 signature[name] = case["pointers"][name]
@@ -435,10 +499,19 @@ for case in cases:
             options=options,
         )
         ptx = kernel.asm["ptx"]
-        found[f"{case['name']}-{kind}"] = sorted(set(re.findall(
+        found[f"{case['name']}-{kernel_name}"] = sorted(set(re.findall(
             r"\b(?:div|sqrt|rcp)\.[a-z0-9.]+", ptx)))
 print(json.dumps(found))
 """
+
+#: The kernels of a scan module and of a single-step module.
+SCANS = ["_forward_kernel", "_backward_kernel"]
+STEPS = [
+    "_forward_step_kernel",
+    "_backward_step_all_kernel",
+    "_backward_step_states_kernel",
+]
+F64 = torch.float64
 
 _TRITON_TYPES = {
     torch.float16: "*fp16",
@@ -449,8 +522,9 @@ _TRITON_TYPES = {
 
 
 def _pointer_types(program, x_dtype):
-    """The pointer type of each tensor argument of the generated kernels, as the
-    launchers of the module pass them."""
+    """The pointer type of each tensor argument of the generated kernels (scans, and
+    the single steps of :func:`.triton_source.step_module_source`), as the launchers
+    of the module pass them."""
     graph = program.graph
     states = [graph.nodes[graph.states[f]].dtype for f in program.state_fields]
     params = [graph.nodes[graph.params[f]].dtype for f in program.params]
@@ -463,8 +537,10 @@ def _pointer_types(program, x_dtype):
         "GO": program.output_dtype,
         "H": torch.float64 if wide else torch.float32,
     }
+    for k, index in enumerate(graph.inputs):
+        types[f"X{k}"] = types[f"GX{k}"] = graph.nodes[index].dtype
     for k, dtype in enumerate(states):
-        for prefix in ("S", "R", "GS", "G0_"):
+        for prefix in ("S", "R", "GS", "G0_", "GS0_"):
             types[f"{prefix}{k}"] = dtype
     for k, dtype in enumerate(params):
         types[f"P{k}"] = dtype
@@ -474,10 +550,11 @@ def _pointer_types(program, x_dtype):
     return {name: _TRITON_TYPES[dtype] for name, dtype in types.items()}
 
 
-def test_sources_compile_for_sm90(tmp_path):
+def test_sources_compile_for_sm90(tmp_path, monkeypatch):
     """The generated modules compile for a GPU (sm_90) without one: libdevice's
     functions, the types of the loop-carried values, the half-precision loads and
-    stores. In float32 the divisions and square roots are the IEEE ones."""
+    stores, the single-step kernels of the stepped driver. In float32 the divisions and
+    square roots are the IEEE ones."""
     cases = []
     for name, dtype in [
         ("lif", torch.float32),
@@ -490,9 +567,16 @@ def test_sources_compile_for_sm90(tmp_path):
     for dtype in (torch.float32, torch.float64):
         step, state, p = _every_operation_case("circ", dtype, 4)
         cases.append((f"every_{str(dtype)[6:]}", step, state, p, dtype))
+    programs = [
+        (name, runtime.program_for(step, dtype, state, p, DT), dtype, SCANS)
+        for name, step, state, p, dtype in cases
+    ]
+    for model, dtype in [("coba_lif", torch.float32), ("lif_mc_recurrent", F64)]:
+        for k, stage in enumerate(_stepped_programs(model, dtype, monkeypatch)):
+            name = f"{model}_{str(dtype)[6:]}_stage{k}"
+            programs.append((name, stage, dtype, STEPS))
     described = []
-    for name, step, state, p, dtype in cases:
-        program = runtime.program_for(step, dtype, state, p, DT)
+    for name, program, dtype, kernels in programs:
         path = tmp_path / f"{name}.py"
         path.write_text(program.source("cuda"))
         described.append(
@@ -500,6 +584,7 @@ def test_sources_compile_for_sm90(tmp_path):
                 "name": name,
                 "path": str(path),
                 "pointers": _pointer_types(program, dtype),
+                "kernels": kernels,
             }
         )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
@@ -521,11 +606,12 @@ def test_sources_compile_for_sm90(tmp_path):
         pytest.skip("Triton's ptxas is not available here")
     assert result.returncode == 0, result.stderr[-4000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(found) == 2 * len(cases)
+    assert len(found) == sum(len(kernels) for *_, kernels in programs)
+    assert len(programs) == len(cases) + 3  # CobaLIF: one stage, LIFMCRecurrent: two
     for kernel, instructions in found.items():
         # div.full and sqrt.approx: Triton's / and tl.sqrt on float32 (rcp.approx is
         # libdevice's, inside its accurate functions)
         assert not [i for i in instructions if i.startswith(("div.full", "div.approx"))]
         assert not [i for i in instructions if i.startswith("sqrt.approx")]
-    assert "div.rn.f32" in found["every_float32-forward"]
-    assert "sqrt.rn.f32" in found["every_float32-forward"]
+    assert "div.rn.f32" in found["every_float32-_forward_kernel"]
+    assert "sqrt.rn.f32" in found["every_float32-_forward_kernel"]

@@ -227,8 +227,9 @@ def _stepped(program, step, p, x, state, dt):
     :mod:`.recurrent` with the matrices the step multiplies now), or why it cannot."""
     from norse.torch.fused.generate import recurrent
 
-    if x.device.type != "cpu" or runtime.BACKENDS["cpu"] != "cpu":
-        return None, "a step with matrix products runs on the CPU only"
+    reason = recurrent.backend_problem(x)
+    if reason is not None:
+        return None, reason
     if not registry.plain_eager():
         return None, "a step with matrix products runs in plain eager mode only"
     shape = tuple(x.shape[1:])

@@ -4,8 +4,10 @@ elementwise stages, one step at a time.
 A step whose products ``linear(value, W)`` (a recurrent step's ``linear(x, W_in)`` and
 ``linear(z, W_rec)``, a multi-compartment step's ``linear(v, G)``) were traced as
 ``product`` nodes (:mod:`.trace`) is cut into elementwise stages (:mod:`.stages`), each
-compiled into a single-step kernel and its adjoint. One autograd function runs the
-sequence:
+compiled into a single-step kernel and its adjoint (Numba on the CPU,
+:func:`.numba_source.step_source`; Triton on CUDA,
+:func:`.triton_source.step_module_source`, the same arguments as tensors). One autograd
+function runs the sequence, float32 or float64:
 
 * forward, per step and round: the products of the round exactly as the reference step
   computes them (the same :func:`torch.nn.functional.linear` calls, so the forward pass
@@ -76,18 +78,25 @@ def _first_contributions(plan) -> Dict[Tuple, bool]:
     return first
 
 
-class _Arrays:
-    """NumPy views of one sequence's tensors, by :class:`~.stages.Source`: ``rows``
-    ``(T, M)`` (``(T + 1, M)`` for a state field: the state before each step, then the
-    final one)."""
+def _backend(x: Tensor) -> Tuple[str, Callable]:
+    """The kernel backend of ``x``'s device (:data:`.runtime.BACKENDS`) and how its
+    kernels take a tensor: as a NumPy view (Numba) or as the tensor (Triton)."""
+    backend = runtime.BACKENDS[x.device.type]
+    return backend, (_np if backend == "cpu" else Tensor.detach)
 
-    def __init__(self, program, x, history, products, values):
+
+class _Arrays:
+    """Views of one sequence's tensors as the kernels take them (``view``), by
+    :class:`~.stages.Source`: ``rows`` ``(T, M)`` (``(T + 1, M)`` for a state field:
+    the state before each step, then the final one)."""
+
+    def __init__(self, program, x, history, products, values, view):
         steps = x.shape[0]
         self.fields = {f: k for k, f in enumerate(program.state_fields)}
-        self.x = _np(x).reshape(steps, -1)
-        self.history = [_np(h) for h in history]
-        self.products = [_np(p).reshape(steps, -1) for p in products]
-        self.values = [_np(v) for v in values]
+        self.x = view(x).reshape(steps, -1)
+        self.history = [view(h) for h in history]
+        self.products = [view(p).reshape(steps, -1) for p in products]
+        self.values = [view(v) for v in values]
 
     def rows(self, source: Source):
         if source.kind == "input":
@@ -99,9 +108,9 @@ class _Arrays:
         return self.values[source.key]
 
 
-def _stage_params(kernels, program, params) -> List:
+def _stage_params(kernels, program, params, view) -> List:
     index = {f: k for k, f in enumerate(program.params)}
-    return [_np(params[index[f]]) for f in kernels.params]
+    return [view(params[index[f]]) for f in kernels.params]
 
 
 class _SteppedScan(torch.autograd.Function):
@@ -121,7 +130,8 @@ class _SteppedScan(torch.autograd.Function):
         products = [x.new_empty((steps, *shape)) for _ in plan.products]
         values = [x.new_empty((steps, lanes), dtype=d) for d in plan.values]
         out = x.new_empty((steps, lanes), dtype=program.output_dtype)
-        arrays = _Arrays(program, x, history, products, values)
+        backend, view = _backend(x)
+        arrays = _Arrays(program, x, history, products, values, view)
         operands = []
         for product in plan.products:
             source = product.operand
@@ -135,14 +145,14 @@ class _SteppedScan(torch.autograd.Function):
                 operands.append(rows[key_].view(-1, *shape))
         calls = []
         for stage, kernels in zip(plan.stages, program.stages):
-            output = _np(out if stage.output else out.new_empty((1, lanes)))
+            output = view(out if stage.output else out.new_empty((1, lanes)))
             calls.append(
                 (
-                    kernels.module("cpu").forward_step,
+                    kernels.module(backend).forward_step,
                     [arrays.rows(s) for s in stage.inputs],
                     # (rows, offset): a field's new value is the next row of its record
                     [(arrays.rows(s), s.kind == "state") for s in stage.writes],
-                    _stage_params(kernels, program, params),
+                    _stage_params(kernels, program, params, view),
                     output,
                     stage.output,
                 )
@@ -188,7 +198,8 @@ class _SteppedScan(torch.autograd.Function):
         needs_states = needs[5 + n_matrices : 5 + n_matrices + n_states]
         needs_params = needs[5 + n_matrices + n_states :]
         param_grads = any(needs_params)
-        arrays = _Arrays(program, x, history, products, values)
+        backend, view = _backend(x)
+        arrays = _Arrays(program, x, history, products, values, view)
         g_out = (
             x.new_zeros((steps, lanes), dtype=program.output_dtype)
             if g_out is None
@@ -218,9 +229,9 @@ class _SteppedScan(torch.autograd.Function):
         totals = {f: x.new_zeros((lanes,)) for f in program.differentiable}
         fields = arrays.fields
         first = _first_contributions(plan)
-        gp = [_np(g).reshape(steps, lanes) for g in g_products]
-        gv = [_np(g) for g in g_values]
-        gi = _np(g_inputs)
+        gp = [view(g).reshape(steps, lanes) for g in g_products]
+        gv = [view(g) for g in g_values]
+        gi = view(g_inputs)
 
         def target(source: Source, new: List[Tensor]):
             """The gradient row of ``source`` for the step at hand: ``(rows, by
@@ -231,15 +242,15 @@ class _SteppedScan(torch.autograd.Function):
                 return gi, True
             if source.kind == "value":
                 return gv[source.key], False
-            return _np(new[fields[source.key]]), False
+            return view(new[fields[source.key]]), False
 
         calls = []
         for i, (stage, kernels) in enumerate(zip(plan.stages, program.stages)):
-            module = kernels.module("cpu")
+            module = kernels.module(backend)
             kernel = (
                 module.backward_step_all if param_grads else module.backward_step_states
             )
-            go = _np(g_out if stage.output else g_out.new_zeros((1, lanes)))
+            go = view(g_out if stage.output else g_out.new_zeros((1, lanes)))
             grads_x = []  # (target source, scratch or None)
             for n, source in enumerate(stage.inputs):
                 scratch = None if first[(i, "x", n)] else x.new_empty((1, lanes))
@@ -259,7 +270,7 @@ class _SteppedScan(torch.autograd.Function):
                     stage,
                     [arrays.rows(s) for s in stage.inputs],
                     [(arrays.rows(s), s.kind == "state") for s in stage.writes],
-                    _stage_params(kernels, program, params),
+                    _stage_params(kernels, program, params, view),
                     grads_x,
                     grads_s,
                     list(zip(wanted, scratch_p)),
@@ -280,19 +291,19 @@ class _SteppedScan(torch.autograd.Function):
                     if scratch is None:
                         gx_rows.append(row)
                     else:
-                        gx_rows.append(_np(scratch))
-                        adds.append((row, _np(scratch)))
+                        gx_rows.append(view(scratch))
+                        adds.append((row, view(scratch)))
                 gs_rows, gs0_rows = [], []
                 for source, scratch in grads_s:
                     rows, _ = target(source, g_new)
                     gs_rows.append(rows)
                     if source.kind != "state":
-                        gs0_rows.append(_np(scratch)[0])  # a value's old one: unused
+                        gs0_rows.append(view(scratch)[0])  # a value's old one: unused
                     elif scratch is None:
                         gs0_rows.append(target(source, g_old)[0][0])
                     else:
-                        gs0_rows.append(_np(scratch)[0])
-                        adds.append((target(source, g_old)[0], _np(scratch)))
+                        gs0_rows.append(view(scratch)[0])
+                        adds.append((target(source, g_old)[0], view(scratch)))
                 kernel(
                     go[t : t + 1] if stage.output else go,
                     *gs_rows,
@@ -301,7 +312,7 @@ class _SteppedScan(torch.autograd.Function):
                     *ps,
                     *gx_rows,
                     *gs0_rows,
-                    *(_np(g) for _, g in grads_p),
+                    *(view(g) for _, g in grads_p),
                     0,
                     lanes,
                 )
@@ -403,6 +414,18 @@ def matrices_problem(
     return None
 
 
+def backend_problem(x: Tensor) -> Optional[str]:
+    """Why the driver cannot run on ``x`` (``None`` if it can): it needs the kernels
+    of its device (Numba on the CPU, Triton on CUDA) and float32 or float64 (PyTorch's
+    products in half precision would round differently from the stages)."""
+    backend = runtime.BACKENDS.get(x.device.type)
+    if backend is None or not registry.backend_available(backend):
+        return f"no kernels for steps with matrix products on {x.device.type}"
+    if x.dtype not in (torch.float32, torch.float64):
+        return f"a step with matrix products on {x.dtype} input"
+    return None
+
+
 def _weights_fit(weights: Sequence[Tensor], kinds: Sequence[str], x: Tensor) -> bool:
     """Whether ``weights`` are dense matrices of ``x``'s dtype and device, ``(hidden,
     features)`` (``"input"`` kind) or ``(hidden, hidden)`` (``"recurrent"``)."""
@@ -433,17 +456,15 @@ def kernel_for(
     """A kernel ``(input, state, p, dt, record_states, *weights) -> (spikes, state)``
     for the recurrent ``step`` (``step(input, state, *weights, p, dt)``, the weights of
     ``kinds``: by default ``input_weights, recurrent_weights``, see
-    :data:`.trace.RECURRENT`) on the CPU, or ``None`` (the reference loop runs)."""
+    :data:`.trace.RECURRENT`) on the CPU or CUDA, or ``None`` (the reference loop
+    runs)."""
     x = input_tensor
     if (
         torch.compiler.is_compiling()
         or not registry.plain_eager()
-        or x.device.type != "cpu"
-        or not registry.backend_available("cpu")
-        or runtime.BACKENDS["cpu"] != "cpu"
         or x.is_sparse
+        or backend_problem(x) is not None
         or x.dim() != 3
-        or x.dtype not in (torch.float32, torch.float64)
         or not _weights_fit(weights, kinds, x)
         or not all(isinstance(v, Tensor) for _, v in flatten(state))
     ):

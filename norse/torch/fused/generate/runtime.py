@@ -122,6 +122,10 @@ class Program:
             return numba_source.module_source(functions)
         from norse.torch.fused.generate import triton_source
 
+        if self.stepped:
+            return triton_source.step_module_source(
+                self.graph, self.adjoint, self.layout, self.differentiable
+            )
         return triton_source.module_source(
             self.graph, self.adjoint, self.layout, self.differentiable
         )

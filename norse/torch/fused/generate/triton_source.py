@@ -488,3 +488,134 @@ def module_source(
             _launchers(layout, differentiable, scratch),
         ]
     )
+
+
+# -- single steps (the stepped driver of steps with matrix products) -----------------
+
+
+class _StepEmitter(_Emitter):
+    """The pieces of one step's kernels: inputs ``X0, X1, ...`` (a stage reads its
+    products, values and state fields as inputs), spelled ``x0, x1, ...``."""
+
+    def __init__(self, graph: Graph, adjoint: Adjoint, layout: Layout) -> None:
+        super().__init__(graph, adjoint, layout)
+        for k, index in enumerate(graph.inputs):
+            self.leaves[index] = f"x{k}"
+
+    def start(self) -> List[str]:
+        """Lanes ``[lo, hi)``, the parameters, the state before the step and the
+        inputs."""
+        src = [
+            "    offs = lo + tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
+            "    mask = offs < hi",
+            *super().start()[2:],
+        ]
+        for k, index in enumerate(self.graph.inputs):
+            dtype = self.graph.nodes[index].dtype
+            src.append(f"    x{k} = {self.load(f'X{k}', 'offs', dtype)}")
+        return src
+
+    def stored(self, pointer: str, index, dtype: torch.dtype) -> str:
+        """The store of node ``index`` (``None``: zero) as ``dtype`` to ``pointer``."""
+        if index is None:
+            value = f"tl.zeros((BLOCK,), {kernel_type(dtype)})"
+        else:
+            value = self.value(index, dtype)
+        return f"    {_store(pointer, 'offs', value)}"
+
+
+def _step_arguments(graph: Graph, layout: Layout, wanted: Sequence[str] = ()):
+    """The argument runs of the single-step kernels, as
+    :func:`.numba_source.step_source` and its adjoint take them."""
+    runs = {"X": len(graph.inputs), "S": len(layout.states)}
+    runs.update({"P": len(layout.params), "R": len(layout.states)})
+    runs.update({"GS": len(layout.states), "GX": len(graph.inputs)})
+    runs.update({"GS0_": len(layout.states), "GP": len(wanted)})
+    return {key: "".join(f"{key}{k}, " for k in range(n)) for key, n in runs.items()}
+
+
+def step_forward_source(emitter: _StepEmitter) -> str:
+    """``_forward_step_kernel``: one step over lanes ``[lo, hi)``: the output to
+    ``OUT``, the new state fields to ``R...``."""
+    graph, layout = emitter.graph, emitter.layout
+    a = _step_arguments(graph, layout)
+    nodes = _dependencies(graph, [graph.output, *graph.new_states.values()])
+    src = [
+        "@triton.jit",
+        f"def _forward_step_kernel({a['X']}{a['S']}{a['P']}OUT, {a['R']}lo, hi, "
+        "BLOCK: tl.constexpr):",
+        *emitter.start(),
+        *emitter.step(nodes, "    "),
+        emitter.stored("OUT", graph.output, graph.nodes[graph.output].dtype),
+    ]
+    for k, (field, dtype) in enumerate(zip(layout.states, emitter.state_dtypes)):
+        src.append(emitter.stored(f"R{k}", graph.new_states[field], dtype))
+    return "\n".join(src) + "\n"
+
+
+def step_backward_source(
+    emitter: _StepEmitter, wanted: Sequence[str], name: str
+) -> str:
+    """``name``: the adjoint of :func:`step_forward_source` over lanes ``[lo, hi)``:
+    from the gradients of the output (``GO``) and of the new state (``GS...``) those of
+    the inputs (``GX...``), of the state before (``GS0_...``) and, per lane, of the
+    ``wanted`` parameters (``GP...``)."""
+    graph, adjoint, layout = emitter.graph, emitter.adjoint, emitter.layout
+    a = _step_arguments(graph, layout, wanted)
+    roots = [*adjoint.inputs, *(adjoint.states[f] for f in layout.states)]
+    roots += [adjoint.params[f] for f in wanted]
+    go_dtype = graph.nodes[adjoint.grad_out].dtype
+    src = [
+        "@triton.jit",
+        f"def {name}(GO, {a['GS']}{a['X']}{a['S']}{a['P']}{a['GX']}{a['GS0_']}"
+        f"{a['GP']}lo, hi, BLOCK: tl.constexpr):",
+        *emitter.start(),
+        f"    gout = {emitter.load('GO', 'offs', go_dtype)}",
+    ]
+    for k, field in enumerate(layout.states):
+        dtype = graph.nodes[adjoint.grad_states[field]].dtype
+        src.append(f"    gnew{k} = {emitter.load(f'GS{k}', 'offs', dtype)}")
+    src += emitter.step(_dependencies(graph, roots), "    ")
+    for k, index in enumerate(adjoint.inputs):
+        src.append(emitter.stored(f"GX{k}", index, graph.nodes[graph.inputs[k]].dtype))
+    for k, (field, dtype) in enumerate(zip(layout.states, emitter.state_dtypes)):
+        src.append(emitter.stored(f"GS0_{k}", adjoint.states[field], dtype))
+    for k, field in enumerate(wanted):
+        dtype = graph.nodes[adjoint.params[field]].dtype
+        src.append(emitter.stored(f"GP{k}", adjoint.params[field], dtype))
+    return "\n".join(src) + "\n"
+
+
+_STEP_LAUNCHER = '''
+def {name}(*args):
+    """{kernel} over lanes ``[lo, hi)``: the arguments of the Numba kernel of the same
+    name (tensors, then ``lo, hi``)."""
+    *tensors, lo, hi = args
+    if hi > lo:
+        {kernel}[(triton.cdiv(hi - lo, BLOCK),)](
+            *tensors, lo, hi, BLOCK=BLOCK, **_OPTIONS
+        )
+'''
+
+
+def step_module_source(
+    graph: Graph, adjoint: Adjoint, layout: Layout, differentiable: Sequence[str]
+) -> str:
+    """The Triton module of a stage (:mod:`.stages`) run one step at a time:
+    ``forward_step``, ``backward_step_all`` (with the per-lane gradients of the
+    ``differentiable`` parameters) and ``backward_step_states``, called as the Numba
+    kernels of :func:`.numba_source.step_source` and
+    :func:`.numba_source.step_backward_source` (tensors in place of arrays, each
+    element ``j`` of a run of lanes at ``pointer + j``)."""
+    emitter = _StepEmitter(graph, adjoint, layout)
+    parts = [
+        _PRELUDE.format(block=BLOCK, warps=NUM_WARPS),
+        step_forward_source(emitter),
+    ]
+    launchers = [("forward_step", "_forward_step_kernel")]
+    for wanted, kind in ((list(differentiable), "all"), ([], "states")):
+        kernel = f"_backward_step_{kind}_kernel"
+        parts.append(step_backward_source(emitter, wanted, kernel))
+        launchers.append((f"backward_step_{kind}", kernel))
+    parts += [_STEP_LAUNCHER.format(name=n, kernel=k) for n, k in launchers]
+    return "\n\n".join(parts)
