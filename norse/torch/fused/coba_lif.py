@@ -61,7 +61,7 @@ def _loop(
     weights: Tuple[Tensor, ...],
 ) -> Tuple[Tensor, CobaLIFState]:
     """The sequence step by step with autograd (where the generated driver does not
-    run: CUDA, tracing)."""
+    run: a tracer, half precision, no kernel backend)."""
     outputs, states = [], []
     for x in input_tensor.unbind(0):
         z, state = _rectified_step(x, state, *weights, p, dt)
