@@ -90,13 +90,16 @@ def test_without_gradients(stepped_runs, compare_with_reference):
     assert stepped_runs == [True]
 
 
+@pytest.mark.parametrize("dtype", [F64, torch.bfloat16])
 def test_where_the_driver_does_not_run_the_rectified_loop_does(
-    monkeypatch, stepped_runs, compare_with_reference
+    dtype, monkeypatch, stepped_runs, compare_with_reference
 ):
-    """Not plain eager (here: pretended), CUDA, no Numba: the sequence runs step by
-    step with the weights rectified once, with the same results."""
+    """Not plain eager (here: pretended), half precision, no kernel backend: the
+    sequence runs step by step with the weights rectified once, with the same
+    results."""
     torch.manual_seed(3)
-    monkeypatch.setattr(registry, "plain_eager", lambda: False)
+    if dtype == F64:
+        monkeypatch.setattr(registry, "plain_eager", lambda: False)
     loops = []
     original = coba_lif._loop
 
@@ -105,9 +108,9 @@ def test_where_the_driver_does_not_run_the_rectified_loop_does(
         return original(*args)
 
     monkeypatch.setattr(coba_lif, "_loop", loop)
-    layer, _ = _layer(False, F64, record=True)
-    x = _spikes(F64)
+    layer, _ = _layer(False, dtype, record=True)
+    x = _spikes(dtype)
     tensors = [x, layer.input_weights, layer.recurrent_weights]
-    compare_with_reference(lambda: layer(x), tensors, F64)
+    compare_with_reference(lambda: layer(x), tensors, dtype)
     assert stepped_runs == []
     assert loops == [True]
