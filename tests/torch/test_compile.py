@@ -135,3 +135,20 @@ def test_every_model_compiles_without_graph_breaks(name):
     torch._dynamo.reset()
     explanation = torch._dynamo.explain(model)(x.requires_grad_())
     assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+def test_per_neuron_parameters_with_dynamic_shapes():
+    # With dynamic shapes the state's sizes are symbolic: the check that per-neuron
+    # parameters broadcast into the state must compare, not look them up in a tuple.
+    from norse.torch.functional.lif import LIFParameters
+
+    torch._dynamo.reset()
+    module = LIF(LIFParameters(v_th=torch.full((3,), 0.5)))
+    compiled = torch.compile(module, backend="aot_eager", dynamic=True, fullgraph=True)
+    for steps, batch in ((5, 2), (7, 4)):
+        x = (torch.rand(steps, batch, 3) * 3).requires_grad_()
+        out, state = compiled(x)
+        expected, expected_state = module(x)
+        torch.testing.assert_close(out, expected)
+        torch.testing.assert_close(state.v, expected_state.v)
+    torch._dynamo.reset()

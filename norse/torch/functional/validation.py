@@ -388,7 +388,9 @@ def broadcasts_into(shape: Sequence[int], target: Sequence[int]) -> bool:
     shape, target = tuple(shape), tuple(target)
     if len(shape) > len(target):
         return False
-    return all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
+    # == rather than `in`: under torch.compile with dynamic shapes a size is symbolic,
+    # and only a comparison becomes a guard
+    return all(s == 1 or s == t for s, t in zip(reversed(shape), reversed(target)))
 
 
 def check_parameter_shapes(
