@@ -192,6 +192,10 @@ def kernel_for(
 
 
 def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
+    if torch.compiler.is_compiling():
+        # Tracing the step needs eager execution; under torch.compile the reference
+        # loop is compiled (and fused) by the compiler instead, without graph breaks.
+        return None, "torch.compile traces the reference loop"
     if isinstance(state, registry.Rest):
         state = state.build(input_tensor)
         rest_built = state
@@ -201,14 +205,13 @@ def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
     reason = _check(step, p, input_tensor, state, shape)
     if reason is not None:
         return None, reason
-    if torch.compiler.is_compiling():
-        program = _compiled_program(step, p, input_tensor, state, dt)
-        if program is None:
-            return None, "under torch.compile the compiler fuses the reference loop"
-    else:
-        program = runtime.program_for(step, input_tensor.dtype, state, p, dt)
-        if program is None:
-            return None, runtime.why_not(step, input_tensor.dtype, state, p, dt)
+    program = runtime.program_for(step, input_tensor.dtype, state, p, dt)
+    if program is None:
+        return None, runtime.why_not(step, input_tensor.dtype, state, p, dt)
+    if [value.dtype for _, value in flatten(state)] != program.state_dtypes:
+        # e.g. a float64 threshold makes a float32 voltage float64 after one step: the
+        # kernels keep the state in one dtype
+        return None, "the step changes the dtype of its state"
     run_program = run
     if isinstance(program, runtime.SteppedProgram):
         run_program, reason = _stepped(program, step, p, input_tensor, state, dt)
@@ -221,24 +224,6 @@ def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
         return run_program(program, x, given_state, p, record_states)
 
     return kernel, None
-
-
-def _compiled_program(step, p, x, state, dt) -> Optional["runtime.Program"]:
-    """The program inside a graph that :func:`torch.compile` traces, built eagerly
-    while the compiler traces (:func:`.runtime.compiled_program_key`); ``None`` for a
-    step with matrix products (its driver runs per step outside any operator: the
-    compiler gets the reference loop) or one that cannot be generated."""
-    key = runtime.compiled_program_key(
-        step,
-        x.dtype,
-        structure(state),
-        tuple((field, value.dtype) for field, value in flatten(state)),
-        structure(p),
-        runtime.describe_parameters(p),
-        float(dt),
-    )
-    program = runtime._PROGRAMS.get(key)
-    return None if isinstance(program, runtime.SteppedProgram) else program
 
 
 def _stepped(program, step, p, x, state, dt):
@@ -254,9 +239,6 @@ def _stepped(program, step, p, x, state, dt):
     shape = tuple(x.shape[1:])
     if not shape:
         return None, "a step with matrix products needs a neuron dimension"
-    dtypes = [value.dtype for _, value in flatten(state)]
-    if dtypes != program.state_dtypes:
-        return None, "the step changes the dtype of its state"
     found = runtime.matrices(program, step, x.dtype, state, p, dt)
     reason = recurrent.matrices_problem(program, found, x, shape[-1])
     if reason is not None:

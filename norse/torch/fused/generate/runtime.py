@@ -267,57 +267,14 @@ def program_for(
     return None if key is None else _PROGRAMS[key]
 
 
-def describe_parameters(p: Any) -> Tuple:
-    """What a program depends on in ``p``, leaf by leaf: ``(field, "tensor", dtype,
-    per_neuron)`` for a tensor, ``(field, "value", value)`` for anything else. Plain
-    Python on metadata, so that :func:`torch.compile` reads it as constants."""
-    return tuple(
-        (field, "tensor", value.dtype, value.dim() > 0)
-        if isinstance(value, Tensor)
-        else (field, "value", value)
-        for field, value in flatten(p)
-    )
-
-
-def _probe_from_description(p_structure: Tuple, description: Tuple) -> Any:
-    values = {}
-    for field, kind, *rest in description:
-        if kind == "tensor":
-            dtype, per_neuron = rest
-            values[field] = torch.zeros((_PROBE,) if per_neuron else (), dtype=dtype)
-        else:
-            values[field] = rest[0]
-    return rebuild(p_structure, values)
-
-
 def _probe_parameters(p: Any) -> Any:
-    return _probe_from_description(structure(p), describe_parameters(p))
-
-
-@torch.compiler.assume_constant_result
-def compiled_program_key(
-    step: Callable,
-    x_dtype: torch.dtype,
-    state_structure: Tuple,
-    state_dtypes: Tuple,
-    p_structure: Tuple,
-    p_description: Tuple,
-    dt: float,
-) -> str:
-    """The key of the program of this specification (``""``: none), for a kernel
-    inside a graph that :func:`torch.compile` traces: the compiler calls this when it
-    traces the call, with the constants computed from the metadata of the state
-    (:func:`.trace.structure`, the fields' dtypes) and the parameters
-    (:func:`describe_parameters`), and puts the key into the graph as a constant. So
-    the program is traced and built eagerly, outside the compiled graph, which runs
-    its operator ``norse::generated_scan``."""
-    state = rebuild(
-        state_structure,
-        {field: torch.zeros(_PROBE, dtype=dtype) for field, dtype in state_dtypes},
-    )
-    p = _probe_from_description(p_structure, p_description)
-    program = program_for(step, x_dtype, state, p, dt)
-    return "" if program is None else program.key
+    values = {}
+    for field, value in flatten(p):
+        if isinstance(value, Tensor):
+            shape = (_PROBE,) if value.dim() > 0 else ()
+            value = torch.zeros(shape, dtype=value.dtype)
+        values[field] = value
+    return rebuild(structure(p), values)
 
 
 def _probe_state(state: Any) -> Any:
