@@ -1,6 +1,7 @@
 """LLVM's loop-interleave count for chosen Numba kernels: the one place that sets it.
 
-Why this exists: a lane loop of the forward neuron kernels (:mod:`.cpu`) is one chain
+Why this exists: a lane loop of the generated forward neuron kernels
+(:mod:`.generate.numba_source`) is one chain
 of dependent operations per lane, and LLVM's vectoriser, left to its cost model,
 interleaves one vector iteration at a time, so the CPU stalls on each chain before it
 reaches the independent lanes next to it. Asking LLVM to interleave several vector

@@ -1,7 +1,7 @@
 r"""The time-fused neuron scan as PyTorch custom operators with a hand-written backward.
 
 ``torch.ops.norse.neuron_scan`` runs a feed-forward model of the LIF family (see
-:mod:`.spec` for the flags and :mod:`.cpu` for the equations) over all time steps in one
+:mod:`.spec` for the flags and :mod:`.cuda` for the equations) over all time steps in one
 pass; ``torch.ops.norse.neuron_scan_backward`` is its backpropagation through time with
 the surrogate gradient of the threshold. Both are registered with
 :func:`torch.library.custom_op` and have fake (meta) implementations, so
@@ -21,7 +21,7 @@ Shapes (``T`` steps, ``M`` neurons, batch included):
   as ``(T, M)`` records, ``(M,)`` final states, or empty.
 
 Between forward and backward only the inputs are kept: the backward replays the
-forward dynamics from the initial state (see :mod:`.cpu`, :mod:`.cuda`).
+forward dynamics from the initial state (see :mod:`.cuda`).
 """
 
 import importlib
@@ -32,10 +32,10 @@ from torch import Tensor
 
 from norse.torch.fused import registry
 
-#: The kernel module of each device type (:mod:`.cpu`, :mod:`.cuda`), imported on first
-#: use; both provide ``scan_forward`` and ``scan_backward`` on tensors. (The tests route
-#: CPU tensors through the Triton kernels in interpreter mode by changing this.)
-BACKENDS = {"cpu": "norse.torch.fused.cpu", "cuda": "norse.torch.fused.cuda"}
+#: The kernel module of each device type (:mod:`.cuda`), imported on first use; it
+#: provides ``scan_forward`` and ``scan_backward`` on tensors. (The tests route CPU
+#: tensors through the Triton kernels in interpreter mode by adding ``"cpu"``.)
+BACKENDS = {"cuda": "norse.torch.fused.cuda"}
 
 
 def _backend(x: Tensor):

@@ -23,7 +23,7 @@ with :math:`A_r` the active (non-zero) inputs of row ``r``. Three kernels:
 
 At low activity both products take a fraction of the dense ones' time
 (``benchmarks/RESULTS.md``). The gather-sums split their output rows over PyTorch's threads
-(``torch.set_num_threads``), like the neuron kernels of :mod:`.cpu`; the scan and the
+(``torch.set_num_threads``, :func:`.cpu._run`); the scan and the
 transposition of the index stay on one. Sums run in another order than the dense product's, so results
 agree up to rounding. The input's dtype: float32, float64 or bool; the table's: float32
 or float64.

@@ -1,6 +1,6 @@
 r"""CUDA kernels (Triton) of the time-fused neuron scan used by :mod:`.autograd`.
 
-The same equations as :mod:`.cpu` (see there, and :mod:`.spec` for the flags), one
+The equations of the LIF family's step functions (:mod:`.spec` for the flags), one
 Triton program per block of ``BLOCK`` neurons looping over time on the ``(T, M)``
 layout, so every step reads and writes one contiguous run per program. Inputs may be
 float32, float16 or bfloat16; the state, parameters and all arithmetic are float32

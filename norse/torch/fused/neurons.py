@@ -1,13 +1,19 @@
-"""Fused kernels for the feed-forward time modules, registered with :mod:`.registry`.
+"""Hand-written fused kernels of the LIF family on CUDA, registered with :mod:`.registry`.
 
 Each supported step function gets a *factory*: given the parameters, the input
 ``(T, ...)``, the initial state and ``record_states`` it returns a kernel that runs the
 whole sequence with :func:`.autograd.scan` (one pass over time, a hand-written
-backward), or ``None`` when the configuration is not supported, in which case the time
-module runs its reference loop. Supported:
+backward), or ``None`` when the configuration is not supported, in which case the
+registry asks the kernel generator (:mod:`.generate`), then the time module runs its
+reference loop. On the CPU the generated kernels serve these models (they are as fast
+or faster: ``benchmarks/RESULTS.md``); the hand-written Triton kernels of
+:mod:`.cuda` serve CUDA until the generated ones have been timed against them.
+Supported:
 
-* dense, contiguous-or-not floating input with at least one time step, on the CPU
-  (float32, float64) or on CUDA with Triton installed (float32, float16, bfloat16);
+* dense, contiguous-or-not floating input with at least one time step, on CUDA with
+  Triton installed (float32, float16, bfloat16), or on a device whose kernel module
+  :data:`.autograd.BACKENDS` names (the tests route CPU tensors through the Triton
+  kernels in interpreter mode);
 * state tensors of the dtype and device of the input, of the state shape or scalars;
 * parameters that are numbers or tensors broadcastable to the state shape (shared or
   per neuron) without enlarging it; a per-neuron parameter has the dtype of the input;
@@ -16,13 +22,12 @@ module runs its reference loop. Supported:
   stochastic ``logistic`` and ``circ_dist`` run the reference loop) with a scalar
   ``alpha``; for box LIF, ``reset_value`` or ``reset_subtract``.
 
-Importing this module does not import Numba or Triton; they load on the first call.
+Importing this module does not import Triton; it loads on the first call.
 """
 
 import functools
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
-import numpy as np
 import torch
 
 from norse.torch.functional.iaf import IAFFeedForwardState, iaf_feed_forward_step
@@ -51,11 +56,8 @@ from norse.torch.fused.spec import (
     SYN,
 )
 
-_CPU_DTYPES = (torch.float32, torch.float64)
-_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-#: The CPU backend whose NumPy interface the inference path calls directly (tests may
-#: route CPU tensors elsewhere through ``autograd.BACKENDS``).
-_NUMPY_BACKEND = "norse.torch.fused.cpu"
+#: Dtypes the kernels integrate in (half-precision inputs are integrated in float32).
+_FULL_DTYPES = (torch.float32, torch.float64)
 _CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
@@ -74,11 +76,10 @@ def _supported_input(x: Any) -> bool:
         return False
     if x.dim() < 1 or x.numel() == 0:
         return False
-    if x.device.type == "cpu":
-        return x.dtype in _CPU_DTYPES and registry.backend_available("cpu")
     if x.device.type == "cuda":
         return x.dtype in _CUDA_DTYPES and registry.backend_available("cuda")
-    return False
+    # a device the tests route to the Triton kernels (autograd.BACKENDS)
+    return x.device.type in autograd.BACKENDS and x.dtype in _FULL_DTYPES
 
 
 def _parameter_supported(value: Any, x: torch.Tensor, shape: Tuple[int, ...]) -> bool:
@@ -126,117 +127,6 @@ def _as_lanes(
     if value.numel() == 1:
         return value.reshape(1).to(device=x.device, dtype=dtype)
     return value.to(dtype).expand(shape).reshape(-1)
-
-
-def _lanes_array(
-    value: Any, scale: Optional[float], x: torch.Tensor, shape: Tuple[int, ...], dtype
-) -> np.ndarray:
-    """:func:`_as_lanes` as a NumPy array of ``dtype`` (a NumPy float type).
-
-    Numbers and one-element float32/float64 tensors take NumPy operations, which round
-    as PyTorch's do (``scale * value`` in the tensor's dtype, then the conversion);
-    anything else goes through :func:`_as_lanes`. Only called where nothing requires a
-    gradient or gradients are off (:func:`_plain_cpu_inference`), so that ``.numpy()``
-    may read any tensor."""
-    if not isinstance(value, torch.Tensor):
-        value = float(value) * scale if scale is not None else float(value)
-        return np.array([value], dtype)
-    if value.numel() == 1 and value.dtype in _NUMPY_DTYPES and value.device == x.device:
-        if value.requires_grad:  # a user's trainable tensor, read under no_grad
-            value = value.detach()
-        # A NumPy view rather than .item(): no PyTorch operator to dispatch, which is
-        # slow when the kernel's pass has just left the caches cold.
-        array = value.numpy().reshape(1)
-        if scale is not None:
-            array = array * _NUMPY_DTYPES[value.dtype](scale)
-        return array.astype(dtype)  # a copy: never the parameter's memory
-    lanes = _as_lanes(value.detach(), scale, x, shape, _TORCH_DTYPES[dtype])
-    return lanes.contiguous().numpy()
-
-
-def _state_array(value: torch.Tensor, neurons: int, dtype) -> np.ndarray:
-    """A state tensor (of the state shape, or a scalar) as an ``(M,)`` array."""
-    if value.requires_grad:
-        value = value.detach()
-    if value.dim() == 0:
-        return np.full(neurons, value.numpy(), dtype)
-    if not value.is_contiguous():
-        value = value.contiguous()
-    return value.numpy().reshape(neurons)
-
-
-_TORCH_DTYPES = {
-    numpy_type: torch_type for torch_type, numpy_type in _NUMPY_DTYPES.items()
-}
-
-
-def _plain_cpu_inference(model: _Model, x: torch.Tensor, state: Any, p: Any) -> bool:
-    """:func:`.autograd.plain_inference` (nothing to differentiate, plain eager mode)
-    with the NumPy kernels as the CPU backend: the sequence can run on NumPy views
-    directly."""
-    if x.device.type != "cpu" or autograd.BACKENDS["cpu"] != _NUMPY_BACKEND:
-        return False
-    rest = isinstance(state, registry.Rest)
-    fields = (*model.fields, *(state.initial_values.values() if rest else ()))
-    parameters = (getattr(p, field) for field in fields if field is not None)
-    return autograd.plain_inference(x, () if rest else state, parameters)
-
-
-def _run_arrays(
-    model: _Model,
-    flags: int,
-    x: torch.Tensor,
-    state: Any,
-    p: Any,
-    dt: float,
-    record_states: bool,
-) -> Tuple[torch.Tensor, Any]:
-    """:func:`_run` for CPU inference: the kernels of :mod:`.cpu` on NumPy views of the
-    tensors, without the operator and the per-call tensors it needs (for an inference
-    call they cost as much as a large share of the kernel itself)."""
-    cpu = autograd._backend(x)  # (:mod:`.cpu`, see _plain_cpu_inference)
-    steps = x.shape[0]
-    shape = tuple(x.shape[1:])
-    dtype = _NUMPY_DTYPES[x.dtype]
-    neurons = x.numel() // steps
-    if not x.is_contiguous():
-        x = x.contiguous()
-    params = [
-        np.zeros(1, dtype)
-        if field is None
-        else _lanes_array(getattr(p, field), dt if scaled else None, x, shape, dtype)
-        for field, scaled in zip(model.fields, _SCALED_BY_DT)
-    ]
-    state_shape = (steps, *shape) if record_states else shape
-    rest = state.initial_values if isinstance(state, registry.Rest) else None
-    states, state_out, values = [], [], {}
-    for field in STATE_FIELDS:
-        if field in model.state_type._fields:
-            if rest is None:
-                states.append(_state_array(getattr(state, field), neurons, dtype))
-            elif field in rest:  # starts at a parameter, as initial_state rounds it
-                start = _lanes_array(getattr(p, rest[field]), None, x, shape, dtype)
-                states.append(
-                    np.full(neurons, start[0], dtype) if start.size == 1 else start
-                )
-            else:
-                states.append(np.empty(0, dtype))  # the kernels start it at zero
-            values[field] = x.new_empty(state_shape)
-            state_out.append(values[field].numpy().reshape(-1, neurons))
-        else:
-            states.append(np.empty(0, dtype))
-            state_out.append(np.empty((1, 0), dtype))
-    out = x.new_empty(x.shape)
-    cpu.forward_arrays(
-        x.numpy().reshape(steps, neurons),
-        states,
-        params,
-        flags,
-        out.numpy().reshape(steps, neurons),
-        state_out,
-        threads=cpu._threads(),
-    )
-    return out, model.state_type(**values)
 
 
 def _rest_supported(
@@ -307,14 +197,12 @@ def _run(
     """Runs the whole sequence with :func:`.autograd.scan` (a configuration that the
     factory accepted)."""
     x = input_tensor
-    if _plain_cpu_inference(model, x, state, p):
-        return _run_arrays(model, flags, x, state, p, dt, record_states)
     if isinstance(state, registry.Rest):
         state = state.build(x)
     steps = x.shape[0]
     shape = tuple(x.shape[1:])
     # On CUDA, half-precision inputs are integrated in float32.
-    dtype = x.dtype if x.dtype in _CPU_DTYPES else torch.float32
+    dtype = x.dtype if x.dtype in _FULL_DTYPES else torch.float32
     params = [
         torch.zeros(1, dtype=dtype, device=x.device)
         if field is None

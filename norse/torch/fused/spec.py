@@ -1,8 +1,9 @@
 """Constants shared by the fused kernels (CPU and CUDA): model flags and surrogate codes.
 
-A feed-forward model of the LIF family is described by a combination of flags; the
-kernels in :mod:`.cpu` and :mod:`.cuda` implement every combination used in
-:mod:`.neurons`.
+A model of the LIF family is described by a combination of flags; the hand-written
+CUDA kernels (:mod:`.cuda`) implement every combination used in :mod:`.neurons`, the
+recurrent CPU kernels (:mod:`.cpu_recurrent`, equations in :mod:`.cpu`) those of LIF
+and LSNN.
 """
 
 #: A synaptic current ``i`` that jumps by the input and decays (LIF, LI).

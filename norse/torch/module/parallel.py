@@ -37,7 +37,7 @@ AUTO_MAX_NEURONS = 1024
 #: ... and at most this many values in the whole sequence (T x batch x neurons): beyond,
 #: the scan's levels move more memory than the loop's steps cost.
 AUTO_MAX_VALUES = 2**20
-#: The dtypes of the fused CPU kernels (see :mod:`norse.torch.fused.neurons`).
+#: The dtypes of the fused CPU kernels (see :mod:`norse.torch.fused.generate`).
 _FUSED_CPU_DTYPES = (torch.float32, torch.float64)
 
 
@@ -98,7 +98,7 @@ def scan_preferred(module: SNN, input_tensor: Any, state: Optional[Any] = None) 
     if neurons > AUTO_MAX_NEURONS or neurons * input_tensor.shape[0] > AUTO_MAX_VALUES:
         return False
     if registry.backend_available("cpu") and input_tensor.dtype in _FUSED_CPU_DTYPES:
-        # The fused CPU kernels take float32/float64 (norse.torch.fused.neurons): asking
+        # The fused CPU kernels take float32/float64 (norse.torch.fused.generate): asking
         # the registry on every call would cost more than the rare miss
         return False
     start = state

@@ -267,6 +267,64 @@ def test_time_modules_and_lifted_cells_take_the_fused_path(name):
     assert torch.equal(out, expected)
 
 
+@pytest.mark.parametrize("dynamic", [None, True])
+@pytest.mark.parametrize("name", ["LIFEx", "LIFRefrac", "Izhikevich", "QIF", "LIF"])
+def test_compiled_graph_runs_the_generated_operator(name, dynamic):
+    # torch.compile builds the program eagerly while it traces (its key is a constant
+    # of the graph) and runs norse::generated_scan inside the graph, without breaks;
+    # dt reaches the kernels at run time, so a symbolic dt (dynamic=True) works too.
+    module = _time_modules()[name]()
+    scale = 80.0 if name == "Izhikevich" else 3.0
+    generator = torch.Generator().manual_seed(2)
+    x = scale * torch.rand(7, 2, 5, generator=generator)
+    targets = []
+
+    def backend(graph_module, example_inputs):
+        targets.extend(str(node.target) for node in graph_module.graph.nodes)
+        return torch._dynamo.lookup_backend("aot_eager")(graph_module, example_inputs)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(module, backend=backend, dynamic=dynamic, fullgraph=True)
+    xc = x.clone().requires_grad_()
+    out, state = compiled(xc)
+    out.sum().backward()
+    xr = x.clone().requires_grad_()
+    with reference_only():
+        expected, expected_state = module(xr)
+    expected.sum().backward()
+    torch._dynamo.reset()
+    assert any("generated_scan" in target for target in targets), targets
+    assert torch.equal(out, expected)
+    torch.testing.assert_close(xc.grad, xr.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_the_time_step_is_a_run_time_argument():
+    # One kernel source for every dt: the step uses dt only as an operand.
+    step, x, state, p = _setup("LIFEx", 5, 2, 3, torch.float32, 3, "super")
+    sources = {
+        runtime.program_for(step, x.dtype, state, p, dt).source("cpu")
+        for dt in (1e-3, 5e-4)
+    }
+    assert len(sources) == 1
+    assert runtime.program_for(step, x.dtype, state, p, 5e-4).time_step_free
+    for dt in (1e-3, 5e-4, 1.0):
+        out, final = _generated(step, x, state, p, dt)
+        expected, expected_final = _reference(step, x, state, p, dt)
+        assert torch.equal(out, expected), dt
+
+    def python_arithmetic_on_dt(input_tensor, state, p, dt=0.001):
+        return qif_step(input_tensor, state, p, dt * 0.5)
+
+    qx, qstate = torch.randn(4, 2, 3), QIFState(torch.zeros(2, 3))
+    program = runtime.program_for(
+        python_arithmetic_on_dt, qx.dtype, qstate, QIFParameters(), 1e-3
+    )
+    assert not program.time_step_free  # dt * 0.5 is computed in Python: a constant
+    out, _ = _generated(python_arithmetic_on_dt, qx, qstate, QIFParameters(), 2e-3)
+    expected, _ = _reference(python_arithmetic_on_dt, qx, qstate, QIFParameters(), 2e-3)
+    assert torch.equal(out, expected)
+
+
 def test_lifted_cell_equals_the_step_loop_and_uses_a_generated_program():
     cell = norse.LIFRefracCell()
     x = torch.randn(8, 3, 5) * 3

@@ -206,7 +206,7 @@ def _reference(step, x, state, p, record):
 def _generated(step, x, state, p, record):
     program = runtime.program_for(step, x.dtype, state, p, DT)
     assert program is not None, runtime.why_not(step, x.dtype, state, p, DT)
-    out, state = generate.run(program, x, state, p, record)
+    out, state = generate.run(program, x, state, p, record, DT)
     return out, [value for _, value in generate.flatten(state)]
 
 

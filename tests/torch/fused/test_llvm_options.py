@@ -2,16 +2,20 @@
 compilations inside only, LLVM's default is back afterwards, and kernels compiled
 inside it give the reference's results."""
 
-import functools
-
 import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("numba")
 
-import norse.torch as norse  # noqa: E402
-from norse.torch.fused import _llvm_options, cpu, reference_only  # noqa: E402
+from norse.torch.functional.lif import (  # noqa: E402
+    LIFFeedForwardState,
+    LIFParameters,
+    lif_feed_forward_step,
+)
+from norse.torch.fused import _llvm_options, reference_only  # noqa: E402
+from norse.torch.fused.generate import numba_source  # noqa: E402
+from norse.torch.module.snn import SNN  # noqa: E402
 
 
 def _axpy_assembly():
@@ -88,20 +92,23 @@ def test_forward_kernels_compile_interleaved_and_give_the_reference(monkeypatch)
         return original(count)
 
     monkeypatch.setattr(_llvm_options, "interleaving", counted)
-    # New dispatchers, so that the forward kernel compiles (or loads) in this test.
-    monkeypatch.setattr(
-        cpu,
-        "_forward_kernel",
-        functools.lru_cache(maxsize=None)(cpu._forward_kernel.__wrapped__),
-    )
+
+    # A step of its own: a new program, whose forward kernel compiles (or loads) here.
+    def shifted_lif(input_tensor, state, p, dt=0.001):
+        return lif_feed_forward_step(input_tensor + 0.125, state, p, dt)
+
     generator = torch.Generator().manual_seed(0)
     x = 2 * torch.randn(30, 4, 200, generator=generator) + 0.5
-    layer = norse.LIF()
+    layer = SNN(
+        shifted_lif,
+        lambda x: LIFFeedForwardState(torch.zeros_like(x[0]), torch.zeros_like(x[0])),
+        LIFParameters(),
+    )
     with torch.no_grad():
         spikes, state = layer(x)
         with reference_only():
             expected, expected_state = layer(x)
-    assert counts == [cpu.FORWARD_INTERLEAVE]
+    assert counts == [numba_source.FORWARD_INTERLEAVE]
     assert expected.any() and not expected.all()
     assert torch.equal(spikes, expected)
     for value, reference in zip(state, expected_state):

@@ -1,4 +1,6 @@
-"""The fused CPU kernels of the feed-forward time modules against the reference loop.
+"""The fused kernels of the LIF family's feed-forward time modules against the reference
+loop (on the CPU the kernels generated from the step functions, :mod:`norse.torch.fused.generate`;
+with the Triton kernels routed to the CPU, :mod:`norse.torch.fused.neurons`, see test_cuda.py).
 
 Forward results (spikes, voltages, final or recorded states) must be bit-identical to the
 per-step reference; gradients (input, initial state, trainable parameters) must equal
@@ -28,7 +30,7 @@ from norse.torch.functional.lif_box import (
 from norse.torch.functional.lsnn import LSNNParameters, lsnn_feed_forward_step
 from norse.torch.functional.reset import reset_subtract
 from norse.torch.functional.threshold import STOCHASTIC_METHODS
-from norse.torch.fused import neurons, reference_only, registry
+from norse.torch.fused import generate, reference_only, registry
 from norse.torch.fused.spec import SURROGATE_CODES
 
 # (module, parameter type, step function, spiking)
@@ -82,7 +84,7 @@ def _run(module, x, state, fused):
     if fused:
         resolved = state if state is not None else module.initial_state(x)
         kernel = registry.find(
-            module.activation, module.p, x, resolved, module.record_states
+            module.activation, module.p, x, resolved, module.record_states, dt=module.dt
         )
         assert kernel is not None
         out, new_state = module(x, state)
@@ -160,7 +162,7 @@ def test_inference_path_equals_the_operator_and_the_reference(
             reference = module(x)
         with recorded_ops() as ops:
             seen = module(x)
-    assert any("norse.neuron_scan" in op for op in ops.names)
+    assert any("norse.generated_scan" in op for op in ops.names)
     for got in (fast, seen):
         assert torch.equal(got[0], reference[0])
         for a, b in zip(got[1], reference[1]):
@@ -177,14 +179,31 @@ INFERENCE_CASES = [
 ]
 
 
+@pytest.fixture
+def direct_runs(monkeypatch):
+    """The calls that run a generated kernel on NumPy views directly (nothing to
+    differentiate, plain eager mode), without the operator."""
+    runs = []
+    plain = generate._plain
+
+    def recorded(*args):
+        direct = plain(*args)
+        if direct:
+            runs.append(args)
+        return direct
+
+    monkeypatch.setattr(generate, "_plain", recorded)
+    return runs
+
+
 @pytest.mark.parametrize("case", INFERENCE_CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_numpy_inference_path_equals_the_reference(name, dtype, case, counted_calls):
-    """CPU inference skips the operator and runs the kernels on NumPy views, preparing
-    the parameters with NumPy (``dt * tau_inv`` rounded in the parameter's dtype, as
-    PyTorch rounds it): bit for bit the reference, for every form of parameter and
-    state the kernels take."""
+def test_numpy_inference_path_equals_the_reference(name, dtype, case, direct_runs):
+    """CPU inference skips the operator and runs the kernels on NumPy views: bit for
+    bit the reference, for every form of parameter and state the kernels take (a
+    float16 parameter, which the reference computes in float16 on the CPU, runs the
+    reference loop)."""
     module_type, parameter_type = MODELS[name][:2]
     x = _input(name, (9, 2, 5), dtype=dtype)
     state, kwargs = None, {}
@@ -211,10 +230,9 @@ def test_numpy_inference_path_equals_the_reference(name, dtype, case, counted_ca
         state = type(module.initial_state(x))(
             *(torch.tensor(0.3 * (k + 1), dtype=dtype) for k in range(len(fields)))
         )
-    calls = counted_calls(neurons, "_run_arrays")
     with torch.no_grad():
         fast = module(x, state)
-    assert len(calls) == 1
+    assert len(direct_runs) == (0 if case == "half_parameter" else 1)
     with torch.no_grad(), reference_only():
         reference = module(x, state)
     assert fast[0].any() and torch.equal(fast[0], reference[0])
@@ -223,10 +241,10 @@ def test_numpy_inference_path_equals_the_reference(name, dtype, case, counted_ca
         assert got.shape == expected.shape and torch.equal(got, expected)
 
 
-def test_numpy_inference_path_needs_nothing_to_differentiate(counted_calls):
+def test_numpy_inference_path_needs_nothing_to_differentiate(direct_runs):
     """Outside no_grad the path is taken only when nothing requires grad: never from
     rest, whose voltage requires grad as in Norse 1.1."""
-    calls = counted_calls(neurons, "_run_arrays")
+    calls = direct_runs
     x = _input("lif", (5, 2, 3), dtype=torch.float32)
     with torch.no_grad():
         state = norse.LIF().initial_state(x)
@@ -379,7 +397,7 @@ def test_gradcheck_parameters():
             v_th=torch.tensor(10.0),
             method="heaviside",
         )
-        kernel = registry.find(lif_feed_forward_step, p, x, state, False)
+        kernel = registry.find(lif_feed_forward_step, p, x, state, False, dt=0.001)
         assert kernel is not None
         _, final = kernel(x, state, p, 0.001, False)
         return final.v, final.i
@@ -402,7 +420,7 @@ def _find(p=LIFParameters(), x=None, state=None):
     x = torch.ones(3, 2, 4) if x is None else x
     if state is None:
         state = norse.LIF(p).initial_state(x)
-    return registry.find(lif_feed_forward_step, p, x, state, False)
+    return registry.find(lif_feed_forward_step, p, x, state, False, dt=0.001)
 
 
 def test_unsupported_configurations_fall_back():
@@ -410,22 +428,46 @@ def test_unsupported_configurations_fall_back():
     assert _find(x=torch.ones(3, 2, 4, dtype=torch.float16)) is None
     assert _find(x=torch.ones(0, 2, 4)) is None
     assert _find(x=torch.ones(3, 2, 4).to_sparse()) is None
-    assert _find(LIFParameters(alpha=torch.ones(4))) is None
-    # A parameter that would enlarge the state shape, or of another dtype.
+    # A parameter that would enlarge the state shape, or of half precision on the CPU.
     assert _find(LIFParameters(v_th=torch.ones(5, 2, 4))) is None
+    assert _find(LIFParameters(v_th=torch.ones(4, dtype=torch.float16))) is None
+    # A float64 threshold makes the float32 voltage float64 after the first step.
     assert _find(LIFParameters(v_th=torch.ones(4, dtype=torch.float64))) is None
-    state = norse.LIFFeedForwardState(
+
+
+def test_configurations_the_generated_kernels_take_equal_the_reference():
+    """Per-neuron sharpness, a parameter or a state field of another dtype than the
+    input (PyTorch's promotion decides the dtype, as in the reference), a reset method
+    of the user's: the generated kernels trace what the reference computes."""
+    x = _input("lif", (6, 2, 4), dtype=torch.float32)
+    mixed = norse.LIFFeedForwardState(
         v=torch.zeros(2, 4, dtype=torch.float64), i=torch.zeros(2, 4)
     )
-    assert _find(state=state) is None
-    box = LIFBoxParameters(reset_method=lambda z, v, r, th: v)
-    x = torch.ones(3, 2, 4)
-    assert (
-        registry.find(
-            lif_box_feed_forward_step, box, x, norse.LIFBox(box).initial_state(x), False
-        )
-        is None
-    )
+    cases = [
+        (lif_feed_forward_step, LIFParameters(alpha=torch.full((4,), 50.0)), None),
+        (
+            lif_feed_forward_step,
+            LIFParameters(tau_mem_inv=torch.full((4,), 100.0, dtype=torch.float64)),
+            mixed,
+        ),
+        (lif_feed_forward_step, LIFParameters(), mixed),
+        (
+            lif_box_feed_forward_step,
+            LIFBoxParameters(reset_method=lambda z, v, r, th: v - 0.5 * z),
+            None,
+        ),
+    ]
+    for step, p, state in cases:
+        module = (norse.LIFBox if step is lif_box_feed_forward_step else norse.LIF)(p)
+        state = module.initial_state(x) if state is None else state
+        kernel = registry.find(step, p, x, state, False, dt=0.001)
+        assert kernel is not None
+        out, final = kernel(x, state, p, 0.001, False)
+        with reference_only():
+            expected, expected_final = module(x, state)
+        assert torch.equal(out, expected)
+        for a, b in zip(final, expected_final):
+            assert a.dtype == b.dtype and torch.equal(a, b)
 
 
 def test_reference_switches(monkeypatch):
@@ -460,7 +502,7 @@ def test_torch_compile_sees_no_graph_break():
     with reference_only():
         out_ref, state_ref = module(xr)
     (out_ref.sum() + state_ref.v.sum()).backward()
-    assert any("neuron_scan" in target for target in targets), targets
+    assert any("generated_scan" in target for target in targets), targets
     assert torch.equal(out, out_ref) and torch.equal(state.v, state_ref.v)
     torch.testing.assert_close(xc.grad, xr.grad, rtol=1e-5, atol=1e-6)
 

@@ -22,6 +22,7 @@ from torch import Tensor
 from norse.torch.fused import registry
 from norse.torch.fused.generate import runtime
 from norse.torch.fused.generate.trace import (
+    TIME_STEP,
     Untraceable,
     flatten,
     is_named_tuple,
@@ -106,9 +107,10 @@ def _check(step, p, x, state, shape) -> Optional[str]:
     return _dtypes_supported(p, state, x)
 
 
-def _program_inputs(program, p, state, shape, device):
+def _program_inputs(program, p, state, shape, device, dt=None):
     """State fields as ``(M,)`` and parameters as ``(M,)`` (per neuron) or ``(1,)``
-    (0-dim), by autograd-tracked views, so that gradients reach the user's tensors."""
+    (0-dim), by autograd-tracked views, so that gradients reach the user's tensors; the
+    time step ``dt`` as ``(1,)`` float64 where the program takes it at run time."""
     state_values = dict(flatten(state))
     states = [
         state_values[field].expand(shape).reshape(-1).contiguous()
@@ -117,6 +119,9 @@ def _program_inputs(program, p, state, shape, device):
     param_values = dict(flatten(p))
     params = []
     for field in program.params:
+        if field == TIME_STEP:
+            params.append(torch.full((1,), dt, dtype=torch.float64, device=device))
+            continue
         value = param_values[field]
         if value.dim() == 0:
             params.append(value.reshape(1).to(device))
@@ -141,14 +146,16 @@ def run(
     state: Any,
     p: Any,
     record_states: bool,
+    dt: Optional[float] = None,
 ) -> Tuple[Tensor, Any]:
-    """Runs ``program`` over the whole sequence ``input_tensor`` ``(T, ...)``."""
+    """Runs ``program`` over the whole sequence ``input_tensor`` ``(T, ...)`` (``dt``:
+    the time step, for a program that takes it at run time)."""
     steps = input_tensor.shape[0]
     shape = tuple(input_tensor.shape[1:])
     x = input_tensor.reshape(steps, -1)
     if not x.is_contiguous():
         x = x.contiguous()
-    states, params = _program_inputs(program, p, state, shape, x.device)
+    states, params = _program_inputs(program, p, state, shape, x.device, dt)
     if _plain(x, states, params):
         outputs = runtime._forward(program.key, [x], states, params, record_states)
     else:
@@ -192,10 +199,6 @@ def kernel_for(
 
 
 def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
-    if torch.compiler.is_compiling():
-        # Tracing the step needs eager execution; under torch.compile the reference
-        # loop is compiled (and fused) by the compiler instead, without graph breaks.
-        return None, "torch.compile traces the reference loop"
     if isinstance(state, registry.Rest):
         state = state.build(input_tensor)
         rest_built = state
@@ -205,9 +208,14 @@ def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
     reason = _check(step, p, input_tensor, state, shape)
     if reason is not None:
         return None, reason
-    program = runtime.program_for(step, input_tensor.dtype, state, p, dt)
-    if program is None:
-        return None, runtime.why_not(step, input_tensor.dtype, state, p, dt)
+    if torch.compiler.is_compiling():
+        program = _compiled_program(step, p, input_tensor, state)
+        if program is None:
+            return None, "under torch.compile the compiler fuses the reference loop"
+    else:
+        program = runtime.program_for(step, input_tensor.dtype, state, p, dt)
+        if program is None:
+            return None, runtime.why_not(step, input_tensor.dtype, state, p, dt)
     if [value.dtype for _, value in flatten(state)] != program.state_dtypes:
         # e.g. a float64 threshold makes a float32 voltage float64 after one step: the
         # kernels keep the state in one dtype
@@ -221,9 +229,26 @@ def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
     def kernel(x, given_state, p, dt, record_states):
         if isinstance(given_state, registry.Rest):
             given_state = rest_built if rest_built is not None else given_state.build(x)
-        return run_program(program, x, given_state, p, record_states)
+        return run_program(program, x, given_state, p, record_states, dt)
 
     return kernel, None
+
+
+def _compiled_program(step, p, x, state) -> Optional["runtime.Program"]:
+    """The program inside a graph that :func:`torch.compile` traces, built eagerly
+    while the compiler traces (:func:`.runtime.compiled_program_key`); ``None`` where
+    the compiler gets the reference loop: a step with matrix products (its driver runs
+    per step outside any operator), one whose program needs ``dt`` as a constant, one
+    that cannot be generated."""
+    key = runtime.compiled_program_key(
+        step,
+        x.dtype,
+        structure(state),
+        tuple((field, value.dtype) for field, value in flatten(state)),
+        structure(p),
+        runtime.describe_parameters(p),
+    )
+    return runtime._PROGRAMS.get(key)
 
 
 def _stepped(program, step, p, x, state, dt):
@@ -244,7 +269,7 @@ def _stepped(program, step, p, x, state, dt):
     if reason is not None:
         return None, reason
 
-    def run_stepped(program, x, state, p, record_states):
+    def run_stepped(program, x, state, p, record_states, dt):
         return recurrent.run(program, x, state, p, record_states, found, shape)
 
     return run_stepped, None

@@ -42,8 +42,8 @@ from norse.torch.fused.generate.trace import ARITY, Graph, Node
 #: buffers stay in L1 (forward) or its per-step record in L2 (backward).
 FORWARD_CHUNK = 1024
 #: Lanes per chunk of the time-tiled forward pass when the parameters are shared: the
-#: state rows stay in L2 and the rows a pass streams are long (as in
-#: :data:`norse.torch.fused.cpu.TILED_FORWARD_CHUNK`).
+#: state rows (128 KiB each in float32) stay in L2, and the eight rows a pass streams
+#: (four input rows, four output rows) are long enough for the hardware prefetchers.
 TILED_FORWARD_CHUNK = 32768
 #: Fewest and most lanes per chunk of the backward kernels; between them, as many as
 #: let the chunk's record of all steps fit in RECORD_BYTES.
@@ -55,8 +55,8 @@ CHUNK = BACKWARD_CHUNK
 TIME_TILE = 4
 #: Vector iterations LLVM interleaves in the forward kernels' lane loops: each lane's
 #: steps are one chain of dependent operations, and with LLVM's own choice (one) the CPU
-#: stalls on it before it reaches the independent lanes next to it (as in
-#: :data:`norse.torch.fused.cpu.FORWARD_INTERLEAVE`).
+#: stalls on it before it reaches the independent lanes next to it
+#: (:mod:`norse.torch.fused._llvm_options`).
 FORWARD_INTERLEAVE = 4
 
 _NUMPY = {

@@ -27,18 +27,23 @@ from torch import Tensor
 from norse.torch.fused.generate import numba_source, stages
 from norse.torch.fused.generate.derive import Adjoint, derive
 from norse.torch.fused.generate.trace import (
+    TIME_STEP,
     Graph,
     Untraceable,
     find_matrices,
     flatten,
     rebuild,
     structure,
+    time_step_leaf,
     trace,
     trace_recurrent,
     weight_kinds,
 )
 
 _PROBE = 2
+#: The time step of the second trace that tells whether a step uses ``dt`` only as an
+#: operand (:func:`.trace.time_step_leaf`): a value no step is likely to hold.
+PROBE_TIME_STEP = 0.000123456789
 #: The kernel backend of each device type: ``"cpu"`` (Numba) or ``"cuda"`` (Triton).
 #: The tests route CPU tensors through the Triton kernels in interpreter mode
 #: (``TRITON_INTERPRET=1``) by changing it.
@@ -77,8 +82,15 @@ class Program:
         #: Tensor parameter fields the kernels read, in argument order.
         self.params = params
         self.layout = numba_source.Layout(graph, params)
-        #: Parameters with a gradient (the threshold's ``alpha`` has none).
-        self.differentiable = [f for f in params if adjoint.params.get(f) is not None]
+        #: Parameters with a gradient (the threshold's ``alpha`` has none, nor the
+        #: time step).
+        self.differentiable = [
+            f for f in params if f != TIME_STEP and adjoint.params.get(f) is not None
+        ]
+        #: Whether the kernels take the time step at run time (parameter
+        #: :data:`.trace.TIME_STEP`, or no time step at all): one program then serves
+        #: every ``dt``, also inside :func:`torch.compile`.
+        self.time_step_free = False
         self.state_fields = list(graph.states)
         self.output_dtype = graph.nodes[graph.output].dtype
         self.state_dtypes = [
@@ -267,14 +279,60 @@ def program_for(
     return None if key is None else _PROGRAMS[key]
 
 
-def _probe_parameters(p: Any) -> Any:
+def describe_parameters(p: Any) -> Tuple:
+    """What a program depends on in ``p``, leaf by leaf: ``(field, "tensor", dtype,
+    per_neuron)`` for a tensor, ``(field, "value", value)`` for anything else. Plain
+    Python on metadata, so that :func:`torch.compile` reads it as constants."""
+    return tuple(
+        (field, "tensor", value.dtype, value.dim() > 0)
+        if isinstance(value, Tensor)
+        else (field, "value", value)
+        for field, value in flatten(p)
+    )
+
+
+def _probe_from_description(p_structure: Tuple, description: Tuple) -> Any:
     values = {}
-    for field, value in flatten(p):
-        if isinstance(value, Tensor):
-            shape = (_PROBE,) if value.dim() > 0 else ()
-            value = torch.zeros(shape, dtype=value.dtype)
-        values[field] = value
-    return rebuild(structure(p), values)
+    for field, kind, *rest in description:
+        if kind == "tensor":
+            dtype, per_neuron = rest
+            values[field] = torch.zeros((_PROBE,) if per_neuron else (), dtype=dtype)
+        else:
+            values[field] = rest[0]
+    return rebuild(p_structure, values)
+
+
+def _probe_parameters(p: Any) -> Any:
+    return _probe_from_description(structure(p), describe_parameters(p))
+
+
+@torch.compiler.assume_constant_result
+def compiled_program_key(
+    step: Callable,
+    x_dtype: torch.dtype,
+    state_structure: Tuple,
+    state_dtypes: Tuple,
+    p_structure: Tuple,
+    p_description: Tuple,
+) -> str:
+    """The key of the program of this specification for a kernel inside a graph that
+    :func:`torch.compile` traces, ``""`` for none or for a program that needs the time
+    step as a constant (the compiler may make the module's ``dt`` symbolic).
+
+    The compiler calls this while it traces the call, with constants computed from
+    the metadata of the state (:func:`.trace.structure`, the fields' dtypes) and of the
+    parameters (:func:`describe_parameters`), and puts the key into the graph as a
+    constant: the program is traced and built eagerly, outside the compiled graph,
+    which runs its operator ``norse::generated_scan`` with ``dt`` as a tensor."""
+    state = rebuild(
+        state_structure,
+        {field: torch.zeros(_PROBE, dtype=dtype) for field, dtype in state_dtypes},
+    )
+    p = _probe_from_description(p_structure, p_description)
+    program = program_for(step, x_dtype, state, p, PROBE_TIME_STEP)
+    if program is None or not getattr(program, "time_step_free", False):
+        return ""
+    return program.key
 
 
 def _probe_state(state: Any) -> Any:
@@ -305,19 +363,24 @@ def matrices(
 def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
     probe_state = _probe_state(state)
     weights = weight_kinds(recurrent)
+    time_step_free = False
     try:
         if weights:
             graph = trace_recurrent(
                 step, x_dtype, probe_state, _probe_parameters(p), dt, _PROBE, weights
             )
         else:
-            graph = trace(
-                step,
-                torch.zeros(_PROBE, dtype=x_dtype),
-                probe_state,
-                _probe_parameters(p),
-                dt,
-            )
+
+            def traced(time_step: float) -> Graph:
+                probe_x = torch.zeros(_PROBE, dtype=x_dtype)
+                return trace(
+                    step, probe_x, probe_state, _probe_parameters(p), time_step
+                )
+
+            graph = traced(dt)
+            if not graph.products:  # the stepped driver takes dt as a constant
+                probe_dt = PROBE_TIME_STEP if dt != PROBE_TIME_STEP else 2 * dt
+                time_step_free = time_step_leaf(graph, traced(probe_dt), dt, probe_dt)
         key = hashlib.sha256(
             (repr(spec[1:]) + _step_name(step) + graph.describe()).encode()
         ).hexdigest()[:16]
@@ -326,6 +389,7 @@ def _build(spec, step, x_dtype, state, p, dt, recurrent=False) -> Optional[str]:
             program = SteppedProgram(key, graph, stages.split(graph), weights)
         else:
             program = _program(key, graph)
+            program.time_step_free = time_step_free
     except Untraceable as error:
         reason = f"{_step_name(step)}: {error}"
         _FAILURES[spec] = reason

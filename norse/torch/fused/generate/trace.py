@@ -600,6 +600,40 @@ def _record_step(graph, recorder, step, input_tensor, state, p, dt, shape):
             raise Untraceable("an output that is no float tensor")
 
 
+#: The parameter name of the time step when a program takes it at run time (see
+#: :func:`time_step_leaf`).
+TIME_STEP = "__dt__"
+
+
+def time_step_leaf(graph: Graph, probe: Graph, dt: float, probe_dt: float) -> bool:
+    """Turns the constants ``dt`` of ``graph`` (traced with ``dt``) into one parameter
+    leaf :data:`TIME_STEP`, so that its kernels take the time step at run time; True
+    when done. ``probe`` is the same step traced with another time step ``probe_dt``:
+    the two graphs must be the same but for those constants, so that the step uses
+    ``dt`` only as an operand (no Python arithmetic or control flow on it, and no
+    other constant of the same value, which would share its node)."""
+    if len(graph.nodes) != len(probe.nodes):
+        return False
+    places = []
+    for index, (node, other) in enumerate(zip(graph.nodes, probe.nodes)):
+        if node.op != other.op or node.dtype != other.dtype:
+            return False
+        if node.op == "const" and node.args != other.args:
+            if node.args[0] != dt or other.args[0] != probe_dt:
+                return False
+            places.append(index)
+        elif node.args != other.args:
+            return False
+    if len(places) > 1:
+        return False
+    for index in places:
+        graph.nodes[index] = Node(
+            "param", (TIME_STEP,), torch.float64, torch.float64, False
+        )
+        graph.params[TIME_STEP] = index
+    return True
+
+
 #: The weights of a recurrent step ``step(input, state, *weights, p, dt)``, by kind in
 #: argument order: ``"input"`` weights ``(neurons, features)`` multiply the input,
 #: ``"recurrent"`` ones are ``(neurons, neurons)``. A recurrent step of the modules takes
