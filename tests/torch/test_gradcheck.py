@@ -151,4 +151,7 @@ def test_fused_backward_is_checked_above():
         layer = cls(_heaviside(cls().p)).double()
         x = torch.rand(6, 2, 3, dtype=torch.float64)
         state = layer.initial_state(x)
-        assert registry.find(layer.activation, layer.p, x, state, False) is not None
+        assert (
+            registry.find(layer.activation, layer.p, x, state, False, dt=layer.dt)
+            is not None
+        )

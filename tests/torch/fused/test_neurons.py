@@ -413,7 +413,10 @@ def test_stochastic_methods_use_reference(method):
     module = norse.LIF(LIFParameters(method=method))
     x = torch.ones(3, 2)
     state = module.initial_state(x)
-    assert registry.find(module.activation, module.p, x, state, False) is None
+    assert (
+        registry.find(module.activation, module.p, x, state, False, dt=module.dt)
+        is None
+    )
 
 
 def _find(p=LIFParameters(), x=None, state=None):
