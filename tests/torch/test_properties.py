@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from norse.torch.functional.reset import reset_subtract
 from norse.torch.fused import reference_only, registry
 from norse.torch.fused.generate import runtime
-from norse.torch.fused.generate.trace import ARITY
+from norse.torch.fused.generate.numba_source import _dependencies
 from norse.torch.fused.spec import SURROGATE_CODES
 
 PROPERTY = settings(
@@ -260,17 +260,8 @@ def _fused_classes():
 def _transcendental(graph) -> bool:
     """Whether the forward step (the output and the new state) uses a transcendental
     function (the derivative's nodes, e.g. SuperSpike's power, do not count)."""
-    seen, stack = set(), [graph.output, *graph.new_states.values()]
-    while stack:
-        index = stack.pop()
-        if index is None or index in seen:
-            continue
-        seen.add(index)
-        node = graph.nodes[index]
-        if node.op in _TRANSCENDENTAL:
-            return True
-        stack.extend(node.args[: ARITY.get(node.op, 0)])
-    return False
+    forward = _dependencies(graph, [graph.output, *graph.new_states.values()])
+    return any(graph.nodes[index].op in _TRANSCENDENTAL for index in forward)
 
 
 _TRANSCENDENTAL = ("exp", "log", "tanh", "sigmoid", "pow")

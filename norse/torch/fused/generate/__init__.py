@@ -244,7 +244,7 @@ def _compiled_program(step, p, x, state) -> Optional["runtime.Program"]:
         step,
         x.dtype,
         structure(state),
-        tuple((field, value.dtype) for field, value in flatten(state)),
+        runtime.describe_state(state),
         structure(p),
         runtime.describe_parameters(p),
     )

@@ -168,6 +168,9 @@ class SteppedProgram:
     """A step with matrix products (:mod:`.stages`): its elementwise stages as
     :class:`Program` s of their own, run one step at a time by :mod:`.recurrent`."""
 
+    #: The stepped driver takes ``dt`` as a constant of the stages.
+    time_step_free = False
+
     def __init__(self, key: str, graph: Graph, plan: "stages.Plan", weights: Tuple):
         self.key = key
         self.plan = plan
@@ -257,10 +260,17 @@ def _parameter_spec(p: Any) -> Tuple:
     return tuple(spec)
 
 
+def describe_state(state: Any) -> Tuple:
+    """The state's fields and their dtypes, ``((field, dtype), ...)``: what a program
+    depends on in the state besides its structure (constants for
+    :func:`torch.compile`, like :func:`describe_parameters`)."""
+    return tuple((field, value.dtype) for field, value in flatten(state))
+
+
 def specification(
     step: Callable, x_dtype: torch.dtype, state: Any, p: Any, dt: float
 ) -> Tuple:
-    states = tuple((f, v.dtype) for f, v in flatten(state))
+    states = describe_state(state)
     return (step, structure(state), x_dtype, states, _parameter_spec(p), float(dt))
 
 
@@ -324,22 +334,23 @@ def compiled_program_key(
     parameters (:func:`describe_parameters`), and puts the key into the graph as a
     constant: the program is traced and built eagerly, outside the compiled graph,
     which runs its operator ``norse::generated_scan`` with ``dt`` as a tensor."""
-    state = rebuild(
-        state_structure,
-        {field: torch.zeros(_PROBE, dtype=dtype) for field, dtype in state_dtypes},
-    )
+    state = _probe_state_from(state_structure, state_dtypes)
     p = _probe_from_description(p_structure, p_description)
     program = program_for(step, x_dtype, state, p, PROBE_TIME_STEP)
-    if program is None or not getattr(program, "time_step_free", False):
+    if program is None or not program.time_step_free:
         return ""
     return program.key
 
 
-def _probe_state(state: Any) -> Any:
+def _probe_state_from(state_structure: Tuple, state_dtypes: Tuple) -> Any:
     return rebuild(
-        structure(state),
-        {f: torch.zeros(_PROBE, dtype=v.dtype) for f, v in flatten(state)},
+        state_structure,
+        {field: torch.zeros(_PROBE, dtype=dtype) for field, dtype in state_dtypes},
     )
+
+
+def _probe_state(state: Any) -> Any:
+    return _probe_state_from(structure(state), describe_state(state))
 
 
 def matrices(
