@@ -95,23 +95,6 @@ def _threshold(vd, b, th, aa, flags):
     return (vd - bd if (flags & ADAPT) != 0 else vd - th), bd
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def _membrane(v, j, am, vl, flags):
-    """The membrane update before the reset: ``(v_d, d)`` from the voltage ``v`` and the
-    current ``j`` that drives it (for models without SYN or ADAPT, ``j`` is the input)."""
-    d = (j + vl) - v if (flags & BOX) != 0 else (vl - v) + j
-    vd = v + am * d if (flags & LEAK) != 0 else v + j
-    return vd, d
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _threshold(vd, b, th, aa, flags):
-    """``(s, b_d)``: the distance to the threshold and the decayed adaptive threshold
-    ``b_d = b + a_a (v_th - b)`` (ADAPT; else the threshold is ``v_th``)."""
-    bd = b + aa * (th - b)
-    return (vd - bd if (flags & ADAPT) != 0 else vd - th), bd
-
-
 _pool = None
 _pool_pid = None
 
