@@ -59,19 +59,9 @@ def _pair(value) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
-_POOL_KERNELS = None
-
-
 def _pool_kernels():
     """:mod:`.cpu_pool`, or ``None`` without Numba."""
-    global _POOL_KERNELS
-    if _POOL_KERNELS is None:
-        _POOL_KERNELS = False
-        if registry.backend_available("cpu"):
-            from norse.torch.fused import cpu_pool
-
-            _POOL_KERNELS = cpu_pool
-    return _POOL_KERNELS or None
+    return registry.cpu_kernel_module("cpu_pool")
 
 
 def _pool_window(module: torch.nn.MaxPool2d, input: torch.Tensor):

@@ -17,6 +17,7 @@ record_states, input_weights, recurrent_weights)`` (see :mod:`.recurrent`).
 import contextlib
 import importlib
 import os
+import types
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -150,6 +151,23 @@ def backend_available(device_type: str) -> bool:
             return device_type in _BACKEND_MODULES
         available = _AVAILABLE[device_type] = _load_backend(device_type)
     return available
+
+
+_CPU_KERNEL_MODULES: Dict[str, Optional[types.ModuleType]] = {}
+
+
+def cpu_kernel_module(name: str) -> Optional[types.ModuleType]:
+    """The Numba kernel module ``norse.torch.fused.<name>`` (e.g. ``"cpu_linear"``,
+    ``"cpu_pool"``), imported on the first call, or ``None`` when the CPU kernels cannot
+    run (:func:`backend_available`). The answer is kept: the layers ask on every call."""
+    try:
+        return _CPU_KERNEL_MODULES[name]
+    except KeyError:
+        module = None
+        if backend_available("cpu"):
+            module = importlib.import_module(f"norse.torch.fused.{name}")
+        _CPU_KERNEL_MODULES[name] = module
+        return module
 
 
 def _load_backend(device_type: str) -> bool:

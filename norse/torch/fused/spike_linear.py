@@ -32,19 +32,10 @@ import torch
 from norse.torch.functional import sparse
 from norse.torch.fused import registry
 
-_KERNELS = None
-
 
 def _cpu_kernels():
     """:mod:`.cpu_linear` (Numba kernels), or ``None`` without Numba."""
-    global _KERNELS
-    if _KERNELS is None:
-        _KERNELS = False
-        if registry.backend_available("cpu"):
-            from norse.torch.fused import cpu_linear
-
-            _KERNELS = cpu_linear
-    return _KERNELS or None
+    return registry.cpu_kernel_module("cpu_linear")
 
 
 def _kernels_for(input: torch.Tensor, weight: torch.Tensor):

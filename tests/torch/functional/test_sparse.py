@@ -41,7 +41,6 @@ def backend(request, monkeypatch):
         pytest.importorskip("numba")
         from norse.torch.fused import spike_linear as fused
 
-        monkeypatch.setattr(fused, "_KERNELS", None)
         assert fused._cpu_kernels() is not None
         monkeypatch.setitem(_UNDER_TEST, "spike_linear", fused.spike_linear)
     else:
