@@ -224,8 +224,7 @@ class _SpikeLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, weight, bias, active):
         ctx.save_for_backward(input, weight)
-        out = _event_driven(active, input, weight, bias)
-        return out.reshape(*input.shape[:-1], weight.shape[0])
+        return _event_driven(active, input, weight, bias)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -251,10 +250,22 @@ def linear_gradients(grad_out, input, weight, needs) -> tuple:
 
 
 def _event_driven(active, input, weight, bias) -> torch.Tensor:
-    """``(rows, out_features)`` from the active inputs found by :func:`_active`."""
+    """``(..., out_features)`` from the active inputs found by :func:`_active`."""
     rows, cols = active
     n_rows = input.numel() // weight.shape[1]
-    return _gather_sum(rows, cols, n_rows, weight, bias)
+    out = _gather_sum(rows, cols, n_rows, weight, bias)
+    return out.reshape(*input.shape[:-1], weight.shape[0])
+
+
+def records_gradient(
+    input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
+) -> bool:
+    """Whether autograd records ``linear(input, weight, bias)``: gradients are on and
+    one of the tensors requires grad. The event-driven products then go through their
+    autograd function, else they run without one."""
+    return torch.is_grad_enabled() and any(
+        tensor is not None and tensor.requires_grad for tensor in (input, weight, bias)
+    )
 
 
 def _torch_path_wins(flat: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -314,14 +325,9 @@ def spike_linear_unchecked(
     active = _active(flat, method)
     if active is None:  # "auto" and a value that is not 0 or 1
         return _dense(input, weight, bias)
-    if torch.is_grad_enabled() and (
-        input.requires_grad
-        or weight.requires_grad
-        or (bias is not None and bias.requires_grad)
-    ):
+    if records_gradient(input, weight, bias):
         return _SpikeLinear.apply(input, weight, bias, active)
-    out = _event_driven(active, input, weight, bias)
-    return out.reshape(*input.shape[:-1], weight.shape[0])
+    return _event_driven(active, input, weight, bias)
 
 
 def check_arguments(

@@ -72,8 +72,7 @@ class _KernelSpikeLinear(torch.autograd.Function):
     def forward(ctx, input, weight, bias, active):
         ctx.save_for_backward(input, weight)
         ctx.active = active
-        out = _event_driven(active, weight, bias)
-        return out.reshape(*input.shape[:-1], weight.shape[0])
+        return _event_driven(active, input, weight, bias)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -93,9 +92,10 @@ class _KernelSpikeLinear(torch.autograd.Function):
         return grad_input, grad_weight, grad_bias, None
 
 
-def _event_driven(active, weight, bias) -> torch.Tensor:
-    """``(rows, out_features)``: the kernels' sums of the active inputs' columns."""
-    return _cpu_kernels().binary_linear(active, weight, bias)
+def _event_driven(active, input, weight, bias) -> torch.Tensor:
+    """``(..., out_features)``: the kernels' sums of the active inputs' columns."""
+    out = _cpu_kernels().binary_linear(active, weight, bias)
+    return out.reshape(*input.shape[:-1], weight.shape[0])
 
 
 def spike_linear_unchecked(
@@ -127,14 +127,9 @@ def spike_linear_unchecked(
         and active.count > sparse.kernel_activity_threshold(weight) * flat.numel()
     ):
         return sparse.spike_linear_unchecked(input, weight, bias, "dense")
-    if torch.is_grad_enabled() and (
-        input.requires_grad
-        or weight.requires_grad
-        or (bias is not None and bias.requires_grad)
-    ):
+    if sparse.records_gradient(input, weight, bias):
         return _KernelSpikeLinear.apply(input, weight, bias, active)
-    out = _event_driven(active, weight, bias)
-    return out.reshape(*input.shape[:-1], weight.shape[0])
+    return _event_driven(active, input, weight, bias)
 
 
 def spike_linear(
