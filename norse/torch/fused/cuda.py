@@ -50,6 +50,18 @@ SEGMENT = 8
 #: The backward kernel leaves out the parameter gradients when none is wanted.
 OPTIONAL_PARAMETER_GRADIENTS = True
 
+# The :mod:`.spec` flags as compile-time constants (a kernel may read a global only when
+# it is a constexpr): the kernels take a model's flags as one ``FLAGS`` constexpr and
+# test its bits, so each combination still compiles once with the other branches gone.
+# The constant comes first in ``_SYN & FLAGS``: the interpreter passes ``FLAGS`` as a
+# plain int, which has no ``&`` with a constexpr.
+_SYN = tl.constexpr(SYN)
+_LEAK = tl.constexpr(LEAK)
+_SPIKE = tl.constexpr(SPIKE)
+_SUBTRACT = tl.constexpr(SUBTRACT)
+_BOX = tl.constexpr(BOX)
+_ADAPT = tl.constexpr(ADAPT)
+
 
 @triton.jit
 def _start(
@@ -58,8 +70,7 @@ def _start(
     b0_ptr,
     params_ptr,
     neurons,
-    SYN_: tl.constexpr,
-    ADAPT_: tl.constexpr,
+    FLAGS: tl.constexpr,
     SHARED: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
@@ -69,10 +80,10 @@ def _start(
     mask = offs < neurons
     v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
     i = tl.zeros([BLOCK_], dtype=tl.float32)
-    if SYN_:
+    if _SYN & FLAGS:
         i = tl.load(i0_ptr + offs, mask=mask, other=0.0)
     b = tl.zeros([BLOCK_], dtype=tl.float32)
-    if ADAPT_:
+    if _ADAPT & FLAGS:
         b = tl.load(b0_ptr + offs, mask=mask, other=0.0)
     if SHARED:
         zero = tl.zeros([BLOCK_], dtype=tl.float32)
@@ -95,20 +106,19 @@ def _start(
 
 
 @triton.jit
-def _membrane(v, j, b, am, vl, th, aa, LEAK_: tl.constexpr, BOX_: tl.constexpr,
-              ADAPT_: tl.constexpr):  # fmt: skip
+def _membrane(v, j, b, am, vl, th, aa, FLAGS: tl.constexpr):
     """``(v_d, d, s, b_d)``: the voltage before the reset, the leak term, the distance
     to the threshold and the decayed adaptive threshold."""
-    if BOX_:
+    if _BOX & FLAGS:
         d = (j + vl) - v
     else:
         d = (vl - v) + j
-    if LEAK_:
+    if _LEAK & FLAGS:
         vd = v + am * d
     else:
         vd = v + j
     bd = b
-    if ADAPT_:
+    if _ADAPT & FLAGS:
         bd = b + aa * (th - b)
         s = vd - bd
     else:
@@ -129,32 +139,27 @@ def _step(
     vr,
     aa,
     beta,
-    SYN_: tl.constexpr,
-    LEAK_: tl.constexpr,
-    SPIKE_: tl.constexpr,
-    SUBTRACT_: tl.constexpr,
-    BOX_: tl.constexpr,
-    ADAPT_: tl.constexpr,
+    FLAGS: tl.constexpr,
 ):
     """One Euler step: ``(output, v', i', b', j)`` with ``j`` the current that drives
     the membrane."""
     j = xt
-    if ADAPT_:
+    if _ADAPT & FLAGS:
         j = i  # LSNN: the input reaches the current after the decay
-    elif SYN_:
+    elif _SYN & FLAGS:
         j = i + xt
-    vd, _, s, bd = _membrane(v, j, b, am, vl, th, aa, LEAK_, BOX_, ADAPT_)
-    if SYN_:
+    vd, _, s, bd = _membrane(v, j, b, am, vl, th, aa, FLAGS)
+    if _SYN & FLAGS:
         i = j - asy * j
-        if ADAPT_:
+        if _ADAPT & FLAGS:
             i = i + xt
-    if SPIKE_:
+    if _SPIKE & FLAGS:
         fired = s > 0
-        if SUBTRACT_:
+        if _SUBTRACT & FLAGS:
             v = tl.where(fired, s, vd)
         else:
             v = tl.where(fired, vr, vd)
-        if ADAPT_:
+        if _ADAPT & FLAGS:
             b = tl.where(fired, bd + beta, bd)
         o = fired.to(tl.float32)
     else:
@@ -176,44 +181,33 @@ def _forward_kernel(
     b_out_ptr,
     steps,
     neurons,
-    SYN_: tl.constexpr,
-    LEAK_: tl.constexpr,
-    SPIKE_: tl.constexpr,
-    SUBTRACT_: tl.constexpr,
-    BOX_: tl.constexpr,
-    ADAPT_: tl.constexpr,
+    FLAGS: tl.constexpr,
     RECORD: tl.constexpr,
     SHARED: tl.constexpr,
     BLOCK_: tl.constexpr,
 ):
     offs, mask, v, i, b, am, asy, vl, th, vr, aa, beta = _start(
-        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, SYN_, ADAPT_, SHARED, BLOCK_
+        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, FLAGS, SHARED, BLOCK_
     )
     # Element offsets of the current row, 64-bit (T * M may exceed 2**31).
     row = offs.to(tl.int64)
     for _ in range(steps):
         xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        o, v, i, b, _ = _step(
-            xt, v, i, b, am, asy, vl, th, vr, aa, beta,
-            SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_,
-        )  # fmt: skip
+        o, v, i, b, _ = _step(xt, v, i, b, am, asy, vl, th, vr, aa, beta, FLAGS)
         tl.store(out_ptr + row, o.to(out_ptr.dtype.element_ty), mask=mask)
         if RECORD:
-            _store_state(
-                v_out_ptr, i_out_ptr, b_out_ptr, row, v, i, b, mask, SYN_, ADAPT_
-            )
+            _store_state(v_out_ptr, i_out_ptr, b_out_ptr, row, v, i, b, mask, FLAGS)
         row += neurons
     if not RECORD:
-        _store_state(v_out_ptr, i_out_ptr, b_out_ptr, offs, v, i, b, mask, SYN_, ADAPT_)
+        _store_state(v_out_ptr, i_out_ptr, b_out_ptr, offs, v, i, b, mask, FLAGS)
 
 
 @triton.jit
-def _store_state(v_ptr, i_ptr, b_ptr, row, v, i, b, mask, SYN_: tl.constexpr,
-                 ADAPT_: tl.constexpr):  # fmt: skip
+def _store_state(v_ptr, i_ptr, b_ptr, row, v, i, b, mask, FLAGS: tl.constexpr):
     tl.store(v_ptr + row, v, mask=mask)
-    if SYN_:
+    if _SYN & FLAGS:
         tl.store(i_ptr + row, i, mask=mask)
-    if ADAPT_:
+    if _ADAPT & FLAGS:
         tl.store(b_ptr + row, b, mask=mask)
 
 
@@ -261,12 +255,7 @@ def _backward_kernel(
     g_p_ptr,
     steps,
     neurons,
-    SYN_: tl.constexpr,
-    LEAK_: tl.constexpr,
-    SPIKE_: tl.constexpr,
-    SUBTRACT_: tl.constexpr,
-    BOX_: tl.constexpr,
-    ADAPT_: tl.constexpr,
+    FLAGS: tl.constexpr,
     RECORD: tl.constexpr,
     METHOD: tl.constexpr,
     GO_BROADCAST: tl.constexpr,
@@ -276,7 +265,7 @@ def _backward_kernel(
     BLOCK_: tl.constexpr,
 ):
     offs, mask, v, i, b, am, asy, vl, th, vr, aa, beta = _start(
-        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, SYN_, ADAPT_, SHARED, BLOCK_
+        v0_ptr, i0_ptr, b0_ptr, params_ptr, neurons, FLAGS, SHARED, BLOCK_
     )
     alpha = tl.load(alpha_ptr)
     segments = (steps + SEGMENT_ - 1) // SEGMENT_
@@ -286,14 +275,11 @@ def _backward_kernel(
     c_row = offs.to(tl.int64)
     for segment in range(segments):
         _store_state(checkpoint_ptr, checkpoint_ptr + neurons,
-                     checkpoint_ptr + 2 * neurons, c_row, v, i, b, mask, SYN_, ADAPT_)  # fmt: skip
+                     checkpoint_ptr + 2 * neurons, c_row, v, i, b, mask, FLAGS)  # fmt: skip
         c_row += 3 * neurons
         for _ in range(tl.minimum(SEGMENT_, steps - segment * SEGMENT_)):
             xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
-            _, v, i, b, _ = _step(
-                xt, v, i, b, am, asy, vl, th, vr, aa, beta,
-                SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_,
-            )  # fmt: skip
+            _, v, i, b, _ = _step(xt, v, i, b, am, asy, vl, th, vr, aa, beta, FLAGS)
             row += neurons
     # The record of one segment is held in registers, (SEGMENT, BLOCK) per field: v (and
     # b) before each step and the current j driving it, written and read by masking the
@@ -309,9 +295,9 @@ def _backward_kernel(
     lb = zero
     if not RECORD:
         lv = tl.load(g_v_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        if SYN_:
+        if _SYN & FLAGS:
             li = tl.load(g_i_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        if ADAPT_:
+        if _ADAPT & FLAGS:
             lb = tl.load(g_b_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     g_am = zero
     g_as = zero
@@ -330,9 +316,9 @@ def _backward_kernel(
         segment = segments - 1 - back_segment
         c_row = offs.to(tl.int64) + segment * 3 * neurons
         v = tl.load(checkpoint_ptr + c_row, mask=mask, other=0.0)
-        if SYN_:
+        if _SYN & FLAGS:
             i = tl.load(checkpoint_ptr + c_row + neurons, mask=mask, other=0.0)
-        if ADAPT_:
+        if _ADAPT & FLAGS:
             b = tl.load(checkpoint_ptr + c_row + 2 * neurons, mask=mask, other=0.0)
         length = tl.minimum(SEGMENT_, steps - segment * SEGMENT_)
         row -= length * neurons
@@ -340,12 +326,9 @@ def _backward_kernel(
             xt = tl.load(x_ptr + row, mask=mask, other=0.0).to(tl.float32)
             at = steps_of_segment == k
             record_v = tl.where(at, v[None, :], record_v)
-            if ADAPT_:
+            if _ADAPT & FLAGS:
                 record_b = tl.where(at, b[None, :], record_b)
-            _, v, i, b, j = _step(
-                xt, v, i, b, am, asy, vl, th, vr, aa, beta,
-                SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_,
-            )  # fmt: skip
+            _, v, i, b, j = _step(xt, v, i, b, am, asy, vl, th, vr, aa, beta, FLAGS)
             record_j = tl.where(at, j[None, :], record_j)
             row += neurons
         for back in range(length):
@@ -355,18 +338,17 @@ def _backward_kernel(
             v = tl.sum(tl.where(at, record_v, 0.0), axis=0)
             j = tl.sum(tl.where(at, record_j, 0.0), axis=0)
             b = zero
-            if ADAPT_:
+            if _ADAPT & FLAGS:
                 b = tl.sum(tl.where(at, record_b, 0.0), axis=0)
             lv, li, lb, g_x, g_am, g_as, g_vl, g_th, g_vr, g_aa, g_beta = _adjoint(
                 row, v, j, b, lv, li, lb, g_am, g_as, g_vl, g_th, g_vr, g_aa, g_beta,
                 go_all, g_out_ptr, g_v_ptr, g_i_ptr, g_b_ptr, mask,
                 am, asy, vl, th, vr, aa, beta, alpha,
-                SYN_, LEAK_, SPIKE_, SUBTRACT_, BOX_, ADAPT_, RECORD, METHOD,
-                GO_BROADCAST,
+                FLAGS, RECORD, METHOD, GO_BROADCAST,
             )  # fmt: skip
             tl.store(g_x_ptr + row, g_x.to(g_x_ptr.dtype.element_ty), mask=mask)
         # row is back at the segment's first step: the previous segment ends there
-    _store_state(g_v0_ptr, g_i0_ptr, g_b0_ptr, offs, lv, li, lb, mask, SYN_, ADAPT_)
+    _store_state(g_v0_ptr, g_i0_ptr, g_b0_ptr, offs, lv, li, lb, mask, FLAGS)
     if PARAM_GRADS:
         tl.store(g_p_ptr + offs, g_am, mask=mask)
         tl.store(g_p_ptr + neurons + offs, g_as, mask=mask)
@@ -382,41 +364,40 @@ def _adjoint(
     row, v, j, b, lv, li, lb, g_am, g_as, g_vl, g_th, g_vr, g_aa, g_beta,
     go_all, g_out_ptr, g_v_ptr, g_i_ptr, g_b_ptr, mask,
     am, asy, vl, th, vr, aa, beta, alpha,
-    SYN_: tl.constexpr, LEAK_: tl.constexpr, SPIKE_: tl.constexpr,
-    SUBTRACT_: tl.constexpr, BOX_: tl.constexpr, ADAPT_: tl.constexpr,
-    RECORD: tl.constexpr, METHOD: tl.constexpr, GO_BROADCAST: tl.constexpr,
+    FLAGS: tl.constexpr, RECORD: tl.constexpr, METHOD: tl.constexpr,
+    GO_BROADCAST: tl.constexpr,
 ):  # fmt: skip
     """One step of the adjoint recursion, the step whose output row is ``row`` and
     whose record is ``v``, ``j``, ``b``: the new adjoints, the input gradient and the
     accumulated parameter gradients."""
     if RECORD:
         lv += tl.load(g_v_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        if SYN_:
+        if _SYN & FLAGS:
             li += tl.load(g_i_ptr + row, mask=mask, other=0.0).to(tl.float32)
-        if ADAPT_:
+        if _ADAPT & FLAGS:
             lb += tl.load(g_b_ptr + row, mask=mask, other=0.0).to(tl.float32)
     if GO_BROADCAST:
         go = go_all
     else:
         go = tl.load(g_out_ptr + row, mask=mask, other=0.0).to(tl.float32)
-    vd, d, s, _ = _membrane(v, j, b, am, vl, th, aa, LEAK_, BOX_, ADAPT_)
-    if SPIKE_:
+    vd, d, s, _ = _membrane(v, j, b, am, vl, th, aa, FLAGS)
+    if _SPIKE & FLAGS:
         fired = s > 0
         sg = _surrogate(s, alpha, METHOD)
         # The output z drives the reset v' = z ? reset : v_d (d v'/d z = reset - v_d)
         # and, with ADAPT, the threshold jump b' = b_d + beta z.
-        if SUBTRACT_:
+        if _SUBTRACT & FLAGS:
             g_s = (go - lv * th) * sg
             g_vd = lv + g_s
             g_th -= g_s + tl.where(fired, lv, 0.0)
         else:
             g_z = go + lv * (vr - vd)
-            if ADAPT_:
+            if _ADAPT & FLAGS:
                 g_z += lb * beta
             g_s = g_z * sg
             g_vd = tl.where(fired, 0.0, lv) + g_s
             g_vr += tl.where(fired, lv, 0.0)
-            if ADAPT_:
+            if _ADAPT & FLAGS:
                 g_bd = lb - g_s
                 g_th += g_bd * aa
                 g_aa += g_bd * (th - b)
@@ -426,7 +407,7 @@ def _adjoint(
                 g_th -= g_s
     else:
         g_vd = lv + go
-    if LEAK_:
+    if _LEAK & FLAGS:
         g_d = g_vd * am
         g_am += g_vd * d
         g_vl += g_d
@@ -436,26 +417,15 @@ def _adjoint(
         lv = g_vd
         g_j = g_vd
     g_x = g_j
-    if SYN_:
-        if ADAPT_:
+    if _SYN & FLAGS:
+        if _ADAPT & FLAGS:
             g_x = li  # the input joins the current after its decay
         g_j = g_j + (li - asy * li)
         g_as -= li * j
         li = g_j
-        if not ADAPT_:
+        if not _ADAPT & FLAGS:
             g_x = g_j
     return lv, li, lb, g_x, g_am, g_as, g_vl, g_th, g_vr, g_aa, g_beta
-
-
-def _flags(flags: int) -> dict:
-    return dict(
-        SYN_=bool(flags & SYN),
-        LEAK_=bool(flags & LEAK),
-        SPIKE_=bool(flags & SPIKE),
-        SUBTRACT_=bool(flags & SUBTRACT),
-        BOX_=bool(flags & BOX),
-        ADAPT_=bool(flags & ADAPT),
-    )
 
 
 def _launch_options(flags: int, shared: bool) -> dict:
@@ -463,7 +433,7 @@ def _launch_options(flags: int, shared: bool) -> dict:
     layout, the block size and Triton's options (no fused multiply-adds, see the module
     doc)."""
     return dict(
-        _flags(flags),
+        FLAGS=flags,
         SHARED=shared,
         BLOCK_=BLOCK,
         num_warps=NUM_WARPS,

@@ -49,7 +49,7 @@ cubins = sys.argv[1]
 usage = {}
 for name, flags in models.items():
     for shared in (True, False):
-        common = dict(cuda._flags(flags), RECORD=False, SHARED=shared, BLOCK_=cuda.BLOCK)
+        common = dict(FLAGS=flags, RECORD=False, SHARED=shared, BLOCK_=cuda.BLOCK)
         backward = dict(common, METHOD=1, GO_BROADCAST=False,
                         SEGMENT_=cuda.SEGMENT, PARAM_GRADS=not shared)
         for kind, fn, constexprs in (("forward", cuda._forward_kernel, common),
