@@ -15,11 +15,11 @@ from norse.torch.functional.leaky_integrator import (
 )
 from norse.torch.functional.parallel_scan import li_feed_forward_scan
 from norse.torch.functional.sparse import column_major
-from norse.torch.functional.validation import check_count
 from norse.torch.fused.spike_linear import spike_linear_unchecked
 from norse.torch.module.binding import NeuronModel, Step
 from norse.torch.module.neuron import NeuronModule
 from norse.torch.module.parallel import check_parallel, scan_forward, scan_preferred
+from norse.torch.module.snn import _LayerSizes
 
 _li = NeuronModel(
     LIParameters(),
@@ -70,7 +70,7 @@ class LI(ParallelScanOption, _li.SNN):
     scan = staticmethod(li_feed_forward_scan)
 
 
-class LILinearCell(NeuronModule):
+class LILinearCell(_LayerSizes, NeuronModule):
     """A leaky integrator behind a linear synapse (*without* time).
 
     Parameters:
@@ -97,26 +97,17 @@ class LILinearCell(NeuronModule):
         dt: float = 0.001,
     ):
         super().__init__()
-        input_size = check_count(input_size, "input_size")
-        hidden_size = check_count(hidden_size, "hidden_size")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
+        self._setup_sizes(input_size, hidden_size)
         # Norse 1.1's values (same random draw), stored column-major.
         self.input_weights = torch.nn.Parameter(
-            column_major(torch.randn(hidden_size, input_size) / input_size**0.5)
+            column_major(
+                torch.randn(self.hidden_size, self.input_size) / self.input_size**0.5
+            )
         )
         self._setup(li_step, None, p, dt, None)
 
-    def extra_repr(self) -> str:
-        return f"input_size={self.input_size}, hidden_size={self.hidden_size}, dt={self.dt}"
-
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
-        if input_tensor.dim() == 0 or input_tensor.shape[-1] != self.input_size:
-            raise ValueError(
-                f"input_tensor must end in input_size={self.input_size} features, "
-                f"got shape {tuple(input_tensor.shape)}"
-            )
-        return (*input_tensor.shape[:-1], self.hidden_size)
+        return self._sized_state_shape(input_tensor, time=False)
 
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[LIState] = None

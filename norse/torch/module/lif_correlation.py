@@ -27,15 +27,14 @@ from norse.torch.functional.lif_correlation import (
     lif_correlation_step,
 )
 from norse.torch.functional.validation import (
-    check_count,
     check_input,
     check_shape,
     validate_parameters,
 )
-from norse.torch.module.snn import NeuronParameters
+from norse.torch.module.snn import NeuronParameters, _LayerSizes
 
 
-class LIFCorrelation(torch.nn.Module):
+class LIFCorrelation(_LayerSizes, torch.nn.Module):
     """A recurrent LIF layer whose input and recurrent synapses carry correlation sensors.
 
     Parameters:
@@ -57,16 +56,13 @@ class LIFCorrelation(torch.nn.Module):
         dt: float = 0.001,
     ):
         super().__init__()
-        input_size = check_count(input_size, "input_size")
-        hidden_size = check_count(hidden_size, "hidden_size")
+        self._setup_sizes(input_size, hidden_size)
         if not isinstance(p, LIFCorrelationParameters):
             raise TypeError(
                 f"p must be LIFCorrelationParameters, got {type(p).__name__}"
             )
         for field, part in zip(p._fields, p):
             validate_parameters(part, dt, name=f"p.{field}")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
         self.dt = dt
         self.lif_parameters = NeuronParameters(p.lif_parameters)
         self.input_correlation_parameters = NeuronParameters(
@@ -84,9 +80,6 @@ class LIFCorrelation(torch.nn.Module):
             self.input_correlation_parameters.as_tuple(),
             self.recurrent_correlation_parameters.as_tuple(),
         )
-
-    def extra_repr(self) -> str:
-        return f"input_size={self.input_size}, hidden_size={self.hidden_size}, dt={self.dt}"
 
     def initial_state(self, input_tensor: torch.Tensor) -> LIFCorrelationState:
         """Neurons at rest (``v = v_leak``, no spikes, no current) and empty sensors."""

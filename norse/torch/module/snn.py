@@ -42,7 +42,44 @@ RecurrentActivation = Callable[
 ]
 
 
-class _RecurrentWeights:
+def _per_step(
+    cell: torch.nn.Module, input_tensor: torch.Tensor, state: Any
+) -> Tuple[torch.Tensor, Any]:
+    """The cells' reference loop over a sequence: ``cell.forward(input_t, state)`` for
+    every time step; the outputs stacked and the final state."""
+    outputs = []
+    for step_input in input_tensor.unbind(0):
+        out, state = cell.forward(step_input, state)
+        outputs.append(out)
+    return torch.stack(outputs), state
+
+
+class _LayerSizes:
+    """``input_size`` and ``hidden_size`` of a layer with input weights (the recurrent
+    forms, :class:`~norse.torch.module.leaky_integrator.LILinearCell`,
+    :class:`~norse.torch.module.lif_correlation.LIFCorrelation`): checked and stored by
+    :meth:`_setup_sizes`; :meth:`_sized_state_shape` is the state shape of an input
+    ``(..., input_size)``."""
+
+    def _setup_sizes(self, input_size: int, hidden_size: int) -> None:
+        self.input_size = check_count(input_size, "input_size")
+        self.hidden_size = check_count(hidden_size, "hidden_size")
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}, dt={self.dt}"
+
+    def _sized_state_shape(self, input_tensor: torch.Tensor, time: bool) -> Tuple:
+        features = input_tensor.shape[-1] if input_tensor.dim() > 0 else None
+        if features != self.input_size:
+            raise ValueError(
+                f"input_tensor must end in input_size={self.input_size} features, "
+                f"got shape {tuple(input_tensor.shape)}"
+            )
+        leading = input_tensor.shape[1:-1] if time else input_tensor.shape[:-1]
+        return (*leading, self.hidden_size)
+
+
+class _RecurrentWeights(_LayerSizes):
     """Input and recurrent weight set-up shared by the two recurrent forms."""
 
     dtype_bound_tensors = ("input_weights", "recurrent_weights")
@@ -56,10 +93,8 @@ class _RecurrentWeights:
         recurrent_weights: Optional[torch.Tensor],
         autapses: bool,
     ) -> None:
-        input_size = check_count(input_size, "input_size")
-        hidden_size = check_count(hidden_size, "hidden_size")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
+        self._setup_sizes(input_size, hidden_size)
+        input_size, hidden_size = self.input_size, self.hidden_size
         self.autapses = autapses
         scale = (2.0 / hidden_size) ** 0.5
         self._register_weight(
@@ -119,16 +154,6 @@ class _RecurrentWeights:
         return self.recurrent_weights * self.autapse_mask.to(
             self.recurrent_weights.dtype
         )
-
-    def _recurrent_state_shape(self, input_tensor: torch.Tensor, time: bool) -> Tuple:
-        features = input_tensor.shape[-1] if input_tensor.dim() > 0 else None
-        if features != self.input_size:
-            raise ValueError(
-                f"input_tensor must end in input_size={self.input_size} features, "
-                f"got shape {tuple(input_tensor.shape)}"
-            )
-        leading = input_tensor.shape[1:-1] if time else input_tensor.shape[:-1]
-        return (*leading, self.hidden_size)
 
 
 class SNNCell(NeuronModule):
@@ -191,11 +216,7 @@ class SNNCell(NeuronModule):
             return fused
         if rest:
             state = self.state_fallback(first)
-        outputs = []
-        for step_input in input_tensor.unbind(0):
-            out, state = self.forward(step_input, state)
-            outputs.append(out)
-        return torch.stack(outputs), state
+        return _per_step(self, input_tensor, state)
 
 
 class SNN(NeuronModule):
@@ -302,7 +323,7 @@ class SNNRecurrentCell(_RecurrentWeights, NeuronModule):
         self._setup(activation, state_fallback, p, dt, activation_sparse)
 
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
-        return self._recurrent_state_shape(input_tensor, time=False)
+        return self._sized_state_shape(input_tensor, time=False)
 
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
@@ -333,11 +354,7 @@ class SNNRecurrentCell(_RecurrentWeights, NeuronModule):
         fused = run_fused(self, input_tensor, state, self.p, False, weights)
         if fused is not None:
             return fused
-        outputs = []
-        for step_input in input_tensor.unbind(0):
-            out, state = self.forward(step_input, state)
-            outputs.append(out)
-        return torch.stack(outputs), state
+        return _per_step(self, input_tensor, state)
 
 
 class SNNRecurrent(_RecurrentWeights, NeuronModule):
@@ -377,7 +394,7 @@ class SNNRecurrent(_RecurrentWeights, NeuronModule):
         self.record_states = record_states
 
     def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
-        return self._recurrent_state_shape(input_tensor, time=True)
+        return self._sized_state_shape(input_tensor, time=True)
 
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
