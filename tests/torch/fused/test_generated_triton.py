@@ -11,6 +11,7 @@ NumPy's, whose float32 ``exp`` differs from PyTorch's by an ulp for many argumen
 ``tanh`` and ``pow`` are computed from them.
 """
 
+import copy
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from typing import NamedTuple
 
 import pytest
 import torch
+from torch.utils._pytree import tree_leaves
 
 if not torch.cuda.is_available():
     if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
@@ -41,7 +43,7 @@ from norse.torch.functional import (  # noqa: E402
     lif_refrac,
 )
 from norse.torch.functional.threshold import threshold  # noqa: E402
-from norse.torch.fused import generate  # noqa: E402
+from norse.torch.fused import generate, reference_only  # noqa: E402
 from norse.torch.fused.generate import recurrent, runtime  # noqa: E402
 
 DT = 0.001
@@ -448,6 +450,43 @@ def test_stepped_driver_equals_reference(
     rtol = 2.4e-7 if exp32 else 0.0
     compare_with_reference(lambda: layer(x), tensors, dtype, rtol)
     assert stepped_runs == [True]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("model", ["coba_lif", "lif_mc_recurrent", "lif_mc"])
+def test_stepped_driver_half_precision_computes_in_float32(
+    model, dtype, stepped_runs, loss
+):
+    """Half-precision input and weights: the driver computes in float32, products
+    included, and rounds the output and the state, so they equal the float32 reference
+    on the upcast layer and input, rounded; the gradients of the input and the weights
+    are the float32 ones rounded, to the float32 driver's summation order."""
+    layer, x, tensors = _stepped_layer(model, torch.float32, False)
+    layer_half = copy.deepcopy(layer).to(dtype)
+    x_half = x.detach().to(dtype).requires_grad_()
+    spikes, state = layer_half(x_half)
+    assert stepped_runs == [True]
+    with reference_only():
+        spikes_ref, state_ref = copy.deepcopy(layer_half).float()(x_half.float())
+    assert 0 < spikes_ref.sum() < spikes_ref.numel()
+    assert spikes.dtype == dtype and torch.equal(spikes, spikes_ref.to(dtype))
+    for got, want in zip(tree_leaves(state), tree_leaves(state_ref)):
+        assert got.dtype == dtype and torch.equal(got, want.to(dtype))
+    halves = [x_half, *layer_half.parameters()]
+    upcast_state = [v.float() for v in tree_leaves(state)]
+    grads = torch.autograd.grad(loss(spikes.float(), upcast_state), halves)
+    with reference_only():
+        upcast = copy.deepcopy(layer_half).float()
+        x32 = x_half.detach().float().requires_grad_()
+        spikes_ref, state_ref = upcast(x32)
+        expected = torch.autograd.grad(
+            loss(spikes_ref, state_ref), [x32, *upcast.parameters()]
+        )
+    rtol = 2**-7 if dtype == torch.bfloat16 else 2**-10
+    for got, want in zip(grads, expected):
+        assert got.dtype == dtype
+        scale = 1e-3 + want.abs().max()
+        assert ((got.float() - want).abs() <= 2 * rtol * scale).all()
 
 
 def _stepped_programs(model, dtype, monkeypatch):

@@ -33,24 +33,25 @@ from norse.torch.fused.generate.trace import (
 __all__ = ["kernel_for", "why_not", "Untraceable"]
 
 
+#: The input dtypes each backend generates kernels for.
+_DTYPES = {"cpu": runtime._CPU_DTYPES, "cuda": runtime._CUDA_DTYPES}
+_LIBRARIES = {"cpu": "Numba", "cuda": "Triton"}
+
+
 def _supported_input(x: Any) -> Optional[str]:
     if not isinstance(x, Tensor) or x.layout != torch.strided:
         return "the input is not a dense tensor"
     if x.dim() < 1 or x.numel() == 0:
         return "the input is empty"
-    if x.device.type == "cpu":
-        if x.dtype not in runtime._CPU_DTYPES:
-            return f"{x.dtype} input on the CPU (float32 and float64 are generated)"
-        if not registry.backend_available("cpu"):
-            return "Numba is not available"
-        return None
-    if x.device.type == "cuda":
-        if x.dtype not in runtime._CUDA_DTYPES:
-            return f"{x.dtype} input on CUDA"
-        if not registry.backend_available("cuda"):
-            return "Triton is not available"
-        return None
-    return f"input on {x.device.type}"
+    backend = runtime.BACKENDS.get(x.device.type)
+    if backend is None:
+        return f"input on {x.device.type}"
+    if x.dtype not in _DTYPES[backend]:
+        names = " and ".join(str(d)[6:] for d in _DTYPES[backend])
+        return f"{x.dtype} input on {x.device.type} ({names} are generated)"
+    if not registry.backend_available(backend):
+        return f"{_LIBRARIES[backend]} is not available"
+    return None
 
 
 def _field_ok(value: Any, x: Tensor, shape: Tuple[int, ...]) -> bool:
@@ -81,7 +82,7 @@ def _parameter_ok(value: Any, x: Tensor, shape: Tuple[int, ...]) -> bool:
 def _dtypes_supported(p: Any, state: Any, x: Tensor) -> Optional[str]:
     """The CPU kernels compute in float32 and float64 only (NumPy has no bfloat16,
     and a float16 parameter would be computed in float16 by the reference)."""
-    if x.device.type != "cpu":
+    if runtime.BACKENDS.get(x.device.type) != "cpu":
         return None
     for kind, tree in (("state field", state), ("parameter", p)):
         for field, value in flatten(tree):
@@ -222,7 +223,7 @@ def _kernel_or_reason(step, p, input_tensor, state, record_states, dt):
         return None, "the step changes the dtype of its state"
     run_program = run
     if isinstance(program, runtime.SteppedProgram):
-        run_program, reason = _stepped(program, step, p, input_tensor, state, dt)
+        run_program, reason = _stepped(step, p, input_tensor, state, dt)
         if run_program is None:
             return None, reason
 
@@ -251,25 +252,21 @@ def _compiled_program(step, p, x, state) -> Optional["runtime.Program"]:
     return runtime._PROGRAMS.get(key)
 
 
-def _stepped(program, step, p, x, state, dt):
+def _stepped(step, p, x, state, dt):
     """How a feed-forward step with matrix products runs (the driver of
     :mod:`.recurrent` with the matrices the step multiplies now), or why it cannot."""
     from norse.torch.fused.generate import recurrent
 
-    reason = recurrent.backend_problem(x)
-    if reason is not None:
-        return None, reason
     if not registry.plain_eager():
         return None, "a step with matrix products runs in plain eager mode only"
     shape = tuple(x.shape[1:])
     if not shape:
         return None, "a step with matrix products needs a neuron dimension"
-    found = runtime.matrices(program, step, x.dtype, state, p, dt)
-    reason = recurrent.matrices_problem(program, found, x, shape[-1])
-    if reason is not None:
+    program, found, reason = recurrent.prepare(step, x, state, p, dt, shape[-1])
+    if program is None:
         return None, reason
 
-    def run_stepped(program, x, state, p, record_states, dt):
+    def run_stepped(_, x, state, p, record_states, dt):
         return recurrent.run(program, x, state, p, record_states, found, shape)
 
     return run_stepped, None

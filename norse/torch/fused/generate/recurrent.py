@@ -7,7 +7,10 @@ A step whose products ``linear(value, W)`` (a recurrent step's ``linear(x, W_in)
 compiled into a single-step kernel and its adjoint (Numba on the CPU,
 :func:`.numba_source.step_source`; Triton on CUDA,
 :func:`.triton_source.step_module_source`, the same arguments as tensors). One autograd
-function runs the sequence, float32 or float64:
+function runs the sequence, float32 or float64 (float16 and bfloat16 input on CUDA is
+computed in float32, products included, and its output and state are rounded to their
+dtypes, as the scans round what they store: the results equal the float32 reference on
+the upcast values, rounded):
 
 * forward, per step and round: the products of the round exactly as the reference step
   computes them (the same :func:`torch.nn.functional.linear` calls, so the forward pass
@@ -33,9 +36,24 @@ from norse.torch.fused import registry
 from norse.torch.fused.generate import _program_inputs, results, runtime
 from norse.torch.fused.generate.runtime import _np
 from norse.torch.fused.generate.stages import Source
-from norse.torch.fused.generate.trace import RECURRENT, flatten
+from norse.torch.fused.generate.trace import RECURRENT, flatten, rebuild, structure
 
 _linear = torch.nn.functional.linear
+
+#: Input dtypes the driver computes in float32 (on CUDA: the Numba kernels take float32
+#: and float64 only).
+HALF = (torch.float16, torch.bfloat16)
+
+
+def upcast(tree: Any) -> Any:
+    """``tree`` (a state or parameters) with its half-precision tensors as float32."""
+    values = {
+        field: value.float()
+        if isinstance(value, Tensor) and value.dtype in HALF
+        else value
+        for field, value in flatten(tree)
+    }
+    return rebuild(structure(tree), values)
 
 
 def _rounds(plan) -> List[List[int]]:
@@ -374,7 +392,25 @@ def run(
     shape: Tuple[int, ...],
 ) -> Tuple[Tensor, Any]:
     """Runs ``program`` over the sequence ``x`` (``(T, *shape)``, or ``(T, batch,
-    features)`` for a recurrent step) with the neuron shape ``shape``."""
+    features)`` for a recurrent step) with the neuron shape ``shape`` (a half-precision
+    ``x``: ``program`` is the float32 one, see :func:`prepare`)."""
+    if x.dtype not in HALF:
+        return _scan(program, x, state, p, record_states, matrices, shape)
+    out, final = _scan(
+        program,
+        x.float(),
+        upcast(state),
+        upcast(p),
+        record_states,
+        [m.float() for m in matrices],
+        shape,
+    )
+    dtypes = dict((field, value.dtype) for field, value in flatten(state))
+    rounded = {f: v.to(dtypes[f]) for f, v in flatten(final)}
+    return out.to(x.dtype), rebuild(structure(final), rounded)
+
+
+def _scan(program, x, state, p, record_states, matrices, shape):
     states, params = _program_inputs(program, p, state, shape, x.device)
     outputs = _SteppedScan.apply(
         program.key,
@@ -389,10 +425,44 @@ def run(
     return results(program, outputs, state, x.shape[0], shape, record_states)
 
 
+def prepare(
+    step: Callable,
+    x: Tensor,
+    state: Any,
+    p: Any,
+    dt: float,
+    size: int,
+    recurrent: Any = False,
+) -> Tuple[Optional["runtime.SteppedProgram"], List[Tensor], Optional[str]]:
+    """``(program, matrices, None)``: the stepped program of ``step`` for ``x`` (the
+    float32 one for half-precision ``x``) and the matrices it multiplies now, or
+    ``(None, [], reason)``; ``size`` is the neurons' last dimension, ``recurrent`` as for
+    :func:`.runtime.program_for`."""
+    reason = backend_problem(x)
+    if reason is not None:
+        return None, [], reason
+    if x.dtype in HALF:
+        traced = (torch.float32, upcast(state), upcast(p))
+    else:
+        traced = (x.dtype, state, p)
+    program = runtime.program_for(step, *traced, dt, recurrent=recurrent)
+    if program is None:
+        return None, [], runtime.why_not(step, *traced, dt, recurrent)
+    if not isinstance(program, runtime.SteppedProgram):
+        return None, [], "in float32 the step has no matrix products"
+    # the tensors the reference multiplies, of x's dtype as it needs them
+    found = runtime.matrices(program, step, x.dtype, state, p, dt)
+    reason = matrices_problem(program, found, x.dtype, x.device, size)
+    if reason is not None:
+        return None, [], reason
+    return program, found, None
+
+
 def matrices_problem(
     program: "runtime.SteppedProgram",
     found: List[Tensor],
-    x: Tensor,
+    dtype: torch.dtype,
+    device: torch.device,
     size: int,
 ) -> Optional[str]:
     """Why the matrices ``found`` for ``program`` (see :func:`.runtime.matrices`) do
@@ -403,26 +473,27 @@ def matrices_problem(
         if (
             matrix.layout != torch.strided
             or tuple(matrix.shape) != (size, size)
-            or matrix.dtype != x.dtype
-            or matrix.device != x.device
+            or matrix.dtype != dtype
+            or matrix.device != device
         ):
             return (
                 f"a product's matrix is {tuple(matrix.shape)} {matrix.dtype} on "
-                f"{matrix.device}, not a dense ({size}, {size}) {x.dtype} tensor on "
-                f"{x.device}"
+                f"{matrix.device}, not a dense ({size}, {size}) {dtype} tensor on "
+                f"{device}"
             )
     return None
 
 
 def backend_problem(x: Tensor) -> Optional[str]:
     """Why the driver cannot run on ``x`` (``None`` if it can): it needs the kernels
-    of its device (Numba on the CPU, Triton on CUDA) and float32 or float64 (PyTorch's
-    products in half precision would round differently from the stages)."""
+    of its device (Numba on the CPU, Triton on CUDA) and float32 or float64, or on CUDA
+    a half-precision type (computed in float32)."""
     backend = runtime.BACKENDS.get(x.device.type)
     if backend is None or not registry.backend_available(backend):
         return f"no kernels for steps with matrix products on {x.device.type}"
-    if x.dtype not in (torch.float32, torch.float64):
-        return f"a step with matrix products on {x.dtype} input"
+    dtypes = (torch.float32, torch.float64) + (HALF if backend == "cuda" else ())
+    if x.dtype not in dtypes:
+        return f"a step with matrix products on {x.dtype} input on {x.device.type}"
     return None
 
 
@@ -463,7 +534,6 @@ def kernel_for(
         torch.compiler.is_compiling()
         or not registry.plain_eager()
         or x.is_sparse
-        or backend_problem(x) is not None
         or x.dim() != 3
         or not _weights_fit(weights, kinds, x)
         or not all(isinstance(v, Tensor) for _, v in flatten(state))
@@ -474,12 +544,8 @@ def kernel_for(
     for _, value in flatten(state):
         if tuple(value.shape) != shape or value.dtype != x.dtype:
             return None
-    kinds = tuple(kinds)
-    program = runtime.program_for(step, x.dtype, state, p, dt, recurrent=kinds)
-    if not isinstance(program, runtime.SteppedProgram):
-        return None
-    found = runtime.matrices(program, step, x.dtype, state, p, dt)
-    if matrices_problem(program, found, x, hidden) is not None:
+    program, found, _ = prepare(step, x, state, p, dt, hidden, tuple(kinds))
+    if program is None:
         return None
 
     def kernel(x, given_state, p, dt, record_states, *weights):

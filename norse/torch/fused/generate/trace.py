@@ -202,10 +202,15 @@ def _linear_arguments(args, kwargs) -> Tuple[Any, Any, Any]:
     return tuple(kwargs.get(n, v) for n, v in zip(names, values))
 
 
+#: Matrix dtypes a float32 operand may be traced with: the stepped driver computes a
+#: half-precision step in float32, its matrices upcast.
+_UPCAST_MATRICES = (torch.float16, torch.bfloat16)
+
+
 def _matrix_problem(weight: Any, dtype: torch.dtype) -> Optional[str]:
     """Why ``weight`` cannot be a product's matrix (``None`` if it can): a dense square
-    float matrix of the operand's dtype (the per-neuron result has the operand's
-    shape)."""
+    float matrix of the operand's dtype, or a half-precision one of a float32 operand
+    (the per-neuron result has the operand's shape)."""
     if (
         not isinstance(weight, torch.Tensor)
         or weight.dim() != 2
@@ -214,7 +219,8 @@ def _matrix_problem(weight: Any, dtype: torch.dtype) -> Optional[str]:
         return "a matrix product with a matrix that is no dense 2-d tensor"
     if weight.shape[0] != weight.shape[1]:
         return "a matrix product with a matrix that is not square"
-    if weight.dtype != dtype:
+    upcast = dtype == torch.float32 and weight.dtype in _UPCAST_MATRICES
+    if weight.dtype != dtype and not upcast:
         return f"a matrix product with a {weight.dtype} matrix of a {dtype} value"
     return None
 
@@ -222,9 +228,11 @@ def _matrix_problem(weight: Any, dtype: torch.dtype) -> Optional[str]:
 def _product_probe(func, args, kwargs, x, weight, probe: bool) -> torch.Tensor:
     """The value of a traced product: computed with a weight probe or a matrix of the
     probes' size, else (a matrix of the real size) a stand-in of the operand's shape."""
-    if probe or weight.shape[-1] == x.shape[-1]:
-        return func(*args, **kwargs)
-    return torch.ones_like(x)
+    if not (probe or weight.shape[-1] == x.shape[-1]):
+        return torch.ones_like(x)
+    if weight.dtype != x.dtype:  # a half-precision matrix, traced in float32
+        return func(x, weight.to(x.dtype))
+    return func(*args, **kwargs)
 
 
 class Graph:
