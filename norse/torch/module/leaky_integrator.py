@@ -106,9 +106,6 @@ class LILinearCell(_LayerSizes, NeuronModule):
         )
         self._setup(li_step, None, p, dt, None)
 
-    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
-        return self._sized_state_shape(input_tensor, time=False)
-
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[LIState] = None
     ) -> Tuple[torch.Tensor, LIState]:

@@ -59,7 +59,8 @@ class _LayerSizes:
     forms, :class:`~norse.torch.module.leaky_integrator.LILinearCell`,
     :class:`~norse.torch.module.lif_correlation.LIFCorrelation`): checked and stored by
     :meth:`_setup_sizes`; :meth:`_sized_state_shape` is the state shape of an input
-    ``(..., input_size)``."""
+    ``(..., input_size)`` (``(T, ..., input_size)`` with ``time``), :meth:`_state_shape`
+    that of a cell."""
 
     def _setup_sizes(self, input_size: int, hidden_size: int) -> None:
         self.input_size = check_count(input_size, "input_size")
@@ -77,6 +78,9 @@ class _LayerSizes:
             )
         leading = input_tensor.shape[1:-1] if time else input_tensor.shape[:-1]
         return (*leading, self.hidden_size)
+
+    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
+        return self._sized_state_shape(input_tensor, time=False)
 
 
 class _RecurrentWeights(_LayerSizes):
@@ -321,9 +325,6 @@ class SNNRecurrentCell(_RecurrentWeights, NeuronModule):
             input_size, hidden_size, input_weights, recurrent_weights, autapses
         )
         self._setup(activation, state_fallback, p, dt, activation_sparse)
-
-    def _state_shape(self, input_tensor: torch.Tensor) -> Tuple[int, ...]:
-        return self._sized_state_shape(input_tensor, time=False)
 
     def forward(
         self, input_tensor: torch.Tensor, state: Optional[Any] = None
