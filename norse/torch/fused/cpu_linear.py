@@ -250,11 +250,14 @@ def gather_sum(
     index: np.ndarray,
     pointer: np.ndarray,
     bias: Optional[torch.Tensor],
+    out: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """``(len(pointer) - 1, N)``: per row, ``bias`` plus the sum of the rows of ``table``
-    ``(K, N)`` (C-contiguous, CPU) that the CSR index selects."""
+    ``(K, N)`` (C-contiguous, CPU) that the CSR index selects; written into ``out``
+    (C-contiguous) if given."""
     rows, cols = pointer.shape[0] - 1, table.shape[1]
-    out = table.new_empty(rows, cols)
+    if out is None:
+        out = table.new_empty(rows, cols)
     bias_array = (
         table.new_empty(0) if bias is None else bias.detach().contiguous()
     ).numpy()

@@ -24,14 +24,24 @@ the upcast values, rounded):
   matrices are one product each over all steps, :math:`\partial W = \sum_t g_t^T
   u_t` (:math:`u_t` the operand), and so is the gradient of the input through its
   products, :math:`\partial x_t = g_t W_{in}`.
+
+On the CPU a product whose operand is binary (spikes fed back) is event-driven where
+that is exact or only reorders a sum: in the forward pass a step's product when every
+row has at most :data:`EXACT_SPIKES` spikes (the sum of one or two weight rows is the
+dense product's in any order, the weights being finite), and the matrix gradient
+:math:`\sum_t g_t^T u_t` when few of the operands' values are spikes (the sum of the
+rows of :math:`g` per spike, in another order than the dense product's)
+(:mod:`norse.torch.fused.cpu_linear`).
 """
 
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from norse.torch.functional import sparse
 from norse.torch.fused import registry
 from norse.torch.fused.generate import _program_inputs, results, runtime
 from norse.torch.fused.generate.runtime import _np
@@ -43,6 +53,76 @@ _linear = torch.nn.functional.linear
 #: Input dtypes the driver computes in float32 (on CUDA: the Numba kernels take float32
 #: and float64 only).
 HALF = (torch.float16, torch.bfloat16)
+
+
+#: Spikes per row up to which a forward product of a binary operand is event-driven (on
+#: the CPU): one or two weight rows add up exactly, as in the dense product.
+EXACT_SPIKES = 2
+
+
+class _SpikeProducts:
+    """The event-driven products of one sequence on the CPU (see the module doc): per
+    product of a state field or a computed value whose matrix is finite, the transposed
+    matrix, until its operand turns out not to be binary (a voltage, say)."""
+
+    def __init__(self, plan, matrices: Sequence[Tensor], backend: str):
+        self.tables: Dict[int, Tensor] = {}
+        # per product: steps to skip before the next try, and the wait after a miss
+        # (doubled by each miss in a row, so that dense phases cost few scans)
+        self.skip: Dict[int, int] = {}
+        self.wait: Dict[int, int] = {}
+        self.matrices: Dict[int, Tensor] = {}
+        if backend != "cpu":
+            return
+        from norse.torch.fused import cpu_linear
+
+        self.kernels = cpu_linear
+        self.matrices = {
+            k: matrices[product.matrix]
+            for k, product in enumerate(plan.products)
+            if product.operand.kind != "input"
+        }
+
+    def forward(self, k: int, operand: Tensor, out: Tensor) -> bool:
+        """Writes product ``k`` of ``operand`` ``(rows, features)`` into ``out`` if it
+        is exact event-driven; returns whether it did."""
+        if k not in self.matrices:
+            return False
+        if self.skip.get(k, 0) > 0:
+            self.skip[k] -= 1
+            return False
+        active = self.kernels.active_inputs(operand.detach())
+        if active is None:
+            del self.matrices[k]  # not spikes: dense from now on
+            return False
+        if active.count and np.diff(active.pointer).max() > EXACT_SPIKES:
+            self.skip[k] = self.wait.get(k, 1)
+            self.wait[k] = 2 * self.skip[k]
+            return False
+        self.wait[k] = 1
+        table = self.tables.get(k)
+        if table is None:
+            weights = self.matrices[k].detach()
+            # a finite sum: every weight is finite (0 * inf is NaN in the dense
+            # product); an overflowing one only keeps the product dense
+            if not bool(weights.sum().isfinite()):
+                del self.matrices[k]
+                return False
+            table = self.tables[k] = weights.t().contiguous()
+        self.kernels.gather_sum(table, active.index, active.pointer, None, out)
+        return True
+
+    def weight_gradient(
+        self, k: int, g: Tensor, u: Tensor, weights: Tensor
+    ) -> Optional[Tensor]:
+        """:math:`g^T u` event-driven for binary ``u`` with few spikes, else ``None``."""
+        if k not in self.matrices:
+            return None
+        active = self.kernels.active_inputs(u)
+        threshold = sparse.kernel_activity_threshold(weights) * u.numel()
+        if active is None or active.count > threshold:
+            return None
+        return self.kernels.binary_weight_grad(active, g)
 
 
 def upcast(tree: Any) -> Any:
@@ -176,12 +256,22 @@ class _SteppedScan(torch.autograd.Function):
                 )
             )
         rounds = _rounds(plan)
+        spikes = _SpikeProducts(plan, matrices, backend)
         for t in range(steps):
             for (kernel, xs, ws, ps, output, full), before in zip(calls, rounds):
                 for k in before:
-                    product = plan.products[k]
-                    # the reference's own call: the same rounding as its step
-                    products[k][t] = _linear(operands[k][t], matrices[product.matrix])
+                    operand, target = operands[k][t], products[k][t]
+                    operand = operand.view(-1, operand.shape[-1])
+                    target = target.view(-1, target.shape[-1])
+                    if spikes.forward(k, operand, target):
+                        continue
+                    weights = matrices[plan.products[k].matrix]
+                    if backend == "cpu":
+                        # the reference's linear is this product on the CPU
+                        torch.mm(operand, weights.t(), out=target)
+                    else:
+                        # the reference's own call: the same rounding as its step
+                        target.copy_(_linear(operand, weights))
                 kernel(
                     *(a[t : t + 1] for a in xs),
                     *(a[t] for a, _ in ws),
@@ -218,6 +308,7 @@ class _SteppedScan(torch.autograd.Function):
         param_grads = any(needs_params)
         backend, view = _backend(x)
         arrays = _Arrays(program, x, history, products, values, view)
+        spikes = _SpikeProducts(plan, matrices, backend)
         g_out = (
             x.new_zeros((steps, lanes), dtype=program.output_dtype)
             if g_out is None
@@ -374,7 +465,10 @@ class _SteppedScan(torch.autograd.Function):
                 u = history[fields[source.key]][:steps].reshape(-1, shape[-1])
             else:
                 u = values[source.key].reshape(-1, shape[-1])
-            g = g_products[k].reshape(-1, shape[-1]).t() @ u
+            g_rows = g_products[k].reshape(-1, shape[-1])
+            g = spikes.weight_gradient(k, g_rows, u, matrices[m])
+            if g is None:
+                g = g_rows.t() @ u
             g_matrices[m] = g if g_matrices[m] is None else g_matrices[m] + g
         per_lane = [totals[f] for f in program.differentiable] if param_grads else None
         g_params = runtime.parameter_gradients(program, params, per_lane, needs_params)
