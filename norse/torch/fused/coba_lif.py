@@ -12,8 +12,8 @@ of the kinds ``_KINDS``): per step PyTorch's four products (the reference's, so 
 forward is bit for bit the same) and one generated kernel for
 :func:`~norse.torch.functional.coba_lif.coba_lif_dynamics`; backward one adjoint kernel
 per step, the weight gradients one product each after the loop, on the CPU (Numba) and
-on CUDA (Triton). Where the driver does not run (a tracer, half precision, no kernel
-backend), the same step runs step by step with autograd.
+on CUDA (Triton). Where the driver does not run (a tracer, half precision on the CPU, no
+kernel backend), the same step runs step by step with autograd.
 """
 
 from typing import Any, Callable, Optional, Tuple
@@ -61,7 +61,7 @@ def _loop(
     weights: Tuple[Tensor, ...],
 ) -> Tuple[Tensor, CobaLIFState]:
     """The sequence step by step with autograd (where the generated driver does not
-    run: a tracer, half precision, no kernel backend)."""
+    run: a tracer, half precision on the CPU, no kernel backend)."""
     outputs, states = [], []
     for x in input_tensor.unbind(0):
         z, state = _rectified_step(x, state, *weights, p, dt)
