@@ -46,14 +46,15 @@ from norse.torch.fused import registry
 from norse.torch.fused.generate import _program_inputs, results, runtime
 from norse.torch.fused.generate.runtime import _np
 from norse.torch.fused.generate.stages import Source
-from norse.torch.fused.generate.trace import RECURRENT, flatten, rebuild, structure
+from norse.torch.fused.generate.trace import (
+    HALF_PRECISION,
+    RECURRENT,
+    flatten,
+    rebuild,
+    structure,
+)
 
 _linear = torch.nn.functional.linear
-
-#: Input dtypes the driver computes in float32 (on CUDA: the Numba kernels take float32
-#: and float64 only).
-HALF = (torch.float16, torch.bfloat16)
-
 
 #: Spikes per row up to which a forward product of a binary operand is event-driven (on
 #: the CPU): one or two weight rows add up exactly, as in the dense product.
@@ -61,9 +62,10 @@ EXACT_SPIKES = 2
 
 
 class _SpikeProducts:
-    """The event-driven products of one sequence on the CPU (see the module doc): per
-    product of a state field or a computed value whose matrix is finite, the transposed
-    matrix, until its operand turns out not to be binary (a voltage, say)."""
+    """The event-driven products of one sequence on the CPU (see the module doc), kept
+    from the forward pass for the backward pass: the products of a state field or a
+    computed value, until the operand turns out not to be binary (a voltage, say) or
+    the matrix not finite, and the transposed matrices of those computed so."""
 
     def __init__(self, plan, matrices: Sequence[Tensor], backend: str):
         self.tables: Dict[int, Tensor] = {}
@@ -129,7 +131,7 @@ def upcast(tree: Any) -> Any:
     """``tree`` (a state or parameters) with its half-precision tensors as float32."""
     values = {
         field: value.float()
-        if isinstance(value, Tensor) and value.dtype in HALF
+        if isinstance(value, Tensor) and value.dtype in HALF_PRECISION
         else value
         for field, value in flatten(tree)
     }
@@ -256,7 +258,7 @@ class _SteppedScan(torch.autograd.Function):
                 )
             )
         rounds = _rounds(plan)
-        spikes = _SpikeProducts(plan, matrices, backend)
+        spikes = ctx.spikes = _SpikeProducts(plan, matrices, backend)
         for t in range(steps):
             for (kernel, xs, ws, ps, output, full), before in zip(calls, rounds):
                 for k in before:
@@ -308,7 +310,6 @@ class _SteppedScan(torch.autograd.Function):
         param_grads = any(needs_params)
         backend, view = _backend(x)
         arrays = _Arrays(program, x, history, products, values, view)
-        spikes = _SpikeProducts(plan, matrices, backend)
         g_out = (
             x.new_zeros((steps, lanes), dtype=program.output_dtype)
             if g_out is None
@@ -466,7 +467,7 @@ class _SteppedScan(torch.autograd.Function):
             else:
                 u = values[source.key].reshape(-1, shape[-1])
             g_rows = g_products[k].reshape(-1, shape[-1])
-            g = spikes.weight_gradient(k, g_rows, u, matrices[m])
+            g = ctx.spikes.weight_gradient(k, g_rows, u, matrices[m])
             if g is None:
                 g = g_rows.t() @ u
             g_matrices[m] = g if g_matrices[m] is None else g_matrices[m] + g
@@ -488,7 +489,7 @@ def run(
     """Runs ``program`` over the sequence ``x`` (``(T, *shape)``, or ``(T, batch,
     features)`` for a recurrent step) with the neuron shape ``shape`` (a half-precision
     ``x``: ``program`` is the float32 one, see :func:`prepare`)."""
-    if x.dtype not in HALF:
+    if x.dtype not in HALF_PRECISION:
         return _scan(program, x, state, p, record_states, matrices, shape)
     out, final = _scan(
         program,
@@ -535,7 +536,7 @@ def prepare(
     reason = backend_problem(x)
     if reason is not None:
         return None, [], reason
-    if x.dtype in HALF:
+    if x.dtype in HALF_PRECISION:
         traced = (torch.float32, upcast(state), upcast(p))
     else:
         traced = (x.dtype, state, p)
@@ -543,7 +544,7 @@ def prepare(
     if program is None:
         return None, [], runtime.why_not(step, *traced, dt, recurrent)
     if not isinstance(program, runtime.SteppedProgram):
-        return None, [], "in float32 the step has no matrix products"
+        return None, [], "the step has no matrix products"
     # the tensors the reference multiplies, of x's dtype as it needs them
     found = runtime.matrices(program, step, x.dtype, state, p, dt)
     reason = matrices_problem(program, found, x.dtype, x.device, size)
@@ -585,7 +586,9 @@ def backend_problem(x: Tensor) -> Optional[str]:
     backend = runtime.BACKENDS.get(x.device.type)
     if backend is None or not registry.backend_available(backend):
         return f"no kernels for steps with matrix products on {x.device.type}"
-    dtypes = (torch.float32, torch.float64) + (HALF if backend == "cuda" else ())
+    dtypes = (torch.float32, torch.float64) + (
+        HALF_PRECISION if backend == "cuda" else ()
+    )
     if x.dtype not in dtypes:
         return f"a step with matrix products on {x.dtype} input on {x.device.type}"
     return None

@@ -202,9 +202,9 @@ def _linear_arguments(args, kwargs) -> Tuple[Any, Any, Any]:
     return tuple(kwargs.get(n, v) for n, v in zip(names, values))
 
 
-#: Matrix dtypes a float32 operand may be traced with: the stepped driver computes a
-#: half-precision step in float32, its matrices upcast.
-_UPCAST_MATRICES = (torch.float16, torch.bfloat16)
+#: The half-precision dtypes. A float32 operand may be traced with a matrix of one: the
+#: stepped driver computes a half-precision step in float32, its matrices upcast.
+HALF_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _matrix_problem(weight: Any, dtype: torch.dtype) -> Optional[str]:
@@ -219,7 +219,7 @@ def _matrix_problem(weight: Any, dtype: torch.dtype) -> Optional[str]:
         return "a matrix product with a matrix that is no dense 2-d tensor"
     if weight.shape[0] != weight.shape[1]:
         return "a matrix product with a matrix that is not square"
-    upcast = dtype == torch.float32 and weight.dtype in _UPCAST_MATRICES
+    upcast = dtype == torch.float32 and weight.dtype in HALF_PRECISION
     if weight.dtype != dtype and not upcast:
         return f"a matrix product with a {weight.dtype} matrix of a {dtype} value"
     return None
