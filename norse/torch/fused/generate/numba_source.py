@@ -23,7 +23,7 @@ the derived vector-Jacobian product. ``GO``: the gradient of the outputs ``(T, M
 ``(M,)`` (``all`` only; the caller sums those of shared parameters).
 """
 
-from typing import Collection, Dict, List, Sequence
+from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -468,12 +468,9 @@ def backward_source(
             return "0"
         return leaf(index, graph.nodes[index]) if index in seed_names else name(index)
 
-    for k, index in enumerate(adjoint.inputs):
-        src.append(f"                gxr{k}[j] = {grad(index)}")
-    for k, field in enumerate(states):
-        src.append(f"                A{k}[j] = {grad(adjoint.states[field])}")
-    for k, field in enumerate(wanted):
-        src.append(f"                C{k}[j] += {grad(adjoint.params[field])}")
+    src += _adjoint_stores(
+        adjoint, states, wanted, grad, "                ", ("gxr", "A", "C", "+=")
+    )
     src += ["        for j in range(width):"]
     for k in range(len(states)):
         src.append(f"            GS0_{k}[c0 + j] = A{k}[j]")
@@ -586,13 +583,37 @@ def step_backward_source(
             graph, nodes, dialect, lambda i, n: seeds.get(i, leaves.get(i))
         )
     ]
-    for k, index in enumerate(adjoint.inputs):
-        src.append(f"        gxr{k}[j] = {spell(index)}")
-    for k, field in enumerate(states):
-        src.append(f"        GS0r{k}[j] = {spell(adjoint.states[field])}")
-    for k, field in enumerate(wanted):
-        src.append(f"        GPr{k}[j] = {spell(adjoint.params[field])}")
+    src += _adjoint_stores(
+        adjoint, states, wanted, spell, "        ", ("gxr", "GS0r", "GPr", "=")
+    )
     return "\n".join(src) + "\n"
+
+
+def _adjoint_stores(
+    adjoint: Adjoint,
+    states: Sequence[str],
+    wanted: Sequence[str],
+    spell: Callable[[Optional[int]], str],
+    indent: str,
+    targets: Tuple[str, str, str, str],
+) -> List[str]:
+    """The stores of a lane's gradients: of the inputs, of the state before the step
+    and of the ``wanted`` parameters, into the rows named ``targets`` (input, state and
+    parameter prefixes, and how a parameter's gradient is stored: ``=`` or ``+=``)."""
+    inputs, state_rows, param_rows, store = targets
+    src = [
+        f"{indent}{inputs}{k}[j] = {spell(index)}"
+        for k, index in enumerate(adjoint.inputs)
+    ]
+    src += [
+        f"{indent}{state_rows}{k}[j] = {spell(adjoint.states[field])}"
+        for k, field in enumerate(states)
+    ]
+    src += [
+        f"{indent}{param_rows}{k}[j] {store} {spell(adjoint.params[field])}"
+        for k, field in enumerate(wanted)
+    ]
+    return src
 
 
 def module_source(functions: Sequence[str]) -> str:
