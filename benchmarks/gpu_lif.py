@@ -12,7 +12,9 @@ checkpoints every ``SEGMENT`` steps, see :mod:`norse.torch.fused.cuda`) so that 
 can be attributed; ``SEGMENT`` is the constant to tune.
 
 Timing: CUDA events around each call, medians of ``--repeat`` calls after warm-up, the
-fused path and the reference loop (``reference_only``, fewer repeats) timed in turn.
+fused path (the hand-written kernels of :mod:`norse.torch.fused.cuda`), the kernels
+generated from the step function (``generated_only``: whether the hand-written ones can
+go, issue 14) and the reference loop (``reference_only``, fewer repeats) timed in turn.
 
 Usage (one prepared run on a lent GPU, a minute or two)::
 
@@ -42,8 +44,10 @@ def _setup_smoke() -> None:
     """Routes CPU tensors to the Triton kernels, interpreted (as tests/torch/fused)."""
     os.environ["TRITON_INTERPRET"] = "1"
     from norse.torch.fused import autograd
+    from norse.torch.fused.generate import runtime
 
     autograd.BACKENDS["cpu"] = "norse.torch.fused.cuda"
+    runtime.BACKENDS["cpu"] = "cuda"
 
 
 class _Timer:
@@ -76,7 +80,7 @@ def _median(timer, function, warmup: int, repeat: int) -> float:
 
 def run(args) -> dict:
     import norse.torch as norse
-    from norse.torch.fused import reference_only
+    from norse.torch.fused import generated_only, reference_only
 
     device = "cpu" if args.smoke else "cuda"
     dtype = getattr(torch, args.dtype)
@@ -106,7 +110,12 @@ def run(args) -> dict:
         x_ref = x.detach().requires_grad_()
         reference, _ = layer(x_ref)
         reference.backward(grad)
+    with generated_only():
+        x_generated = x.detach().requires_grad_()
+        generated_spikes, _ = layer(x_generated)
+        generated_spikes.backward(grad)
     spikes_differ = (spikes != reference).float().mean().item()
+    generated_differ = (generated_spikes != reference).float().mean().item()
     grad_error = (
         (x_fused.grad.float() - x_ref.grad.float()).abs().max()
         / x_ref.grad.float().abs().max().clamp_min(1e-30)
@@ -142,6 +151,8 @@ def run(args) -> dict:
         ("forward+backward", forward_backward),
     ):
         fused = _median(timer, function, args.warmup, args.repeat)
+        with generated_only():
+            generated = _median(timer, function, args.warmup, args.repeat)
         with reference_only():
             reference_ms = _median(timer, function, 1, args.reference_repeat)
         floor = _median(timer, copy_of(floor_bytes[name]), args.warmup, args.repeat)
@@ -152,6 +163,8 @@ def run(args) -> dict:
                 "reference_ms": reference_ms,
                 "floor_ms": floor,
                 "ratio_to_floor": fused / floor,
+                "generated_ms": generated,
+                "generated_ratio_to_floor": generated / floor,
                 "floor_gb": floor_bytes[name] / 1e9,
                 "moved_gb": moved_bytes[name] / 1e9,
                 "effective_gb_s": floor_bytes[name] / fused / 1e6,
@@ -163,6 +176,7 @@ def run(args) -> dict:
         "shape": [steps, batch, neurons],
         "dtype": args.dtype,
         "spikes_differing_from_reference": spikes_differ,
+        "generated_spikes_differing_from_reference": generated_differ,
         "input_grad_max_relative_error": grad_error,
         "rows": rows,
     }
@@ -272,17 +286,20 @@ def table(result: dict) -> str:
     lines = [
         f"{result['device']}, torch {result['torch']}, LIF {result['shape']} "
         f"(T, batch, neurons), {result['dtype']} input; spikes differing from the "
-        f"reference: {result['spikes_differing_from_reference']:.2e}, input gradient "
-        f"max relative error {result['input_grad_max_relative_error']:.2e}",
+        f"reference: {result['spikes_differing_from_reference']:.2e} (generated "
+        f"kernels: {result['generated_spikes_differing_from_reference']:.2e}), input "
+        f"gradient max relative error {result['input_grad_max_relative_error']:.2e}",
         "",
-        "| pass | fused ms | reference ms | floor ms (copy of the same bytes) | "
-        "fused / floor | bytes to move (GB) | bytes the kernels move (GB) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| pass | fused ms | generated ms | reference ms | floor ms (copy of the same "
+        "bytes) | fused / floor | generated / floor | bytes to move (GB) | bytes the "
+        "kernels move (GB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in result["rows"]:
         lines.append(
-            f"| {row['pass']} | {row['fused_ms']:.3f} | {row['reference_ms']:.2f} | "
-            f"{row['floor_ms']:.3f} | {row['ratio_to_floor']:.2f}x | "
+            f"| {row['pass']} | {row['fused_ms']:.3f} | {row['generated_ms']:.3f} | "
+            f"{row['reference_ms']:.2f} | {row['floor_ms']:.3f} | "
+            f"{row['ratio_to_floor']:.2f}x | {row['generated_ratio_to_floor']:.2f}x | "
             f"{row['floor_gb']:.3f} | {row['moved_gb']:.3f} |"
         )
     return "\n".join(lines)

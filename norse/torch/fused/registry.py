@@ -54,6 +54,7 @@ Factory = Callable[[Any, torch.Tensor, Any, bool], Optional[Kernel]]
 
 _FACTORIES: Dict[Callable, List[Factory]] = {}
 _forced_reference = 0
+_generated_only = 0
 
 
 def plain_eager() -> bool:
@@ -97,7 +98,7 @@ def find(
     to the factories (see the module doc)."""
     if not enabled():
         return None
-    for factory in _FACTORIES.get(step_function, ()):
+    for factory in () if _generated_only else _FACTORIES.get(step_function, ()):
         kernel = factory(p, input_tensor, state, record_states, *weights)
         if kernel is not None:
             return kernel
@@ -125,6 +126,19 @@ def reference_only() -> Iterator[None]:
         yield
     finally:
         _forced_reference -= 1
+
+
+@contextlib.contextmanager
+def generated_only() -> Iterator[None]:
+    """Skips the registered (hand-written) kernels inside the ``with`` block: the
+    kernels generated from the step functions run where they can, else the reference
+    loop. For comparing the two, as ``benchmarks/`` does."""
+    global _generated_only
+    _generated_only += 1
+    try:
+        yield
+    finally:
+        _generated_only -= 1
 
 
 #: The module whose import makes the fused kernels of a device type usable: the Numba

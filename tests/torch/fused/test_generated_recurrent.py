@@ -214,3 +214,27 @@ def test_non_finite_recurrent_weights_keep_the_dense_product(monkeypatch):
     for a, b in zip(tree_leaves(state), tree_leaves(state_ref)):
         torch.testing.assert_close(a, b, equal_nan=True, rtol=0, atol=0)
     assert state_ref.v.isnan().any()
+
+
+@pytest.mark.skipif(not registry.backend_available("cpu"), reason="no Numba")
+def test_generated_only_skips_the_hand_written_kernels(monkeypatch):
+    """Inside ``generated_only()`` the recurrent LIF layer, which has hand-written
+    kernels, runs the generated driver, with the reference's results; outside it the
+    hand-written kernels run again."""
+    from norse.torch.fused import generated_only
+
+    torch.manual_seed(0)
+    layer = norse.LIFRecurrent(6, 10)
+    x = 3 * torch.rand(20, 3, 6)
+    calls = _spy(monkeypatch)
+    with torch.no_grad():
+        with generated_only():
+            spikes, state = layer(x)
+        assert calls == [True]
+        layer(x)
+        assert calls == [True]  # the hand-written kernel found first
+        with reference_only():
+            spikes_ref, state_ref = layer(x)
+    assert spikes.sum() > 0 and torch.equal(spikes, spikes_ref)
+    for a, b in zip(tree_leaves(state), tree_leaves(state_ref)):
+        assert torch.equal(a, b)
