@@ -41,7 +41,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from norse.torch.functional import sparse
 from norse.torch.fused import registry
 from norse.torch.fused.generate import _program_inputs, results, runtime
 from norse.torch.fused.generate.runtime import _np
@@ -59,6 +58,10 @@ _linear = torch.nn.functional.linear
 #: Spikes per row up to which a forward product of a binary operand is event-driven (on
 #: the CPU): one or two weight rows add up exactly, as in the dense product.
 EXACT_SPIKES = 2
+#: Activity (the fraction of an operand's values that are spikes) up to which a
+#: matrix's gradient is summed per spike: the measured crossover with the dense product
+#: is about 9%, for any size (both costs grow with the matrix; ``benchmarks/RESULTS.md``).
+WEIGHT_GRADIENT_ACTIVITY = 0.05
 
 
 class _SpikeProducts:
@@ -114,15 +117,12 @@ class _SpikeProducts:
         self.kernels.gather_sum(table, active.index, active.pointer, None, out)
         return True
 
-    def weight_gradient(
-        self, k: int, g: Tensor, u: Tensor, weights: Tensor
-    ) -> Optional[Tensor]:
+    def weight_gradient(self, k: int, g: Tensor, u: Tensor) -> Optional[Tensor]:
         """:math:`g^T u` event-driven for binary ``u`` with few spikes, else ``None``."""
         if k not in self.matrices:
             return None
         active = self.kernels.active_inputs(u)
-        threshold = sparse.kernel_activity_threshold(weights) * u.numel()
-        if active is None or active.count > threshold:
+        if active is None or active.count > WEIGHT_GRADIENT_ACTIVITY * u.numel():
             return None
         return self.kernels.binary_weight_grad(active, g)
 
@@ -259,15 +259,25 @@ class _SteppedScan(torch.autograd.Function):
             )
         rounds = _rounds(plan)
         spikes = ctx.spikes = _SpikeProducts(plan, matrices, backend)
+        # per product: its operand's and its own rows as (rows, features) views, and
+        # its matrix (the views made once: the loop below runs per step)
+        rows = []
+        for k, product in enumerate(plan.products):
+            operand, target = operands[k], products[k]
+            rows.append(
+                (
+                    operand.reshape(len(operand), -1, operand.shape[-1]).unbind(0),
+                    target.view(steps, -1, target.shape[-1]).unbind(0),
+                    matrices[product.matrix],
+                )
+            )
         for t in range(steps):
             for (kernel, xs, ws, ps, output, full), before in zip(calls, rounds):
                 for k in before:
-                    operand, target = operands[k][t], products[k][t]
-                    operand = operand.view(-1, operand.shape[-1])
-                    target = target.view(-1, target.shape[-1])
+                    operand_rows, target_rows, weights = rows[k]
+                    operand, target = operand_rows[t], target_rows[t]
                     if spikes.forward(k, operand, target):
                         continue
-                    weights = matrices[plan.products[k].matrix]
                     if backend == "cpu":
                         # the reference's linear is this product on the CPU
                         torch.mm(operand, weights.t(), out=target)
@@ -315,19 +325,24 @@ class _SteppedScan(torch.autograd.Function):
             if g_out is None
             else g_out.reshape(steps, lanes).contiguous()
         )
-        # g_new[k]: the gradient of state field k after the step at hand; g_old[k]:
-        # before it (they swap after each step)
-        g_new = [x.new_zeros((1, lanes), dtype=h.dtype) for h in history]
-        g_old = [x.new_empty((1, lanes), dtype=h.dtype) for h in history]
+        # g_state[n][k]: the gradient of state field k, n = new: after the step at
+        # hand, 1 - new: before it (new swaps after each step); with their NumPy views
+        # and (rows, features) views, made once
+        g_state = [
+            [x.new_zeros((1, lanes), dtype=h.dtype) for h in history],
+            [x.new_empty((1, lanes), dtype=h.dtype) for h in history],
+        ]
+        g_state_views = [[view(g) for g in pair] for pair in g_state]
+        g_state_rows = [[g.view(-1, shape[-1]) for g in pair] for pair in g_state]
         if record:
             recorded = [
                 None if g is None else g.reshape(steps, lanes).contiguous()
                 for g in g_final
             ]
         else:
-            for g_state, g in zip(g_new, g_final):
+            for g_state_field, g in zip(g_state[0], g_final):
                 if g is not None:
-                    g_state[0] = g.reshape(lanes)
+                    g_state_field[0] = g.reshape(lanes)
         # every product is read by a stage, whose adjoint writes its gradient
         g_products = [x.new_empty((steps, *shape)) for _ in plan.products]
         g_values = [x.new_empty((1, lanes), dtype=d) for d in plan.values]
@@ -343,16 +358,20 @@ class _SteppedScan(torch.autograd.Function):
         gv = [view(g) for g in g_values]
         gi = view(g_inputs)
 
-        def target(source: Source, new: List[Tensor]):
-            """The gradient row of ``source`` for the step at hand: ``(rows, by
-            step)``."""
+        def target(source: Source, which: int):
+            """The gradient row of ``source`` (state fields: of ``g_state[which]``):
+            ``(rows, by step)``."""
             if source.kind == "product":
                 return gp[source.key], True
             if source.kind == "input":
                 return gi, True
             if source.kind == "value":
                 return gv[source.key], False
-            return view(new[fields[source.key]]), False
+            return g_state_views[which][fields[source.key]], False
+
+        def scratch() -> Tuple[Tensor, Any]:
+            row = x.new_empty((1, lanes))
+            return row, view(row)
 
         calls = []
         for i, (stage, kernels) in enumerate(zip(plan.stages, program.stages)):
@@ -361,18 +380,35 @@ class _SteppedScan(torch.autograd.Function):
                 module.backward_step_all if param_grads else module.backward_step_states
             )
             go = view(g_out if stage.output else g_out.new_zeros((1, lanes)))
-            grads_x = []  # (target source, scratch or None)
-            for n, source in enumerate(stage.inputs):
-                scratch = None if first[(i, "x", n)] else x.new_empty((1, lanes))
-                grads_x.append((source, scratch))
-            grads_s = []
-            for n, source in enumerate(stage.writes):
-                if source.kind == "state" and first[(i, "s", n)]:
-                    grads_s.append((source, None))
-                else:
-                    grads_s.append((source, x.new_empty((1, lanes))))
+            # (target source, scratch view or None): a later contribution to a
+            # gradient goes to scratch and is added
+            grads_x = [
+                (source, None if first[(i, "x", n)] else scratch()[1])
+                for n, source in enumerate(stage.inputs)
+            ]
+            grads_s = [
+                (
+                    source,
+                    None
+                    if source.kind == "state" and first[(i, "s", n)]
+                    else scratch()[1],
+                )
+                for n, source in enumerate(stage.writes)
+            ]
             wanted = kernels.differentiable if param_grads else []
             scratch_p = [x.new_empty((lanes,)) for _ in wanted]
+            products_before = []  # (operand source, its gradient rows, matrix, first)
+            for k in _rounds(plan)[i]:
+                product = plan.products[k]
+                if product.operand.kind != "input":  # those after the loop
+                    products_before.append(
+                        (
+                            product.operand,
+                            g_products[k].view(steps, -1, shape[-1]).unbind(0),
+                            matrices[product.matrix],
+                            first[("product", k)],
+                        )
+                    )
             calls.append(
                 (
                     kernel,
@@ -383,37 +419,41 @@ class _SteppedScan(torch.autograd.Function):
                     _stage_params(kernels, program, params, view),
                     grads_x,
                     grads_s,
-                    list(zip(wanted, scratch_p)),
+                    list(zip(wanted, scratch_p, [view(g) for g in scratch_p])),
+                    products_before,
                 )
             )
-        rounds = _rounds(plan)
+        g_value_rows = [g.view(-1, shape[-1]) for g in g_values]
+        new = 0
         for t in range(steps - 1, -1, -1):
+            old = 1 - new
             if record:
-                for g_state, g in zip(g_new, recorded):
+                for g_state_field, g in zip(g_state[new], recorded):
                     if g is not None:
-                        g_state += g[t]
+                        g_state_field += g[t]
             for i in range(len(calls) - 1, -1, -1):
-                kernel, go, stage, xs, ws, ps, grads_x, grads_s, grads_p = calls[i]
+                kernel, go, stage, xs, ws, ps, grads_x, grads_s, grads_p, before = (
+                    calls[i]
+                )
                 gx_rows, adds = [], []
-                for source, scratch in grads_x:
-                    rows, by_step = target(source, g_old)
+                for source, scratch_row in grads_x:
+                    rows, by_step = target(source, old)
                     row = rows[t : t + 1] if by_step else rows
-                    if scratch is None:
+                    if scratch_row is None:
                         gx_rows.append(row)
                     else:
-                        gx_rows.append(view(scratch))
-                        adds.append((row, view(scratch)))
+                        gx_rows.append(scratch_row)
+                        adds.append((row, scratch_row))
                 gs_rows, gs0_rows = [], []
-                for source, scratch in grads_s:
-                    rows, _ = target(source, g_new)
-                    gs_rows.append(rows)
+                for source, scratch_row in grads_s:
+                    gs_rows.append(target(source, new)[0])
                     if source.kind != "state":
-                        gs0_rows.append(view(scratch)[0])  # a value's old one: unused
-                    elif scratch is None:
-                        gs0_rows.append(target(source, g_old)[0][0])
+                        gs0_rows.append(scratch_row[0])  # a value's old one: unused
+                    elif scratch_row is None:
+                        gs0_rows.append(target(source, old)[0][0])
                     else:
-                        gs0_rows.append(view(scratch)[0])
-                        adds.append((target(source, g_old)[0], view(scratch)))
+                        gs0_rows.append(scratch_row[0])
+                        adds.append((target(source, old)[0], scratch_row))
                 kernel(
                     go[t : t + 1] if stage.output else go,
                     *gs_rows,
@@ -422,30 +462,25 @@ class _SteppedScan(torch.autograd.Function):
                     *ps,
                     *gx_rows,
                     *gs0_rows,
-                    *(view(g) for _, g in grads_p),
+                    *(g_view for _, _, g_view in grads_p),
                     0,
                     lanes,
                 )
-                for row, scratch in adds:
-                    row += scratch
-                for field, g in grads_p:
+                for row, scratch_row in adds:
+                    row += scratch_row
+                for field, g, _ in grads_p:
                     totals[field] += g
-                for k in rounds[i]:
-                    product = plan.products[k]
-                    source = product.operand
-                    if source.kind == "input":
-                        continue  # after the loop, all steps at once
+                for source, g_rows, weights, is_first in before:
                     if source.kind == "state":
-                        row = g_old[fields[source.key]]
+                        row = g_state_rows[old][fields[source.key]]
                     else:
-                        row = g_values[source.key]
-                    g = g_products[k][t].reshape(-1, shape[-1])
-                    weights = matrices[product.matrix]
-                    if first[("product", k)]:
-                        torch.mm(g, weights, out=row.view(-1, shape[-1]))
+                        row = g_value_rows[source.key]
+                    if is_first:
+                        torch.mm(g_rows[t], weights, out=row)
                     else:
-                        row.view(-1, shape[-1]).addmm_(g, weights)
-            g_new, g_old = g_old, g_new
+                        row.addmm_(g_rows[t], weights)
+            new = old
+        g_new = g_state[new]
         g_x = None
         if needs[4]:
             g_x = g_inputs.view(x.shape) if reads_input else None
@@ -467,7 +502,7 @@ class _SteppedScan(torch.autograd.Function):
             else:
                 u = values[source.key].reshape(-1, shape[-1])
             g_rows = g_products[k].reshape(-1, shape[-1])
-            g = ctx.spikes.weight_gradient(k, g_rows, u, matrices[m])
+            g = ctx.spikes.weight_gradient(k, g_rows, u)
             if g is None:
                 g = g_rows.t() @ u
             g_matrices[m] = g if g_matrices[m] is None else g_matrices[m] + g
