@@ -59,9 +59,9 @@ _linear = torch.nn.functional.linear
 #: the CPU): one or two weight rows add up exactly, as in the dense product.
 EXACT_SPIKES = 2
 #: Activity (the fraction of an operand's values that are spikes) up to which a
-#: matrix's gradient is summed per spike: the measured crossover with the dense product
-#: is about 9%, for any size (both costs grow with the matrix; ``benchmarks/RESULTS.md``).
-WEIGHT_GRADIENT_ACTIVITY = 0.05
+#: matrix's gradient is summed per spike: the crossover with the dense product, about
+#: 9-10% for any size (both costs grow with the matrix; ``benchmarks/RESULTS.md``).
+WEIGHT_GRADIENT_ACTIVITY = 0.1
 
 
 class _SpikeProducts:
