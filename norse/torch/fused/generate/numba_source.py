@@ -497,7 +497,12 @@ def _step_rows(graph: Graph, layout: Layout) -> List[str]:
     """Row slices ``[lo, hi)`` of one step's inputs, states and per-neuron parameters."""
     rows = [f"    xr{k} = X{k}[0, lo:hi]" for k in range(len(graph.inputs))]
     rows += [f"    Sr{k} = S{k}[lo:hi]" for k in range(len(layout.states))]
-    rows += [
+    return rows + _step_parameters(layout)
+
+
+def _step_parameters(layout: Layout) -> List[str]:
+    """The per-neuron parameters' row slices ``[lo, hi)``, the shared ones' values."""
+    rows = [
         f"    L{k} = P{k}[lo:hi]"
         for k, field in enumerate(layout.params)
         if field in layout.lane_params
@@ -510,16 +515,28 @@ def _step_rows(graph: Graph, layout: Layout) -> List[str]:
     return rows
 
 
-def step_source(graph: Graph, layout: Layout) -> str:
+def step_source(
+    graph: Graph,
+    layout: Layout,
+    recorded: Sequence[int] = (),
+    function_name: str = "forward_step",
+) -> str:
     """``forward_step``: one step over lanes ``[lo, hi)``, states read from ``S`` and
     written to row 0 of ``R`` directly (the recurrent driver calls it once per step,
-    where the scan kernels' lane buffers would cost more than the step)."""
-    dialect, leaves, body_nodes, src = _forward_start(graph, layout, "forward_step")
+    where the scan kernels' lane buffers would cost more than the step); with
+    ``recorded`` (see :func:`step_record`) also those values, to row 0 of ``REC``."""
+    dialect, leaves, _, src = _forward_start(graph, layout, function_name)
+    body_nodes = _dependencies(
+        graph, [graph.output, *graph.new_states.values(), *recorded]
+    )
+    if recorded:
+        src[-1] = src[-1].replace("lo, hi):", f"{_names('REC', len(recorded))}lo, hi):")
     states = layout.states
     src += [
         *_step_rows(graph, layout),
         "    orow = out[0, lo:hi]",
         *(f"    Rr{k} = R{k}[0, lo:hi]" for k in range(len(states))),
+        *(f"    RECr{m} = REC{m}[0, lo:hi]" for m in range(len(recorded))),
         "    for j in range(hi - lo):",
     ]
     src += [f"        s{k} = Sr{k}[j]" for k in range(len(states))]
@@ -531,7 +548,35 @@ def step_source(graph: Graph, layout: Layout) -> str:
     for k, field in enumerate(states):
         value = _value(graph, graph.new_states[field], dialect, leaves)
         src.append(f"        Rr{k}[j] = {value}")
+    for m, index in enumerate(recorded):
+        src.append(f"        RECr{m}[j] = {_value(graph, index, dialect, leaves)}")
     return "\n".join(src) + "\n"
+
+
+def step_record(
+    graph: Graph, adjoint: Adjoint, layout: Layout, wanted: Sequence[str]
+) -> Optional[List[int]]:
+    """The values of a step that its adjoint (with the gradients of the ``wanted``
+    parameters) needs, recorded by the forward step so that the adjoint reads neither
+    the step's inputs nor its state (the minimum cut of :mod:`.record`); ``None`` if
+    there is no such record."""
+    grad_roots = [*adjoint.inputs, *(adjoint.states[f] for f in layout.states)]
+    grad_roots += [adjoint.params[f] for f in wanted]
+    needed = _dependencies(graph, grad_roots)
+    seeds = [adjoint.grad_out, *(adjoint.grad_states[f] for f in layout.states)]
+    recorded = recorded_values(
+        graph,
+        needed,
+        _seeded(graph, needed, seeds),
+        _costly,
+        graph.nodes[graph.states[layout.states[0]]].dtype,
+    )
+    reads = _dependencies(graph, grad_roots, recorded)
+    if any(
+        graph.nodes[i].op in ("input", "state") and i not in recorded for i in reads
+    ):
+        return None
+    return recorded
 
 
 def step_backward_source(
@@ -540,11 +585,13 @@ def step_backward_source(
     layout: Layout,
     wanted: Sequence[str],
     function_name: str,
+    recorded: Optional[Sequence[int]] = None,
 ) -> str:
     """The adjoint of :func:`step_source` (``wanted``: the parameter fields whose
     per-lane gradient it writes): the step's gradients with respect to its inputs, its
     state before and its parameters, from those of its output and new state (row 0 of
-    ``GO`` and ``GS``)."""
+    ``GO`` and ``GS``). It reads the step's inputs ``X`` and state ``S``, or with
+    ``recorded`` (:func:`step_record`) the values the forward step recorded, ``REC``."""
     dialect = NumbaDialect()
     leaves = _leaf_names(graph, layout)
     states = layout.states
@@ -553,20 +600,29 @@ def step_backward_source(
         seeds[adjoint.grad_states[field]] = f"gnew{k}"
     grad_roots = [*adjoint.inputs, *(adjoint.states[f] for f in states)]
     grad_roots += [adjoint.params[f] for f in wanted]
-    nodes = _dependencies(graph, grad_roots)
+    nodes = _dependencies(graph, grad_roots, recorded or ())
+    if recorded is not None:
+        nodes = [i for i in nodes if i not in recorded]
 
     def spell(index: int) -> str:
         if index is None:
             return "0"
+        if recorded is not None and index in recorded:
+            return name(index)
         return seeds.get(index, leaves.get(index, name(index)))
 
     a = _arguments(graph, layout, wanted)
+    if recorded is None:
+        reads, rows = f"{a['x']}{a['s']}", _step_rows(graph, layout)
+    else:
+        reads = _names("REC", len(recorded))
+        rows = _step_parameters(layout)
+        rows += [f"    RECr{m} = REC{m}[0, lo:hi]" for m in range(len(recorded))]
     src = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def {function_name}(GO, {a['gs']}{a['x']}{a['s']}{a['p']}{a['gx']}"
-        f"{a['gs0']}"
+        f"def {function_name}(GO, {a['gs']}{reads}{a['p']}{a['gx']}{a['gs0']}"
         f"{a['gp']}lo, hi):",
-        *_step_rows(graph, layout),
+        *rows,
         "    gor = GO[0, lo:hi]",
         *(f"    GSr{k} = GS{k}[0, lo:hi]" for k in range(len(states))),
         *(f"    gxr{k} = GX{k}[0, lo:hi]" for k in range(len(graph.inputs))),
@@ -576,7 +632,11 @@ def step_backward_source(
         "        gout = gor[j]",
     ]
     for k in range(len(states)):
-        src += [f"        s{k} = Sr{k}[j]", f"        gnew{k} = GSr{k}[j]"]
+        if recorded is None:
+            src.append(f"        s{k} = Sr{k}[j]")
+        src.append(f"        gnew{k} = GSr{k}[j]")
+    for m, index in enumerate(recorded or ()):
+        src.append(f"        {name(index)} = RECr{m}[j]")
     src += [
         f"        {line}"
         for line in lines(

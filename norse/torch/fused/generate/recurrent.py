@@ -185,27 +185,64 @@ def _backend(x: Tensor) -> Tuple[str, Callable]:
     return backend, (_np if backend == "cpu" else Tensor.detach)
 
 
-class _Arrays:
-    """Views of one sequence's tensors as the kernels take them (``view``), by
-    :class:`~.stages.Source`: ``rows`` ``(T, M)`` (``(T + 1, M)`` for a state field:
-    the state before each step, then the final one)."""
+def _lean(plan, backend: str) -> bool:
+    """Whether a sequence may keep only what its adjoint reads (:class:`_Rows`): on the
+    CPU, for a plan of one stage without computed operands (a recurrent step, a
+    feed-forward multi-compartment one)."""
+    return backend == "cpu" and len(plan.stages) == 1 and not plan.values
 
-    def __init__(self, program, x, history, products, values, view):
+
+class _Rows:
+    """One sequence's tensors as the kernels take them (``view``: NumPy views on the
+    CPU), by :class:`~.stages.Source` and step ``t``.
+
+    A state field keeps every step, ``(T + 1, M)``: the state before each step, then
+    the final one; or, in a *lean* sequence (:func:`_lean`), where the forward step
+    records what the adjoint reads (:attr:`.runtime.Program.records`), only two rows
+    that alternate, unless it is a product's operand (the matrix's gradient reads it)
+    or the states are returned for every step. A lean sequence also computes each
+    product into one reused row."""
+
+    def __init__(self, program, x, history, full, products, values, view):
         steps = x.shape[0]
         self.fields = {f: k for k, f in enumerate(program.state_fields)}
+        self.full = full
         self.x = view(x).reshape(steps, -1)
         self.history = [view(h) for h in history]
-        self.products = [view(p).reshape(steps, -1) for p in products]
+        self.products = [view(p).reshape(len(p), -1) for p in products]
         self.values = [view(v) for v in values]
 
-    def rows(self, source: Source):
+    def row(self, k: int, t: int) -> int:
+        """The row of state field ``k`` that holds the state before step ``t``."""
+        return t if self.full[k] else t % 2
+
+    def read(self, source: Source, t: int):
+        """``(1, M)``: what a stage reads at step ``t``."""
         if source.kind == "input":
-            return self.x
+            return self.x[t : t + 1]
         if source.kind == "state":
-            return self.history[self.fields[source.key]]
+            k = self.fields[source.key]
+            r = self.row(k, t)
+            return self.history[k][r : r + 1]
         if source.kind == "product":
-            return self.products[source.key]
-        return self.values[source.key]
+            rows = self.products[source.key]
+            return rows[t : t + 1] if len(rows) > 1 else rows
+        return self.values[source.key][t : t + 1]
+
+    def before(self, source: Source, t: int):
+        """``(M,)``: the old value of what a stage writes at step ``t``."""
+        if source.kind == "state":
+            k = self.fields[source.key]
+            return self.history[k][self.row(k, t)]
+        return self.values[source.key][t]  # never read
+
+    def after(self, source: Source, t: int):
+        """``(1, M)``: where a stage writes at step ``t``."""
+        if source.kind == "state":
+            k = self.fields[source.key]
+            r = self.row(k, t + 1)
+            return self.history[k][r : r + 1]
+        return self.values[source.key][t : t + 1]
 
 
 def _stage_params(kernels, program, params, view) -> List:
@@ -223,80 +260,118 @@ class _SteppedScan(torch.autograd.Function):
         states = rest[n_matrices : n_matrices + n_states]
         params = rest[n_matrices + n_states :]
         steps, lanes = x.shape[0], math.prod(shape)
-        # history[k][t]: state field k before step t (history[k][steps]: the final one)
-        history = [x.new_empty((steps + 1, lanes), dtype=s.dtype) for s in states]
+        backend, view = _backend(x)
+        needs = ctx.needs_input_grad
+        save = any(needs)
+        kind = "all" if any(needs[5 + n_matrices + n_states :]) else "states"
+        stage0 = program.stages[0]
+        lean = _lean(plan, backend) and (
+            not save or stage0.records.get(kind) is not None
+        )
+        fields = {f: k for k, f in enumerate(program.state_fields)}
+        operand_fields = {
+            fields[p.operand.key] for p in plan.products if p.operand.kind == "state"
+        }
+        full = [
+            not lean or record or (save and k in operand_fields)
+            for k in range(n_states)
+        ]
+        history = [
+            x.new_empty((steps + 1 if f else 2, lanes), dtype=s.dtype)
+            for s, f in zip(states, full)
+        ]
+        out = None
+        if lean and not record:
+            # a kept field that is the step's output (the spikes a recurrent step
+            # feeds back): the output is its history after the first row
+            graph = stage0.graph
+            for k, field in enumerate(program.state_fields):
+                if (
+                    full[k]
+                    and graph.new_states[field] == graph.output
+                    and history[k].dtype == program.output_dtype
+                ):
+                    out = history[k][1:]
+                    break
         for row, state in zip(history, states):
             row[0] = state
-        products = [x.new_empty((steps, *shape)) for _ in plan.products]
+        products = [x.new_empty((1 if lean else steps, *shape)) for _ in plan.products]
         values = [x.new_empty((steps, lanes), dtype=d) for d in plan.values]
-        out = x.new_empty((steps, lanes), dtype=program.output_dtype)
-        backend, view = _backend(x)
-        arrays = _Arrays(program, x, history, products, values, view)
-        operands = []
-        for product in plan.products:
+        recorded = stage0.record_dtypes(kind) if lean and save else []
+        records = [x.new_empty((steps, lanes), dtype=d) for d in recorded]
+        if out is None:
+            out = x.new_empty((steps, lanes), dtype=program.output_dtype)
+        rows = _Rows(program, x, history, full, products, values, view)
+        # per product: its operand's and its own rows at each step, (rows, features)
+        # views made once (the loop below runs per step), and its matrix
+        product_rows = []
+        for product, target in zip(plan.products, products):
             source = product.operand
             if source.kind == "input":
-                operands.append(x)
+                operand = x.reshape(steps, -1, x.shape[-1]).unbind(0)
+            elif source.kind == "state":
+                k = fields[source.key]
+                field_rows = history[k].view(len(history[k]), -1, shape[-1]).unbind(0)
+                operand = [field_rows[rows.row(k, t)] for t in range(steps)]
             else:
-                rows = history if source.kind == "state" else values
-                key_ = (
-                    arrays.fields[source.key] if source.kind == "state" else source.key
-                )
-                operands.append(rows[key_].view(-1, *shape))
+                operand = values[source.key].view(steps, -1, shape[-1]).unbind(0)
+            targets = target.view(len(target), -1, shape[-1]).unbind(0)
+            if lean:
+                targets = targets * steps
+            weights = matrices[product.matrix]
+            product_rows.append((operand, targets, weights, weights.t()))
+        # per stage: its kernel and its arguments at each step
         calls = []
         for stage, kernels in zip(plan.stages, program.stages):
+            module = kernels.module(backend)
+            # a lean sequence with a backward pass records what the adjoint reads
+            recording = lean and save
+            kernel = getattr(
+                module, f"forward_step_{kind}" if recording else "forward_step"
+            )
             output = view(out if stage.output else out.new_empty((1, lanes)))
-            calls.append(
+            ps = _stage_params(kernels, program, params, view)
+            record_rows = [view(r) for r in records]
+            arguments = [
                 (
-                    kernels.module(backend).forward_step,
-                    [arrays.rows(s) for s in stage.inputs],
-                    # (rows, offset): a field's new value is the next row of its record
-                    [(arrays.rows(s), s.kind == "state") for s in stage.writes],
-                    _stage_params(kernels, program, params, view),
-                    output,
-                    stage.output,
-                )
-            )
-        rounds = _rounds(plan)
-        spikes = ctx.spikes = _SpikeProducts(plan, matrices, backend)
-        # per product: its operand's and its own rows as (rows, features) views, and
-        # its matrix (the views made once: the loop below runs per step)
-        rows = []
-        for k, product in enumerate(plan.products):
-            operand, target = operands[k], products[k]
-            rows.append(
-                (
-                    operand.reshape(len(operand), -1, operand.shape[-1]).unbind(0),
-                    target.view(steps, -1, target.shape[-1]).unbind(0),
-                    matrices[product.matrix],
-                )
-            )
-        for t in range(steps):
-            for (kernel, xs, ws, ps, output, full), before in zip(calls, rounds):
-                for k in before:
-                    operand_rows, target_rows, weights = rows[k]
-                    operand, target = operand_rows[t], target_rows[t]
-                    if spikes.forward(k, operand, target):
-                        continue
-                    if backend == "cpu":
-                        # the reference's linear is this product on the CPU
-                        torch.mm(operand, weights.t(), out=target)
-                    else:
-                        # the reference's own call: the same rounding as its step
-                        target.copy_(_linear(operand, weights))
-                kernel(
-                    *(a[t : t + 1] for a in xs),
-                    *(a[t] for a, _ in ws),
+                    *(rows.read(s, t) for s in stage.inputs),
+                    *(rows.before(s, t) for s in stage.writes),
                     *ps,
-                    output[t : t + 1] if full else output,
-                    *(a[t + o : t + o + 1] for a, o in ws),
+                    output[t : t + 1] if stage.output else output,
+                    *(rows.after(s, t) for s in stage.writes),
+                    *(r[t : t + 1] for r in record_rows),
                     0,
                     lanes,
                 )
+                for t in range(steps)
+            ]
+            calls.append((kernel, arguments))
+        rounds = _rounds(plan)
+        spikes = ctx.spikes = _SpikeProducts(plan, matrices, backend)
+        for t in range(steps):
+            for (kernel, arguments), before in zip(calls, rounds):
+                for k in before:
+                    operand_rows, target_rows, weights, transposed = product_rows[k]
+                    operand, target = operand_rows[t], target_rows[t]
+                    if k in spikes.matrices and spikes.forward(k, operand, target):
+                        continue
+                    if backend == "cpu":
+                        # the reference's linear is this product on the CPU
+                        torch.mm(operand, transposed, out=target)
+                    else:
+                        # the reference's own call: the same rounding as its step
+                        target.copy_(_linear(operand, weights))
+                kernel(*arguments[t])
         ctx.key, ctx.shape, ctx.counts, ctx.record = key, shape, counts, record
-        ctx.save_for_backward(x, *matrices, *history, *products, *values, *params)
+        ctx.lean, ctx.full, ctx.n_records = lean, full, len(records)
+        ctx.save_for_backward(
+            x, *matrices, *history, *products, *values, *records, *params
+        )
         # copies: the outputs must not share memory with what the backward pass reads
-        final = [(row[1:] if record else row[steps]).clone() for row in history]
+        final = [
+            (row[1:] if record else row[rows.row(k, steps)]).clone()
+            for k, row in enumerate(history)
+        ]
         return (out, *final)
 
     @staticmethod
@@ -311,6 +386,7 @@ class _SteppedScan(torch.autograd.Function):
         history = [saved.pop(0) for _ in range(n_states)]
         products = [saved.pop(0) for _ in plan.products]
         values = [saved.pop(0) for _ in plan.values]
+        records = [saved.pop(0) for _ in range(ctx.n_records)]
         params = saved
         steps, lanes = x.shape[0], math.prod(shape)
         needs = ctx.needs_input_grad
@@ -319,7 +395,7 @@ class _SteppedScan(torch.autograd.Function):
         needs_params = needs[5 + n_matrices + n_states :]
         param_grads = any(needs_params)
         backend, view = _backend(x)
-        arrays = _Arrays(program, x, history, products, values, view)
+        rows = _Rows(program, x, history, ctx.full, products, values, view)
         g_out = (
             x.new_zeros((steps, lanes), dtype=program.output_dtype)
             if g_out is None
@@ -352,7 +428,7 @@ class _SteppedScan(torch.autograd.Function):
         # the gradient of the input as the stages read it (a feed-forward step's)
         g_inputs = x.new_empty((steps, lanes) if reads_input else (0, lanes))
         totals = {f: x.new_zeros((lanes,)) for f in program.differentiable}
-        fields = arrays.fields
+        fields = rows.fields
         first = _first_contributions(plan)
         gp = [view(g).reshape(steps, lanes) for g in g_products]
         gv = [view(g) for g in g_values]
@@ -373,12 +449,25 @@ class _SteppedScan(torch.autograd.Function):
             row = x.new_empty((1, lanes))
             return row, view(row)
 
+        kind = "all" if param_grads else "states"
+        record_rows = [view(r) for r in records]
         calls = []
         for i, (stage, kernels) in enumerate(zip(plan.stages, program.stages)):
             module = kernels.module(backend)
-            kernel = (
-                module.backward_step_all if param_grads else module.backward_step_states
-            )
+            # what the adjoint reads at each step: the forward step's records (a lean
+            # sequence), else the stage's inputs and state before the step
+            if ctx.lean:
+                kernel = getattr(module, f"backward_step_{kind}_recorded")
+                reads = [tuple(r[t : t + 1] for r in record_rows) for t in range(steps)]
+            else:
+                kernel = getattr(module, f"backward_step_{kind}")
+                reads = [
+                    (
+                        *(rows.read(s, t) for s in stage.inputs),
+                        *(rows.before(s, t) for s in stage.writes),
+                    )
+                    for t in range(steps)
+                ]
             go = view(g_out if stage.output else g_out.new_zeros((1, lanes)))
             # (target source, scratch view or None): a later contribution to a
             # gradient goes to scratch and is added
@@ -414,8 +503,7 @@ class _SteppedScan(torch.autograd.Function):
                     kernel,
                     go,
                     stage,
-                    [arrays.rows(s) for s in stage.inputs],
-                    [(arrays.rows(s), s.kind == "state") for s in stage.writes],
+                    reads,
                     _stage_params(kernels, program, params, view),
                     grads_x,
                     grads_s,
@@ -424,62 +512,80 @@ class _SteppedScan(torch.autograd.Function):
                 )
             )
         g_value_rows = [g.view(-1, shape[-1]) for g in g_values]
-        new = 0
-        for t in range(steps - 1, -1, -1):
+
+        def stage_step(i: int, t: int):
+            """Stage ``i`` at step ``t`` of the backward pass: its adjoint's arguments,
+            the (row, scratch) pairs to add after it, and its products' operand
+            gradients as (gradient row, matrix, target, first)."""
+            _, go, stage, reads, ps, grads_x, grads_s, grads_p, before = calls[i]
+            new = (steps - 1 - t) % 2  # g_state[new]: after step t
             old = 1 - new
+            gx_rows, adds = [], []
+            for source, scratch_row in grads_x:
+                grad_rows, by_step = target(source, old)
+                row = grad_rows[t : t + 1] if by_step else grad_rows
+                if scratch_row is None:
+                    gx_rows.append(row)
+                else:
+                    gx_rows.append(scratch_row)
+                    adds.append((row, scratch_row))
+            gs_rows, gs0_rows = [], []
+            for source, scratch_row in grads_s:
+                gs_rows.append(target(source, new)[0])
+                if source.kind != "state":
+                    gs0_rows.append(scratch_row[0])  # a value's old one: unused
+                elif scratch_row is None:
+                    gs0_rows.append(target(source, old)[0][0])
+                else:
+                    gs0_rows.append(scratch_row[0])
+                    adds.append((target(source, old)[0], scratch_row))
+            arguments = (
+                go[t : t + 1] if stage.output else go,
+                *gs_rows,
+                *reads[t],
+                *ps,
+                *gx_rows,
+                *gs0_rows,
+                *(g_view for _, _, g_view in grads_p),
+                0,
+                lanes,
+            )
+            products = [
+                (
+                    g_rows[t],
+                    weights,
+                    g_state_rows[old][fields[source.key]]
+                    if source.kind == "state"
+                    else g_value_rows[source.key],
+                    is_first,
+                )
+                for source, g_rows, weights, is_first in before
+            ]
+            return arguments, adds, products
+
+        # every step's arguments made first: the loop below runs per step
+        schedule = [
+            [stage_step(i, t) for i in range(len(calls) - 1, -1, -1)]
+            for t in range(steps)
+        ]
+        for t in range(steps - 1, -1, -1):
             if record:
+                new = (steps - 1 - t) % 2
                 for g_state_field, g in zip(g_state[new], recorded):
                     if g is not None:
                         g_state_field += g[t]
-            for i in range(len(calls) - 1, -1, -1):
-                kernel, go, stage, xs, ws, ps, grads_x, grads_s, grads_p, before = (
-                    calls[i]
-                )
-                gx_rows, adds = [], []
-                for source, scratch_row in grads_x:
-                    rows, by_step = target(source, old)
-                    row = rows[t : t + 1] if by_step else rows
-                    if scratch_row is None:
-                        gx_rows.append(row)
-                    else:
-                        gx_rows.append(scratch_row)
-                        adds.append((row, scratch_row))
-                gs_rows, gs0_rows = [], []
-                for source, scratch_row in grads_s:
-                    gs_rows.append(target(source, new)[0])
-                    if source.kind != "state":
-                        gs0_rows.append(scratch_row[0])  # a value's old one: unused
-                    elif scratch_row is None:
-                        gs0_rows.append(target(source, old)[0][0])
-                    else:
-                        gs0_rows.append(scratch_row[0])
-                        adds.append((target(source, old)[0], scratch_row))
-                kernel(
-                    go[t : t + 1] if stage.output else go,
-                    *gs_rows,
-                    *(a[t : t + 1] for a in xs),
-                    *(a[t] for a, _ in ws),
-                    *ps,
-                    *gx_rows,
-                    *gs0_rows,
-                    *(g_view for _, _, g_view in grads_p),
-                    0,
-                    lanes,
-                )
+            for (arguments, adds, products), call in zip(schedule[t], calls[::-1]):
+                call[0](*arguments)
                 for row, scratch_row in adds:
                     row += scratch_row
-                for field, g, _ in grads_p:
+                for field, g, _ in call[7]:
                     totals[field] += g
-                for source, g_rows, weights, is_first in before:
-                    if source.kind == "state":
-                        row = g_state_rows[old][fields[source.key]]
-                    else:
-                        row = g_value_rows[source.key]
+                for g_row, weights, row, is_first in products:
                     if is_first:
-                        torch.mm(g_rows[t], weights, out=row)
+                        torch.mm(g_row, weights, out=row)
                     else:
-                        row.addmm_(g_rows[t], weights)
-            new = old
+                        row.addmm_(g_row, weights)
+        new = steps % 2  # after the last step (t = 0) the gradients swap once more
         g_new = g_state[new]
         g_x = None
         if needs[4]:

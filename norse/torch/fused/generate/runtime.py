@@ -98,11 +98,30 @@ class Program:
         ]
         self._modules: Dict[str, Any] = {}
         self._lock = threading.Lock()
+        #: A stage's records on the CPU, by backward kind (``"all"``: with the
+        #: parameter gradients, ``"states"``: without): the values its forward step
+        #: records for its adjoint (:func:`.numba_source.step_record`), or ``None``.
+        self.records: Dict[str, Optional[List[int]]] = {}
+        if stepped and self.layout.states:
+            for kind, wanted in self._backward_kinds():
+                self.records[kind] = numba_source.step_record(
+                    graph, adjoint, self.layout, wanted
+                )
+
+    def _backward_kinds(self) -> List[Tuple[str, List[str]]]:
+        return [("all", self.differentiable), ("states", [])]
+
+    def record_dtypes(self, kind: str) -> Optional[List[torch.dtype]]:
+        """The dtypes of the values :attr:`records` ``[kind]``, or ``None``."""
+        recorded = self.records.get(kind)
+        if recorded is None:
+            return None
+        return [self.graph.nodes[index].dtype for index in recorded]
 
     def source(self, backend: str) -> str:
         if backend == "cpu" and self.stepped:
             functions = [numba_source.step_source(self.graph, self.layout)]
-            for wanted, kind in ((self.differentiable, "all"), ([], "states")):
+            for kind, wanted in self._backward_kinds():
                 functions.append(
                     numba_source.step_backward_source(
                         self.graph,
@@ -110,6 +129,24 @@ class Program:
                         self.layout,
                         wanted,
                         f"backward_step_{kind}",
+                    )
+                )
+                recorded = self.records.get(kind)
+                if recorded is None:
+                    continue
+                functions.append(
+                    numba_source.step_source(
+                        self.graph, self.layout, recorded, f"forward_step_{kind}"
+                    )
+                )
+                functions.append(
+                    numba_source.step_backward_source(
+                        self.graph,
+                        self.adjoint,
+                        self.layout,
+                        wanted,
+                        f"backward_step_{kind}_recorded",
+                        recorded,
                     )
                 )
             return numba_source.module_source(functions)
