@@ -238,3 +238,42 @@ def test_generated_only_skips_the_hand_written_kernels(monkeypatch):
     assert spikes.sum() > 0 and torch.equal(spikes, spikes_ref)
     for a, b in zip(tree_leaves(state), tree_leaves(state_ref)):
         assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not registry.backend_available("cpu"), reason="no Numba")
+def test_a_lean_sequence_keeps_the_records_and_the_fed_back_spikes(monkeypatch):
+    """A recurrent step of one stage keeps, per step, only the values its adjoint
+    reads (the forward step's records) and the spikes it feeds back (the recurrent
+    weights' gradient reads them): the saved tensors grow by that per step, not by
+    the whole state and the products; the outputs stay the caller's to modify."""
+    torch.manual_seed(0)
+    layer = norse.LIFExRecurrent(6, 10)
+    programs = []
+    run = generated_recurrent.run
+
+    def spy(program, *args):
+        programs.append(program)
+        return run(program, *args)
+
+    monkeypatch.setattr(generated_recurrent, "run", spy)
+
+    def saved_elements(steps):
+        sizes = []
+
+        def pack(tensor):
+            sizes.append(tensor.numel())
+            return tensor
+
+        x = (3 * torch.rand(steps, 3, 6)).requires_grad_()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            spikes, state = layer(x)
+        spikes.mul_(2)  # the output is not kept for the backward pass
+        _loss(spikes, state).backward()
+        return sum(sizes)
+
+    growth = saved_elements(40) - saved_elements(20)
+    program = programs[-1]
+    records = len(program.stages[0].records["states"])
+    lanes = 3 * 10
+    # per step: the input row, the spikes and the records
+    assert growth == 20 * (3 * 6 + lanes * (1 + records))

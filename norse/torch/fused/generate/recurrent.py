@@ -280,27 +280,13 @@ class _SteppedScan(torch.autograd.Function):
             x.new_empty((steps + 1 if f else 2, lanes), dtype=s.dtype)
             for s, f in zip(states, full)
         ]
-        out = None
-        if lean and not record:
-            # a kept field that is the step's output (the spikes a recurrent step
-            # feeds back): the output is its history after the first row
-            graph = stage0.graph
-            for k, field in enumerate(program.state_fields):
-                if (
-                    full[k]
-                    and graph.new_states[field] == graph.output
-                    and history[k].dtype == program.output_dtype
-                ):
-                    out = history[k][1:]
-                    break
         for row, state in zip(history, states):
             row[0] = state
         products = [x.new_empty((1 if lean else steps, *shape)) for _ in plan.products]
         values = [x.new_empty((steps, lanes), dtype=d) for d in plan.values]
         recorded = stage0.record_dtypes(kind) if lean and save else []
         records = [x.new_empty((steps, lanes), dtype=d) for d in recorded]
-        if out is None:
-            out = x.new_empty((steps, lanes), dtype=program.output_dtype)
+        out = x.new_empty((steps, lanes), dtype=program.output_dtype)
         rows = _Rows(program, x, history, full, products, values, view)
         # per product: its operand's and its own rows at each step, (rows, features)
         # views made once (the loop below runs per step), and its matrix
