@@ -122,33 +122,24 @@ class Program:
         if backend == "cpu" and self.stepped:
             functions = [numba_source.step_source(self.graph, self.layout)]
             for kind, wanted in self._backward_kinds():
-                functions.append(
-                    numba_source.step_backward_source(
-                        self.graph,
-                        self.adjoint,
-                        self.layout,
-                        wanted,
-                        f"backward_step_{kind}",
-                    )
-                )
                 recorded = self.records.get(kind)
-                if recorded is None:
-                    continue
-                functions.append(
-                    numba_source.step_source(
-                        self.graph, self.layout, recorded, f"forward_step_{kind}"
+                # the adjoint of the inputs and the state, and (where the step
+                # records what it reads) the forward step recording it and the
+                # adjoint of the records
+                variants = [(f"backward_step_{kind}", None)]
+                if recorded is not None:
+                    functions.append(
+                        numba_source.step_source(
+                            self.graph, self.layout, recorded, f"forward_step_{kind}"
+                        )
                     )
-                )
-                functions.append(
+                    variants.append((f"backward_step_{kind}_recorded", recorded))
+                functions += [
                     numba_source.step_backward_source(
-                        self.graph,
-                        self.adjoint,
-                        self.layout,
-                        wanted,
-                        f"backward_step_{kind}_recorded",
-                        recorded,
+                        self.graph, self.adjoint, self.layout, wanted, name, record
                     )
-                )
+                    for name, record in variants
+                ]
             return numba_source.module_source(functions)
         if backend == "cpu":
             functions = []
