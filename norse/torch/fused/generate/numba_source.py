@@ -156,17 +156,22 @@ def _leaf_names(graph: Graph, layout: Layout) -> Dict[int, str]:
     return names
 
 
-def _forward_start(graph: Graph, layout: Layout, function_name: str):
+def _forward_start(
+    graph: Graph, layout: Layout, function_name: str, recorded: Sequence[int] = ()
+):
     """``(dialect, leaves, nodes, source)`` of a forward kernel: the spelling of the
-    leaves, the nodes of one step and the kernel's first lines (its signature)."""
+    leaves, the nodes of one step (those ``recorded`` included) and the kernel's first
+    lines (its signature, with a ``REC`` argument per recorded value)."""
     a = _arguments(graph, layout)
+    records = _names("REC", len(recorded))
     return (
         NumbaDialect(),
         _leaf_names(graph, layout),
-        _dependencies(graph, [graph.output, *graph.new_states.values()]),
+        _dependencies(graph, [graph.output, *graph.new_states.values(), *recorded]),
         [
             "@njit(cache=True, nogil=True, error_model='numpy')",
-            f"def {function_name}({a['x']}{a['s']}{a['p']}out, {a['r']}lo, hi):",
+            f"def {function_name}({a['x']}{a['s']}{a['p']}out, {a['r']}{records}"
+            "lo, hi):",
         ],
     )
 
@@ -525,12 +530,9 @@ def step_source(
     written to row 0 of ``R`` directly (the recurrent driver calls it once per step,
     where the scan kernels' lane buffers would cost more than the step); with
     ``recorded`` (see :func:`step_record`) also those values, to row 0 of ``REC``."""
-    dialect, leaves, _, src = _forward_start(graph, layout, function_name)
-    body_nodes = _dependencies(
-        graph, [graph.output, *graph.new_states.values(), *recorded]
+    dialect, leaves, body_nodes, src = _forward_start(
+        graph, layout, function_name, recorded
     )
-    if recorded:
-        src[-1] = src[-1].replace("lo, hi):", f"{_names('REC', len(recorded))}lo, hi):")
     states = layout.states
     src += [
         *_step_rows(graph, layout),

@@ -307,17 +307,14 @@ class _SteppedScan(torch.autograd.Function):
             weights = matrices[product.matrix]
             product_rows.append((operand, targets, weights, weights.t()))
         # per stage: its kernel and its arguments at each step
+        # a lean sequence with a backward pass records what the adjoint reads
+        forward_name = f"forward_step_{kind}" if lean and save else "forward_step"
+        record_rows = [view(r) for r in records]
         calls = []
         for stage, kernels in zip(plan.stages, program.stages):
-            module = kernels.module(backend)
-            # a lean sequence with a backward pass records what the adjoint reads
-            recording = lean and save
-            kernel = getattr(
-                module, f"forward_step_{kind}" if recording else "forward_step"
-            )
+            kernel = getattr(kernels.module(backend), forward_name)
             output = view(out if stage.output else out.new_empty((1, lanes)))
             ps = _stage_params(kernels, program, params, view)
-            record_rows = [view(r) for r in records]
             arguments = [
                 (
                     *(rows.read(s, t) for s in stage.inputs),
@@ -500,10 +497,11 @@ class _SteppedScan(torch.autograd.Function):
         g_value_rows = [g.view(-1, shape[-1]) for g in g_values]
 
         def stage_step(i: int, t: int):
-            """Stage ``i`` at step ``t`` of the backward pass: its adjoint's arguments,
-            the (row, scratch) pairs to add after it, and its products' operand
-            gradients as (gradient row, matrix, target, first)."""
-            _, go, stage, reads, ps, grads_x, grads_s, grads_p, before = calls[i]
+            """Stage ``i`` at step ``t`` of the backward pass: its adjoint and the
+            adjoint's arguments, the (row, scratch) pairs to add after it, its
+            per-lane parameter gradients as (field, gradient, view), and its
+            products' operand gradients as (gradient row, matrix, target, first)."""
+            kernel, go, stage, reads, ps, grads_x, grads_s, grads_p, before = calls[i]
             new = (steps - 1 - t) % 2  # g_state[new]: after step t
             old = 1 - new
             gx_rows, adds = [], []
@@ -547,9 +545,10 @@ class _SteppedScan(torch.autograd.Function):
                 )
                 for source, g_rows, weights, is_first in before
             ]
-            return arguments, adds, products
+            return kernel, arguments, adds, grads_p, products
 
-        # every step's arguments made first: the loop below runs per step
+        # every step's arguments made first (stages in reverse): the loop below runs
+        # per step
         schedule = [
             [stage_step(i, t) for i in range(len(calls) - 1, -1, -1)]
             for t in range(steps)
@@ -560,11 +559,11 @@ class _SteppedScan(torch.autograd.Function):
                 for g_state_field, g in zip(g_state[new], recorded):
                     if g is not None:
                         g_state_field += g[t]
-            for (arguments, adds, products), call in zip(schedule[t], calls[::-1]):
-                call[0](*arguments)
+            for kernel, arguments, adds, grads_p, products in schedule[t]:
+                kernel(*arguments)
                 for row, scratch_row in adds:
                     row += scratch_row
-                for field, g, _ in call[7]:
+                for field, g, _ in grads_p:
                     totals[field] += g
                 for g_row, weights, row, is_first in products:
                     if is_first:
